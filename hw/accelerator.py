@@ -1,0 +1,54 @@
+"""The accelerator top: pixels in, (class, output accumulations) out, per-layer counters.
+
+    pixels (stream) -> PixelBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
+
+Every layer is its own engine; ping-pong spike buffers let layer l work on step t while layer l+1
+works on step t-1, and the pixel buffer takes the next sample while the first layer is still stepping.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir import NetDesc
+from flipspike.ir.folding import Fold, validate_folding
+
+from .buffers import PixelBuffer, SpikeBuffer
+from .interfaces import CounterLayout, result_layout
+from .layer_engine import LayerEngine
+
+
+class Accelerator(wiring.Component):
+    def __init__(self, desc: NetDesc, folds: list[Fold]):
+        desc.validate()
+        validate_folding(desc.layers, folds)
+        self.desc, self.folds = desc, folds
+        out = desc.layers[-1]
+        super().__init__({
+            "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),
+            "result": Out(stream.Signature(result_layout(out.n_out, out.widths.state))),
+            "counters": Out(data.ArrayLayout(CounterLayout, len(desc.layers))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        desc, folds = self.desc, self.folds
+        m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
+        wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
+        engines = []
+        for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+            engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0)
+            m.submodules[f"layer{i}"] = engine
+            m.d.comb += self.counters[i].eq(engine.counters)
+            if i == 0:
+                wiring.connect(m, pixbuf.read, engine.inp)
+            else:
+                buf = SpikeBuffer(desc.layers[i - 1].n_out, folds[i - 1].pe, fold.simd)
+                m.submodules[f"spikes{i - 1}"] = buf
+                wiring.connect(m, engines[-1].out, buf.write)
+                wiring.connect(m, buf.read, engine.inp)
+            engines.append(engine)
+        wiring.connect(m, engines[-1].result, wiring.flipped(self.result))
+        return m

@@ -1,0 +1,30 @@
+"""Small arithmetic helpers shared by the cores."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const
+
+
+def tree_sum(values):
+    """Balanced pairwise adder tree: log-depth, and each level widens by one bit only.
+
+    (A naive ``sum()`` widens at every add and makes Verilog export several times slower.)
+    """
+    values = list(values)
+    if not values:
+        return Const(0, 1)
+    while len(values) > 1:
+        paired = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            paired.append(values[-1])
+        values = paired
+    return values[0]
+
+
+def pack_lanes(values, width: int) -> int:
+    """Pack integers (two's complement, ``width`` bits each) into one word, lane 0 in the low bits."""
+    word = 0
+    mask = (1 << width) - 1
+    for lane, value in enumerate(values):
+        word |= (int(value) & mask) << (lane * width)
+    return word

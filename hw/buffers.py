@@ -1,0 +1,86 @@
+"""Buffers between stages: the pixel buffer (stream in) and ping-pong spike buffers between layers."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .interfaces import SpikeOutSignature, StepInputSignature
+
+
+class PixelBuffer(wiring.Component):
+    """Holds one sample's pixels, written by a stream of SIMD-pixel words, read by the first layer.
+
+    The stream is ready whenever the buffer is empty, so the next sample loads while the first layer is
+    still running the previous sample's time steps (it reads pixels only once per sample).
+    """
+
+    def __init__(self, size: int, simd: int, bits: int):
+        if size % simd:
+            raise ValueError(f"PixelBuffer: {size} pixels are not a whole number of {simd}-pixel words")
+        self.words, self.simd, self.bits = size // simd, simd, bits
+        word = data.ArrayLayout(unsigned(bits), simd)
+        super().__init__({
+            "pixels": In(stream.Signature(word)),
+            "read": In(StepInputSignature(self.words, simd, bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=self.words, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        full = Signal()
+        addr = Signal(range(max(2, self.words)))
+        m.d.comb += [
+            self.pixels.ready.eq(~full),
+            wr.addr.eq(addr), wr.data.eq(self.pixels.payload), wr.en.eq(self.pixels.valid & ~full),
+            rd.addr.eq(self.read.addr), self.read.data.eq(rd.data), self.read.avail.eq(full),
+        ]
+        with m.If(self.pixels.valid & ~full):
+            with m.If(addr == self.words - 1):
+                m.d.sync += [addr.eq(0), full.eq(1)]
+            with m.Else():
+                m.d.sync += addr.eq(addr + 1)
+        with m.If(self.read.release):
+            m.d.sync += full.eq(0)
+        return m
+
+
+class SpikeBuffer(wiring.Component):
+    """Two banks of one step's spikes: layer l writes step t into one while layer l+1 reads step t-1.
+
+    The writer stores PE bits per neuron group and commits; the reader fetches SIMD bits per word (one
+    cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake.
+    """
+
+    def __init__(self, size: int, pe: int, simd: int):
+        if size % pe or size % simd:
+            raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
+        self.size, self.pe, self.simd = size, pe, simd
+        super().__init__({
+            "write": In(SpikeOutSignature(size // pe, pe)),
+            "read": In(StepInputSignature(size // simd, simd, 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        banks = [Signal(self.size, name=f"bank{b}") for b in range(2)]
+        wsel, rsel = Signal(), Signal()
+        count = Signal(range(3))
+        m.d.comb += [self.write.free.eq(count < 2), self.read.avail.eq(count > 0)]
+        for b, bank in enumerate(banks):
+            with m.If(self.write.we & (wsel == b)):
+                m.d.sync += bank.word_select(self.write.addr, self.pe).eq(self.write.data)
+        rbank = Signal(self.size)
+        with m.If(rsel):
+            m.d.comb += rbank.eq(banks[1])
+        with m.Else():
+            m.d.comb += rbank.eq(banks[0])
+        m.d.sync += self.read.data.eq(rbank.word_select(self.read.addr, self.simd))
+        with m.If(self.write.commit):
+            m.d.sync += wsel.eq(~wsel)
+        with m.If(self.read.release):
+            m.d.sync += rsel.eq(~rsel)
+        m.d.sync += count.eq(count + self.write.commit - self.read.release)
+        return m

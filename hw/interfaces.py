@@ -1,0 +1,56 @@
+"""Signatures and layouts that connect the cores. Directions are given from the *engine's* side."""
+
+from __future__ import annotations
+
+from amaranth.hdl import unsigned, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir.formats import COUNTER_WIDTH
+
+#: Per-layer hardware counters, readable after each inference (free-running, wrap modulo 2**32).
+CounterLayout = data.StructLayout({
+    "cycles": unsigned(COUNTER_WIDTH),     # busy cycles: issuing or draining the pipeline
+    "in_spikes": unsigned(COUNTER_WIDTH),  # active inputs seen (nonzero pixels / input spikes)
+    "sops": unsigned(COUNTER_WIDTH),       # synaptic operations: active input x synapse it reaches
+})
+
+
+def result_layout(classes: int, acc_width: int) -> data.StructLayout:
+    return data.StructLayout({
+        "cls": unsigned(max(1, (classes - 1).bit_length())),
+        "acc": data.ArrayLayout(signed(acc_width), classes),
+    })
+
+
+class StepInputSignature(wiring.Signature):
+    """A layer's input for one time step, read SIMD elements at a time with one cycle of latency.
+
+    ``avail``: a full step of input is ready. ``addr`` selects a SIMD-wide word; ``data`` holds it on the
+    next cycle. ``release``: the engine is done with this step's input (a one-cycle pulse).
+    """
+
+    def __init__(self, words: int, simd: int, bits: int):
+        super().__init__({
+            "avail": In(1),
+            "addr": Out(range(max(2, words))),
+            "data": In(data.ArrayLayout(unsigned(bits), simd)),
+            "release": Out(1),
+        })
+
+
+class SpikeOutSignature(wiring.Signature):
+    """A layer's output spikes for one step, written PE bits at a time into a free buffer slot.
+
+    ``free``: a slot is free to start a step. ``we``/``addr``/``data``: write PE spikes of neuron group
+    ``addr``. ``commit``: the step is complete (a one-cycle pulse).
+    """
+
+    def __init__(self, groups: int, pe: int):
+        super().__init__({
+            "free": In(1),
+            "we": Out(1),
+            "addr": Out(range(max(2, groups))),
+            "data": Out(pe),
+            "commit": Out(1),
+        })

@@ -1,0 +1,243 @@
+"""One fully connected layer on PE x SIMD lanes: weights in block RAM, membranes in block RAM.
+
+Per time step the engine walks neuron groups nf (N_out/PE of them) and, inside each, input words sf
+(N_in/SIMD), through a three-stage pipeline:
+
+    A  issue:      weight address nf*F_in + sf, input word sf, state address nf
+    B  synapses:   SynapseArray on (input word, weight word); acc = (sf == 0 ? 0 : acc) + current;
+                   at sf == 0 latch the neuron group's membrane, bias and threshold
+    C  neurons:    after the last word of a group, NeuronUpdate; write membrane and PE spikes back
+
+so a step costs F_out*F_in issue cycles plus PIPELINE_DRAIN. The first layer (direct encoding) runs its
+synapses once per sample ("synapse phase", storing the current per neuron) and then only the neuron
+update at each of the T steps. The output layer keeps its accumulators in registers, tracks the argmax
+as the last step streams out, and offers (class, accumulators) on a stream.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import Out
+
+from flipspike.ir import Fold, LayerDesc
+from flipspike.ir.folding import check_fold
+
+from .arith import pack_lanes
+from .interfaces import CounterLayout, SpikeOutSignature, StepInputSignature, result_layout
+from .neuron import NeuronUpdate
+from .synapse import SynapseArray
+
+#: Cycles after the last issue before a step's last neuron group is written back (stages B and C).
+PIPELINE_DRAIN = 2
+
+
+def weight_words(layer: LayerDesc, fold: Fold) -> list[int]:
+    """Weight memory image: word nf*F_in + sf holds bit p*SIMD + i = weight[nf*PE + p][sf*SIMD + i]."""
+    f_in = layer.n_in // fold.simd
+    words = []
+    for nf in range(layer.n_out // fold.pe):
+        for sf in range(f_in):
+            block = layer.weights[nf * fold.pe:(nf + 1) * fold.pe, sf * fold.simd:(sf + 1) * fold.simd]
+            words.append(pack_lanes(block.reshape(-1), 1))
+    return words
+
+
+def lane_groups(values, lanes: int) -> list[list[int]]:
+    """Per-neuron values grouped PE lanes per memory word (bias, threshold memories)."""
+    return [[int(v) for v in values[g:g + lanes]] for g in range(0, len(values), lanes)]
+
+
+class LayerEngine(wiring.Component):
+    def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool):
+        check_fold(layer.name, layer.n_in, layer.n_out, fold)
+        if layer.widths is None:
+            raise ValueError(f"layer {layer.name}: no widths; validate the description first")
+        self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
+        self.is_output = layer.kind == "output"
+        self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+        members = {"inp": Out(StepInputSignature(self.f_in, fold.simd, layer.widths.input)),
+                   "counters": Out(CounterLayout)}
+        if self.is_output:
+            members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
+        else:
+            members["out"] = Out(SpikeOutSignature(self.f_out, fold.pe))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, fold, T, W = self.layer, self.fold, self.timesteps, self.layer.widths
+        pe, f_in, f_out = fold.pe, self.f_in, self.f_out
+        lanes = lambda shape: data.ArrayLayout(shape, pe)
+
+        # -- memories (contents from the description) --------------------------------------------
+        m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=f_out * f_in,
+                                                    init=weight_words(layer, fold))
+        m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=f_out,
+                                                 init=lane_groups(layer.bias, pe))
+        w_rd, b_rd = wmem.read_port(), bmem.read_port()
+        if not self.is_output:
+            m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=f_out,
+                                                          init=lane_groups(layer.threshold, pe))
+            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=f_out, init=[])
+            t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
+        if self.first:
+            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=f_out, init=[])
+            i_rd, i_wr = imem.read_port(), imem.write_port()
+
+        # -- control ------------------------------------------------------------------------------
+        t = Signal(range(max(2, T)))
+        nf = Signal(range(max(2, f_out)))
+        sf = Signal(range(max(2, f_in)))
+        waddr = Signal(range(max(2, f_out * f_in)))
+        syn = Signal(init=1) if self.first else None      # first layer: synapse phase of a new sample
+        # the first layer's neuron steps replay the stored current: one pseudo-word per group
+        uses_synapses = syn if self.first else 1
+        last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
+        issuing = Signal()
+
+        # stage A: addresses
+        m.d.comb += [w_rd.addr.eq(waddr), self.inp.addr.eq(sf), b_rd.addr.eq(nf)]
+        if not self.is_output:
+            m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(nf)]
+        if self.first:
+            m.d.comb += i_rd.addr.eq(nf)
+
+        # stage B: synapses and accumulation
+        b_valid, b_first, b_last = Signal(), Signal(), Signal()
+        b_nf = Signal.like(nf)
+        m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & (sf == 0)), b_last.eq(issuing & last_word),
+                     b_nf.eq(nf)]
+        m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
+        m.d.comb += [syns.x.eq(self.inp.data), syns.w.eq(w_rd.data)]
+        partial = Signal(lanes(signed(W.current)))
+        for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
+            m.d.comb += partial[p].eq(Mux(syn, syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
+        acc = Signal(lanes(signed(W.current)))
+        v_hold = Signal(lanes(signed(W.state)))
+        bias_hold = Signal(lanes(signed(W.bias)))
+        thr_hold = Signal(lanes(unsigned(W.threshold)))
+        with m.If(b_valid):
+            for p in range(pe):
+                m.d.sync += acc[p].eq(Mux(b_first, 0, acc[p]) + partial[p])
+        with m.If(b_first):
+            m.d.sync += bias_hold.eq(b_rd.data)
+            if not self.is_output:
+                m.d.sync += [v_hold.eq(Mux(t == 0, 0, v_rd.data)), thr_hold.eq(t_rd.data)]
+
+        # stage C: neuron update and write-back
+        c_fire = Signal()
+        c_nf = Signal.like(nf)
+        m.d.sync += [c_fire.eq(b_valid & b_last), c_nf.eq(b_nf)]
+        m.submodules.neurons = neurons = NeuronUpdate(pe, W, frac_bits=layer.frac_bits, kind=layer.kind,
+                                                      leak_shift=layer.leak_shift, reset=layer.reset)
+        m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(bias_hold), neurons.threshold.eq(thr_hold)]
+        neuron_step = c_fire & ~syn if self.first else c_fire
+        if self.first:
+            m.d.comb += [i_wr.addr.eq(c_nf), i_wr.data.eq(acc), i_wr.en.eq(c_fire & syn)]
+        step_done = Signal()   # the cycle in which the step's last group is written back
+        if self.is_output:
+            self._output_stage(m, neurons, c_nf, neuron_step, t, step_done)
+        else:
+            m.d.comb += [neurons.v.eq(v_hold),
+                         v_wr.addr.eq(c_nf), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
+                         self.out.we.eq(neuron_step), self.out.addr.eq(c_nf), self.out.data.eq(neurons.spike)]
+
+        # -- counters -------------------------------------------------------------------------------
+        counting = b_valid & uses_synapses
+        with m.If(counting):
+            m.d.sync += self.counters.sops.eq(self.counters.sops + syns.active * pe)
+            with m.If(b_nf == 0):
+                m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + syns.active)
+
+        # -- step sequencing ------------------------------------------------------------------------
+        if self.is_output:
+            out_ok = (t != 0) | ~self.result.valid
+        else:
+            out_ok = self.out.free
+        if self.first:
+            can_start = Mux(syn, self.inp.avail, out_ok)
+        else:
+            can_start = self.inp.avail & out_ok
+        busy = Signal()
+        with m.If(busy):
+            m.d.sync += self.counters.cycles.eq(self.counters.cycles + 1)
+        with m.FSM():
+            with m.State("WAIT"):
+                with m.If(can_start):
+                    m.d.sync += [nf.eq(0), sf.eq(0), waddr.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += [issuing.eq(1), busy.eq(1)]
+                m.d.sync += waddr.eq(waddr + 1)
+                with m.If(last_word):
+                    m.d.sync += sf.eq(0)
+                    with m.If(nf == f_out - 1):
+                        m.next = "DRAIN1"
+                    with m.Else():
+                        m.d.sync += nf.eq(nf + 1)
+                with m.Else():
+                    m.d.sync += sf.eq(sf + 1)
+            with m.State("DRAIN1"):
+                m.d.comb += busy.eq(1)
+                m.next = "DRAIN2"
+            with m.State("DRAIN2"):
+                m.d.comb += [busy.eq(1), step_done.eq(1)]
+                self._finish_step(m, t, syn)
+                m.next = "WAIT"
+        return m
+
+    def _finish_step(self, m, t, syn):
+        """DRAIN2: the last write-back happens this cycle; hand the buffers on and advance the step."""
+        T = self.timesteps
+        neuron_step = ~syn if self.first else 1
+        if self.first:
+            with m.If(syn):
+                m.d.comb += self.inp.release.eq(1)       # pixels are consumed: the next sample may load
+                m.d.sync += syn.eq(0)
+        else:
+            m.d.comb += self.inp.release.eq(1)
+        with m.If(neuron_step):
+            if not self.is_output:
+                m.d.comb += self.out.commit.eq(1)
+            with m.If(t == T - 1):
+                m.d.sync += t.eq(0)
+                if self.first:
+                    m.d.sync += syn.eq(1)
+            with m.Else():
+                m.d.sync += t.eq(t + 1)
+
+    def _output_stage(self, m, neurons, c_nf, neuron_step, t, step_done):
+        """Accumulators in registers, a running argmax over the last step, and the result stream."""
+        layer, pe, T = self.layer, self.fold.pe, self.timesteps
+        W = layer.widths
+        accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
+        cls = Signal.like(self.result.payload.cls)
+        res_valid = Signal()
+        # read the group's accumulators (0 at the first step)
+        with m.Switch(c_nf):
+            for g in range(self.f_out):
+                with m.Case(g):
+                    for p in range(pe):
+                        m.d.comb += neurons.v[p].eq(Mux(t == 0, 0, accs[g * pe + p]))
+                        with m.If(neuron_step):
+                            m.d.sync += accs[g * pe + p].eq(neurons.v_next[p])
+        # running argmax across the last step's groups; lowest index wins ties (strict >)
+        best_val = Signal(signed(W.state))
+        best_idx = Signal.like(cls)
+        cur_val, cur_idx = best_val, best_idx
+        for p in range(pe):
+            val = neurons.v_next[p]
+            take = val > cur_val
+            if p == 0:
+                take = take | (c_nf == 0)
+            cur_val = Mux(take, val, cur_val)
+            cur_idx = Mux(take, c_nf * pe + p, cur_idx)
+        with m.If(neuron_step & (t == T - 1)):
+            m.d.sync += [best_val.eq(cur_val), best_idx.eq(cur_idx)]
+        with m.If(step_done & neuron_step & (t == T - 1)):
+            m.d.sync += [cls.eq(cur_idx), res_valid.eq(1)]
+        with m.Elif(self.result.ready & res_valid):
+            m.d.sync += res_valid.eq(0)
+        m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
+                     self.result.payload.acc.eq(accs)]

@@ -1,0 +1,45 @@
+"""The synapse array: PE neurons x SIMD inputs of binary (+-1) weights, one fold per cycle."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir.formats import signed_width
+
+from .arith import tree_sum
+
+
+class SynapseArray(wiring.Component):
+    """current[p] = sum_i (2 b[p,i] - 1) x[i] = 2 * sum_i b[p,i] x[i] - sum_i x[i].
+
+    Weight bit b = 1 is +1. For 1-bit spikes this is the AND-popcount 2*popcount(s & b) - popcount(s):
+    a plain XNOR-popcount would count silent inputs (0, weight -1) as matches. For multi-bit pixels
+    (the first layer) the same formula holds with b*x a gated add. ``active`` counts nonzero inputs.
+
+    Weight word layout: bit p*SIMD + i is the weight of neuron p (of the group) from input i (of the fold).
+    """
+
+    def __init__(self, simd: int, pe: int, input_bits: int):
+        if simd < 1 or pe < 1 or input_bits < 1:
+            raise ValueError(f"SynapseArray needs simd, pe, input_bits >= 1; got {simd}, {pe}, {input_bits}")
+        self.simd, self.pe, self.input_bits = simd, pe, input_bits
+        xmax = (1 << input_bits) - 1
+        self.current_width = signed_width(-simd * xmax, simd * xmax)
+        super().__init__({
+            "x": In(data.ArrayLayout(unsigned(input_bits), simd)),
+            "w": In(pe * simd),
+            "current": Out(data.ArrayLayout(signed(self.current_width), pe)),
+            "active": Out(range(simd + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        xs = [self.x[i] for i in range(self.simd)]
+        total = tree_sum(xs)
+        m.d.comb += self.active.eq(tree_sum(x != 0 for x in xs))
+        for p in range(self.pe):
+            selected = tree_sum(Mux(self.w[p * self.simd + i], x, 0) for i, x in enumerate(xs))
+            m.d.comb += self.current[p].eq((selected << 1) - total)
+        return m

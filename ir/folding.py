@@ -1,0 +1,69 @@
+"""FINN-style folding: SIMD inputs and PE neurons per cycle for each layer.
+
+Folding is a hardware choice, not part of the network: it lives beside the description, in the
+generated ``config.json``, and one description can be built with many foldings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import FoldingError
+
+#: Defaults: the largest divisor of the fan-in up to this many inputs per cycle, of the fan-out up to this many neurons.
+DEFAULT_MAX_SIMD = 16
+DEFAULT_MAX_PE = 8
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class Fold:
+    simd: int  # inputs per cycle
+    pe: int    # neurons per cycle
+
+    def __str__(self) -> str:
+        return f"{self.simd}x{self.pe}"
+
+
+def check_fold(name: str, n_in: int, n_out: int, fold: Fold) -> None:
+    for what, n, lanes in (("SIMD", n_in, fold.simd), ("PE", n_out, fold.pe)):
+        if lanes < 1 or n % lanes:
+            side = "fan-in n_in" if what == "SIMD" else "fan-out n_out"
+            raise FoldingError(
+                f"layer {name}: {what}={lanes} does not divide its {side}={n}; "
+                f"choose one of {divisors(n)} (e.g. --fold with SIMDxPE per layer)")
+
+
+def default_folding(layers) -> list[Fold]:
+    """Largest divisors up to DEFAULT_MAX_SIMD / DEFAULT_MAX_PE: a small, balanced starting point."""
+    return [Fold(max(d for d in divisors(l.n_in) if d <= DEFAULT_MAX_SIMD),
+                 max(d for d in divisors(l.n_out) if d <= DEFAULT_MAX_PE)) for l in layers]
+
+
+def parse_folding(text: str | None, layers) -> list[Fold]:
+    """Parse ``"16x8,16x5"`` (SIMDxPE per layer); None or ``"auto"`` gives :func:`default_folding`."""
+    if text is None or text == "auto":
+        return default_folding(layers)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) != len(layers):
+        raise FoldingError(f"--fold gives {len(parts)} entries for {len(layers)} layers; "
+                           f"write one SIMDxPE per layer, e.g. {','.join(str(f) for f in default_folding(layers))}")
+    folds = []
+    for part in parts:
+        try:
+            simd, pe = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise FoldingError(f"--fold entry {part!r} is not SIMDxPE (two integers, e.g. 16x8)") from None
+        folds.append(Fold(simd, pe))
+    validate_folding(layers, folds)
+    return folds
+
+
+def validate_folding(layers, folds) -> None:
+    if len(folds) != len(layers):
+        raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
+    for layer, fold in zip(layers, folds):
+        check_fold(layer.name, layer.n_in, layer.n_out, fold)

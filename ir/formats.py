@@ -1,0 +1,95 @@
+"""Every number format of the integer network, defined once.
+
+The integer semantics (see ``docs/integer-semantics.md``), per neuron and time step t:
+
+    v <- v - (v >>> k)                 leak, arithmetic shift (floor); skipped when k is None (IF neuron)
+    v <- v + (I << F) + c              integrate: I = sum_i w_i x_i, w in {-1,+1}; c the bias, F fractional bits
+    s <- (v >= theta)                  fire
+    v <- 0  or  v - theta  if s        hard or soft reset
+
+The output layer never fires: acc <- acc + (I << F) + c at every step, class = argmax(acc) (lowest index wins ties).
+
+Widths below come from worst-case bounds, so no register can wrap: the accelerator and the integer
+reference agree because neither ever overflows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+#: Registers wider than this are refused (lower ``frac_bits`` or ``timesteps`` instead).
+MAX_WIDTH = 40
+#: Width of every hardware event counter (cycles, input spikes, SOPs); readers take differences modulo 2**32.
+COUNTER_WIDTH = 32
+#: Leak shifts allowed: lambda = 1 - 2**-k.
+LEAK_SHIFT_RANGE = (1, 15)
+
+
+def unsigned_width(hi: int) -> int:
+    """Bits of an unsigned register holding 0..hi."""
+    if hi < 0:
+        raise ValueError(f"unsigned range needs hi >= 0, got {hi}")
+    return max(1, int(hi).bit_length())
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of a two's complement register holding lo..hi."""
+    lo, hi = int(min(lo, 0)), int(max(hi, 0))
+    width = 1
+    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
+        width += 1
+    return width
+
+
+def leak(v: int, k: int | None) -> int:
+    """The leak of one membrane value, in plain Python integers (the definition the tensors follow)."""
+    return v if k is None else v - (v >> k)
+
+
+def leak_bound(vmax: int, k: int | None) -> int:
+    """Largest |leak(v)| over |v| <= vmax: ceil(lambda * vmax), reached at v = +vmax."""
+    return leak(vmax, k)
+
+
+@dataclass(frozen=True)
+class LayerWidths:
+    """Register widths of one layer, in bits. ``current``, ``bias`` and ``state`` are signed."""
+
+    input: int       # one input element: pixel bits for the first layer, 1 for spikes
+    current: int     # I = sum_i w_i x_i over the whole fan-in
+    bias: int        # per-neuron bias c, fixed point with F fractional bits
+    threshold: int   # per-neuron threshold theta >= 1, unsigned, F fractional bits (1 for output layers)
+    state: int       # membrane v (LIF) or accumulator (output), F fractional bits
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def state_bound(*, n_in: int, input_max: int, frac_bits: int, bias_max_abs: int,
+                timesteps: int, leak_shift: int | None, accumulate: bool) -> int:
+    """Worst-case |v| after integrate, over all inputs and all T steps.
+
+    Each step adds at most M = n_in * input_max * 2**F + max|c|. Leak never grows |v| beyond
+    ceil(lambda |v|), and reset only moves v towards 0 (theta >= 1), so iterating
+    V <- leak_bound(V) + M from V = 0 for T steps bounds |v| tightly. An output layer does not leak.
+    """
+    step = n_in * input_max * (1 << frac_bits) + bias_max_abs
+    bound = 0
+    for _ in range(timesteps):
+        bound = (bound if accumulate else leak_bound(bound, leak_shift)) + step
+    return bound
+
+
+def required_widths(*, n_in: int, input_max: int, input_bits: int, frac_bits: int, bias_max_abs: int,
+                    threshold_max: int, timesteps: int, leak_shift: int | None, accumulate: bool) -> LayerWidths:
+    """The narrowest widths with which no register of the layer can overflow."""
+    current_max = n_in * input_max
+    bound = state_bound(n_in=n_in, input_max=input_max, frac_bits=frac_bits, bias_max_abs=bias_max_abs,
+                        timesteps=timesteps, leak_shift=leak_shift, accumulate=accumulate)
+    return LayerWidths(
+        input=input_bits,
+        current=signed_width(-current_max, current_max),
+        bias=signed_width(-bias_max_abs, bias_max_abs),
+        threshold=unsigned_width(threshold_max),
+        state=signed_width(-bound, bound),
+    )

@@ -1,0 +1,238 @@
+"""The integer network description (schema version 1): everything the hardware is built from.
+
+File format: one UTF-8 JSON document. Weight bits are packed row-major ([n_out][n_in]), LSB first
+within each byte (numpy ``packbits(bitorder="little")``), base64-encoded, with a SHA-256 of the packed
+bytes. Bit 1 is weight +1, bit 0 is weight -1. Biases and thresholds are integer lists in fixed point
+with ``frac_bits`` fractional bits. See docs/integer-semantics.md for what the numbers mean.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DescriptionError
+from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
+
+FORMAT = "flipspike-net"
+SCHEMA_VERSION = 1
+KINDS = ("lif", "output")
+RESETS = ("hard", "soft")
+
+
+@dataclass
+class InputSpec:
+    size: int        # number of input elements (pixels)
+    bits: int        # unsigned bits per element
+    max_value: int   # largest value an element takes (<= 2**bits - 1); bounds the first layer's widths
+
+    def validate(self) -> None:
+        if self.size < 1:
+            raise DescriptionError(f"input.size must be >= 1, got {self.size}")
+        if not 1 <= self.bits <= 16:
+            raise DescriptionError(f"input.bits must be 1..16, got {self.bits}")
+        if not 1 <= self.max_value <= (1 << self.bits) - 1:
+            raise DescriptionError(f"input.max_value={self.max_value} does not fit input.bits={self.bits}")
+
+
+@dataclass
+class LayerDesc:
+    name: str
+    kind: str                      # "lif" (spiking hidden layer) or "output" (accumulates over T, never fires)
+    weights: np.ndarray            # uint8 [n_out, n_in] of {0,1}; 1 is +1
+    bias: np.ndarray               # int64 [n_out], frac_bits fractional bits
+    threshold: np.ndarray | None   # int64 [n_out] >= 1 (lif only)
+    frac_bits: int
+    leak_shift: int | None = None  # lambda = 1 - 2**-k; None: no leak (IF). lif only
+    reset: str = "hard"            # "hard" (v <- 0) or "soft" (v <- v - theta). lif only
+    widths: LayerWidths | None = None
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weights.shape[1])
+
+    def required_widths(self, input_max: int, input_bits: int, timesteps: int) -> LayerWidths:
+        return required_widths(
+            n_in=self.n_in, input_max=input_max, input_bits=input_bits, frac_bits=self.frac_bits,
+            bias_max_abs=int(np.abs(self.bias).max(initial=0)),
+            threshold_max=int(self.threshold.max(initial=1)) if self.threshold is not None else 1,
+            timesteps=timesteps, leak_shift=self.leak_shift, accumulate=self.kind == "output")
+
+
+@dataclass
+class NetDesc:
+    timesteps: int
+    input: InputSpec
+    layers: list[LayerDesc]
+    meta: dict = field(default_factory=dict)
+
+    # -- derived ---------------------------------------------------------------------------------
+    def layer_input(self, index: int) -> tuple[int, int]:
+        """(max value, bits) of one input element of layer ``index``: pixels for the first, spikes after."""
+        return (self.input.max_value, self.input.bits) if index == 0 else (1, 1)
+
+    def assign_widths(self) -> "NetDesc":
+        """Set every layer's widths to the narrowest that cannot overflow (used by exporters)."""
+        for i, layer in enumerate(self.layers):
+            layer.widths = layer.required_widths(*self.layer_input(i), self.timesteps)
+        return self
+
+    # -- validation --------------------------------------------------------------------------------
+    def validate(self) -> "NetDesc":
+        if not isinstance(self.timesteps, int) or not 1 <= self.timesteps <= 1024:
+            raise DescriptionError(f"timesteps must be an integer in 1..1024, got {self.timesteps!r}")
+        self.input.validate()
+        if not self.layers:
+            raise DescriptionError("the network has no layers")
+        expected_in = self.input.size
+        for i, layer in enumerate(self.layers):
+            where = f"layer {i} ({layer.name})"
+            last = i == len(self.layers) - 1
+            if layer.kind not in KINDS:
+                raise DescriptionError(f"{where}: unsupported layer kind {layer.kind!r}; supported: {', '.join(KINDS)}")
+            if layer.kind != ("output" if last else "lif"):
+                raise DescriptionError(f"{where}: kind {layer.kind!r} not allowed here; hidden layers are 'lif' "
+                                       "and the last layer is 'output'")
+            w = layer.weights
+            if w.ndim != 2 or w.dtype != np.uint8 or (w > 1).any():
+                raise DescriptionError(f"{where}: weights must be a 2-D array of bits {{0,1}}")
+            if layer.n_in != expected_in:
+                raise DescriptionError(f"{where}: takes {layer.n_in} inputs but the previous stage gives {expected_in}")
+            expected_in = layer.n_out
+            if layer.bias.shape != (layer.n_out,):
+                raise DescriptionError(f"{where}: bias has shape {layer.bias.shape}, expected ({layer.n_out},)")
+            if not 0 <= layer.frac_bits <= 16:
+                raise DescriptionError(f"{where}: frac_bits must be 0..16, got {layer.frac_bits}")
+            if layer.kind == "lif":
+                if layer.threshold is None or layer.threshold.shape != (layer.n_out,):
+                    raise DescriptionError(f"{where}: a lif layer needs one threshold per neuron")
+                if (layer.threshold < 1).any():
+                    raise DescriptionError(f"{where}: thresholds must be >= 1 (in units of 2**-frac_bits)")
+                if layer.leak_shift is not None and not LEAK_SHIFT_RANGE[0] <= layer.leak_shift <= LEAK_SHIFT_RANGE[1]:
+                    raise DescriptionError(f"{where}: leak_shift must be None (no leak) or in {LEAK_SHIFT_RANGE}")
+                if layer.reset not in RESETS:
+                    raise DescriptionError(f"{where}: reset must be one of {RESETS}, got {layer.reset!r}")
+            elif layer.threshold is not None:
+                raise DescriptionError(f"{where}: an output layer has no thresholds")
+            needed = layer.required_widths(*self.layer_input(i), self.timesteps)
+            if layer.widths is None:
+                raise DescriptionError(f"{where}: no register widths declared")
+            for name, need in needed.as_dict().items():
+                have = getattr(layer.widths, name)
+                if have < need:
+                    raise DescriptionError(
+                        f"{where}: declared {name} width {have} bits would overflow; the worst case needs {need} bits "
+                        "(re-export the network, or lower frac_bits/timesteps)")
+                if have > MAX_WIDTH:
+                    raise DescriptionError(
+                        f"{where}: {name} width {have} bits exceeds the limit of {MAX_WIDTH}; "
+                        "lower frac_bits or timesteps, or reduce the fan-in")
+        return self
+
+    # -- file format ---------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        layers = []
+        for layer in self.layers:
+            packed = np.packbits(layer.weights, axis=None, bitorder="little").tobytes()
+            entry = {
+                "name": layer.name, "kind": layer.kind, "n_in": layer.n_in, "n_out": layer.n_out,
+                "weights": {"packing": "row-major [n_out][n_in], LSB-first bytes, 1 = +1",
+                            "base64": base64.b64encode(packed).decode("ascii"),
+                            "sha256": hashlib.sha256(packed).hexdigest()},
+                "bias": [int(b) for b in layer.bias],
+                "frac_bits": layer.frac_bits,
+                "widths": layer.widths.as_dict() if layer.widths else None,
+            }
+            if layer.kind == "lif":
+                entry.update(threshold=[int(t) for t in layer.threshold], leak_shift=layer.leak_shift,
+                             reset=layer.reset)
+            layers.append(entry)
+        return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "timesteps": self.timesteps,
+                "input": {"size": self.input.size, "bits": self.input.bits, "max_value": self.input.max_value},
+                "layers": layers, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "NetDesc":
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise DescriptionError(f"not a flipspike network description (missing \"format\": \"{FORMAT}\")")
+        version = doc.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DescriptionError(
+                f"schema_version {version!r} is not supported by this flipspike (it reads version {SCHEMA_VERSION}); "
+                "re-export the network with this version of flipspike, or upgrade flipspike")
+        try:
+            inp = InputSpec(int(doc["input"]["size"]), int(doc["input"]["bits"]), int(doc["input"]["max_value"]))
+            layers = [_layer_from_json(i, entry) for i, entry in enumerate(doc["layers"])]
+            net = cls(timesteps=doc["timesteps"], input=inp, layers=layers, meta=dict(doc.get("meta", {})))
+        except DescriptionError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DescriptionError(f"malformed network description: {type(exc).__name__}: {exc}; "
+                                   "re-export it with `flipspike export`") from None
+        return net.validate()
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Validate, then write atomically (temporary file + rename): a crash never leaves half a file."""
+        self.validate()
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "NetDesc":
+        path = Path(path)
+        if not path.is_file():
+            raise DescriptionError(f"{path}: no such description file; create one with `flipspike export RUN --out {path}`")
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DescriptionError(f"{path}: not valid JSON ({exc}); the file is corrupt or truncated, "
+                                   "re-export it with `flipspike export`") from None
+        try:
+            return cls.from_json(doc)
+        except DescriptionError as exc:
+            raise DescriptionError(f"{path}: {exc}") from None
+
+    def copy(self) -> "NetDesc":
+        return NetDesc.from_json(json.loads(json.dumps(self.to_json())))
+
+
+def _layer_from_json(index: int, entry: dict) -> LayerDesc:
+    n_in, n_out = int(entry["n_in"]), int(entry["n_out"])
+    blob = base64.b64decode(entry["weights"]["base64"], validate=True)
+    if hashlib.sha256(blob).hexdigest() != entry["weights"]["sha256"]:
+        raise DescriptionError(f"layer {index}: weight bits do not match their sha256; the file is corrupt")
+    bits = np.unpackbits(np.frombuffer(blob, dtype=np.uint8), bitorder="little")
+    if bits.size < n_in * n_out:
+        raise DescriptionError(f"layer {index}: {bits.size} weight bits stored, {n_in * n_out} needed")
+    threshold = entry.get("threshold")
+    return LayerDesc(
+        name=str(entry["name"]), kind=str(entry["kind"]),
+        weights=bits[: n_in * n_out].reshape(n_out, n_in).astype(np.uint8),
+        bias=np.asarray(entry["bias"], dtype=np.int64),
+        threshold=None if threshold is None else np.asarray(threshold, dtype=np.int64),
+        frac_bits=int(entry["frac_bits"]), leak_shift=entry.get("leak_shift"), reset=entry.get("reset", "hard"),
+        widths=LayerWidths(**entry["widths"]) if entry.get("widths") else None)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,87 @@
+"""Float building blocks of a binary SNN: binary weights (STE), LIF neurons with surrogate gradients."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def sign_pm1(w: torch.Tensor) -> torch.Tensor:
+    """sign with sign(0) = +1: a binary weight is never 0."""
+    return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+
+
+class _SignSTE(torch.autograd.Function):
+    """Forward sign(w) (sign(0)=+1); backward the clipped straight-through estimator 1{|w| <= 1}."""
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return sign_pm1(w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= 1).to(grad.dtype)
+
+
+class BinaryLinear(nn.Module):
+    """y = alpha * (sign(W) x): a latent float weight, binarized on every forward (STE training)."""
+
+    def __init__(self, n_in: int, n_out: int, per_output_scale: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-1, 1) * 0.1)
+        self.alpha = nn.Parameter(torch.ones(n_out)) if per_output_scale else None
+
+    def binary_weight(self) -> torch.Tensor:
+        return _SignSTE.apply(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x @ self.binary_weight().t()
+        return y * self.alpha if self.alpha is not None else y
+
+
+class _Heaviside(torch.autograd.Function):
+    """Spike = (x >= 0); the backward is a surrogate derivative."""
+
+    @staticmethod
+    def forward(ctx, x, kind: str, width: float):
+        ctx.save_for_backward(x)
+        ctx.kind, ctx.width = kind, width
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.kind == "triangular":       # max(0, 1 - |x|/w) / w
+            d = torch.clamp(1 - x.abs() / ctx.width, min=0) / ctx.width
+        else:                              # sigmoid with slope alpha = 1/width
+            sg = torch.sigmoid(x / ctx.width)
+            d = sg * (1 - sg) / ctx.width
+        return grad * d, None, None
+
+
+SURROGATES = {"triangular": 1.0, "sigmoid": 0.25}
+
+
+def spike(x: torch.Tensor, surrogate: str = "triangular") -> torch.Tensor:
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+    return _Heaviside.apply(x, surrogate, SURROGATES[surrogate])
+
+
+def lif_sequence(z: torch.Tensor, *, leak_shift: int | None, threshold: float, reset: str,
+                 surrogate: str) -> torch.Tensor:
+    """Run a LIF population over time. z: input current [T, B, N]; returns spikes [T, B, N].
+
+    Same order as the integer semantics: leak (lambda = 1 - 2**-k), integrate, fire (v >= threshold), reset.
+    """
+    lam = 1.0 if leak_shift is None else 1.0 - 2.0 ** -leak_shift
+    v = torch.zeros_like(z[0])
+    out = []
+    for t in range(z.shape[0]):
+        v = lam * v + z[t]
+        s = spike(v - threshold, surrogate)
+        v = v * (1 - s.detach()) if reset == "hard" else v - threshold * s.detach()
+        out.append(s)
+    return torch.stack(out)
