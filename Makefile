@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/flipspike train --dataset digits --arch 64-128-10 --method stbp --timesteps 4 --epochs 30 --seed 0 --out $(RUN)
-	$(BIN)/flipspike export $(RUN) --out $(RUN)/net.fsnet
-	$(BIN)/flipspike generate $(RUN)/net.fsnet --out $(RUN)/rtl
-	$(BIN)/flipspike cosim $(RUN)/net.fsnet --samples all --json $(RUN)/cosim.json
+	$(BIN)/flipspike export $(RUN) --out $(RUN)/net.json
+	$(BIN)/flipspike generate $(RUN)/net.json --out $(RUN)/rtl
+	$(BIN)/flipspike cosim $(RUN)/net.json --samples all --json $(RUN)/cosim.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,78 @@
+"""The whole accelerator under Amaranth's simulator against the integer reference.
+
+Random tiny networks (shapes, weights, thresholds, leak, reset, folding, T) and adversarial ones
+(every input at its maximum, every spike on) that drive each register to its worst case.
+"""
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from flipspike.gen.cycle_model import layer_cycles
+from flipspike.ir import Fold, InputSpec, LayerDesc, NetDesc
+from flipspike.sim.compare import compare
+from flipspike.sim.pysim import run_pysim
+from flipspike.sw.integer import run_integer
+
+from helpers import divisor_fold, plain_run, random_desc, random_pixels
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), hidden=st.lists(st.sampled_from([2, 4, 6, 8]), min_size=0, max_size=2),
+       T=st.integers(1, 4), k=st.sampled_from([None, 1, 3]), reset=st.sampled_from(["hard", "soft"]),
+       F=st.integers(0, 3), bits=st.integers(1, 5))
+def test_random_networks_are_bit_exact(seed, hidden, T, k, reset, F, bits):
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.choice([4, 6, 8])), *hidden, int(rng.choice([2, 3, 4]))]
+    desc = random_desc(rng, sizes, timesteps=T, input_bits=bits, frac_bits=F, leak_shift=k, reset=reset)
+    folds = divisor_fold(rng, desc)
+    x = random_pixels(rng, desc, 3)
+    observed = run_pysim(desc, folds, x)
+    assert compare(run_integer(desc, x), observed) == []
+    model = layer_cycles(desc, folds)
+    for obs in observed:
+        assert [c["cycles"] for c in obs["counters"]] == [row["cycles"] for row in model]
+
+
+def _layer(name, kind, weights, bias, threshold, F, k=None):
+    return LayerDesc(name, kind, np.asarray(weights, np.uint8), np.asarray(bias, np.int64),
+                     None if threshold is None else np.asarray(threshold, np.int64), F, k, "hard")
+
+
+def test_adversarial_input_never_wraps():
+    """All pixels at max, all spikes on: the output accumulators reach exactly +-T*M, the bound their
+    width was derived from, and a hidden IF membrane reaches its own bound exactly at the last step."""
+    T, F, n_in, bits = 4, 3, 8, 5
+    xmax = 2 ** bits - 1
+    # layer 0: every neuron fires at every step (weights +1, threshold 1): "all spikes on"
+    l0 = _layer("fire", "lif", np.ones((4, n_in)), [0] * 4, [1] * 4, F, k=1)
+    # layer 1: IF neurons integrate 4 spikes/step; threshold = the value reached only after T steps
+    m1, c1 = 4 * 2 ** F, 3
+    l1 = _layer("integrate", "lif", np.ones((4, 4)), [c1] * 4, [T * (m1 + c1)] * 4, F)
+    # output: row 0 all +1 with the largest bias, row 1 all -1 with the most negative bias
+    l2 = _layer("out", "output", [[1] * 4, [0] * 4], [5, -5], None, F)
+    desc = NetDesc(T, InputSpec(n_in, bits, xmax), [l0, l1, l2]).assign_widths().validate()
+    x = np.full((1, n_in), xmax)
+    (obs,) = run_pysim(desc, [Fold(4, 2), Fold(2, 4), Fold(4, 1)], x)
+    # layer 1 fires exactly once (last step) -> output sees 4 spikes at one step only
+    assert obs["counters"][2]["in_spikes"] == 4
+    assert obs["acc"] == [4 * 2 ** F + 5 * T, -(4 * 2 ** F) - 5 * T]
+    assert obs["acc"] == plain_run(desc, x[0])["acc"]
+    # the hidden membrane's declared width holds T*(m1+c1) and one bit less would not
+    w1 = desc.layers[1].widths.state
+    assert T * (m1 + c1) <= 2 ** (w1 - 1) - 1
+
+    # output accumulators at their extremes: all spikes on at every step
+    l1b = _layer("fire2", "lif", np.ones((4, 4)), [0] * 4, [1] * 4, F, k=1)
+    desc2 = NetDesc(T, InputSpec(n_in, bits, xmax), [l0, l1b, l2]).assign_widths().validate()
+    (obs2,) = run_pysim(desc2, [Fold(8, 4), Fold(4, 2), Fold(1, 2)], x)
+    bound = T * (4 * 2 ** F + 5)
+    assert obs2["acc"] == [bound, -bound]
+    w = desc2.layers[2].widths.state
+    assert bound <= 2 ** (w - 1) - 1 and bound > 2 ** (w - 2) - 1     # fits, and tightly
+
+
+def test_first_layer_can_be_the_output_layer():
+    rng = np.random.default_rng(3)
+    desc = random_desc(rng, [6, 3], timesteps=3, input_bits=3)
+    x = random_pixels(rng, desc, 4)
+    assert compare(run_integer(desc, x), run_pysim(desc, [Fold(3, 1)], x)) == []

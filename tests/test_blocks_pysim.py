@@ -1,0 +1,116 @@
+"""Each block under Amaranth's simulator against plain-Python arithmetic written from the spec."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from flipspike.hw.buffers import SpikeBuffer
+from flipspike.hw.neuron import NeuronUpdate
+from flipspike.hw.synapse import SynapseArray
+from flipspike.ir import LayerWidths
+
+
+def run_comb(dut, cases, check):
+    async def bench(ctx):
+        for case in cases:
+            for port, value in case.items():
+                ctx.set(getattr(dut, port), value)
+            await ctx.delay(1e-9)
+            check(ctx, case)
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("simd,pe,bits", [(8, 3, 1), (5, 2, 4), (1, 1, 1), (16, 4, 5)])
+def test_synapse_array_is_and_popcount(simd, pe, bits):
+    rng = np.random.default_rng(simd * pe)
+    dut = SynapseArray(simd, pe, bits)
+    cases = []
+    for _ in range(60):
+        x = rng.integers(0, 2 ** bits, simd)
+        x[rng.random(simd) < 0.3] = 0
+        w = rng.integers(0, 2, (pe, simd))
+        cases.append({"x": [int(v) for v in x], "w": int(sum(int(b) << k for k, b in enumerate(w.reshape(-1))))})
+    cases.append({"x": [2 ** bits - 1] * simd, "w": 0})                  # all inputs max, all weights -1
+    cases.append({"x": [2 ** bits - 1] * simd, "w": 2 ** (simd * pe) - 1})
+
+    def check(ctx, case):
+        w = [(case["w"] >> k) & 1 for k in range(simd * pe)]
+        for p in range(pe):
+            expected = sum((1 if w[p * simd + i] else -1) * case["x"][i] for i in range(simd))   # +-1 dot product
+            assert ctx.get(dut.current[p]) == expected
+        assert ctx.get(dut.active) == sum(1 for v in case["x"] if v)
+
+    run_comb(dut, cases, check)
+
+
+def test_xnor_popcount_would_be_wrong_for_01_spikes():
+    # The reason for AND-popcount: with s = 0 and w = -1 an XNOR counts a match that is not there.
+    s, w = [1, 0, 0, 1], [1, 0, 0, 0]             # weights +1 -1 -1 -1
+    xnor = 2 * sum(1 for a, b in zip(s, w) if a == b) - len(s)
+    and_pop = 2 * sum(a & b for a, b in zip(s, w)) - sum(s)
+    true = sum(a * (1 if b else -1) for a, b in zip(s, w))
+    assert and_pop == true == 0 and xnor != true
+
+
+@pytest.mark.parametrize("kind,k,reset", [("lif", 1, "hard"), ("lif", 3, "soft"), ("lif", None, "hard"),
+                                          ("output", None, "hard")])
+def test_neuron_update(kind, k, reset):
+    rng = np.random.default_rng(7)
+    widths = LayerWidths(input=1, current=7, bias=6, threshold=6, state=12)
+    F, lanes = 2, 3
+    dut = NeuronUpdate(lanes, widths, frac_bits=F, kind=kind, leak_shift=k, reset=reset)
+    cases = []
+    for _ in range(100):
+        cases.append({"v": [int(a) for a in rng.integers(-600, 600, lanes)],
+                      "current": [int(a) for a in rng.integers(-60, 61, lanes)],
+                      "bias": [int(a) for a in rng.integers(-32, 32, lanes)],
+                      "threshold": [int(a) for a in rng.integers(1, 64, lanes)]})
+
+    def check(ctx, case):
+        for p in range(lanes):
+            v, i, c, th = (case[n][p] for n in ("v", "current", "bias", "threshold"))
+            if kind == "lif" and k is not None:
+                v = v - v // 2 ** k
+            v = v + i * 2 ** F + c
+            spike = kind == "lif" and v >= th
+            if spike:
+                v = 0 if reset == "hard" else v - th
+            assert ctx.get(dut.v_next[p]) == v
+            assert (ctx.get(dut.spike) >> p) & 1 == int(spike)
+
+    run_comb(dut, cases, check)
+
+
+def test_spike_buffer_ping_pong():
+    dut = SpikeBuffer(8, pe=4, simd=2)
+
+    async def bench(ctx):
+        assert ctx.get(dut.write.free) and not ctx.get(dut.read.avail)
+        for step, bits in enumerate([0b10110001, 0b01101110]):           # write two steps
+            for g in range(2):
+                ctx.set(dut.write.we, 1)
+                ctx.set(dut.write.addr, g)
+                ctx.set(dut.write.data, (bits >> (4 * g)) & 0xF)
+                await ctx.tick()
+            ctx.set(dut.write.we, 0)
+            ctx.set(dut.write.commit, 1)
+            await ctx.tick()
+            ctx.set(dut.write.commit, 0)
+        assert not ctx.get(dut.write.free) and ctx.get(dut.read.avail)   # both banks full
+        for bits in [0b10110001, 0b01101110]:                              # read them back in order
+            for word in range(4):
+                ctx.set(dut.read.addr, word)
+                await ctx.tick()
+                assert ctx.get(dut.read.data.as_value()) == (bits >> (2 * word)) & 0b11
+            ctx.set(dut.read.release, 1)
+            await ctx.tick()
+            ctx.set(dut.read.release, 0)
+        assert ctx.get(dut.write.free) and not ctx.get(dut.read.avail)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()

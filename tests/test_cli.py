@@ -1,0 +1,67 @@
+"""The command line, as a user runs it: the spine end to end, and bad input."""
+
+import json
+
+from flipspike.gen.cli import main
+
+
+def test_train_export_generate_cosim(tmp_path, build_root, capsys):
+    run, net, rtl, report = tmp_path / "run", tmp_path / "net.json", tmp_path / "rtl", tmp_path / "cosim.json"
+    assert main(["train", "--dataset", "digits", "--arch", "64-128-10", "--method", "stbp", "--timesteps", "4",
+                 "--epochs", "30", "--seed", "0", "--out", str(run)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["final_test_accuracy"] >= 0.95
+    assert main(["export", str(run), "--out", str(net)]) == 0
+    assert "test accuracy: float" in capsys.readouterr().out
+    assert main(["generate", str(net), "--out", str(rtl)]) == 0
+    assert sorted(p.name for p in rtl.iterdir()) == ["amaranth_waivers.vlt", "config.json", "flipspike_top.v"]
+    assert main(["cosim", str(net), "--samples", "50", "--json", str(report), "--build-dir", str(build_root)]) == 0
+    out = capsys.readouterr().out
+    assert "mismatches: 0" in out and "cycles model" in out
+    doc = json.loads(report.read_text())
+    assert doc["samples"] == 50 and doc["mismatches"] == 0
+    for key in ("accuracy_hw", "accuracy_ref", "cycles_per_inference"):
+        assert key in doc
+    for layer in doc["layers"]:
+        assert {"name", "cycles_measured", "cycles_model", "sops_measured", "sops_ref", "spikes_measured",
+                "spikes_ref"} <= set(layer)
+
+
+def _net(tmp_path):
+    import numpy as np
+    from helpers import random_desc
+    return random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+
+
+def test_indivisible_fold_writes_nothing(tmp_path, capsys):
+    net = _net(tmp_path)
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl"), "--fold", "3x2,6x4"]) == 2
+    assert "SIMD=3 does not divide" in capsys.readouterr().err
+    assert not (tmp_path / "rtl").exists()
+
+
+def test_failed_generate_keeps_the_previous_design(tmp_path):
+    net = _net(tmp_path)
+    rtl = tmp_path / "rtl"
+    assert main(["generate", str(net), "--out", str(rtl)]) == 0
+    before = (rtl / "flipspike_top.v").read_text()
+    assert main(["generate", str(net), "--out", str(rtl), "--fold", "5x1,1x1"]) == 2
+    assert (rtl / "flipspike_top.v").read_text() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []     # no leftovers
+
+
+def test_corrupt_description(tmp_path, capsys):
+    net = _net(tmp_path)
+    net.write_text(net.read_text()[:-40])
+    assert main(["cosim", str(net), "--samples", "2"]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
+def test_export_without_a_run(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "n.json")]) == 2
+    assert "train a model first" in capsys.readouterr().err
+    assert not (tmp_path / "n.json").exists()
+
+
+def test_unknown_method(tmp_path, capsys):
+    assert main(["train", "--method", "magic", "--out", str(tmp_path / "r")]) == 2
+    assert "available: stbp" in capsys.readouterr().err
