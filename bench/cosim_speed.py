@@ -44,7 +44,7 @@ def main() -> None:
         t = report["timings"]
         vl_rate = report["simulated_cycles"] / t["simulate_s"]
         start = time.perf_counter()
-        observed = run_pysim(desc, folds, x[:args.pysim_samples])
+        observed = run_pysim(desc, folds, x[:args.pysim_samples], stream=False)["samples"]
         py_s = time.perf_counter() - start
         py_rate = sum(o["latency"] for o in observed) / py_s
     print(f"digits 64-128-10, T=4, folding {report['folding']}; training {train_s:.1f}s")

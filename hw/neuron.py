@@ -7,6 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import LayerWidths
+from flipspike.ir.formats import leak
 
 
 class NeuronUpdate(wiring.Component):
@@ -42,8 +43,8 @@ class NeuronUpdate(wiring.Component):
         m = Module()
         for p in range(self.lanes):
             v = self.v[p]
-            if self.kind == "lif" and self.leak_shift is not None:
-                v = v - (v >> self.leak_shift)
+            if self.kind == "lif":
+                v = leak(v, self.leak_shift)
             v = v + (self.current[p] << self.frac_bits) + self.bias[p]
             if self.kind == "output":
                 m.d.comb += self.v_next[p].eq(v)

@@ -41,8 +41,12 @@ def signed_width(lo: int, hi: int) -> int:
     return width
 
 
-def leak(v: int, k: int | None) -> int:
-    """The leak of one membrane value, in plain Python integers (the definition the tensors follow)."""
+def leak(v, k: int | None):
+    """The leak: v - (v >>> k), i.e. ceil((1 - 2**-k) * v); no leak when k is None.
+
+    The one definition, applied as is to Python ints, torch int64 tensors (sw's integer reference) and
+    Amaranth signed values (hw's neuron update): ``>>`` is an arithmetic shift for all three.
+    """
     return v if k is None else v - (v >> k)
 
 

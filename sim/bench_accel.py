@@ -15,7 +15,7 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from flipspike.sim.samples import counter_delta
+from flipspike.sim.samples import counter_delta, stream_summary
 
 CLOCK_NS = 10
 
@@ -41,11 +41,12 @@ async def stream_samples(dut):
     dut.result__ready.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
-    observed = []
-    for words in stimulus["samples"]:
-        await FallingEdge(dut.clk)
-        before = counters()
-        start = get_sim_time("ns")
+    def result():
+        payload = dut.result__payload.value.to_unsigned()
+        return {"cls": _field(payload, *ports["result"]["cls"]),
+                "acc": [_field(payload, off, width, True) for off, width in ports["result"]["acc"]]}
+
+    async def send(words):
         for word in words:
             while not dut.pixels__ready.value:           # ready changes only on rising edges
                 await FallingEdge(dut.clk)
@@ -53,15 +54,34 @@ async def stream_samples(dut):
             dut.pixels__valid.value = 1
             await FallingEdge(dut.clk)                    # the word was taken at the rising edge between
         dut.pixels__valid.value = 0
+
+    # 1. one sample at a time: per-sample counters and latency
+    samples = []
+    for words in stimulus["samples"]:
+        await FallingEdge(dut.clk)
+        before = counters()
+        start = get_sim_time("ns")
+        await send(words)
         if not dut.result__valid.value:
             await RisingEdge(dut.result__valid)
         await FallingEdge(dut.clk)                        # valid is high for this cycle (ready is tied high)
-        payload = dut.result__payload.value.to_unsigned()
-        observed.append({
-            "cls": _field(payload, *ports["result"]["cls"]),
-            "acc": [_field(payload, off, width, True) for off, width in ports["result"]["acc"]],
-            "counters": counter_delta(before, counters()),
-            "latency": round((get_sim_time("ns") - start) / CLOCK_NS),
-        })
+        samples.append({**result(), "counters": counter_delta(before, counters()),
+                        "latency": round((get_sim_time("ns") - start) / CLOCK_NS)})
+
+    # 2. back to back: layers overlap across samples; results must not change
+    results, arrival = [], []
+
+    async def collect():
+        while len(results) < len(stimulus["samples"]):
+            await RisingEdge(dut.result__valid)
+            await FallingEdge(dut.clk)
+            results.append(result())
+            arrival.append(get_sim_time("ns") / CLOCK_NS)
+
+    collector = cocotb.start_soon(collect())
+    for words in stimulus["samples"]:
+        await send(words)
+    await collector
     with open(os.environ["FLIPSPIKE_OBSERVED"], "w") as f:
-        json.dump(observed, f)
+        json.dump({"samples": samples, "stream": stream_summary(results, arrival),
+                   "simulated_cycles": round(get_sim_time("ns") / CLOCK_NS)}, f)

@@ -5,19 +5,25 @@ from __future__ import annotations
 from flipspike.sw.integer import IntegerResult
 
 
-def compare(ref: IntegerResult, observed: list[dict]) -> list[dict]:
-    """Every difference between hardware and reference: class, each accumulation, per-layer input spikes
-    and SOPs. An empty list means bit-exact."""
-    if len(observed) != len(ref.cls):
-        return [{"sample": None, "what": "samples", "hw": len(observed), "ref": len(ref.cls)}]
+def compare(ref: IntegerResult, observed: dict) -> list[dict]:
+    """Every difference between hardware and reference: for each sample run alone, its class, each
+    accumulation, and per-layer input spikes and SOPs; for the back-to-back run, class and accumulations.
+    An empty list means bit-exact."""
     diffs = []
-    for k, obs in enumerate(observed):
-        def check(what, hw, expected):
-            if hw != expected:
-                diffs.append({"sample": k, "what": what, "hw": hw, "ref": expected})
-        check("class", obs["cls"], int(ref.cls[k]))
-        check("acc", obs["acc"], ref.acc[k].tolist())
-        for trace, counters, index in zip(ref.layers, obs["counters"], range(len(ref.layers))):
-            check(f"layer{index}.in_spikes", counters["in_spikes"], int(trace.in_spikes[k]))
-            check(f"layer{index}.sops", counters["sops"], int(trace.sops[k]))
+
+    def check(sample, what, hw, expected):
+        if hw != expected:
+            diffs.append({"sample": sample, "what": what, "hw": hw, "ref": expected})
+
+    runs = [("", observed["samples"])]
+    if observed.get("stream") is not None:
+        runs.append(("stream.", observed["stream"]["results"]))
+    for prefix, results in runs:
+        check(None, prefix + "count", len(results), len(ref.cls))
+        for k, obs in enumerate(results[:len(ref.cls)]):
+            check(k, prefix + "class", obs["cls"], int(ref.cls[k]))
+            check(k, prefix + "acc", obs["acc"], ref.acc[k].tolist())
+            for index, (trace, counters) in enumerate(zip(ref.layers, obs.get("counters", []))):
+                check(k, f"layer{index}.in_spikes", counters["in_spikes"], int(trace.in_spikes[k]))
+                check(k, f"layer{index}.sops", counters["sops"], int(trace.sops[k]))
     return diffs

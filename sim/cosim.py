@@ -24,7 +24,7 @@ SIMULATORS = ("verilator", "pysim")
 
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
-             build_root: str | Path = "build") -> tuple[list[dict], dict]:
+             build_root: str | Path = "build") -> tuple[dict, dict]:
     """Run samples through the hardware built from ``desc``; returns (observations, timings)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -59,17 +59,18 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
-    n = len(observed)
-    total_cycles = sum(o["latency"] for o in observed)
+    samples = observed["samples"]
+    n = len(samples)
+    total_cycles = sum(o["latency"] for o in samples)
     layers = []
     for i, (layer, row) in enumerate(zip(desc.layers, model)):
         layers.append({
             "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "simd": row["simd"], "pe": row["pe"],
-            "cycles_measured": sum(o["counters"][i]["cycles"] for o in observed) / n,
+            "cycles_measured": sum(o["counters"][i]["cycles"] for o in samples) / n,
             "cycles_model": row["cycles"],
-            "sops_measured": sum(o["counters"][i]["sops"] for o in observed),
+            "sops_measured": sum(o["counters"][i]["sops"] for o in samples),
             "sops_ref": int(ref.layers[i].sops.sum()),
-            "spikes_measured": sum(o["counters"][i]["in_spikes"] for o in observed),
+            "spikes_measured": sum(o["counters"][i]["in_spikes"] for o in samples),
             "spikes_ref": int(ref.layers[i].in_spikes.sum()),
         })
     report = {
@@ -78,15 +79,16 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],
         "cycles_per_inference": total_cycles / n,
-        "simulated_cycles": total_cycles,
+        "streaming_cycles_per_inference": (observed.get("stream") or {}).get("cycles_per_inference"),
+        "simulated_cycles": observed["simulated_cycles"],
         "layers": layers,
         "folding": [str(f) for f in folds],
         "timesteps": desc.timesteps,
         "timings": {**timings, "total_s": time.perf_counter() - start},
     }
     if y is not None:
-        report["accuracy_hw"] = float(np.mean(np.asarray([o["cls"] for o in observed]) == np.asarray(y)))
+        report["accuracy_hw"] = float(np.mean(np.asarray([o["cls"] for o in samples]) == np.asarray(y)))
         report["accuracy_ref"] = float((ref.cls.numpy() == np.asarray(y)).mean())
     sim_s = timings.get("simulate_s", 0)
-    report["cycles_per_second"] = total_cycles / sim_s if sim_s else None
+    report["cycles_per_second"] = observed["simulated_cycles"] / sim_s if sim_s else None
     return report

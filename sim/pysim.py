@@ -1,6 +1,7 @@
 """Run the accelerator under Amaranth's own simulator: no compile step, ~thousands of cycles/s.
 
 Used for small blocks and tiny random networks (property tests); whole networks go to Verilator.
+Observations have the same form as the Verilator bench's (see ``flipspike.sim.samples``).
 """
 
 from __future__ import annotations
@@ -11,52 +12,86 @@ from flipspike.hw.accelerator import Accelerator
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
-from .samples import COUNTER_FIELDS, counter_delta, pixel_words
+from .samples import COUNTER_FIELDS, counter_delta, pixel_words, stream_summary
 
 TIMEOUT_CYCLES = 1_000_000
 
 
-def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, vcd: str | None = None) -> list[dict]:
-    """Stream ``samples`` ([N, n_in] pixels) through the accelerator one at a time; observe each result."""
+def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, stream: bool = True, vcd: str | None = None) -> dict:
+    """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
+    if ``stream``, all back to back (results and steady-state cycles per inference)."""
     dut = Accelerator(desc, folds)
-    n_layers = len(desc.layers)
-    observed: list[dict] = []
+    n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
+    words = [pixel_words(pixels, simd) for pixels in samples]
+    observed = {"samples": [], "stream": None, "simulated_cycles": 0}
 
     def read_counters(ctx):
         return [[ctx.get(dut.counters[i][name]) for name in COUNTER_FIELDS] for i in range(n_layers)]
 
-    async def bench(ctx):
+    def read_result(payload):
+        return {"cls": int(payload.cls), "acc": [int(payload.acc[i]) for i in range(classes)]}
+
+    async def send(ctx, sample_words):
+        for word in sample_words:
+            ctx.set(dut.pixels.payload, word)
+            ctx.set(dut.pixels.valid, 1)
+            await ctx.tick().until(dut.pixels.ready)
+        ctx.set(dut.pixels.valid, 0)
+
+    async def one_at_a_time(ctx):
         ctx.set(dut.result.ready, 1)
-        for pixels in samples:
+        for sample_words in words:
             before = read_counters(ctx)
-            cycles = 0
-            for word in pixel_words(pixels, folds[0].simd):
-                ctx.set(dut.pixels.payload, word)
-                ctx.set(dut.pixels.valid, 1)
-                await ctx.tick().until(dut.pixels.ready)
-                cycles += 1
-            ctx.set(dut.pixels.valid, 0)
+            await send(ctx, sample_words)
+            cycles = len(sample_words)
             while True:
-                _, _, valid = await ctx.tick().sample(dut.result.valid)
+                _, _, valid, payload = await ctx.tick().sample(dut.result.valid, dut.result.payload)
                 cycles += 1
                 if valid:
                     break
                 if cycles > TIMEOUT_CYCLES:
                     raise TimeoutError("no result after 1M cycles: the accelerator is stuck")
-            result = ctx.get(dut.result.payload)
-            observed.append({
-                "cls": int(result.cls),
-                "acc": [int(result.acc[i]) for i in range(desc.layers[-1].n_out)],
-                "counters": counter_delta(before, read_counters(ctx)),
-                "latency": cycles,
-            })
+            observed["samples"].append({**read_result(payload), "counters": counter_delta(before, read_counters(ctx)),
+                                        "latency": cycles})
+            observed["simulated_cycles"] += cycles
+
+    streaming = {"on": False, "done": False}
+
+    async def back_to_back(ctx):
+        await one_at_a_time(ctx)
+        if stream:
+            streaming["on"] = True
+            for sample_words in words:
+                await send(ctx, sample_words)
+        while stream and not streaming["done"]:
+            await ctx.tick()
+
+    async def collect(ctx):
+        if not stream:
+            return
+        while not streaming["on"]:
+            await ctx.tick()
+        results, arrival, tick = [], [], 0
+        while len(results) < len(words):
+            _, _, valid, payload = await ctx.tick().sample(dut.result.valid, dut.result.payload)
+            tick += 1
+            if valid:
+                results.append(read_result(payload))
+                arrival.append(tick)
+            if tick > TIMEOUT_CYCLES:
+                raise TimeoutError("streaming stalled: not every sample produced a result")
+        observed["stream"] = stream_summary(results, arrival)
+        observed["simulated_cycles"] += tick
+        streaming["done"] = True
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(bench)
+    sim.add_testbench(back_to_back)
+    sim.add_testbench(collect)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
     return observed
+

@@ -19,3 +19,9 @@ def counter_delta(before: list[list[int]], after: list[list[int]]) -> list[dict[
     """Per-layer counter increments over one sample (the counters wrap modulo 2**32)."""
     return [{name: (a - b) % COUNTER_MOD for name, b, a in zip(COUNTER_FIELDS, lb, la)}
             for lb, la in zip(before, after)]
+
+
+def stream_summary(results: list[dict], arrival: list[float]) -> dict:
+    """A back-to-back run: its results in order, and the steady-state interval between results (cycles)."""
+    interval = (arrival[-1] - arrival[0]) / (len(arrival) - 1) if len(arrival) > 1 else None
+    return {"results": results, "cycles_per_inference": interval}

@@ -130,8 +130,9 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def run_bench(build_dir: Path, top: str, ports: dict, samples: list[list[list[int]]], *, quiet: bool = True) -> list[dict]:
-    """Stream samples (lists of pixel words) through the built model; one observation per sample."""
+def run_bench(build_dir: Path, top: str, ports: dict, samples: list[list[list[int]]], *, quiet: bool = True) -> dict:
+    """Stream samples (lists of pixel words) through the built model, one at a time and then back to
+    back; returns the observations (see ``flipspike.sim.samples``)."""
     from cocotb_tools.check_results import get_results
 
     env = _env_with_verilator()

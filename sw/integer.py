@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from flipspike.ir import NetDesc
+from flipspike.ir.formats import leak
 
 
 @dataclass
@@ -29,11 +30,6 @@ class IntegerResult:
     acc: torch.Tensor          # [B, classes] output accumulations
     cls: torch.Tensor          # [B] argmax, lowest index on ties
     layers: list[LayerTrace]
-
-
-def leak(v: torch.Tensor, k: int | None) -> torch.Tensor:
-    """v - (v >>> k): arithmetic shift, i.e. floor division by 2**k."""
-    return v if k is None else v - (v >> k)
 
 
 def run_integer(desc: NetDesc, x) -> IntegerResult:

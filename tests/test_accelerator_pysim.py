@@ -29,8 +29,12 @@ def test_random_networks_are_bit_exact(seed, hidden, T, k, reset, F, bits):
     observed = run_pysim(desc, folds, x)
     assert compare(run_integer(desc, x), observed) == []
     model = layer_cycles(desc, folds)
-    for obs in observed:
+    for obs in observed["samples"]:
         assert [c["cycles"] for c in obs["counters"]] == [row["cycles"] for row in model]
+    # back to back: never faster than the slowest layer's busy cycles, never slower than one at a time
+    slowest = max(row["cycles"] for row in model)
+    latency = min(obs["latency"] for obs in observed["samples"])
+    assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
 
 
 def _layer(name, kind, weights, bias, threshold, F, k=None):
@@ -52,7 +56,7 @@ def test_adversarial_input_never_wraps():
     l2 = _layer("out", "output", [[1] * 4, [0] * 4], [5, -5], None, F)
     desc = NetDesc(T, InputSpec(n_in, bits, xmax), [l0, l1, l2]).assign_widths().validate()
     x = np.full((1, n_in), xmax)
-    (obs,) = run_pysim(desc, [Fold(4, 2), Fold(2, 4), Fold(4, 1)], x)
+    (obs,) = run_pysim(desc, [Fold(4, 2), Fold(2, 4), Fold(4, 1)], x)["samples"]
     # layer 1 fires exactly once (last step) -> output sees 4 spikes at one step only
     assert obs["counters"][2]["in_spikes"] == 4
     assert obs["acc"] == [4 * 2 ** F + 5 * T, -(4 * 2 ** F) - 5 * T]
@@ -64,7 +68,7 @@ def test_adversarial_input_never_wraps():
     # output accumulators at their extremes: all spikes on at every step
     l1b = _layer("fire2", "lif", np.ones((4, 4)), [0] * 4, [1] * 4, F, k=1)
     desc2 = NetDesc(T, InputSpec(n_in, bits, xmax), [l0, l1b, l2]).assign_widths().validate()
-    (obs2,) = run_pysim(desc2, [Fold(8, 4), Fold(4, 2), Fold(1, 2)], x)
+    (obs2,) = run_pysim(desc2, [Fold(8, 4), Fold(4, 2), Fold(1, 2)], x)["samples"]
     bound = T * (4 * 2 ** F + 5)
     assert obs2["acc"] == [bound, -bound]
     w = desc2.layers[2].widths.state
