@@ -19,7 +19,7 @@ def _cmd_train(args) -> int:
     torch.set_num_threads(args.threads) if args.threads else None
     cfg = ModelConfig(sizes=parse_arch(args.arch), timesteps=args.timesteps,
                       leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
-                      surrogate=args.surrogate)
+                      surrogate=args.surrogate, per_output_scale=args.alpha)
     metrics = train(cfg, TrainConfig(dataset=args.dataset, method=args.method, epochs=args.epochs,
                                      batch_size=args.batch_size, lr=args.lr, seed=args.seed), args.out)
     last = metrics["epochs"][-1]
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--leak-shift", type=int, default=1, help="leak lambda = 1 - 2^-k; 0 for no leak (IF)")
     t.add_argument("--reset", choices=["hard", "soft"], default="hard")
     t.add_argument("--surrogate", choices=["triangular", "sigmoid"], default="triangular")
+    t.add_argument("--alpha", action="store_true", help="learn a per-output scale alpha in hidden layers "
+                   "(folds into the integer bias and threshold)")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--out", required=True, help="run directory (checkpoint, metrics.json)")
     t.set_defaults(func=_cmd_train)

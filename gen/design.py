@@ -23,6 +23,7 @@ from amaranth.lib import data
 
 from flipspike.hw.accelerator import Accelerator
 from flipspike.hw.interfaces import CounterLayout, result_layout
+from flipspike.hw.memory_map import build_shape, bus_widths, memory_map
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold, validate_folding
 
@@ -56,6 +57,7 @@ def port_map(desc: NetDesc, folds: list[Fold]) -> dict:
                    "acc": [[acc_f.offset + k * acc_w, acc_w] for k in range(out.n_out)], "acc_signed": True},
         "counters": [{name: [i * CounterLayout.size + field.offset, field.shape.width] for name, field in CounterLayout}
                      for i in range(len(desc.layers))],
+        "load": dict(zip(("addr_width", "data_width"), bus_widths(desc, folds))),
     }
 
 
@@ -74,6 +76,9 @@ def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike) -> De
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
                    for l in desc.layers],
         "ports": port_map(desc, folds),
+        "memory_map": [{"layer": desc.layers[r.layer].name, "memory": r.memory, "base": r.base, "depth": r.depth,
+                        "width": r.width} for r in memory_map(desc, folds)],
+        "shape": build_shape(desc, folds),
         "cycle_model": layer_cycles(desc, folds),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }

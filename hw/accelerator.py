@@ -1,6 +1,7 @@
 """The accelerator top: pixels in, (class, output accumulations) out, per-layer counters.
 
     pixels (stream) -> PixelBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
+    load (bus)      -> every layer's weight, bias and threshold memories (see memory_map)
 
 Every layer is its own engine; ping-pong spike buffers let layer l work on step t while layer l+1
 works on step t-1, and the pixel buffer takes the next sample while the first layer is still stepping.
@@ -16,8 +17,9 @@ from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold, validate_folding
 
 from .buffers import PixelBuffer, SpikeBuffer
-from .interfaces import CounterLayout, result_layout
+from .interfaces import CounterLayout, LoadSignature, result_layout
 from .layer_engine import LayerEngine
+from .memory_map import bus_widths, memory_map
 
 
 class Accelerator(wiring.Component):
@@ -25,9 +27,11 @@ class Accelerator(wiring.Component):
         desc.validate()
         validate_folding(desc.layers, folds)
         self.desc, self.folds = desc, folds
+        self.load_bus = bus_widths(desc, folds)
         out = desc.layers[-1]
         super().__init__({
             "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),
+            "load": In(LoadSignature(*self.load_bus)),
             "result": Out(stream.Signature(result_layout(out.n_out, out.widths.state))),
             "counters": Out(data.ArrayLayout(CounterLayout, len(desc.layers))),
         })
@@ -37,10 +41,14 @@ class Accelerator(wiring.Component):
         desc, folds = self.desc, self.folds
         m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
+        regions = memory_map(desc, folds)
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-            engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0)
+            engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
+                                 regions=[r for r in regions if r.layer == i], load_bus=self.load_bus)
             m.submodules[f"layer{i}"] = engine
+            m.d.comb += [engine.load.addr.eq(self.load.addr), engine.load.data.eq(self.load.data),
+                         engine.load.en.eq(self.load.en)]
             m.d.comb += self.counters[i].eq(engine.counters)
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)

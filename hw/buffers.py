@@ -28,7 +28,7 @@ class PixelBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=self.words, init=[])
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, self.words), init=[])
         wr, rd = mem.write_port(), mem.read_port()
         full = Signal()
         addr = Signal(range(max(2, self.words)))

@@ -54,3 +54,12 @@ class SpikeOutSignature(wiring.Signature):
             "data": Out(pe),
             "commit": Out(1),
         })
+
+
+class LoadSignature(wiring.Signature):
+    """The load bus, from the host's side (components take ``In(LoadSignature(...))``): one word written
+    per cycle where ``en`` is high. Addresses and images come from :mod:`flipspike.hw.memory_map`.
+    Write only while the accelerator is idle."""
+
+    def __init__(self, addr_width: int, data_width: int):
+        super().__init__({"addr": Out(addr_width), "data": Out(data_width), "en": Out(1)})

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_fold
 
-from .arith import pack_lanes
-from .interfaces import CounterLayout, SpikeOutSignature, StepInputSignature, result_layout
+from .interfaces import CounterLayout, LoadSignature, SpikeOutSignature, StepInputSignature, result_layout
+from .memory_map import Region, lane_groups, weight_words
 from .neuron import NeuronUpdate
 from .synapse import SynapseArray
 
@@ -32,31 +32,18 @@ from .synapse import SynapseArray
 PIPELINE_DRAIN = 2
 
 
-def weight_words(layer: LayerDesc, fold: Fold) -> list[int]:
-    """Weight memory image: word nf*F_in + sf holds bit p*SIMD + i = weight[nf*PE + p][sf*SIMD + i]."""
-    f_in = layer.n_in // fold.simd
-    words = []
-    for nf in range(layer.n_out // fold.pe):
-        for sf in range(f_in):
-            block = layer.weights[nf * fold.pe:(nf + 1) * fold.pe, sf * fold.simd:(sf + 1) * fold.simd]
-            words.append(pack_lanes(block.reshape(-1), 1))
-    return words
-
-
-def lane_groups(values, lanes: int) -> list[list[int]]:
-    """Per-neuron values grouped PE lanes per memory word (bias, threshold memories)."""
-    return [[int(v) for v in values[g:g + lanes]] for g in range(0, len(values), lanes)]
-
-
 class LayerEngine(wiring.Component):
-    def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool):
+    def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
+                 regions: list[Region], load_bus: tuple[int, int]):
         check_fold(layer.name, layer.n_in, layer.n_out, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
+        self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         members = {"inp": Out(StepInputSignature(self.f_in, fold.simd, layer.widths.input)),
+                   "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
@@ -70,19 +57,22 @@ class LayerEngine(wiring.Component):
         pe, f_in, f_out = fold.pe, self.f_in, self.f_out
         lanes = lambda shape: data.ArrayLayout(shape, pe)
 
-        # -- memories (contents from the description) --------------------------------------------
-        m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=f_out * f_in,
+        # -- memories (contents from the description); depth >= 2 so no address is zero bits wide -----
+        m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=max(2, f_out * f_in),
                                                     init=weight_words(layer, fold))
-        m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=f_out,
+        m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=max(2, f_out),
                                                  init=lane_groups(layer.bias, pe))
         w_rd, b_rd = wmem.read_port(), bmem.read_port()
+        self._load_port(m, wmem, "weights")
+        self._load_port(m, bmem, "bias")
         if not self.is_output:
-            m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=f_out,
+            m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=max(2, f_out),
                                                           init=lane_groups(layer.threshold, pe))
-            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=f_out, init=[])
+            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=max(2, f_out), init=[])
             t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
+            self._load_port(m, tmem, "threshold")
         if self.first:
-            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=f_out, init=[])
+            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=max(2, f_out), init=[])
             i_rd, i_wr = imem.read_port(), imem.write_port()
 
         # -- control ------------------------------------------------------------------------------
@@ -186,6 +176,17 @@ class LayerEngine(wiring.Component):
                 self._finish_step(m, t, syn)
                 m.next = "WAIT"
         return m
+
+    def _load_port(self, m, mem, name):
+        """Words of this memory's region on the load bus are written into it."""
+        region, load = self.regions[name], self.load
+        port = mem.write_port()
+        hit = load.en
+        if region.base:                                        # (no constant comparisons: lint-clean)
+            hit &= load.addr >= region.base
+        if region.base + region.depth < 2 ** len(load.addr):
+            hit &= load.addr < region.base + region.depth
+        m.d.comb += [port.addr.eq(load.addr - region.base), port.data.eq(load.data[:region.width]), port.en.eq(hit)]
 
     def _finish_step(self, m, t, syn):
         """DRAIN2: the last write-back happens this cycle; hand the buffers on and advance the step."""

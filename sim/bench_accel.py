@@ -1,5 +1,7 @@
 """cocotb bench: stream samples through the accelerator, observe result and counters once per sample.
 
+Stimulus: a list of jobs, each optionally loading a network's contents over the load bus, then running
+its samples one at a time and back to back. One simulator start serves many networks of one shape.
 Runs inside the simulator. Imports neither torch nor Amaranth: stimulus and port map arrive as JSON,
 observations leave as JSON, and the comparison with the integer reference happens in the caller.
 Python wakes up once per pixel word and once per result -- never per clock cycle.
@@ -35,12 +37,6 @@ async def stream_samples(dut):
         raw = dut.counters.value.to_unsigned()
         return [[_field(raw, *layer[name]) for name in ("cycles", "in_spikes", "sops")] for layer in ports["counters"]]
 
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    dut.rst.value = 1
-    dut.pixels__valid.value = 0
-    dut.result__ready.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
     def result():
         payload = dut.result__payload.value.to_unsigned()
         return {"cls": _field(payload, *ports["result"]["cls"]),
@@ -55,33 +51,59 @@ async def stream_samples(dut):
             await FallingEdge(dut.clk)                    # the word was taken at the rising edge between
         dut.pixels__valid.value = 0
 
-    # 1. one sample at a time: per-sample counters and latency
-    samples = []
-    for words in stimulus["samples"]:
-        await FallingEdge(dut.clk)
-        before = counters()
-        start = get_sim_time("ns")
-        await send(words)
-        if not dut.result__valid.value:
-            await RisingEdge(dut.result__valid)
-        await FallingEdge(dut.clk)                        # valid is high for this cycle (ready is tied high)
-        samples.append({**result(), "counters": counter_delta(before, counters()),
-                        "latency": round((get_sim_time("ns") - start) / CLOCK_NS)})
-
-    # 2. back to back: layers overlap across samples; results must not change
-    results, arrival = [], []
-
-    async def collect():
-        while len(results) < len(stimulus["samples"]):
-            await RisingEdge(dut.result__valid)
+    async def load(writes):
+        for addr, data in writes:                         # one word per cycle, while idle
+            dut.load__addr.value = addr
+            dut.load__data.value = data
+            dut.load__en.value = 1
             await FallingEdge(dut.clk)
-            results.append(result())
-            arrival.append(get_sim_time("ns") / CLOCK_NS)
+        dut.load__en.value = 0
 
-    collector = cocotb.start_soon(collect())
-    for words in stimulus["samples"]:
-        await send(words)
-    await collector
+    async def one_at_a_time(samples):
+        observed = []
+        for words in samples:
+            await FallingEdge(dut.clk)
+            before = counters()
+            start = get_sim_time("ns")
+            await send(words)
+            if not dut.result__valid.value:
+                await RisingEdge(dut.result__valid)
+            await FallingEdge(dut.clk)                    # valid is high for this cycle (ready is tied high)
+            observed.append({**result(), "counters": counter_delta(before, counters()),
+                             "latency": round((get_sim_time("ns") - start) / CLOCK_NS)})
+        return observed
+
+    async def back_to_back(samples):                      # layers overlap across samples
+        results, arrival = [], []
+
+        async def collect():
+            while len(results) < len(samples):
+                await RisingEdge(dut.result__valid)
+                await FallingEdge(dut.clk)
+                results.append(result())
+                arrival.append(get_sim_time("ns") / CLOCK_NS)
+
+        collector = cocotb.start_soon(collect())
+        for words in samples:
+            await send(words)
+        await collector
+        return stream_summary(results, arrival)
+
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    dut.rst.value = 1
+    dut.pixels__valid.value = 0
+    dut.load__en.value = 0
+    dut.result__ready.value = 1
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    await FallingEdge(dut.clk)
+    jobs = []
+    for job in stimulus["jobs"]:
+        start = get_sim_time("ns")
+        await load(job["loads"])
+        observed = {"samples": await one_at_a_time(job["samples"])}
+        observed["stream"] = await back_to_back(job["samples"]) if job.get("stream", True) else None
+        observed["simulated_cycles"] = round((get_sim_time("ns") - start) / CLOCK_NS)
+        jobs.append(observed)
     with open(os.environ["FLIPSPIKE_OBSERVED"], "w") as f:
-        json.dump({"samples": samples, "stream": stream_summary(results, arrival),
-                   "simulated_cycles": round(get_sim_time("ns") / CLOCK_NS)}, f)
+        json.dump(jobs, f)

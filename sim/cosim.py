@@ -13,7 +13,9 @@ import numpy as np
 
 from flipspike.gen.cycle_model import layer_cycles
 from flipspike.gen.design import TOP, generate
+from flipspike.hw.memory_map import build_shape, load_writes
 from flipspike.ir import NetDesc
+from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
 from flipspike.sw.integer import run_integer
 
@@ -24,39 +26,66 @@ SIMULATORS = ("verilator", "pysim")
 
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
-             build_root: str | Path = "build") -> tuple[dict, dict]:
-    """Run samples through the hardware built from ``desc``; returns (observations, timings)."""
+             build_root: str | Path = "build", template: NetDesc | None = None) -> tuple[dict, dict]:
+    """Run samples through hardware holding ``desc``; returns (observations, timings).
+
+    Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
+    contents). With one, it is built from ``template``'s shape and ``desc``'s contents are written over
+    the load bus first, so many descriptions of one shape share one build."""
+    observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
+                                      template=template)
+    return observed[0], timings
+
+
+def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
+                  build_root: str | Path = "build", template: NetDesc | None = None) -> tuple[list[dict], dict]:
+    """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    base = template or jobs[0][0]
+    loads = []
+    for desc, _ in jobs:
+        if desc is base:
+            loads.append([])
+            continue
+        if build_shape(desc, folds) != build_shape(base, folds):
+            raise FlipspikeError("this description does not fit the build: its shape (sizes, folding, T, widths, "
+                                 "leak, reset, frac_bits) differs from the template's; generate a build for it")
+        loads.append(load_writes(desc, folds))
     timings = {}
     if simulator == "pysim":
         from .pysim import run_pysim
         start = time.perf_counter()
-        observed = run_pysim(desc, folds, x)
+        observed = [run_pysim(base, folds, x, loads=load) for (_, x), load in zip(jobs, loads)]
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
     build_root = Path(build_root)
     start = time.perf_counter()
-    design = generate(desc, folds, build_root / "designs" / "current")
+    design = generate(base, folds, build_root / "designs" / "current")
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
     build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator")
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    observed = run_bench(build_dir, TOP, design.config["ports"], [pixel_words(s, folds[0].simd) for s in x])
+    bench_jobs = [{"loads": load, "samples": [pixel_words(s, folds[0].simd) for s in x]}
+                  for (_, x), load in zip(jobs, loads)]
+    observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs)
     timings["simulate_s"] = time.perf_counter() - start
     return observed, timings
 
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
-          simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None) -> dict:
-    """Co-simulate and compare. ``hw_desc`` (default ``desc``) builds the hardware: a test passes a
-    mutated description here to show that the comparison catches a one-LSB difference."""
+          simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
+          template: NetDesc | None = None) -> dict:
+    """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
+    (default ``desc``): a test passes a mutated description there to show that the comparison catches a
+    one-LSB difference. ``template``: see :func:`simulate`."""
     start = time.perf_counter()
     ref = run_integer(desc, x)
-    observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root)
+    observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
+                                 template=template)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
     samples = observed["samples"]

@@ -17,9 +17,11 @@ from .samples import COUNTER_FIELDS, counter_delta, pixel_words, stream_summary
 TIMEOUT_CYCLES = 1_000_000
 
 
-def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, stream: bool = True, vcd: str | None = None) -> dict:
+def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
+              vcd: str | None = None) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
-    if ``stream``, all back to back (results and steady-state cycles per inference)."""
+    if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
+    writes applied first (see flipspike.hw.memory_map.load_writes)."""
     dut = Accelerator(desc, folds)
     n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
     words = [pixel_words(pixels, simd) for pixels in samples]
@@ -40,6 +42,12 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, stream: bool = True,
 
     async def one_at_a_time(ctx):
         ctx.set(dut.result.ready, 1)
+        for addr, value in loads:
+            ctx.set(dut.load.addr, addr)
+            ctx.set(dut.load.data, value)
+            ctx.set(dut.load.en, 1)
+            await ctx.tick()
+        ctx.set(dut.load.en, 0)
         for sample_words in words:
             before = read_counters(ctx)
             await send(ctx, sample_words)

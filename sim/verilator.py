@@ -130,16 +130,16 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def run_bench(build_dir: Path, top: str, ports: dict, samples: list[list[list[int]]], *, quiet: bool = True) -> dict:
-    """Stream samples (lists of pixel words) through the built model, one at a time and then back to
-    back; returns the observations (see ``flipspike.sim.samples``)."""
+def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet: bool = True) -> list[dict]:
+    """Run jobs ({"loads": [(addr, data)], "samples": [pixel words per sample]}) on the built model;
+    returns one observation per job (see ``flipspike.sim.samples``)."""
     from cocotb_tools.check_results import get_results
 
     env = _env_with_verilator()
     with tempfile.TemporaryDirectory(prefix="flipspike-bench-") as tmp:
         tmp = Path(tmp)
         stimulus, observed = tmp / "stimulus.json", tmp / "observed.json"
-        stimulus.write_text(json.dumps({"ports": ports, "samples": samples}))
+        stimulus.write_text(json.dumps({"ports": ports, "jobs": jobs}))
         extra = {"FLIPSPIKE_STIMULUS": str(stimulus), "FLIPSPIKE_OBSERVED": str(observed),
                  "COCOTB_REWRITE_ASSERTION_FILES": "bench_accel.py", "PYTHONPATH": os.pathsep.join(sys.path)}
         log = tmp / "sim.log"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from flipspike.ir import InputSpec, LayerDesc, NetDesc
+from flipspike.ir.formats import required_widths
 
 
 def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, input_bits: int = 4,
@@ -27,7 +28,15 @@ def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, i
             bias=rng.integers(-scale, scale + 1, n_out).astype(np.int64),
             threshold=None if last else rng.integers(1, scale + 2, n_out).astype(np.int64),
             frac_bits=frac_bits, leak_shift=None if last else leak_shift, reset=reset))
-    return NetDesc(timesteps, InputSpec(sizes[0], input_bits, input_max), layers).assign_widths().validate()
+    desc = NetDesc(timesteps, InputSpec(sizes[0], input_bits, input_max), layers)
+    # widths from the ranges drawn from, not the values drawn: every draw of one shape fits one build
+    for i, layer in enumerate(desc.layers):
+        scale = max(1, int(np.sqrt(layer.n_in) * desc.layer_input(i)[0])) << frac_bits
+        layer.widths = required_widths(n_in=layer.n_in, input_max=desc.layer_input(i)[0],
+                                       input_bits=desc.layer_input(i)[1], frac_bits=frac_bits, bias_max_abs=scale,
+                                       threshold_max=scale + 1, timesteps=timesteps, leak_shift=layer.leak_shift,
+                                       accumulate=layer.kind == "output")
+    return desc.validate()
 
 
 def plain_run(desc: NetDesc, pixels) -> dict:

@@ -80,3 +80,14 @@ def test_first_layer_can_be_the_output_layer():
     desc = random_desc(rng, [6, 3], timesteps=3, input_bits=3)
     x = random_pixels(rng, desc, 4)
     assert compare(run_integer(desc, x), run_pysim(desc, [Fold(3, 1)], x)) == []
+
+
+def test_loading_a_network_into_another_networks_build():
+    rng = np.random.default_rng(11)
+    first, second = (random_desc(rng, [6, 4, 3], timesteps=2, input_bits=3) for _ in range(2))
+    folds = [Fold(3, 2), Fold(2, 3)]
+    x = random_pixels(rng, first, 4)
+    from flipspike.hw.memory_map import load_writes
+    observed = run_pysim(first, folds, x, loads=load_writes(second, folds))
+    assert compare(run_integer(second, x), observed) == []
+    assert run_integer(first, x).acc.tolist() != run_integer(second, x).acc.tolist()

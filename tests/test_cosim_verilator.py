@@ -11,9 +11,12 @@ import pytest
 from flipspike.gen.design import generate
 from flipspike.gen.lint import lint
 from flipspike.ir import Fold, default_folding
-from flipspike.sim.cosim import cosim
+from flipspike.sim.compare import compare
+from flipspike.sim.cosim import cosim, simulate_jobs
 from flipspike.sim import verilator as vl
 from flipspike.sw.integer import run_integer
+
+from helpers import random_desc, random_pixels
 
 
 def test_whole_test_split_is_bit_exact(digits_desc, digits, build_root):
@@ -42,7 +45,8 @@ def test_another_folding_is_bit_exact(digits_desc, digits, build_root):
 
 
 def test_one_lsb_threshold_change_is_caught(digits_desc, digits, build_root):
-    """Mutation check: hardware built from a description with one threshold +1 must mismatch."""
+    """Mutation check: the hardware holding one threshold +1 (loaded over the load bus into the same
+    build) must mismatch the reference of the original description."""
     x = digits.x_test[:120]
     base = run_integer(digits_desc, x)
     mutated = None
@@ -53,9 +57,35 @@ def test_one_lsb_threshold_change_is_caught(digits_desc, digits, build_root):
             mutated = trial
             break
     assert mutated is not None, "no single-LSB threshold change alters a spike on these samples"
-    report = cosim(digits_desc, default_folding(digits_desc.layers), x, build_root=build_root,
-                   hw_desc=mutated)
+    folds = default_folding(digits_desc.layers)
+    report = cosim(digits_desc, folds, x, build_root=build_root, hw_desc=mutated, template=digits_desc)
     assert report["mismatches"] > 0
+    assert report["timings"]["build_s"] < 1                              # the existing build was reused
+    assert cosim(digits_desc, folds, x, build_root=build_root, hw_desc=digits_desc.copy(),
+                 template=digits_desc)["mismatches"] == 0                 # and loading the original is exact
+
+
+SHAPES = [  # (sizes, T, leak_shift, reset, input bits, frac bits, folding)
+    ([8, 6, 4], 3, 1, "hard", 4, 2, [(4, 2), (3, 4)]),
+    ([12, 8, 8, 3], 2, None, "soft", 3, 1, [(3, 4), (8, 2), (2, 3)]),
+    ([6, 5], 4, None, "hard", 5, 3, [(2, 5)]),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s[0])))
+def test_random_networks_share_one_build(shape, build_root):
+    """Seven random networks per shape, loaded one after another into one Verilator build."""
+    sizes, T, k, reset, bits, F, fold = shape
+    folds = [Fold(*f) for f in fold]
+    rng = np.random.default_rng(sum(sizes))
+    nets = [random_desc(rng, sizes, timesteps=T, input_bits=bits, frac_bits=F, leak_shift=k, reset=reset)
+            for _ in range(7)]
+    jobs = [(desc, random_pixels(rng, desc, 6)) for desc in nets]
+    observed, _ = simulate_jobs(jobs, folds, build_root=build_root, template=nets[0])
+    for (desc, x), obs in zip(jobs, observed):
+        assert compare(run_integer(desc, x), obs) == []
+    distinct = {tuple(int(c) for c in run_integer(d, x).cls) for d, x in jobs}
+    assert len(distinct) > 1                                               # the networks really differ
 
 
 def test_generated_verilog_passes_lint(digits_desc, tmp_path):
@@ -66,6 +96,20 @@ def test_generated_verilog_passes_lint(digits_desc, tmp_path):
     proc = subprocess.run([vl.find_verilator(), "--lint-only", "-Wall", str(design.verilog)], capture_output=True,
                           text=True)
     assert "%Warning-WIDTH" in proc.stderr
+
+
+@pytest.mark.parametrize("sizes,folds", [
+    ([8, 6, 4], [(4, 2), (3, 4)]),
+    ([4, 4], [(4, 4)]),                       # 2 load-bus words: one region ends at 2**addr_width
+    ([12, 8, 8, 3], [(3, 4), (8, 2), (2, 3)]),
+])
+def test_random_designs_pass_lint(sizes, folds, tmp_path):
+    from flipspike.hw.memory_map import memory_map
+    desc = random_desc(np.random.default_rng(0), sizes, timesteps=3)
+    folds = [Fold(*f) for f in folds]
+    design = generate(desc, folds, tmp_path / "rtl")
+    result = lint(design.dir)
+    assert result.ok, result.output
 
 
 def test_missing_simulator_is_a_clear_error(monkeypatch):

@@ -1,0 +1,45 @@
+"""The generated top: its ports, their directions, and the config.json that describes them."""
+
+import re
+
+import numpy as np
+
+from flipspike.gen.design import generate
+from flipspike.hw.memory_map import load_writes, memory_map
+from flipspike.ir import Fold
+
+from helpers import random_desc
+
+
+def test_top_ports_and_directions(tmp_path):
+    desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    design = generate(desc, [Fold(4, 3), Fold(2, 2)], tmp_path / "rtl")
+    text = design.verilog.read_text()
+    top = text[text.index("module flipspike_top("):]
+    top = top[:top.index("endmodule")]
+    directions = dict((name, d) for d, name in re.findall(r"^\s*(input|output)\s*(?:\[[^\]]*\])?\s*(\w+);", top, re.M))
+    assert directions == {
+        "clk": "input", "rst": "input",
+        "pixels__payload": "input", "pixels__valid": "input", "pixels__ready": "output",
+        "result__payload": "output", "result__valid": "output", "result__ready": "input",
+        "load__addr": "input", "load__data": "input", "load__en": "input",
+        "counters": "output",
+    }
+    ports = design.config["ports"]
+    assert ports["pixels"] == {"simd": 4, "bits": desc.input.bits}
+    assert len(ports["counters"]) == 2 and ports["counters"][1]["cycles"] == [96, 32]
+
+
+def test_memory_map_covers_every_word_once():
+    desc = random_desc(np.random.default_rng(1), [12, 8, 6, 3], timesteps=2)
+    folds = [Fold(4, 2), Fold(8, 3), Fold(2, 3)]
+    regions = memory_map(desc, folds)
+    addresses = [a for a, _ in load_writes(desc, folds)]
+    assert addresses == list(range(regions[-1].base + regions[-1].depth))
+    assert [(r.layer, r.memory) for r in regions] == [(0, "weights"), (0, "bias"), (0, "threshold"),
+                                                      (1, "weights"), (1, "bias"), (1, "threshold"),
+                                                      (2, "weights"), (2, "bias")]
+    # a weight word holds PE x SIMD bits, neuron-major: bit p*SIMD + i
+    w0 = dict(load_writes(desc, folds))[0]
+    block = desc.layers[0].weights[:2, :4].reshape(-1)
+    assert w0 == sum(int(b) << k for k, b in enumerate(block))
