@@ -19,12 +19,15 @@ def _cmd_train(args) -> int:
     torch.set_num_threads(args.threads) if args.threads else None
     cfg = ModelConfig(sizes=parse_arch(args.arch), timesteps=args.timesteps,
                       leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
-                      surrogate=args.surrogate, per_output_scale=args.alpha)
+                      surrogate=args.surrogate, per_output_scale=args.alpha, fp_first_last=args.fp_first_last)
     metrics = train(cfg, TrainConfig(dataset=args.dataset, method=args.method, epochs=args.epochs,
-                                     batch_size=args.batch_size, lr=args.lr, seed=args.seed), args.out)
+                                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, gamma=args.gamma,
+                                     beta1=args.beta1, beta2=args.beta2, decay_every=args.decay_every,
+                                     fp_lr=args.fp_lr, reset_momentum=args.reset_momentum), args.out)
     last = metrics["epochs"][-1]
     print(f"trained {args.method} {args.arch} T={args.timesteps}: test accuracy {last['test_accuracy']:.4f}, "
-          f"firing rate per hidden layer {[round(r, 3) for r in last['firing_rate']]} -> {args.out}")
+          f"firing rate per hidden layer {[round(r, 3) for r in last['firing_rate']]}, "
+          f"flip ratio in the last epoch {[round(r, 4) for r in last['flip_ratio_epoch']]} -> {args.out}")
     return 0
 
 
@@ -97,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a binary SNN (the golden model)")
     t.add_argument("--dataset", default="digits")
     t.add_argument("--arch", default="64-128-10", help="layer sizes, e.g. 64-128-10")
-    t.add_argument("--method", default="stbp", help="training method (stbp: latent-weight STE + BPTT)")
+    t.add_argument("--method", default="stbp", choices=["fp", "stbp", "bso", "tbso"],
+                   help="fp: full precision, BPTT; stbp: latent-weight STE + BPTT; bso / tbso: online, "
+                        "no latent weights, weights flip where W*M > gamma")
     t.add_argument("--timesteps", type=int, default=4)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
@@ -108,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--surrogate", choices=["triangular", "sigmoid"], default="triangular")
     t.add_argument("--alpha", action="store_true", help="learn a per-output scale alpha in hidden layers "
                    "(folds into the integer bias and threshold)")
+    t.add_argument("--fp-first-last", action="store_true",
+                   help="first and last layer full precision (the papers' setting; such a model does not export)")
+    t.add_argument("--gamma", type=float, default=5e-7, help="bso/tbso flip threshold")
+    t.add_argument("--beta1", type=float, default=1 - 1e-3, help="bso/tbso momentum rate")
+    t.add_argument("--beta2", type=float, default=1 - 1e-5, help="tbso second-moment rate")
+    t.add_argument("--decay-every", type=int, default=10, help="bso/tbso: gamma and 1-beta1 x0.1 every K epochs")
+    t.add_argument("--fp-lr", type=float, default=0.1, help="bso/tbso: SGD learning rate of float parameters")
+    t.add_argument("--reset-momentum", action="store_true", help="bso: zero the momentum of flipped weights")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--out", required=True, help="run directory (checkpoint, metrics.json)")
     t.set_defaults(func=_cmd_train)

@@ -29,6 +29,10 @@ def _fixed(x: torch.Tensor, frac_bits: int) -> np.ndarray:
 @torch.no_grad()
 def export_model(model: BSNN, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4, meta: dict | None = None) -> NetDesc:
     cfg = model.cfg
+    for name, fc in [*((f"fc{i + 1}", fc) for i, fc in enumerate(model.hidden)), (f"fc{len(model.hidden) + 1}", model.out)]:
+        if not fc.binary:
+            raise DescriptionError(f"layer {name} has full-precision weights; the hardware needs binary weights "
+                                   "in every layer: train without --fp-first-last (and not with --method fp)")
     layers = []
     for i, (fc, bn) in enumerate(zip(model.hidden, model.norms)):
         bits = (fc.weight >= 0)                                          # sign(0) = +1

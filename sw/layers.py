@@ -25,19 +25,47 @@ class _SignSTE(torch.autograd.Function):
         return grad * (w.abs() <= 1).to(grad.dtype)
 
 
-class BinaryLinear(nn.Module):
-    """y = alpha * (sign(W) x): a latent float weight, binarized on every forward (STE training)."""
+WEIGHT_MODES = ("ste", "direct", "fp")
 
-    def __init__(self, n_in: int, n_out: int, per_output_scale: bool = False):
+
+class BinaryLinear(nn.Module):
+    """y = alpha * (W_b x), with the weight used one of three ways:
+
+    * ``ste``:    W_b = sign(W) of a latent float W, clipped straight-through gradient (STBP, AGMM, SEI);
+    * ``direct``: W holds exactly +-1 and is used as is; an optimizer flips it (BSO, T-BSO: no latent weights);
+    * ``fp``:     W is an ordinary float weight (full-precision baselines; first/last layers in the papers).
+    """
+
+    def __init__(self, n_in: int, n_out: int, per_output_scale: bool = False, mode: str = "ste"):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-1, 1) * 0.1)
+        if mode not in WEIGHT_MODES:
+            raise ValueError(f"weight mode must be one of {WEIGHT_MODES}, got {mode!r}")
+        self.mode = mode
+        w = torch.empty(n_out, n_in)
+        if mode == "direct":
+            w = sign_pm1(nn.init.kaiming_normal_(w))
+        elif mode == "fp":
+            nn.init.kaiming_uniform_(w, a=5 ** 0.5)
+        else:
+            w.uniform_(-0.1, 0.1)
+        self.weight = nn.Parameter(w)
         self.alpha = nn.Parameter(torch.ones(n_out)) if per_output_scale else None
 
-    def binary_weight(self) -> torch.Tensor:
-        return _SignSTE.apply(self.weight)
+    @property
+    def binary(self) -> bool:
+        return self.mode != "fp"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x @ self.binary_weight().t()
+    def effective_weight(self) -> torch.Tensor:
+        return _SignSTE.apply(self.weight) if self.mode == "ste" else self.weight
+
+    def forward(self, x: torch.Tensor, trace: torch.Tensor | None = None) -> torch.Tensor:
+        """With ``trace`` (online training): the value is W x, but the weight gradient is delta (x) trace
+        and the input gradient flows through the trace's current-step term (OTTT)."""
+        w = self.effective_weight()
+        if trace is None:
+            y = x @ w.t()
+        else:
+            y = trace @ w.t() + ((x - trace) @ w.t()).detach()
         return y * self.alpha if self.alpha is not None else y
 
 

@@ -63,5 +63,17 @@ def test_export_without_a_run(tmp_path, capsys):
 
 
 def test_unknown_method(tmp_path, capsys):
-    assert main(["train", "--method", "magic", "--out", str(tmp_path / "r")]) == 2
-    assert "available: stbp" in capsys.readouterr().err
+    import pytest
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--method", "magic", "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_full_precision_layers_do_not_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--method", "fp", "--epochs", "1", "--arch", "64-8-10", "--out", str(run)]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "n.json")]) == 2
+    assert "full-precision weights" in capsys.readouterr().err
+    assert not (tmp_path / "n.json").exists()
