@@ -1,0 +1,150 @@
+"""The flip-trigger update unit: BSO's rule applied to a layer's weight memory, PE x SIMD weights a cycle.
+
+One update walks every weight word (address nf*F_in + sf, the layer engine's layout) in a two-stage
+pipeline: A reads the weight word, its momentum word, the PE errors delta[nf] and the SIMD traces
+trace[sf]; B forms g = delta * trace for every lane, applies the integer rule of
+flipspike.ir.learning and writes weight bits and momenta back. Cost: F_out*F_in + 1 cycles per update,
+counted in hardware with the flips. No gradient memory: g is formed on the fly.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir.folding import Fold, check_fold
+from flipspike.ir.formats import COUNTER_WIDTH
+from flipspike.ir.learning import FlipRule
+
+from .arith import tree_sum
+
+
+class WriteSignature(wiring.Signature):
+    """A memory write port, from the writer's side (components take ``In(WriteSignature(...))``)."""
+
+    def __init__(self, depth: int, width: int):
+        super().__init__({"addr": Out(range(max(2, depth))), "data": Out(width), "en": Out(1)})
+
+
+class WeightPortSignature(wiring.Signature):
+    """The unit's access to a weight memory: read ``raddr`` with one cycle of latency, write ``waddr``."""
+
+    def __init__(self, depth: int, width: int):
+        addr = range(max(2, depth))
+        super().__init__({"raddr": Out(addr), "rdata": In(width), "waddr": Out(addr), "wdata": Out(width),
+                          "we": Out(1)})
+
+
+class FlipLanes(wiring.Component):
+    """Combinational: the integer flip rule on PE x SIMD lanes (lane p*SIMD + i: neuron p, input i)."""
+
+    def __init__(self, fold: Fold, rule: FlipRule):
+        self.fold, self.rule = fold, rule
+        lanes = fold.pe * fold.simd
+        super().__init__({
+            "bits": In(lanes),
+            "momentum": In(data.ArrayLayout(signed(rule.momentum_bits), lanes)),
+            "delta": In(data.ArrayLayout(signed(rule.delta_bits), fold.pe)),
+            "trace": In(data.ArrayLayout(unsigned(rule.trace_bits), fold.simd)),
+            "bits_next": Out(lanes),
+            "momentum_next": Out(data.ArrayLayout(signed(rule.momentum_bits), lanes)),
+            "flips": Out(range(lanes + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rule, simd = self.rule, self.fold.simd
+        flips = []
+        for lane in range(self.fold.pe * simd):
+            p, i = divmod(lane, simd)
+            g = self.delta[p] * self.trace[i]
+            mom = self.momentum[lane]
+            total = Signal(signed(rule.sum_width), name=f"sum{lane}")
+            m.d.comb += total.eq(mom - (mom >> rule.rate_shift) + (g >> rule.grad_shift))
+            sat = Mux(total > rule.m_max, rule.m_max, Mux(total < rule.m_min, rule.m_min, total))
+            new = Signal(signed(rule.momentum_bits), name=f"m{lane}")
+            m.d.comb += new.eq(sat)
+            flip = Signal(name=f"flip{lane}")
+            m.d.comb += flip.eq(Mux(self.bits[lane], new > rule.threshold, new < -rule.threshold))
+            m.d.comb += [self.bits_next[lane].eq(self.bits[lane] ^ flip),
+                         self.momentum_next[lane].eq(Mux(flip, 0, new) if rule.reset_on_flip else new)]
+            flips.append(flip)
+        m.d.comb += self.flips.eq(tree_sum(flips))
+        return m
+
+
+class FlipUnit(wiring.Component):
+    """Applies one BSO update to a weight memory per ``start`` pulse.
+
+    ``delta`` / ``trace``: the host (or an on-chip error source) writes per-neuron errors (PE per word)
+    and per-input traces (SIMD per word) before starting. ``momentum_read``: read one momentum word back
+    while idle (one cycle of latency). ``flips`` and ``cycles`` count, modulo 2**32, in hardware.
+    """
+
+    def __init__(self, n_in: int, n_out: int, fold: Fold, rule: FlipRule):
+        check_fold("flip unit", n_in, n_out, fold)
+        self.fold, self.rule = fold, rule
+        self.f_in, self.f_out = n_in // fold.simd, n_out // fold.pe
+        self.words = self.f_in * self.f_out
+        lanes = fold.pe * fold.simd
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "weights": Out(WeightPortSignature(self.words, lanes)),
+            "delta": In(WriteSignature(self.f_out, fold.pe * rule.delta_bits)),
+            "trace": In(WriteSignature(self.f_in, fold.simd * rule.trace_bits)),
+            "momentum_addr": In(range(max(2, self.words))),
+            "momentum_data": Out(lanes * rule.momentum_bits),
+            "flips": Out(COUNTER_WIDTH),
+            "cycles": Out(COUNTER_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rule, fold = self.rule, self.fold
+        lanes = fold.pe * fold.simd
+        m.submodules.momentum = mmem = memory.Memory(shape=unsigned(lanes * rule.momentum_bits),
+                                                     depth=max(2, self.words), init=[])
+        m.submodules.deltas = dmem = memory.Memory(shape=unsigned(fold.pe * rule.delta_bits),
+                                                   depth=max(2, self.f_out), init=[])
+        m.submodules.traces = tmem = memory.Memory(shape=unsigned(fold.simd * rule.trace_bits),
+                                                   depth=max(2, self.f_in), init=[])
+        m_rd, m_wr, d_rd, t_rd = mmem.read_port(), mmem.write_port(), dmem.read_port(), tmem.read_port()
+        for mem, port in ((dmem, self.delta), (tmem, self.trace)):
+            wr = mem.write_port()
+            m.d.comb += [wr.addr.eq(port.addr), wr.data.eq(port.data), wr.en.eq(port.en)]
+
+        # stage A: walk the words
+        addr = Signal(range(max(2, self.words)))
+        sf = Signal(range(max(2, self.f_in)))
+        nf = Signal(range(max(2, self.f_out)))
+        running = Signal()
+        m.d.comb += [self.weights.raddr.eq(addr), d_rd.addr.eq(nf), t_rd.addr.eq(sf),
+                     m_rd.addr.eq(Mux(running, addr, self.momentum_addr)), self.momentum_data.eq(m_rd.data),
+                     self.busy.eq(running | self.start)]
+        with m.If(running):
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(sf == self.f_in - 1):
+                m.d.sync += [sf.eq(0), nf.eq(nf + 1)]
+            with m.Else():
+                m.d.sync += sf.eq(sf + 1)
+            with m.If(addr == self.words - 1):
+                m.d.sync += [running.eq(0), addr.eq(0), sf.eq(0), nf.eq(0)]
+        with m.Elif(self.start):
+            m.d.sync += running.eq(1)
+
+        # stage B: the rule on every lane, write back
+        b_valid = Signal()
+        b_addr = Signal.like(addr)
+        m.d.sync += [b_valid.eq(running), b_addr.eq(addr)]
+        m.submodules.lanes = rule_lanes = FlipLanes(fold, rule)
+        m.d.comb += [rule_lanes.bits.eq(self.weights.rdata), rule_lanes.momentum.eq(m_rd.data),
+                     rule_lanes.delta.eq(d_rd.data), rule_lanes.trace.eq(t_rd.data),
+                     self.weights.waddr.eq(b_addr), self.weights.wdata.eq(rule_lanes.bits_next), self.weights.we.eq(b_valid),
+                     m_wr.addr.eq(b_addr), m_wr.data.eq(rule_lanes.momentum_next), m_wr.en.eq(b_valid)]
+        with m.If(b_valid):
+            m.d.sync += self.flips.eq(self.flips + rule_lanes.flips)
+        with m.If(running | b_valid):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        return m

@@ -1,0 +1,68 @@
+"""Number formats of on-chip learning: the integer BSO flip rule (see docs/integer-semantics.md).
+
+Per binary weight: its bit b (1 is +1) and a momentum m, a signed ``momentum_bits``-wide integer. One
+update with gradient sample g (an integer: g = delta_i * trace_j, both integers):
+
+    m <- sat(m - (m >>> k) + (g >>> kg))      EMA with rate 1 - beta = 2**-k; >>> is the arithmetic shift
+                                              (floor); sat clamps to [-2**(M-1), 2**(M-1) - 1]
+    flip <- (b == 1 and m > gamma) or (b == 0 and m < -gamma)       i.e. w * m > gamma
+    b <- b xor flip;   m <- 0 where flip, if reset_on_flip
+
+Widths are derived here and nowhere else: the hardware sizes its multipliers and adders from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .errors import DescriptionError
+from .formats import signed_width
+
+
+@dataclass(frozen=True)
+class FlipRule:
+    momentum_bits: int = 8      # M: width of the signed, saturating momentum per weight
+    rate_shift: int = 3         # k: 1 - beta = 2**-k
+    grad_shift: int = 3         # kg: the gradient sample enters as g >>> kg
+    threshold: int = 0          # gamma >= 0, in momentum units
+    reset_on_flip: bool = False
+    delta_bits: int = 8         # signed per-neuron error delta
+    trace_bits: int = 4         # unsigned per-input presynaptic trace
+
+    def __post_init__(self):
+        checks = [
+            (2 <= self.momentum_bits <= 16, "momentum_bits must be 2..16"),
+            (1 <= self.rate_shift <= self.momentum_bits, "rate_shift must be 1..momentum_bits"),
+            (0 <= self.grad_shift <= 24, "grad_shift must be 0..24"),
+            (0 <= self.threshold <= self.m_max, f"threshold must be 0..{self.m_max} (the largest momentum)"),
+            (2 <= self.delta_bits <= 16, "delta_bits must be 2..16"),
+            (1 <= self.trace_bits <= 16, "trace_bits must be 1..16"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DescriptionError(f"flip rule: {message}, got {self}")
+
+    @property
+    def m_min(self) -> int:
+        return -(1 << (self.momentum_bits - 1))
+
+    @property
+    def m_max(self) -> int:
+        return (1 << (self.momentum_bits - 1)) - 1
+
+    @property
+    def grad_width(self) -> int:
+        """Signed width of g = delta * trace."""
+        d = 1 << (self.delta_bits - 1)
+        t = (1 << self.trace_bits) - 1
+        return signed_width(-d * t, (d - 1) * t)
+
+    @property
+    def sum_width(self) -> int:
+        """Signed width of m - (m >>> k) + (g >>> kg) before saturation."""
+        g_lo = -(1 << (self.grad_width - 1)) >> self.grad_shift
+        g_hi = ((1 << (self.grad_width - 1)) - 1) >> self.grad_shift
+        return signed_width(self.m_min + g_lo, self.m_max + g_hi)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
