@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.flipspike-installed
 RUN    ?= runs/demo
 JOBS   ?= 2
 
-.PHONY: demo test setup clean lint
+.PHONY: demo demo-learn test setup clean lint
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: $(STAMP)
 	$(BIN)/flipspike export $(RUN) --out $(RUN)/net.json
 	$(BIN)/flipspike generate $(RUN)/net.json --out $(RUN)/rtl
 	$(BIN)/flipspike cosim $(RUN)/net.json --samples all --json $(RUN)/cosim.json
+
+# On-device adaptation: randomize the trained network's output layer, learn it back on chip from labels
+# (one update per training image), everything co-simulated and checked against the integer reference.
+demo-learn: $(STAMP)
+	test -f $(RUN)/net.json || $(MAKE) demo
+	$(BIN)/flipspike cosim $(RUN)/net.json --learn --reinit-output --json $(RUN)/learn.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -75,7 +75,7 @@ def _cmd_lint(args) -> int:
 
 def _cmd_cosim(args) -> int:
     from flipspike.ir import NetDesc, parse_folding
-    from flipspike.gen.report import cosim_table
+    from flipspike.gen.report import cosim_table, learn_table
     from flipspike.ir.netdesc import write_text_atomic
     from flipspike.sim.cosim import cosim
     from flipspike.sw.data import load_dataset
@@ -86,11 +86,42 @@ def _cmd_cosim(args) -> int:
     n = len(data.x_test) if args.samples == "all" else int(args.samples)
     if not 1 <= n <= len(data.x_test):
         raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
-    report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator, build_root=args.build_dir)
-    print(cosim_table(report))
+    if args.learn:
+        report = _learn(args, desc, folds, data, n)
+        print(learn_table(report))
+    else:
+        report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator,
+                       build_root=args.build_dir)
+        print(cosim_table(report))
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
     return 0 if report["mismatches"] == 0 else 1
+
+
+def _learn(args, desc, folds, data, n) -> dict:
+    import numpy as np
+
+    from flipspike.ir.learning import FlipRule
+    from flipspike.sim.learn import label_updates, learn_cosim, random_updates
+
+    rule = FlipRule(momentum_bits=args.momentum_bits, rate_shift=args.rate_shift, grad_shift=args.grad_shift,
+                    threshold=args.flip_threshold, reset_on_flip=args.reset_on_flip, delta_bits=args.delta_bits,
+                    trace_bits=args.trace_bits)
+    rng = np.random.default_rng(args.seed)
+    out = desc.layers[-1]
+    if args.reinit_output:                         # start from a freshly randomized output layer
+        out.weights = rng.integers(0, 2, out.weights.shape).astype(np.uint8)
+        out.bias[:] = 0
+    count = args.updates or len(data.x_train)
+    if args.learn_source == "random":
+        updates = random_updates(rng, out, rule, count)
+    else:
+        reps = -(-count // len(data.x_train))
+        x = np.concatenate([data.x_train] * reps)[:count]
+        y = np.concatenate([data.y_train] * reps)[:count]
+        updates = label_updates(desc, rule, x, y)
+    return learn_cosim(desc, folds, rule, updates, x_eval=data.x_test[:n], y_eval=data.y_test[:n],
+                       simulator=args.simulator, build_root=args.build_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fold", default="auto")
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
+    lg = c.add_argument_group("on-chip learning (flip unit on the output layer)")
+    lg.add_argument("--learn", action="store_true", help="co-simulate learning steps instead of inference only")
+    lg.add_argument("--updates", type=int, default=0, help="learning steps (default: one per training sample)")
+    lg.add_argument("--learn-source", choices=["labels", "random"], default="labels",
+                    help="labels: errors from the label and the current output, one training sample per step; "
+                         "random: random errors and traces (exactness runs)")
+    lg.add_argument("--reinit-output", action="store_true",
+                    help="randomize the output layer's weights and zero its bias first (on-device adaptation)")
+    lg.add_argument("--momentum-bits", type=int, default=10)
+    lg.add_argument("--rate-shift", type=int, default=4, help="1 - beta = 2^-k")
+    lg.add_argument("--grad-shift", type=int, default=0, help="the gradient sample enters as g >>> kg")
+    lg.add_argument("--flip-threshold", type=int, default=32, help="gamma, in momentum units")
+    lg.add_argument("--reset-on-flip", action="store_true")
+    lg.add_argument("--delta-bits", type=int, default=4)
+    lg.add_argument("--trace-bits", type=int, default=3)
+    lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p
 

@@ -23,7 +23,7 @@ from amaranth.lib import data
 
 from flipspike.hw.accelerator import Accelerator
 from flipspike.hw.interfaces import CounterLayout, result_layout
-from flipspike.hw.memory_map import build_shape, bus_widths, memory_map
+from flipspike.hw.memory_map import Learning, build_shape, bus_widths, memory_map
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold, validate_folding
 
@@ -45,7 +45,7 @@ class Design:
         return self.config["verilog_sha256"]
 
 
-def port_map(desc: NetDesc, folds: list[Fold]) -> dict:
+def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> dict:
     """Bit offsets of every field of the top's ports, for benches that see only flat Verilog vectors."""
     out = desc.layers[-1]
     res = result_layout(out.n_out, out.widths.state)
@@ -57,27 +57,28 @@ def port_map(desc: NetDesc, folds: list[Fold]) -> dict:
                    "acc": [[acc_f.offset + k * acc_w, acc_w] for k in range(out.n_out)], "acc_signed": True},
         "counters": [{name: [i * CounterLayout.size + field.offset, field.shape.width] for name, field in CounterLayout}
                      for i in range(len(desc.layers))],
-        "load": dict(zip(("addr_width", "data_width"), bus_widths(desc, folds))),
+        "load": dict(zip(("addr_width", "data_width"), bus_widths(desc, folds, learn))),
+        "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()},
     }
 
 
-def elaborate_verilog(desc: NetDesc, folds: list[Fold]) -> str:
-    return verilog.convert(Accelerator(desc, folds), name=TOP, emit_src=False)
+def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> str:
+    return verilog.convert(Accelerator(desc, folds, learn), name=TOP, emit_src=False)
 
 
-def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike) -> Design:
+def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None) -> Design:
     desc.validate()
     validate_folding(desc.layers, folds)
-    text = elaborate_verilog(desc, folds)
+    text = elaborate_verilog(desc, folds, learn)
     config = {
         "top": TOP,
         "timesteps": desc.timesteps,
         "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe} for l, f in zip(desc.layers, folds)],
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
                    for l in desc.layers],
-        "ports": port_map(desc, folds),
+        "ports": port_map(desc, folds, learn),
         "memory_map": [{"layer": desc.layers[r.layer].name, "memory": r.memory, "base": r.base, "depth": r.depth,
-                        "width": r.width} for r in memory_map(desc, folds)],
+                        "width": r.width} for r in memory_map(desc, folds, learn)],
         "shape": build_shape(desc, folds),
         "cycle_model": layer_cycles(desc, folds),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),

@@ -39,3 +39,20 @@ def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
     slowest = max(r["cycles"] for r in rows)
     return (_table(["layer", "SIMDxPE", "N_in/SIMD", "N_out/PE", "issue cycles", "model cycles"], body)
             + f"\nT={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)")
+
+
+def learn_table(report: dict) -> str:
+    mem = report["memory"]
+    lines = [f"on-chip learning ({report['simulator']}), layer {report['layer']}: {report['updates']} updates, "
+             f"{report['flips']} flips",
+             f"rule: {report['rule']}",
+             f"cycles per update: {report['cycles_per_update']:.1f} (model {report['cycles_per_update_model']})",
+             f"learning memory: {mem['momentum_bits_per_weight']} momentum bits per weight; "
+             f"{mem['learning_bits']} bits on top of {mem['inference_bits']} for inference "
+             f"({100 * mem['overhead']:.1f}% overhead)"]
+    if "acc_before" in report:
+        lines.append(f"test accuracy in co-simulation: before {report['acc_before']:.4f}, after {report['acc_after']:.4f}")
+    lines.append("time: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report["timings"].items()))
+    lines.append(f"mismatches: {report['mismatches']} (weights, momenta and flip count after every update; "
+                 "inference before and after)")
+    return "\n".join(lines)

@@ -19,17 +19,26 @@ from flipspike.ir.folding import Fold, validate_folding
 from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, result_layout
 from .layer_engine import LayerEngine
-from .memory_map import bus_widths, memory_map
+from .flip_unit import LearnSignature
+from .memory_map import Learning, bus_widths, memory_map
 
 
 class Accelerator(wiring.Component):
-    def __init__(self, desc: NetDesc, folds: list[Fold]):
+    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None):
         desc.validate()
         validate_folding(desc.layers, folds)
-        self.desc, self.folds = desc, folds
-        self.load_bus = bus_widths(desc, folds)
+        if learn is not None and not 0 <= learn.layer < len(desc.layers):
+            raise ValueError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
+        self.desc, self.folds, self.learn_cfg = desc, folds, learn
+        self.load_bus = bus_widths(desc, folds, learn)
         out = desc.layers[-1]
+        members = {}
+        if learn is not None:
+            layer, fold = desc.layers[learn.layer], folds[learn.layer]
+            words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
+            members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits))
         super().__init__({
+            **members,
             "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),
             "load": In(LoadSignature(*self.load_bus)),
             "result": Out(stream.Signature(result_layout(out.n_out, out.widths.state))),
@@ -41,12 +50,17 @@ class Accelerator(wiring.Component):
         desc, folds = self.desc, self.folds
         m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
-        regions = memory_map(desc, folds)
+        learn = self.learn_cfg
+        regions = memory_map(desc, folds, learn)
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+            rule = learn.rule if learn is not None and learn.layer == i else None
             engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
-                                 regions=[r for r in regions if r.layer == i], load_bus=self.load_bus)
+                                 regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
+                                 learn_rule=rule)
             m.submodules[f"layer{i}"] = engine
+            if rule is not None:
+                wiring.connect(m, wiring.flipped(self.learn), engine.learn)
             m.d.comb += [engine.load.addr.eq(self.load.addr), engine.load.data.eq(self.load.data),
                          engine.load.en.eq(self.load.en)]
             m.d.comb += self.counters[i].eq(engine.counters)

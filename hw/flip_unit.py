@@ -36,6 +36,22 @@ class WeightPortSignature(wiring.Signature):
                           "we": Out(1)})
 
 
+class LearnSignature(wiring.Signature):
+    """The host's handle on a layer's flip unit (components take ``In(LearnSignature(...))``).
+
+    ``start``: one update (errors and traces written over the load bus beforehand; the accelerator idle).
+    ``busy`` until the last word is written back. ``readback_addr`` -> ``readback_weights`` /
+    ``readback_momentum``: one weight word and its momenta, one cycle later, while idle.
+    """
+
+    def __init__(self, words: int, lanes: int, momentum_bits: int):
+        super().__init__({
+            "start": Out(1), "busy": In(1), "flips": In(COUNTER_WIDTH), "cycles": In(COUNTER_WIDTH),
+            "readback_addr": Out(range(max(2, words))), "readback_weights": In(lanes),
+            "readback_momentum": In(lanes * momentum_bits),
+        })
+
+
 class FlipLanes(wiring.Component):
     """Combinational: the integer flip rule on PE x SIMD lanes (lane p*SIMD + i: neuron p, input i)."""
 
@@ -122,7 +138,7 @@ class FlipUnit(wiring.Component):
         running = Signal()
         m.d.comb += [self.weights.raddr.eq(addr), d_rd.addr.eq(nf), t_rd.addr.eq(sf),
                      m_rd.addr.eq(Mux(running, addr, self.momentum_addr)), self.momentum_data.eq(m_rd.data),
-                     self.busy.eq(running | self.start)]
+                     ]
         with m.If(running):
             m.d.sync += addr.eq(addr + 1)
             with m.If(sf == self.f_in - 1):
@@ -143,6 +159,7 @@ class FlipUnit(wiring.Component):
                      rule_lanes.delta.eq(d_rd.data), rule_lanes.trace.eq(t_rd.data),
                      self.weights.waddr.eq(b_addr), self.weights.wdata.eq(rule_lanes.bits_next), self.weights.we.eq(b_valid),
                      m_wr.addr.eq(b_addr), m_wr.data.eq(rule_lanes.momentum_next), m_wr.en.eq(b_valid)]
+        m.d.comb += self.busy.eq(running | self.start | b_valid)
         with m.If(b_valid):
             m.d.sync += self.flips.eq(self.flips + rule_lanes.flips)
         with m.If(running | b_valid):

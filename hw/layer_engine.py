@@ -22,8 +22,10 @@ from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_fold
+from flipspike.ir.learning import FlipRule
 
 from .interfaces import CounterLayout, LoadSignature, SpikeOutSignature, StepInputSignature, result_layout
+from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
 from .neuron import NeuronUpdate
 from .synapse import SynapseArray
@@ -34,7 +36,7 @@ PIPELINE_DRAIN = 2
 
 class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
-                 regions: list[Region], load_bus: tuple[int, int]):
+                 regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None):
         check_fold(layer.name, layer.n_in, layer.n_out, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
@@ -45,6 +47,9 @@ class LayerEngine(wiring.Component):
         members = {"inp": Out(StepInputSignature(self.f_in, fold.simd, layer.widths.input)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
+        self.learn_rule = learn_rule
+        if learn_rule is not None:
+            members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits))
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
@@ -63,7 +68,7 @@ class LayerEngine(wiring.Component):
         m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=max(2, f_out),
                                                  init=lane_groups(layer.bias, pe))
         w_rd, b_rd = wmem.read_port(), bmem.read_port()
-        self._load_port(m, wmem, "weights")
+        w_wr = self._load_port(m, wmem, "weights")
         self._load_port(m, bmem, "bias")
         if not self.is_output:
             m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=max(2, f_out),
@@ -87,7 +92,7 @@ class LayerEngine(wiring.Component):
         issuing = Signal()
 
         # stage A: addresses
-        m.d.comb += [w_rd.addr.eq(waddr), self.inp.addr.eq(sf), b_rd.addr.eq(nf)]
+        m.d.comb += [self.inp.addr.eq(sf), b_rd.addr.eq(nf)]
         if not self.is_output:
             m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(nf)]
         if self.first:
@@ -150,6 +155,11 @@ class LayerEngine(wiring.Component):
         else:
             can_start = self.inp.avail & out_ok
         busy = Signal()
+        if self.learn_rule is None:
+            m.d.comb += w_rd.addr.eq(waddr)
+        else:
+            learning = self._flip_unit(m, w_rd, w_wr, waddr, busy)
+            can_start = can_start & ~learning
         with m.If(busy):
             m.d.sync += self.counters.cycles.eq(self.counters.cycles + 1)
         with m.FSM():
@@ -177,16 +187,42 @@ class LayerEngine(wiring.Component):
                 m.next = "WAIT"
         return m
 
-    def _load_port(self, m, mem, name):
-        """Words of this memory's region on the load bus are written into it."""
+    def _flip_unit(self, m, w_rd, w_wr, waddr, running):
+        """Attach a flip unit to the weight memory. Inference, update and readback take turns on its read
+        port; the update and the load bus on its write port. Returns the unit's busy signal."""
+        layer, fold = self.layer, self.fold
+        m.submodules.flip = unit = FlipUnit(layer.n_in, layer.n_out, fold, self.learn_rule)
+        for name, port in (("delta", unit.delta), ("trace", unit.trace)):
+            addr, value, hit = self._decode(name)
+            m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
+        learn = self.learn
+        m.d.comb += [
+            unit.start.eq(learn.start), learn.busy.eq(unit.busy), learn.flips.eq(unit.flips),
+            learn.cycles.eq(unit.cycles), unit.momentum_addr.eq(learn.readback_addr),
+            learn.readback_momentum.eq(unit.momentum_data),
+            w_rd.addr.eq(Mux(running, waddr, Mux(unit.busy, unit.weights.raddr, learn.readback_addr))),
+            unit.weights.rdata.eq(w_rd.data), learn.readback_weights.eq(w_rd.data),
+        ]
+        with m.If(unit.weights.we):
+            m.d.comb += [w_wr.addr.eq(unit.weights.waddr), w_wr.data.eq(unit.weights.wdata), w_wr.en.eq(1)]
+        return unit.busy
+
+    def _decode(self, name):
+        """(local address, data, hit) of this memory's region on the load bus."""
         region, load = self.regions[name], self.load
-        port = mem.write_port()
         hit = load.en
         if region.base:                                        # (no constant comparisons: lint-clean)
             hit &= load.addr >= region.base
         if region.base + region.depth < 2 ** len(load.addr):
             hit &= load.addr < region.base + region.depth
-        m.d.comb += [port.addr.eq(load.addr - region.base), port.data.eq(load.data[:region.width]), port.en.eq(hit)]
+        return load.addr - region.base, load.data[:region.width], hit
+
+    def _load_port(self, m, mem, name):
+        """A write port through which words of this memory's region on the load bus are written."""
+        port = mem.write_port()
+        addr, value, hit = self._decode(name)
+        m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
+        return port
 
     def _finish_step(self, m, t, syn):
         """DRAIN2: the last write-back happens this cycle; hand the buffers on and advance the step."""

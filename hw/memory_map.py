@@ -11,8 +11,16 @@ from dataclasses import dataclass
 
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
+from flipspike.ir.learning import FlipRule
 
 from .arith import pack_lanes
+
+
+@dataclass(frozen=True)
+class Learning:
+    """On-chip learning: a flip unit on layer ``layer``'s weights, following ``rule``."""
+    layer: int
+    rule: FlipRule
 
 
 @dataclass(frozen=True)
@@ -34,22 +42,51 @@ def weight_words(layer, fold: Fold) -> list[int]:
     return words
 
 
+def words_to_matrix(words: list[int], n_out: int, n_in: int, fold: Fold, width: int = 1, signed: bool = False):
+    """Inverse of the weight-word layout: words of PE x SIMD lanes (``width`` bits each) -> [n_out][n_in]."""
+    f_in = n_in // fold.simd
+    out = [[0] * n_in for _ in range(n_out)]
+    mask = (1 << width) - 1
+    for addr, word in enumerate(words):
+        nf, sf = divmod(addr, f_in)
+        for lane in range(fold.pe * fold.simd):
+            p, i = divmod(lane, fold.simd)
+            v = (word >> (lane * width)) & mask
+            out[nf * fold.pe + p][sf * fold.simd + i] = v - (1 << width) if signed and v >> (width - 1) else v
+    return out
+
+
 def lane_groups(values, lanes: int) -> list[list[int]]:
     """Per-neuron values grouped PE lanes per memory word (bias, threshold memories)."""
     return [[int(v) for v in values[g:g + lanes]] for g in range(0, len(values), lanes)]
 
 
-def memory_map(desc: NetDesc, folds: list[Fold]) -> list[Region]:
+def memory_map(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None) -> list[Region]:
+    """Regions on the load bus. With on-chip learning, the learning layer also takes per-neuron errors
+    ("delta", PE per word) and per-input traces ("trace", SIMD per word) before each update."""
     regions, base = [], 0
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         mems = [("weights", f_out * f_in, fold.pe * fold.simd), ("bias", f_out, fold.pe * layer.widths.bias)]
         if layer.kind == "lif":
             mems.append(("threshold", f_out, fold.pe * layer.widths.threshold))
+        if learn is not None and learn.layer == i:
+            mems += [("delta", f_out, fold.pe * learn.rule.delta_bits), ("trace", f_in, fold.simd * learn.rule.trace_bits)]
         for name, depth, width in mems:
             regions.append(Region(i, name, base, depth, width))
             base += depth
     return regions
+
+
+def update_writes(regions: list[Region], fold: Fold, rule: FlipRule, delta, trace) -> list[tuple[int, int]]:
+    """Load-bus writes of one update's per-neuron errors and per-input traces."""
+    by_name = {r.memory: r for r in regions}
+    writes = []
+    for name, values, lanes, width in (("delta", delta, fold.pe, rule.delta_bits),
+                                       ("trace", trace, fold.simd, rule.trace_bits)):
+        region = by_name[name]
+        writes += [(region.base + k, pack_lanes(group, width)) for k, group in enumerate(lane_groups(values, lanes))]
+    return writes
 
 
 def memory_image(desc: NetDesc, folds: list[Fold], region: Region) -> list[int]:
@@ -62,15 +99,16 @@ def memory_image(desc: NetDesc, folds: list[Fold], region: Region) -> list[int]:
     return [pack_lanes(group, lane_width) for group in lane_groups(values, fold.pe)]
 
 
-def load_writes(desc: NetDesc, folds: list[Fold]) -> list[tuple[int, int]]:
+def load_writes(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> list[tuple[int, int]]:
     """(address, data) writes that load ``desc``'s contents into a build of the same shape."""
-    return [(region.base + k, word) for region in memory_map(desc, folds)
+    return [(region.base + k, word) for region in memory_map(desc, folds, learn)
+            if region.memory in ("weights", "bias", "threshold")
             for k, word in enumerate(memory_image(desc, folds, region))]
 
 
-def bus_widths(desc: NetDesc, folds: list[Fold]) -> tuple[int, int]:
+def bus_widths(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> tuple[int, int]:
     """(address bits, data bits) of the load bus."""
-    regions = memory_map(desc, folds)
+    regions = memory_map(desc, folds, learn)
     end = regions[-1].base + regions[-1].depth
     return max(1, (end - 1).bit_length()), max(r.width for r in regions)
 

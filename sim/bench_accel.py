@@ -97,12 +97,33 @@ async def stream_samples(dut):
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await FallingEdge(dut.clk)
+    async def learn(update):
+        """One on-chip learning step: errors and traces over the load bus, start, wait, read back."""
+        await load(update["writes"])
+        dut.learn__start.value = 1
+        await FallingEdge(dut.clk)
+        dut.learn__start.value = 0
+        while dut.learn__busy.value:
+            await FallingEdge(dut.clk)
+        weights, momentum = [], []
+        for addr in range(update["words"] + 1):           # read port: one cycle of latency
+            if addr:
+                weights.append(dut.learn__readback_weights.value.to_unsigned())
+                momentum.append(dut.learn__readback_momentum.value.to_unsigned())
+            dut.learn__readback_addr.value = min(addr, update["words"] - 1)
+            await FallingEdge(dut.clk)
+        return {"weights": weights, "momentum": momentum, "flips": dut.learn__flips.value.to_unsigned(),
+                "cycles": dut.learn__cycles.value.to_unsigned()}
+
     jobs = []
     for job in stimulus["jobs"]:
         start = get_sim_time("ns")
         await load(job["loads"])
         observed = {"samples": await one_at_a_time(job["samples"])}
         observed["stream"] = await back_to_back(job["samples"]) if job.get("stream", True) else None
+        if job.get("updates"):
+            observed["learn"] = [await learn(update) for update in job["updates"]]
+            observed["samples_after"] = await one_at_a_time(job.get("samples_after", []))
         observed["simulated_cycles"] = round((get_sim_time("ns") - start) / CLOCK_NS)
         jobs.append(observed)
     with open(os.environ["FLIPSPIKE_OBSERVED"], "w") as f:

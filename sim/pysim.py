@@ -18,14 +18,16 @@ TIMEOUT_CYCLES = 1_000_000
 
 
 def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
-              vcd: str | None = None) -> dict:
+              learn=None, updates=(), samples_after=(), vcd: str | None = None) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
     if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
-    writes applied first (see flipspike.hw.memory_map.load_writes)."""
-    dut = Accelerator(desc, folds)
+    writes applied first (see flipspike.hw.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
+    each of ``updates`` ({"writes", "words"}) runs one on-chip learning step, read back as in the
+    Verilator bench, and ``samples_after`` are then observed one at a time."""
+    dut = Accelerator(desc, folds, learn)
     n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
     words = [pixel_words(pixels, simd) for pixels in samples]
-    observed = {"samples": [], "stream": None, "simulated_cycles": 0}
+    observed = {"samples": [], "stream": None, "simulated_cycles": 0, "samples_after": []}
 
     def read_counters(ctx):
         return [[ctx.get(dut.counters[i][name]) for name in COUNTER_FIELDS] for i in range(n_layers)]
@@ -40,15 +42,20 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
             await ctx.tick().until(dut.pixels.ready)
         ctx.set(dut.pixels.valid, 0)
 
-    async def one_at_a_time(ctx):
-        ctx.set(dut.result.ready, 1)
-        for addr, value in loads:
+    async def load(ctx, writes):
+        for addr, value in writes:
             ctx.set(dut.load.addr, addr)
             ctx.set(dut.load.data, value)
             ctx.set(dut.load.en, 1)
             await ctx.tick()
         ctx.set(dut.load.en, 0)
-        for sample_words in words:
+
+    async def one_at_a_time(ctx, all_words=None, into="samples"):
+        ctx.set(dut.result.ready, 1)
+        if all_words is None:
+            await load(ctx, loads)
+            all_words = words
+        for sample_words in all_words:
             before = read_counters(ctx)
             await send(ctx, sample_words)
             cycles = len(sample_words)
@@ -59,11 +66,28 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
                     break
                 if cycles > TIMEOUT_CYCLES:
                     raise TimeoutError("no result after 1M cycles: the accelerator is stuck")
-            observed["samples"].append({**read_result(payload), "counters": counter_delta(before, read_counters(ctx)),
-                                        "latency": cycles})
+            observed.setdefault(into, []).append({**read_result(payload),
+                                                 "counters": counter_delta(before, read_counters(ctx)),
+                                                 "latency": cycles})
             observed["simulated_cycles"] += cycles
 
     streaming = {"on": False, "done": False}
+
+    async def learn_step(ctx, update):
+        await load(ctx, update["writes"])
+        ctx.set(dut.learn.start, 1)
+        await ctx.tick()
+        ctx.set(dut.learn.start, 0)
+        while ctx.get(dut.learn.busy):
+            await ctx.tick()
+        weights, momentum = [], []
+        for addr in range(update["words"]):
+            ctx.set(dut.learn.readback_addr, addr)
+            await ctx.tick()
+            weights.append(ctx.get(dut.learn.readback_weights))
+            momentum.append(ctx.get(dut.learn.readback_momentum))
+        return {"weights": weights, "momentum": momentum, "flips": ctx.get(dut.learn.flips),
+                "cycles": ctx.get(dut.learn.cycles)}
 
     async def back_to_back(ctx):
         await one_at_a_time(ctx)
@@ -73,6 +97,9 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
                 await send(ctx, sample_words)
         while stream and not streaming["done"]:
             await ctx.tick()
+        if updates:
+            observed["learn"] = [await learn_step(ctx, update) for update in updates]
+            await one_at_a_time(ctx, [pixel_words(p, simd) for p in samples_after], "samples_after")
 
     async def collect(ctx):
         if not stream:

@@ -1,0 +1,152 @@
+"""Co-simulation of on-chip learning: the flip unit against the integer flip rule, update by update.
+
+Errors and traces are streamed from the host over the load bus (gradient source (a) of the issue):
+random ones for exactness runs, or label-driven ones for on-device adaptation of the output layer,
+computed on the host from the integer reference and checked against the hardware after every update.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flipspike.gen.design import TOP, generate
+from flipspike.hw.memory_map import Learning, memory_map, update_writes, words_to_matrix
+from flipspike.ir import NetDesc
+from flipspike.ir.folding import Fold
+from flipspike.ir.learning import FlipRule
+from flipspike.sw.integer import run_integer
+from flipspike.sw.integer_learning import FlipState, flip_step
+
+from .compare import compare
+from .samples import pixel_words
+
+
+def random_updates(rng: np.random.Generator, layer, rule: FlipRule, n: int):
+    """n random (delta, trace) pairs within the rule's widths."""
+    d = rng.integers(-(1 << (rule.delta_bits - 1)), 1 << (rule.delta_bits - 1), (n, layer.n_out))
+    t = rng.integers(0, 1 << rule.trace_bits, (n, layer.n_in))
+    return list(zip(d, t))
+
+
+def layer_inputs(desc: NetDesc, index: int, x: np.ndarray) -> np.ndarray:
+    """Per-sample trace of layer ``index``'s inputs: spike counts over T (pixels for the first layer)."""
+    if index == 0:
+        return np.asarray(x, dtype=np.int64)
+    return run_integer(desc, x).layers[index - 1].spikes.sum(0).numpy()
+
+
+def label_updates(desc: NetDesc, rule: FlipRule, x: np.ndarray, y: np.ndarray):
+    """Perceptron-style errors for the output layer, one update per sample, from the current weights:
+    where the predicted class p differs from the label, delta_p = +D and delta_label = -D (D the largest
+    delta), so the flip rule moves p's weights away from, and the label's towards, the active inputs."""
+    index = len(desc.layers) - 1
+    layer = desc.layers[index]
+    traces = layer_inputs(desc, index, x)
+    if traces.max(initial=0) >= 1 << rule.trace_bits:
+        raise ValueError(f"traces reach {traces.max()}: raise --trace-bits to {int(traces.max()).bit_length()}")
+    # acc = sum_t (I_t << F) + T*c with sum_t I_t = w @ (spike counts); pixels: T * ((w @ x) << F + c)
+    bias_steps = desc.timesteps if index else 1
+    big = (1 << (rule.delta_bits - 1)) - 1
+    state = FlipState(torch.from_numpy(layer.weights.copy()), torch.zeros(layer.weights.shape, dtype=torch.int64))
+    updates = []
+    for trace, label in zip(traces, y):
+        w = state.bits.to(torch.int64) * 2 - 1
+        acc = ((w @ torch.from_numpy(trace)) << layer.frac_bits) + torch.from_numpy(layer.bias) * bias_steps
+        delta = np.zeros(layer.n_out, dtype=np.int64)
+        predicted = int(torch.argmax(acc))
+        if predicted != label:
+            delta[predicted], delta[label] = big, -big
+        updates.append((delta, trace))
+        state, _ = flip_step(state, delta, trace, rule)
+    return updates
+
+
+def learning_memory(desc: NetDesc, folds: list[Fold], learn: Learning) -> dict:
+    """On-chip bits: everything inference needs vs what learning adds (momenta, errors, traces)."""
+    inference = 0
+    for region in memory_map(desc, folds):
+        inference += region.depth * region.width
+    for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+        inference += layer.n_out * layer.widths.state                      # membranes / accumulators
+        if i == 0:
+            inference += layer.n_out * layer.widths.current + desc.input.size * desc.input.bits
+        else:
+            inference += 2 * layer.n_in                                    # ping-pong spike buffer
+    layer = desc.layers[learn.layer]
+    momentum = layer.n_in * layer.n_out * learn.rule.momentum_bits
+    extra = momentum + layer.n_out * learn.rule.delta_bits + layer.n_in * learn.rule.trace_bits
+    return {"momentum_bits_per_weight": learn.rule.momentum_bits, "inference_bits": inference,
+            "learning_bits": extra, "overhead": extra / inference}
+
+
+def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates, *, x_eval=None, y_eval=None,
+                simulator: str = "verilator", build_root: str | Path = "build") -> dict:
+    """Run ``updates`` ((delta, trace) pairs) on the output layer's flip unit; compare after each."""
+    start = time.perf_counter()
+    index = len(desc.layers) - 1
+    layer, fold = desc.layers[index], folds[index]
+    learn = Learning(index, rule)
+    regions = [r for r in memory_map(desc, folds, learn) if r.layer == index]
+    words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
+    jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words} for d, t in updates]
+    x = np.zeros((1, desc.input.size), dtype=np.int64) if x_eval is None else np.asarray(x_eval)
+
+    state = FlipState(torch.from_numpy(layer.weights.copy()), torch.zeros(layer.weights.shape, dtype=torch.int64))
+    expected, total = [], 0
+    for d, t in updates:
+        state, flips = flip_step(state, d, t, rule)
+        total += flips
+        expected.append((state.bits.tolist(), state.momentum.tolist(), total))
+    after = desc.copy()
+    after.layers[index].weights = state.bits.numpy().astype(np.uint8)
+
+    timings = {}
+    if simulator == "pysim":
+        from .pysim import run_pysim
+        t0 = time.perf_counter()
+        observed = run_pysim(desc, folds, x, stream=False, learn=learn, updates=jobs, samples_after=x)
+        timings["simulate_s"] = time.perf_counter() - t0
+    else:
+        from .verilator import build, run_bench
+        t0 = time.perf_counter()
+        design = generate(desc, folds, Path(build_root) / "designs" / "learn", learn)
+        timings["generate_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        build_dir = build(design.verilog, design.waivers, TOP, Path(build_root) / "verilator")
+        timings["build_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        px = [pixel_words(s, folds[0].simd) for s in x]
+        (observed,) = run_bench(build_dir, TOP, design.config["ports"],
+                                [{"loads": [], "samples": px, "stream": False, "updates": jobs, "samples_after": px}])
+        timings["simulate_s"] = time.perf_counter() - t0
+
+    mismatched, cycles = [], []
+    previous = 0
+    for u, ((bits, mom, flips), obs) in enumerate(zip(expected, observed["learn"])):
+        hw_bits = words_to_matrix(obs["weights"], layer.n_out, layer.n_in, fold)
+        hw_mom = words_to_matrix(obs["momentum"], layer.n_out, layer.n_in, fold, rule.momentum_bits, signed=True)
+        if hw_bits != bits or hw_mom != mom or obs["flips"] != flips:
+            mismatched.append(u)
+        cycles.append(obs["cycles"] - previous)
+        previous = obs["cycles"]
+    ref_before, ref_after = run_integer(desc, x), run_integer(after, x)
+    inference_diffs = (compare(ref_before, {"samples": observed["samples"]})
+                       + compare(ref_after, {"samples": observed["samples_after"]}))
+    report = {
+        "simulator": simulator, "layer": layer.name, "rule": rule.as_dict(),
+        "updates": len(updates), "flips": total, "mismatches": len(mismatched) + len(inference_diffs),
+        "mismatched_updates": mismatched[:20], "inference_mismatches": len(inference_diffs),
+        "cycles_per_update": float(np.mean(cycles)) if cycles else None,
+        "cycles_per_update_model": words + 1,
+        "memory": learning_memory(desc, folds, learn),
+        "timings": {**timings, "total_s": time.perf_counter() - start},
+    }
+    if y_eval is not None:
+        y = np.asarray(y_eval)
+        report["acc_before"] = float(np.mean([o["cls"] for o in observed["samples"]] == y))
+        report["acc_after"] = float(np.mean([o["cls"] for o in observed["samples_after"]] == y))
+    return report
