@@ -188,13 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "random: random errors and traces (exactness runs)")
     lg.add_argument("--reinit-output", action="store_true",
                     help="randomize the output layer's weights and zero its bias first (on-device adaptation)")
-    lg.add_argument("--momentum-bits", type=int, default=10)
-    lg.add_argument("--rate-shift", type=int, default=4, help="1 - beta = 2^-k")
-    lg.add_argument("--grad-shift", type=int, default=0, help="the gradient sample enters as g >>> kg")
-    lg.add_argument("--flip-threshold", type=int, default=32, help="gamma, in momentum units")
+    from flipspike.ir.learning import FlipRule
+    rule = FlipRule()
+    lg.add_argument("--momentum-bits", type=int, default=rule.momentum_bits)
+    lg.add_argument("--rate-shift", type=int, default=rule.rate_shift, help="1 - beta = 2^-k")
+    lg.add_argument("--grad-shift", type=int, default=rule.grad_shift, help="the gradient sample enters as g >>> kg")
+    lg.add_argument("--flip-threshold", type=int, default=rule.threshold, help="gamma, in momentum units")
     lg.add_argument("--reset-on-flip", action="store_true")
-    lg.add_argument("--delta-bits", type=int, default=4)
-    lg.add_argument("--trace-bits", type=int, default=3)
+    lg.add_argument("--delta-bits", type=int, default=rule.delta_bits)
+    lg.add_argument("--trace-bits", type=int, default=rule.trace_bits)
     lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p

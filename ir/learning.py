@@ -21,13 +21,14 @@ from .formats import signed_width
 
 @dataclass(frozen=True)
 class FlipRule:
-    momentum_bits: int = 8      # M: width of the signed, saturating momentum per weight
-    rate_shift: int = 3         # k: 1 - beta = 2**-k
-    grad_shift: int = 3         # kg: the gradient sample enters as g >>> kg
-    threshold: int = 0          # gamma >= 0, in momentum units
+    # defaults: the setting of the on-device adaptation demo (bench/learning_memory.py compares others)
+    momentum_bits: int = 10     # M: width of the signed, saturating momentum per weight
+    rate_shift: int = 4         # k: 1 - beta = 2**-k
+    grad_shift: int = 0         # kg: the gradient sample enters as g >>> kg
+    threshold: int = 32         # gamma >= 0, in momentum units
     reset_on_flip: bool = False
-    delta_bits: int = 8         # signed per-neuron error delta
-    trace_bits: int = 4         # unsigned per-input presynaptic trace
+    delta_bits: int = 4         # signed per-neuron error delta
+    trace_bits: int = 3         # unsigned per-input presynaptic trace (spike counts 0..T for T <= 7)
 
     def __post_init__(self):
         checks = [

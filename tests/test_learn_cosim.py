@@ -47,7 +47,7 @@ def test_random_rules_in_the_accelerator(seed, mbits, k, kg, reset, gamma):
 def test_design_with_flip_unit_passes_lint(tmp_path):
     desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
     design = generate(desc, [Fold(4, 2), Fold(3, 4)], tmp_path / "rtl", Learning(1, FlipRule()))
-    assert design.config["ports"]["learn"]["rule"]["momentum_bits"] == 8
+    assert design.config["ports"]["learn"]["rule"] == FlipRule().as_dict()
     result = lint(design.dir)
     assert result.ok, result.output
 
