@@ -97,8 +97,8 @@ def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bo
     if (build_dir / top).is_file():
         return build_dir
     env = _env_with_verilator()
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent if build_dir.parent.exists()
-                                    else _mkdir(build_dir.parent)))
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent))
     try:
         vlt = staging / "ports.vlt"
         vlt.write_text(vlt_text)
@@ -123,11 +123,6 @@ def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bo
 
 def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet: bool = True) -> list[dict]:

@@ -105,20 +105,18 @@ def check_unit(rng, rule) -> int:
 
     observed = []
 
+    async def write(ctx, port, values, lanes, width):
+        for word in range(len(values) // lanes):
+            ctx.set(port.addr, word)
+            ctx.set(port.data, pack_lanes(values[word * lanes:(word + 1) * lanes], width))
+            ctx.set(port.en, 1)
+            await ctx.tick()
+        ctx.set(port.en, 0)
+
     async def bench(ctx):
         for u in range(UPDATES):
-            for g in range(unit.f_out):
-                ctx.set(unit.delta.addr, g)
-                ctx.set(unit.delta.data, pack_lanes(deltas[u][g * fold.pe:(g + 1) * fold.pe], dbits))
-                ctx.set(unit.delta.en, 1)
-                await ctx.tick()
-            ctx.set(unit.delta.en, 0)
-            for s in range(unit.f_in):
-                ctx.set(unit.trace.addr, s)
-                ctx.set(unit.trace.data, pack_lanes(traces[u][s * fold.simd:(s + 1) * fold.simd], tbits))
-                ctx.set(unit.trace.en, 1)
-                await ctx.tick()
-            ctx.set(unit.trace.en, 0)
+            await write(ctx, unit.delta, deltas[u], fold.pe, dbits)
+            await write(ctx, unit.trace, traces[u], fold.simd, tbits)
             cycles0 = ctx.get(unit.cycles)
             ctx.set(unit.start, 1)
             await ctx.tick()
