@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.lib import data
 
 from flipspike.hw.accelerator import Accelerator
 from flipspike.hw.interfaces import CounterLayout, result_layout

@@ -1,6 +1,5 @@
 """The generated Verilog under cocotb + Verilator, held bit for bit against the integer reference."""
 
-import os
 import shutil
 import subprocess
 import time
@@ -104,7 +103,6 @@ def test_generated_verilog_passes_lint(digits_desc, tmp_path):
     ([12, 8, 8, 3], [(3, 4), (8, 2), (2, 3)]),
 ])
 def test_random_designs_pass_lint(sizes, folds, tmp_path):
-    from flipspike.hw.memory_map import memory_map
     desc = random_desc(np.random.default_rng(0), sizes, timesteps=3)
     folds = [Fold(*f) for f in folds]
     design = generate(desc, folds, tmp_path / "rtl")

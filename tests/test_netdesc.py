@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from flipspike.ir import DescriptionError, LayerWidths, NetDesc
+from flipspike.ir import DescriptionError, NetDesc
 
 from helpers import random_desc
 
