@@ -13,7 +13,7 @@ import numpy as np
 
 from flipspike.gen.cycle_model import layer_cycles
 from flipspike.gen.design import TOP, generate
-from flipspike.hw.memory_map import build_shape, load_writes
+from flipspike.hw.memory_map import Learning, build_shape, load_writes
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
@@ -52,25 +52,40 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
             raise FlipspikeError("this description does not fit the build: its shape (sizes, folding, T, widths, "
                                  "leak, reset, frac_bits) differs from the template's; generate a build for it")
         loads.append(load_writes(desc, folds))
+    return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
+                        simulator=simulator, build_root=build_root)
+
+
+def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
+                 build_root: str | Path = "build", learn: Learning | None = None) -> tuple[list[dict], dict]:
+    """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
+
+    A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
+    "updates": learning steps, "samples_after": pixels observed after them} -- the bench's job format."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
     if simulator == "pysim":
         from .pysim import run_pysim
         start = time.perf_counter()
-        observed = [run_pysim(base, folds, x, loads=load) for (_, x), load in zip(jobs, loads)]
+        observed = [run_pysim(base, folds, job["samples"], loads=job.get("loads", ()), stream=job.get("stream", True),
+                              learn=learn, updates=job.get("updates", ()), samples_after=job.get("samples_after", ()))
+                    for job in jobs]
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
     build_root = Path(build_root)
     start = time.perf_counter()
-    design = generate(base, folds, build_root / "designs" / "current")
+    design = generate(base, folds, build_root / "designs" / "current", learn)
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
     build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator")
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    bench_jobs = [{"loads": load, "samples": [pixel_words(s, folds[0].simd) for s in x]}
-                  for (_, x), load in zip(jobs, loads)]
+    words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
+    bench_jobs = [{**job, "samples": words(job["samples"]), "samples_after": words(job.get("samples_after", []))}
+                  for job in jobs]
     observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs)
     timings["simulate_s"] = time.perf_counter() - start
     return observed, timings

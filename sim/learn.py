@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flipspike.gen.design import TOP, generate
 from flipspike.hw.memory_map import Learning, memory_map, update_writes, words_to_matrix
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -22,7 +21,7 @@ from flipspike.sw.integer import run_integer
 from flipspike.sw.integer_learning import FlipState, flip_step
 
 from .compare import compare
-from .samples import pixel_words
+from .cosim import run_hardware
 
 
 def random_updates(rng: np.random.Generator, layer, rule: FlipRule, n: int):
@@ -104,25 +103,9 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates, *, x_
     after = desc.copy()
     after.layers[index].weights = state.bits.numpy().astype(np.uint8)
 
-    timings = {}
-    if simulator == "pysim":
-        from .pysim import run_pysim
-        t0 = time.perf_counter()
-        observed = run_pysim(desc, folds, x, stream=False, learn=learn, updates=jobs, samples_after=x)
-        timings["simulate_s"] = time.perf_counter() - t0
-    else:
-        from .verilator import build, run_bench
-        t0 = time.perf_counter()
-        design = generate(desc, folds, Path(build_root) / "designs" / "learn", learn)
-        timings["generate_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        build_dir = build(design.verilog, design.waivers, TOP, Path(build_root) / "verilator")
-        timings["build_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        px = [pixel_words(s, folds[0].simd) for s in x]
-        (observed,) = run_bench(build_dir, TOP, design.config["ports"],
-                                [{"loads": [], "samples": px, "stream": False, "updates": jobs, "samples_after": px}])
-        timings["simulate_s"] = time.perf_counter() - t0
+    (observed,), timings = run_hardware(
+        desc, folds, [{"loads": [], "samples": x, "stream": False, "updates": jobs, "samples_after": x}],
+        simulator=simulator, build_root=build_root, learn=learn)
 
     mismatched, cycles = [], []
     previous = 0

@@ -70,7 +70,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
                          f"classes for {cfg.dataset}, got {'-'.join(map(str, model_cfg.sizes))}")
     model_cfg = replace(model_cfg, weight_mode=METHODS[cfg.method])
     model = BSNN(model_cfg)
-    step = _online_trainer(model, cfg) if cfg.method in ONLINE else _bptt_trainer(model, cfg)
+    step = _OnlineTrainer(model, cfg) if cfg.method in ONLINE else _BPTTTrainer(model, cfg)
     x_train = torch.as_tensor(data.x_train, dtype=torch.float32)
     y_train = torch.as_tensor(data.y_train)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -103,7 +103,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     return metrics
 
 
-class _bptt_trainer:
+class _BPTTTrainer:
     """fp and stbp: the whole sequence forward, backpropagation through time, Adam + cosine schedule."""
 
     def __init__(self, model: BSNN, cfg: TrainConfig):
@@ -127,7 +127,7 @@ class _bptt_trainer:
         self.sched.step()
 
 
-class _online_trainer:
+class _OnlineTrainer:
     """bso and tbso: one forward and backward per time step (no BPTT), the binary update after each."""
 
     def __init__(self, model: BSNN, cfg: TrainConfig):
