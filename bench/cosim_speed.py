@@ -35,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         start = time.perf_counter()
-        train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(epochs=30, seed=0), tmp / "run", progress=False)
+        train(ModelConfig("64-128-10", timesteps=4), TrainConfig(epochs=30, seed=0), tmp / "run", progress=False)
         train_s = time.perf_counter() - start
         desc = export_model(load_run(tmp / "run")[0], pixel_bits=5, pixel_max=16, frac_bits=4)
         folds = default_folding(desc.layers)

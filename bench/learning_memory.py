@@ -36,7 +36,7 @@ def trained_net() -> NetDesc:
     from flipspike.sw.model import ModelConfig
     from flipspike.sw.train import TrainConfig, load_run, train
     with tempfile.TemporaryDirectory() as tmp:
-        train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(epochs=30, seed=0), tmp, progress=False)
+        train(ModelConfig("64-128-10", timesteps=4), TrainConfig(epochs=30, seed=0), tmp, progress=False)
         return export_model(load_run(tmp)[0], pixel_bits=5, pixel_max=16, frac_bits=4)
 
 

@@ -10,24 +10,52 @@ from pathlib import Path
 from flipspike.ir.errors import FlipspikeError
 
 
+def _configs(args, method: str | None = None):
+    """(ModelConfig, TrainConfig) from the training options (shared by ``train`` and ``compare``)."""
+    from flipspike.sw.model import ModelConfig
+    from flipspike.sw.train import TrainConfig
+
+    model = ModelConfig(arch=args.arch, timesteps=args.timesteps,
+                        leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
+                        surrogate=args.surrogate, per_output_scale=args.alpha, fp_first_last=args.fp_first_last)
+    train = TrainConfig(dataset=args.dataset, method=method or args.method, epochs=args.epochs,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                        data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
+                        decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
+                        agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
+                        teacher=getattr(args, "teacher", None))
+    return model, train
+
+
 def _cmd_train(args) -> int:
     import torch
 
-    from flipspike.sw.model import ModelConfig, parse_arch
-    from flipspike.sw.train import TrainConfig, train
+    from flipspike.sw.train import train
 
     torch.set_num_threads(args.threads) if args.threads else None
-    cfg = ModelConfig(sizes=parse_arch(args.arch), timesteps=args.timesteps,
-                      leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
-                      surrogate=args.surrogate, per_output_scale=args.alpha, fp_first_last=args.fp_first_last)
-    metrics = train(cfg, TrainConfig(dataset=args.dataset, method=args.method, epochs=args.epochs,
-                                     batch_size=args.batch_size, lr=args.lr, seed=args.seed, gamma=args.gamma,
-                                     beta1=args.beta1, beta2=args.beta2, decay_every=args.decay_every,
-                                     fp_lr=args.fp_lr, reset_momentum=args.reset_momentum), args.out)
+    model_cfg, cfg = _configs(args)
+    metrics = train(model_cfg, cfg, args.out, resume=args.resume)
     last = metrics["epochs"][-1]
     print(f"trained {args.method} {args.arch} T={args.timesteps}: test accuracy {last['test_accuracy']:.4f}, "
           f"firing rate per hidden layer {[round(r, 3) for r in last['firing_rate']]}, "
+          f"SOPs per inference {last['sops_total']:.0f}, "
           f"flip ratio in the last epoch {[round(r, 4) for r in last['flip_ratio_epoch']]} -> {args.out}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    import torch
+
+    from flipspike.gen.plots import plot_curves
+    from flipspike.sw.compare import compare, summary_markdown
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    configs = {m: _configs(args, m) for m in methods}
+    summary = compare(configs, args.out, resume=args.resume)
+    plots = plot_curves(summary, args.out)
+    print(summary_markdown(summary))
+    print(f"wrote {Path(args.out) / 'summary.json'}, summary.md, {', '.join(p.name for p in plots)}")
     return 0
 
 
@@ -35,12 +63,13 @@ def _cmd_export(args) -> int:
     from flipspike.sw.data import load_dataset
     from flipspike.sw.export import export_model
     from flipspike.sw.integer import run_integer
-    from flipspike.sw.train import evaluate, load_run
+    from flipspike.sw.metrics import evaluate
+    from flipspike.sw.train import load_run
 
     model, ckpt = load_run(args.run)
     dataset = ckpt["train_config"]["dataset"]
     data = load_dataset(dataset)
-    float_acc, _ = evaluate(model, data.x_test, data.y_test)
+    float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=args.frac_bits,
                         meta={"source_run": str(args.run), "dataset": dataset})
     int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
@@ -124,21 +153,23 @@ def _learn(args, desc, folds, data, n) -> dict:
                        simulator=args.simulator, build_root=args.build_dir)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flipspike", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso"]
+METHOD_HELP = ("fp: full precision, BPTT; stbp: latent-weight STE + BPTT; agmm: stbp + adaptive gradient modulation; "
+               "sei: stbp + shortcuts + distillation from an fp teacher; bso / tbso: online, no latent weights, "
+               "weights flip where W*M > gamma")
 
-    t = sub.add_parser("train", help="train a binary SNN (the golden model)")
-    t.add_argument("--dataset", default="digits")
-    t.add_argument("--arch", default="64-128-10", help="layer sizes, e.g. 64-128-10")
-    t.add_argument("--method", default="stbp", choices=["fp", "stbp", "bso", "tbso"],
-                   help="fp: full precision, BPTT; stbp: latent-weight STE + BPTT; bso / tbso: online, "
-                        "no latent weights, weights flip where W*M > gamma")
+
+def _train_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, dvs-gesture")
+    t.add_argument("--data-dir", default=None, help="where downloaded datasets are stored (see README)")
+    t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")
     t.add_argument("--timesteps", type=int, default=4)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=5e-3)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu", help="cpu, cuda, or auto (the GPU when there is one)")
+    t.add_argument("--resume", action="store_true", help="continue from the run's checkpoint.pt")
     t.add_argument("--leak-shift", type=int, default=1, help="leak lambda = 1 - 2^-k; 0 for no leak (IF)")
     t.add_argument("--reset", choices=["hard", "soft"], default="hard")
     t.add_argument("--surrogate", choices=["triangular", "sigmoid"], default="triangular")
@@ -152,9 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decay-every", type=int, default=10, help="bso/tbso: gamma and 1-beta1 x0.1 every K epochs")
     t.add_argument("--fp-lr", type=float, default=0.1, help="bso/tbso: SGD learning rate of float parameters")
     t.add_argument("--reset-momentum", action="store_true", help="bso: zero the momentum of flipped weights")
+    t.add_argument("--agmm-form", default="gate", help="agmm: gate (X*sigmoid(alpha[t] E[X])) or scale")
+    t.add_argument("--kd-weight", type=float, default=0.5, help="sei: weight of the distillation term")
+    t.add_argument("--kd-temperature", type=float, default=2.0, help="sei: softmax temperature")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    t.add_argument("--out", required=True, help="run directory (checkpoint, metrics.json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flipspike", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a binary SNN (the golden model)")
+    _train_options(t)
+    t.add_argument("--method", default="stbp", choices=METHOD_NAMES, help=METHOD_HELP)
+    t.add_argument("--teacher", default=None, help="sei: a trained fp run to distil from (default: train one first)")
+    t.add_argument("--out", required=True, help="run directory (model.pt, metrics.json, checkpoint.pt)")
     t.set_defaults(func=_cmd_train)
+
+    cp = sub.add_parser("compare", help="train several methods on one architecture; summary table and plots")
+    _train_options(cp)
+    cp.add_argument("--methods", default="fp,stbp,agmm,bso,tbso,sei", help="comma-separated, from: "
+                    + ", ".join(METHOD_NAMES))
+    cp.add_argument("--out", required=True, help="directory: one run per method, summary.json/.md, PNG plots")
+    cp.set_defaults(func=_cmd_compare)
 
     e = sub.add_parser("export", help="fold a trained run into the integer network description")
     e.add_argument("run")

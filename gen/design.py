@@ -20,7 +20,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from flipspike.hw.accelerator import Accelerator
+from flipspike.hw.accelerator import Accelerator, check_supported
 from flipspike.hw.interfaces import CounterLayout, result_layout
 from flipspike.hw.memory_map import Learning, build_shape, bus_widths, memory_map
 from flipspike.ir import NetDesc
@@ -67,6 +67,7 @@ def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None =
 
 def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None) -> Design:
     desc.validate()
+    check_supported(desc)
     validate_folding(desc.layers, folds)
     text = elaborate_verilog(desc, folds, learn)
     config = {

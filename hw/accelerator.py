@@ -14,6 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import NetDesc
+from flipspike.ir.errors import DescriptionError
 from flipspike.ir.folding import Fold, validate_folding
 
 from .buffers import PixelBuffer, SpikeBuffer
@@ -23,9 +24,22 @@ from .flip_unit import LearnSignature
 from .memory_map import Learning, bus_widths, memory_map
 
 
+def check_supported(desc: NetDesc) -> None:
+    """Refuse, with the layer's name, what the description can say but this hardware cannot build yet."""
+    for i, layer in enumerate(desc.layers):
+        feature = ("convolution" if layer.conv is not None else
+                   "a shortcut" if layer.shortcut is not None else None)
+        if feature:
+            raise DescriptionError(
+                f"layer {i} ({layer.name}) uses {feature}, which the hardware generator does not build yet "
+                "(fully connected layers only); the integer reference runs it (`flipspike.sw.integer.run_integer`). "
+                "Train a fully connected network (e.g. --arch 64-128-10) without --shortcuts for hardware")
+
+
 class Accelerator(wiring.Component):
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None):
         desc.validate()
+        check_supported(desc)
         validate_folding(desc.layers, folds)
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ValueError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")

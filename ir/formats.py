@@ -64,20 +64,21 @@ class LayerWidths:
     bias: int        # per-neuron bias c, fixed point with F fractional bits
     threshold: int   # per-neuron threshold theta >= 1, unsigned, F fractional bits (1 for output layers)
     state: int       # membrane v (LIF) or accumulator (output), F fractional bits
+    shortcut: int = 0  # per-channel shortcut gain, signed, F fractional bits (0: the layer has no shortcut)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 def state_bound(*, n_in: int, input_max: int, frac_bits: int, bias_max_abs: int,
-                timesteps: int, leak_shift: int | None, accumulate: bool) -> int:
+                timesteps: int, leak_shift: int | None, accumulate: bool, shortcut_max_abs: int = 0) -> int:
     """Worst-case |v| after integrate, over all inputs and all T steps.
 
-    Each step adds at most M = n_in * input_max * 2**F + max|c|. Leak never grows |v| beyond
+    Each step adds at most M = n_in * input_max * 2**F + max|c| + max|g| (g: shortcut gain). Leak never grows |v| beyond
     ceil(lambda |v|), and reset only moves v towards 0 (theta >= 1), so iterating
     V <- leak_bound(V) + M from V = 0 for T steps bounds |v| tightly. An output layer does not leak.
     """
-    step = n_in * input_max * (1 << frac_bits) + bias_max_abs
+    step = n_in * input_max * (1 << frac_bits) + bias_max_abs + shortcut_max_abs
     bound = 0
     for _ in range(timesteps):
         bound = (bound if accumulate else leak_bound(bound, leak_shift)) + step
@@ -85,15 +86,18 @@ def state_bound(*, n_in: int, input_max: int, frac_bits: int, bias_max_abs: int,
 
 
 def required_widths(*, n_in: int, input_max: int, input_bits: int, frac_bits: int, bias_max_abs: int,
-                    threshold_max: int, timesteps: int, leak_shift: int | None, accumulate: bool) -> LayerWidths:
+                    threshold_max: int, timesteps: int, leak_shift: int | None, accumulate: bool,
+                    shortcut_max_abs: int = 0) -> LayerWidths:
     """The narrowest widths with which no register of the layer can overflow."""
     current_max = n_in * input_max
     bound = state_bound(n_in=n_in, input_max=input_max, frac_bits=frac_bits, bias_max_abs=bias_max_abs,
-                        timesteps=timesteps, leak_shift=leak_shift, accumulate=accumulate)
+                        timesteps=timesteps, leak_shift=leak_shift, accumulate=accumulate,
+                        shortcut_max_abs=shortcut_max_abs)
     return LayerWidths(
         input=input_bits,
         current=signed_width(-current_max, current_max),
         bias=signed_width(-bias_max_abs, bias_max_abs),
         threshold=unsigned_width(threshold_max),
         state=signed_width(-bound, bound),
+        shortcut=signed_width(-shortcut_max_abs, shortcut_max_abs) if shortcut_max_abs else 0,
     )

@@ -1,9 +1,13 @@
-"""The integer network description (schema version 1): everything the hardware is built from.
+"""The integer network description (schema version 2): everything the hardware is built from.
 
 File format: one UTF-8 JSON document. Weight bits are packed row-major ([n_out][n_in]), LSB first
 within each byte (numpy ``packbits(bitorder="little")``), base64-encoded, with a SHA-256 of the packed
 bytes. Bit 1 is weight +1, bit 0 is weight -1. Biases and thresholds are integer lists in fixed point
 with ``frac_bits`` fractional bits. See docs/integer-semantics.md for what the numbers mean.
+
+Version 2 adds convolutions (``conv``: the weight matrix is [C_out][k*k*C_in], see
+:mod:`flipspike.ir.geometry`), spike max-pooling (``pool``) and membrane-level shortcuts
+(``shortcut``). Version 1 files (dense layers only) still load.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import numpy as np
 
 from .errors import DescriptionError
 from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
+from .geometry import ConvSpec, Shape, pooled, size
 
 FORMAT = "flipspike-net"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 KINDS = ("lif", "output")
 RESETS = ("hard", "soft")
 
@@ -32,10 +38,17 @@ class InputSpec:
     size: int        # number of input elements (pixels)
     bits: int        # unsigned bits per element
     max_value: int   # largest value an element takes (<= 2**bits - 1); bounds the first layer's widths
+    shape: Shape | None = None   # (H, W, C) for images (HWC order); None: a flat vector of ``size``
+
+    @property
+    def dims(self) -> Shape:
+        return tuple(self.shape) if self.shape is not None else (self.size,)
 
     def validate(self) -> None:
         if self.size < 1:
             raise DescriptionError(f"input.size must be >= 1, got {self.size}")
+        if self.shape is not None and (len(self.shape) != 3 or size(self.shape) != self.size):
+            raise DescriptionError(f"input.shape {list(self.shape)} must be [H, W, C] with H*W*C = input.size={self.size}")
         if not 1 <= self.bits <= 16:
             raise DescriptionError(f"input.bits must be 1..16, got {self.bits}")
         if not 1 <= self.max_value <= (1 << self.bits) - 1:
@@ -53,19 +66,43 @@ class LayerDesc:
     leak_shift: int | None = None  # lambda = 1 - 2**-k; None: no leak (IF). lif only
     reset: str = "hard"            # "hard" (v <- 0) or "soft" (v <- v - theta). lif only
     widths: LayerWidths | None = None
+    conv: ConvSpec | None = None   # a convolution (weights [C_out][k*k*C_in]); None: dense
+    pool: int = 1                  # max-pool (OR) of the output spikes over pool x pool windows (conv lif only)
+    shortcut: np.ndarray | None = None  # int64 per output channel: v += shortcut * (input spike at the same place)
 
     @property
     def n_out(self) -> int:
+        """Rows of the weight matrix: neurons (dense) or output channels (conv)."""
         return int(self.weights.shape[0])
 
     @property
     def n_in(self) -> int:
+        """Columns of the weight matrix: the fan-in of one neuron."""
         return int(self.weights.shape[1])
+
+    @property
+    def in_shape(self) -> Shape:
+        return self.conv.in_shape if self.conv else (self.n_in,)
+
+    @property
+    def out_shape(self) -> Shape:
+        """Shape of the neuron array (before pooling)."""
+        return (*self.conv.out_hw(), self.n_out) if self.conv else (self.n_out,)
+
+    @property
+    def output_shape(self) -> Shape:
+        """Shape of what the next layer reads (after pooling)."""
+        return pooled(self.out_shape, self.pool)
+
+    @property
+    def neurons(self) -> int:
+        return size(self.out_shape)
 
     def required_widths(self, input_max: int, input_bits: int, timesteps: int) -> LayerWidths:
         return required_widths(
             n_in=self.n_in, input_max=input_max, input_bits=input_bits, frac_bits=self.frac_bits,
             bias_max_abs=int(np.abs(self.bias).max(initial=0)),
+            shortcut_max_abs=int(np.abs(self.shortcut).max(initial=0)) if self.shortcut is not None else 0,
             threshold_max=int(self.threshold.max(initial=1)) if self.threshold is not None else 1,
             timesteps=timesteps, leak_shift=self.leak_shift, accumulate=self.kind == "output")
 
@@ -95,7 +132,7 @@ class NetDesc:
         self.input.validate()
         if not self.layers:
             raise DescriptionError("the network has no layers")
-        expected_in = self.input.size
+        prev_shape = self.input.dims
         for i, layer in enumerate(self.layers):
             where = f"layer {i} ({layer.name})"
             last = i == len(self.layers) - 1
@@ -107,9 +144,8 @@ class NetDesc:
             w = layer.weights
             if w.ndim != 2 or w.dtype != np.uint8 or (w > 1).any():
                 raise DescriptionError(f"{where}: weights must be a 2-D array of bits {{0,1}}")
-            if layer.n_in != expected_in:
-                raise DescriptionError(f"{where}: takes {layer.n_in} inputs but the previous stage gives {expected_in}")
-            expected_in = layer.n_out
+            self._validate_geometry(i, layer, prev_shape)
+            prev_shape = layer.output_shape
             if layer.bias.shape != (layer.n_out,):
                 raise DescriptionError(f"{where}: bias has shape {layer.bias.shape}, expected ({layer.n_out},)")
             if not 0 <= layer.frac_bits <= 16:
@@ -140,6 +176,38 @@ class NetDesc:
                         "lower frac_bits or timesteps, or reduce the fan-in")
         return self
 
+    def _validate_geometry(self, i: int, layer: LayerDesc, prev: Shape) -> None:
+        where = f"layer {i} ({layer.name})"
+        if layer.conv is not None:
+            layer.conv.validate(where)
+            if layer.kind == "output":
+                raise DescriptionError(f"{where}: the output layer must be dense (flatten, then a dense layer)")
+            if tuple(layer.conv.in_shape) != tuple(prev):
+                raise DescriptionError(f"{where}: conv expects input shape {list(layer.conv.in_shape)} (H, W, C) but the "
+                                       f"previous stage gives {list(prev)}")
+            if layer.n_in != layer.conv.fan_in:
+                raise DescriptionError(f"{where}: conv weights have {layer.n_in} columns; a {layer.conv.kernel}x"
+                                       f"{layer.conv.kernel} kernel over {layer.conv.in_shape[2]} channels needs "
+                                       f"{layer.conv.fan_in}")
+        elif layer.n_in != size(prev):
+            raise DescriptionError(f"{where}: takes {layer.n_in} inputs but the previous stage gives {size(prev)}")
+        if not isinstance(layer.pool, int) or layer.pool < 1:
+            raise DescriptionError(f"{where}: pool must be an integer >= 1 (1: no pooling), got {layer.pool!r}")
+        if layer.pool > 1:
+            if layer.conv is None or layer.kind != "lif":
+                raise DescriptionError(f"{where}: pooling needs a convolutional lif layer")
+            if min(layer.output_shape[:2]) < 1:
+                raise DescriptionError(f"{where}: {layer.pool}x{layer.pool} pooling of a "
+                                       f"{layer.out_shape[0]}x{layer.out_shape[1]} map leaves nothing")
+        if layer.shortcut is not None:
+            if layer.kind != "lif" or i == 0:
+                raise DescriptionError(f"{where}: a shortcut needs a lif layer fed by spikes (not the first layer)")
+            if tuple(prev) != tuple(layer.out_shape):
+                raise DescriptionError(f"{where}: a shortcut needs the input shape {list(prev)} to equal the "
+                                       f"neuron array {list(layer.out_shape)}")
+            if layer.shortcut.shape != (layer.n_out,):
+                raise DescriptionError(f"{where}: shortcut has shape {layer.shortcut.shape}, expected ({layer.n_out},)")
+
     # -- file format ---------------------------------------------------------------------------------
     def to_json(self) -> dict:
         layers = []
@@ -157,22 +225,33 @@ class NetDesc:
             if layer.kind == "lif":
                 entry.update(threshold=[int(t) for t in layer.threshold], leak_shift=layer.leak_shift,
                              reset=layer.reset)
+            if layer.conv is not None:
+                entry["conv"] = layer.conv.to_json()
+            if layer.pool != 1:
+                entry["pool"] = layer.pool
+            if layer.shortcut is not None:
+                entry["shortcut"] = [int(g) for g in layer.shortcut]
             layers.append(entry)
+        inp = {"size": self.input.size, "bits": self.input.bits, "max_value": self.input.max_value}
+        if self.input.shape is not None:
+            inp["shape"] = list(self.input.shape)
         return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "timesteps": self.timesteps,
-                "input": {"size": self.input.size, "bits": self.input.bits, "max_value": self.input.max_value},
-                "layers": layers, "meta": self.meta}
+                "input": inp, "layers": layers, "meta": self.meta}
 
     @classmethod
     def from_json(cls, doc: dict) -> "NetDesc":
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise DescriptionError(f"not a flipspike network description (missing \"format\": \"{FORMAT}\")")
         version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DescriptionError(
-                f"schema_version {version!r} is not supported by this flipspike (it reads version {SCHEMA_VERSION}); "
-                "re-export the network with this version of flipspike, or upgrade flipspike")
+                f"schema_version {version!r} is not supported by this flipspike (it reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}); re-export the network with this version of flipspike, "
+                "or upgrade flipspike")
         try:
-            inp = InputSpec(int(doc["input"]["size"]), int(doc["input"]["bits"]), int(doc["input"]["max_value"]))
+            shape = doc["input"].get("shape")
+            inp = InputSpec(int(doc["input"]["size"]), int(doc["input"]["bits"]), int(doc["input"]["max_value"]),
+                            tuple(int(v) for v in shape) if shape is not None else None)
             layers = [_layer_from_json(i, entry) for i, entry in enumerate(doc["layers"])]
             net = cls(timesteps=doc["timesteps"], input=inp, layers=layers, meta=dict(doc.get("meta", {})))
         except DescriptionError:
@@ -215,13 +294,17 @@ def _layer_from_json(index: int, entry: dict) -> LayerDesc:
     if bits.size < n_in * n_out:
         raise DescriptionError(f"layer {index}: {bits.size} weight bits stored, {n_in * n_out} needed")
     threshold = entry.get("threshold")
+    shortcut = entry.get("shortcut")
     return LayerDesc(
         name=str(entry["name"]), kind=str(entry["kind"]),
         weights=bits[: n_in * n_out].reshape(n_out, n_in).astype(np.uint8),
         bias=np.asarray(entry["bias"], dtype=np.int64),
         threshold=None if threshold is None else np.asarray(threshold, dtype=np.int64),
         frac_bits=int(entry["frac_bits"]), leak_shift=entry.get("leak_shift"), reset=entry.get("reset", "hard"),
-        widths=LayerWidths(**entry["widths"]) if entry.get("widths") else None)
+        widths=LayerWidths(**entry["widths"]) if entry.get("widths") else None,
+        conv=ConvSpec.from_json(entry["conv"]) if entry.get("conv") is not None else None,
+        pool=entry.get("pool", 1),
+        shortcut=None if shortcut is None else np.asarray(shortcut, dtype=np.int64))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -22,9 +22,14 @@ class Split:
     pixel_bits: int       # bits per pixel the hardware needs
     pixel_max: int        # largest pixel value
     classes: int
+    shape: tuple = ()     # (H, W, C) of one image, HWC order as the features are flattened; () for vectors
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.shape) if self.shape else (self.x_train.shape[1],)
 
 
-def load_dataset(name: str) -> Split:
+def load_dataset(name: str, data_dir: str | None = None) -> Split:
     if name != "digits":
         raise ValueError(f"unknown dataset {name!r}; available: digits")
     from sklearn.datasets import load_digits
@@ -34,4 +39,4 @@ def load_dataset(name: str) -> Split:
     x = digits.data.astype(np.int64)
     y = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
-    return Split(x_tr, y_tr, x_te, y_te, pixel_bits=5, pixel_max=16, classes=10)
+    return Split(x_tr, y_tr, x_te, y_te, pixel_bits=5, pixel_max=16, classes=10, shape=(8, 8, 1))

@@ -5,6 +5,9 @@ Dividing the LIF equation by a > 0 gives v' = lambda*v' + I + c/a, threshold Vth
 neuron's weight bits are negated (I -> -I) and a -> -a. c/a and Vth/a are rounded to nearest with
 ``frac_bits`` fractional bits; thresholds are clamped to >= 1 LSB.
 
+A shortcut (z = BN(..) + x) divides the same way: the input spike adds 1/a, stored as round(2**F / a).
+Convolution weights go to [C_out][k*k*C_in] in (ky, kx, c) order (flipspike.ir.geometry).
+
 Output layer: o[t] = s*I + b with one scale s > 0, so argmax sum_t o[t] = argmax sum_t (I + b/s):
 the accumulator adds (I << F) + round(b/s * 2**F) every step.
 """
@@ -26,33 +29,46 @@ def _fixed(x: torch.Tensor, frac_bits: int) -> np.ndarray:
     return torch.round(x.double() * (1 << frac_bits)).to(torch.int64).numpy()
 
 
+def weight_bits(op) -> torch.Tensor:
+    """The weight matrix as bits [n_out, n_in] (1 = +1; sign(0) = +1); convolutions in (ky, kx, c) column order."""
+    w = op.weight.detach()
+    if w.ndim == 4:
+        w = w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)
+    return w >= 0
+
+
 @torch.no_grad()
 def export_model(model: BSNN, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4, meta: dict | None = None) -> NetDesc:
     cfg = model.cfg
-    for name, fc in [*((f"fc{i + 1}", fc) for i, fc in enumerate(model.hidden)), (f"fc{len(model.hidden) + 1}", model.out)]:
-        if not fc.binary:
+    names = [f"{'conv' if spec.conv else 'fc'}{i + 1}" for i, spec in enumerate(model.specs)]
+    for name, op in zip(names, model.layers()):
+        if not op.binary:
             raise DescriptionError(f"layer {name} has full-precision weights; the hardware needs binary weights "
                                    "in every layer: train without --fp-first-last (and not with --method fp)")
+    if model.agmm is not None and any(float(m.mix) != 0 for m in model.agmm):
+        raise DescriptionError("the AGMM modules are still active; they have no integer form. Train to the last "
+                               "epoch (the trainer anneals AGMM to the identity) before exporting")
     layers = []
-    for i, (fc, bn) in enumerate(zip(model.hidden, model.norms)):
-        bits = (fc.weight >= 0)                                          # sign(0) = +1
+    for i, (op, bn, spec) in enumerate(zip(model.hidden, model.norms, model.specs)):
         inv_std = torch.rsqrt(bn.running_var.double() + bn.eps)
-        alpha = fc.alpha.double() if fc.alpha is not None else torch.ones_like(inv_std)
+        alpha = op.alpha.double() if op.alpha is not None else torch.ones_like(inv_std)
         a = bn.weight.double() * alpha * inv_std
         c = bn.bias.double() - bn.weight.double() * bn.running_mean.double() * inv_std
         negative = a < 0
-        bits = bits ^ negative.unsqueeze(1)                              # negate the neuron's weights
+        bits = weight_bits(op) ^ negative.unsqueeze(1)                  # negate the neuron's weights
         a = a.abs().clamp(min=MIN_SCALE)
         threshold = np.maximum(_fixed(cfg.threshold / a, frac_bits), 1)
         layers.append(LayerDesc(
-            name=f"fc{i + 1}", kind="lif", weights=bits.to(torch.uint8).numpy(), bias=_fixed(c / a, frac_bits),
-            threshold=threshold, frac_bits=frac_bits, leak_shift=cfg.leak_shift, reset=cfg.reset))
+            name=names[i], kind="lif", weights=bits.to(torch.uint8).numpy(), bias=_fixed(c / a, frac_bits),
+            threshold=threshold, frac_bits=frac_bits, leak_shift=cfg.leak_shift, reset=cfg.reset, conv=spec.conv,
+            pool=spec.pool, shortcut=_fixed(1 / a, frac_bits) if model.shortcut[i] else None))
     scale = model.out_log_scale.double().exp().clamp(min=MIN_SCALE)
     layers.append(LayerDesc(
-        name=f"fc{len(layers) + 1}", kind="output", weights=(model.out.weight >= 0).to(torch.uint8).numpy(),
+        name=names[-1], kind="output", weights=weight_bits(model.out).to(torch.uint8).numpy(),
         bias=_fixed(model.out_bias.double() / scale, frac_bits), threshold=None, frac_bits=frac_bits))
-    desc = NetDesc(timesteps=cfg.timesteps, input=InputSpec(cfg.sizes[0], pixel_bits, pixel_max), layers=layers,
-                   meta=dict(meta or {}))
+    shape = tuple(cfg.input_shape)
+    inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None)
+    desc = NetDesc(timesteps=cfg.timesteps, input=inp, layers=layers, meta=dict(meta or {}))
     try:
         return desc.assign_widths().validate()
     except DescriptionError as exc:

@@ -1,8 +1,8 @@
 """Integer mode of the golden model: runs a network description exactly as the hardware does.
 
 Integer tensors (int64), vectorized over samples, no Amaranth. This is the reference the
-co-simulation holds the Verilog against, bit for bit. Semantics: docs/integer-semantics.md and
-flipspike.ir.formats.
+co-simulation holds the Verilog against, bit for bit. Semantics: docs/integer-semantics.md,
+flipspike.ir.formats and (for convolutions, HWC layout) flipspike.ir.geometry.
 """
 
 from __future__ import annotations
@@ -11,18 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from flipspike.ir import NetDesc
+from flipspike.ir import ConvSpec, LayerDesc, NetDesc
 from flipspike.ir.formats import leak
 
 
 @dataclass
 class LayerTrace:
     in_spikes: torch.Tensor    # [B] active inputs seen: nonzero pixels once (first layer), else input spikes over T
-    sops: torch.Tensor         # [B] synaptic operations: in_spikes * n_out
+    sops: torch.Tensor         # [B] synaptic operations: each active input times the synapses it drives
     out_spikes: torch.Tensor   # [B] spikes emitted over T (0 for the output layer)
-    spikes: torch.Tensor | None  # [T, B, n_out] spike trains (hidden layers)
-    state: torch.Tensor        # [B, n_out] final membrane / accumulator
+    spikes: torch.Tensor | None  # [T, B, *out_shape] spike trains of the neurons (hidden layers), before pooling
+    state: torch.Tensor        # [B, *out_shape] final membrane / accumulator
 
 
 @dataclass
@@ -32,27 +33,73 @@ class IntegerResult:
     layers: list[LayerTrace]
 
 
+def signed_weights(layer: LayerDesc) -> torch.Tensor:
+    """The +-1 weight matrix [n_out, n_in] (conv: columns in (ky, kx, c) order)."""
+    return torch.from_numpy(layer.weights.astype(np.int64)) * 2 - 1
+
+
+def _conv(x: torch.Tensor, spec: ConvSpec, weight: torch.Tensor) -> torch.Tensor:
+    """x: [N, H, W, C] integers, weight [C_out, k*k*C] in (ky, kx, c) order -> [N, Ho, Wo, C_out].
+    float64 is exact here: every partial sum is an integer far below 2**53 (|I| <= fan-in * pixel max),
+    whatever order the convolution adds in."""
+    k = spec.kernel
+    w = weight.reshape(weight.shape[0], k, k, spec.in_shape[2]).permute(0, 3, 1, 2).double()
+    y = F.conv2d(x.permute(0, 3, 1, 2).double(), w, stride=spec.stride, padding=spec.padding)
+    return torch.round(y).to(torch.int64).permute(0, 2, 3, 1)
+
+
+def synaptic_current(layer: LayerDesc, x: torch.Tensor) -> torch.Tensor:
+    """I for inputs x [N, *in_shape] -> [N, *out_shape]."""
+    w = signed_weights(layer)
+    if layer.conv is not None:
+        return _conv(x, layer.conv, w)
+    return x.reshape(x.shape[0], -1) @ w.t()
+
+
+def synaptic_ops(conv: ConvSpec | None, n_out: int, active: torch.Tensor) -> torch.Tensor:
+    """Synapses driven by the active inputs ([N, *in_shape] of 0/1, HWC), per sample: [N]. A dense layer
+    has n_out synapses per input; in a convolution an input drives C_out synapses per window covering it."""
+    if conv is None:
+        return active.reshape(active.shape[0], -1).sum(1) * n_out
+    window_sums = _conv(active.to(torch.int64), conv, torch.ones(1, conv.fan_in, dtype=torch.int64))
+    return window_sums.sum((1, 2, 3)) * n_out
+
+
+def max_pool(spikes: torch.Tensor, pool: int) -> torch.Tensor:
+    """OR of 0/1 spikes over non-overlapping pool x pool windows: [..., H, W, C] -> [..., H//p, W//p, C]."""
+    if pool == 1:
+        return spikes
+    *lead, h, w, c = spikes.shape
+    ho, wo = h // pool, w // pool
+    s = spikes[..., :ho * pool, :wo * pool, :].reshape(*lead, ho, pool, wo, pool, c)
+    return s.amax(dim=(-4, -2))
+
+
 def run_integer(desc: NetDesc, x) -> IntegerResult:
-    """Run ``x`` ([B, n_in] unsigned integers) through the integer network."""
+    """Run ``x`` ([B, n_in] unsigned integers, HWC order for images) through the integer network."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.int64)
     if x.ndim != 2 or x.shape[1] != desc.input.size:
         raise ValueError(f"input must be [B, {desc.input.size}], got {tuple(x.shape)}")
     if (x < 0).any() or (x > desc.input.max_value).any():
         raise ValueError(f"input values must lie in 0..{desc.input.max_value}")
-    T = desc.timesteps
+    T, B = desc.timesteps, x.shape[0]
     traces = []
-    s_in = None
+    s_in = None                                                                # [T, B, *shape] input spikes
     acc = None
     for i, layer in enumerate(desc.layers):
-        w = torch.from_numpy(layer.weights.astype(np.int64)) * 2 - 1          # [n_out, n_in] of +-1
-        bias = torch.from_numpy(layer.bias)
         if i == 0:                                                             # direct encoding: one pass
-            current = (x @ w.t()).unsqueeze(0).expand(T, -1, -1)
-            in_spikes = (x != 0).sum(1)
+            pixels = x.reshape(B, *desc.input.dims)
+            current = synaptic_current(layer, pixels).unsqueeze(0).expand(T, *([-1] * (1 + len(layer.out_shape))))
+            in_spikes = (pixels != 0).reshape(B, -1).sum(1)
+            sops = synaptic_ops(layer.conv, layer.n_out, pixels != 0)
         else:
-            current = s_in @ w.t()
-            in_spikes = s_in.sum((0, 2))
-        drive = (current << layer.frac_bits) + bias                            # [T, B, n_out]
+            flat = s_in.reshape(T * B, *s_in.shape[2:])
+            current = synaptic_current(layer, flat).reshape(T, B, *layer.out_shape)
+            in_spikes = s_in.reshape(T, B, -1).sum((0, 2))
+            sops = synaptic_ops(layer.conv, layer.n_out, flat).reshape(T, B).sum(0)
+        drive = (current << layer.frac_bits) + torch.from_numpy(layer.bias)  # [T, B, *out_shape]
+        if layer.shortcut is not None:                                         # input spike at the same place
+            drive = drive + s_in.reshape(drive.shape) * torch.from_numpy(layer.shortcut)
         v = torch.zeros_like(drive[0])
         if layer.kind == "output":
             for t in range(T):
@@ -69,7 +116,7 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
                 v = torch.where(s, 0 if layer.reset == "hard" else v - theta, v)
                 out.append(s.to(torch.int64))
             spikes = torch.stack(out)
-            out_spikes = spikes.sum((0, 2))
-            s_in = spikes
-        traces.append(LayerTrace(in_spikes, in_spikes * layer.n_out, out_spikes, spikes, v))
+            out_spikes = spikes.reshape(T, B, -1).sum((0, 2))
+            s_in = max_pool(spikes, layer.pool)
+        traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v))
     return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces)

@@ -28,20 +28,22 @@ class _SignSTE(torch.autograd.Function):
 WEIGHT_MODES = ("ste", "direct", "fp")
 
 
-class BinaryLinear(nn.Module):
-    """y = alpha * (W_b x), with the weight used one of three ways:
+class _BinaryOp(nn.Module):
+    """A linear operator whose weight is used one of three ways:
 
     * ``ste``:    W_b = sign(W) of a latent float W, clipped straight-through gradient (STBP, AGMM, SEI);
     * ``direct``: W holds exactly +-1 and is used as is; an optimizer flips it (BSO, T-BSO: no latent weights);
     * ``fp``:     W is an ordinary float weight (full-precision baselines; first/last layers in the papers).
+
+    Output y = alpha * op(W_b, x), with an optional per-output scale alpha (folds into BN).
     """
 
-    def __init__(self, n_in: int, n_out: int, per_output_scale: bool = False, mode: str = "ste"):
+    def __init__(self, shape: tuple[int, ...], per_output_scale: bool, mode: str):
         super().__init__()
         if mode not in WEIGHT_MODES:
             raise ValueError(f"weight mode must be one of {WEIGHT_MODES}, got {mode!r}")
         self.mode = mode
-        w = torch.empty(n_out, n_in)
+        w = torch.empty(shape)
         if mode == "direct":
             w = sign_pm1(nn.init.kaiming_normal_(w))
         elif mode == "fp":
@@ -49,7 +51,7 @@ class BinaryLinear(nn.Module):
         else:
             w.uniform_(-0.1, 0.1)
         self.weight = nn.Parameter(w)
-        self.alpha = nn.Parameter(torch.ones(n_out)) if per_output_scale else None
+        self.alpha = nn.Parameter(torch.ones(shape[0])) if per_output_scale else None
 
     @property
     def binary(self) -> bool:
@@ -58,15 +60,42 @@ class BinaryLinear(nn.Module):
     def effective_weight(self) -> torch.Tensor:
         return _SignSTE.apply(self.weight) if self.mode == "ste" else self.weight
 
+    def _op(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor, trace: torch.Tensor | None = None) -> torch.Tensor:
-        """With ``trace`` (online training): the value is W x, but the weight gradient is delta (x) trace
+        """With ``trace`` (online training): the value is op(W, x), but the weight gradient is delta (x) trace
         and the input gradient flows through the trace's current-step term (OTTT)."""
         w = self.effective_weight()
         if trace is None:
-            y = x @ w.t()
+            y = self._op(x, w)
         else:
-            y = trace @ w.t() + ((x - trace) @ w.t()).detach()
-        return y * self.alpha if self.alpha is not None else y
+            y = self._op(trace, w) + self._op(x - trace, w).detach()
+        if self.alpha is None:
+            return y
+        return y * (self.alpha if y.ndim == 2 else self.alpha.view(-1, 1, 1))
+
+
+class BinaryLinear(_BinaryOp):
+    """y = alpha * (W_b x) for x [B, n_in]."""
+
+    def __init__(self, n_in: int, n_out: int, per_output_scale: bool = False, mode: str = "ste"):
+        super().__init__((n_out, n_in), per_output_scale, mode)
+
+    def _op(self, x, w):
+        return x @ w.t()
+
+
+class BinaryConv2d(_BinaryOp):
+    """y = alpha * conv(W_b, x) for x [B, C, H, W] (torch's NCHW; the integer description is HWC)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
+                 per_output_scale: bool = False, mode: str = "ste"):
+        super().__init__((c_out, c_in, kernel, kernel), per_output_scale, mode)
+        self.stride, self.padding = stride, padding
+
+    def _op(self, x, w):
+        return torch.nn.functional.conv2d(x, w, stride=self.stride, padding=self.padding)
 
 
 class _Heaviside(torch.autograd.Function):

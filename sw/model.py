@@ -1,24 +1,31 @@
-"""The float golden model: a fully connected binary SNN with direct encoding.
+"""The float golden model: a binary SNN (dense or VGG-style convolutional) with direct encoding.
 
-hidden layer:  z = BN(alpha * sign(W) x)  ->  LIF  ->  spikes
+hidden layer:  z = BN(alpha * op(sign(W), x)) [+ AGMM during training] [+ x: shortcut]  ->  LIF  ->  spikes
+               [-> max-pool of spikes]
 output layer:  o[t] = scale * sign(W) s[t] + b, accumulated over T (never fires); class = argmax sum_t o[t]
 
 Direct encoding feeds the same pixels at every step, so the first layer's current is computed once.
+Inputs arrive flat in HWC order (as the integer description stores them); convolutions run in torch's
+NCHW and a dense layer after a convolution reads the HWC flattening, so export needs no permutation.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layers import BinaryLinear, lif_sequence, spike
+from .agmm import AGMM
+from .arch import LayerSpec, parse_arch
+from .layers import BinaryConv2d, BinaryLinear, lif_sequence, spike
 
 
 @dataclass
 class ModelConfig:
-    sizes: list[int]                 # e.g. [64, 128, 10]
+    arch: str = "64-128-10"          # see flipspike.sw.arch: "64-128-10", "c16-c32-p2-fc10", ...
+    input_shape: tuple = (64,)       # set from the dataset: (H, W, C) for images, (N,) for vectors
     timesteps: int = 4
     leak_shift: int | None = 1       # lambda = 1 - 2**-k = 0.5 (tau = 2); None: IF neuron
     threshold: float = 1.0
@@ -27,19 +34,25 @@ class ModelConfig:
     per_output_scale: bool = False   # optional per-output alpha in hidden layers (folds into BN)
     weight_mode: str = "ste"         # binary layers: "ste" (latent weights), "direct" (+-1, BSO), "fp" (no binarization)
     fp_first_last: bool = False      # first and last layer full precision (the papers' setting; not exportable)
+    shortcuts: bool = False          # SEI: identity shortcut around every spike-fed hidden layer whose shapes match
+    agmm: str | None = None          # AGMM form after every hidden BN (training only; annealed away)
+    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        return d
 
-
-def parse_arch(arch: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in arch.split("-")]
-    except ValueError:
-        raise ValueError(f"--arch {arch!r}: expected sizes joined by '-', e.g. 64-128-10") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"--arch {arch!r}: need at least an input and an output size, all >= 1")
-    return sizes
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        if "sizes" in d:                                   # runs saved before architecture strings
+            sizes = d.pop("sizes")
+            d.setdefault("arch", "-".join(map(str, sizes)))
+            d.setdefault("input_shape", (sizes[0],))
+        names = {f.name for f in fields(cls)}
+        d["input_shape"] = tuple(d.get("input_shape", (64,)))
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class BSNN(nn.Module):
@@ -48,64 +61,121 @@ class BSNN(nn.Module):
         if cfg.reset not in ("hard", "soft"):
             raise ValueError(f"reset must be 'hard' or 'soft', got {cfg.reset!r}")
         self.cfg = cfg
-        pairs = list(zip(cfg.sizes[:-1], cfg.sizes[1:]))
-        mode = lambda i: "fp" if cfg.fp_first_last and i in (0, len(pairs) - 1) else cfg.weight_mode
-        self.hidden = nn.ModuleList(BinaryLinear(a, b, cfg.per_output_scale, mode(i))
-                                    for i, (a, b) in enumerate(pairs[:-1]))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for _, b in pairs[:-1])
-        self.out = BinaryLinear(*pairs[-1], mode=mode(len(pairs) - 1))
+        self.specs: list[LayerSpec] = parse_arch(cfg.arch, tuple(cfg.input_shape))
+        n = len(self.specs)
+        mode = lambda i: "fp" if cfg.fp_first_last and i in (0, n - 1) else cfg.weight_mode
+        self.hidden = nn.ModuleList(_make_op(spec, cfg.per_output_scale, mode(i)) for i, spec in enumerate(self.specs[:-1]))
+        self.norms = nn.ModuleList((nn.BatchNorm2d if s.conv else nn.BatchNorm1d)(s.out) for s in self.specs[:-1])
+        self.agmm = nn.ModuleList(AGMM(cfg.timesteps, cfg.agmm) for _ in self.specs[:-1]) if cfg.agmm else None
+        prev = [tuple(cfg.input_shape), *(s.output_shape for s in self.specs[:-1])]
+        self.shortcut = [cfg.shortcuts and i > 0 and prev[i] == s.out_shape for i, s in enumerate(self.specs[:-1])]
+        self.out = _make_op(self.specs[-1], False, mode(n - 1))
         self.out_log_scale = nn.Parameter(torch.tensor(-2.0))   # scale = exp(.) > 0: folds into an integer bias
-        self.out_bias = nn.Parameter(torch.zeros(cfg.sizes[-1]))
+        self.out_bias = nn.Parameter(torch.zeros(self.specs[-1].out))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x: [B, n_in] pixel values. Returns (sum over T of the output [B, classes], spikes per hidden layer [T, B, N])."""
-        T = self.cfg.timesteps
-        spikes = []
-        s = None
-        for i, (fc, bn) in enumerate(zip(self.hidden, self.norms)):
-            if i == 0:
-                z = bn(fc(x)).unsqueeze(0).expand(T, -1, -1)        # direct encoding: once, reused T times
-            else:
-                z = bn(fc(s.flatten(0, 1))).view(T, s.shape[1], -1)
-            s = lif_sequence(z, leak_shift=self.cfg.leak_shift, threshold=self.cfg.threshold,
-                             reset=self.cfg.reset, surrogate=self.cfg.surrogate)
-            spikes.append(s)
-        if s is None:
-            o = self.out(x).unsqueeze(0).expand(T, -1, -1)
-        else:
-            o = self.out(s.flatten(0, 1)).view(T, s.shape[1], -1)
-        o = o * self.out_log_scale.exp() + self.out_bias
-        return o.sum(0), spikes
+    @property
+    def classes(self) -> int:
+        return self.specs[-1].out
 
     @property
     def leak(self) -> float:
         return 1.0 if self.cfg.leak_shift is None else 1.0 - 2.0 ** -self.cfg.leak_shift
 
+    def layers(self) -> list[nn.Module]:
+        return [*self.hidden, self.out]
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat HWC inputs [B, size] -> what the first layer takes ([B, C, H, W] for a convolution)."""
+        if self.specs[0].conv is None:
+            return x.reshape(x.shape[0], -1)
+        h, w, c = self.cfg.input_shape
+        return x.reshape(x.shape[0], h, w, c).permute(0, 3, 1, 2)
+
+    def _layer_op(self, i: int, s: torch.Tensor, trace: torch.Tensor | None = None) -> torch.Tensor:
+        """Layer i's operator on spikes [N, C, H, W] or [N, n]; a dense layer reads the HWC flattening."""
+        op = self.layers()[i]
+        if self.specs[i].conv is None and s.ndim == 4:
+            s = _flatten_hwc(s)
+            trace = None if trace is None else _flatten_hwc(trace)
+        return op(s) if trace is None else op(s, trace)
+
+    def _pool(self, i: int, s: torch.Tensor) -> torch.Tensor:
+        p = self.specs[i].pool
+        return s if p == 1 else F.max_pool2d(s, p)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x: [B, size] pixel values (HWC). Returns (sum over T of the output [B, classes], the spikes of each
+        hidden layer [T, B, ...] before pooling)."""
+        T, B = self.cfg.timesteps, x.shape[0]
+        spikes = []
+        s = None                                                       # [T, B, ...] input spikes of the layer
+        for i, bn in enumerate(self.norms):
+            if i == 0:                                                 # direct encoding: once, reused T times
+                z = bn(self._layer_op(0, self.image(x)))
+                z = z.unsqueeze(0).expand(T, *z.shape)
+            else:
+                z = bn(self._layer_op(i, s.flatten(0, 1)))
+                z = z.view(T, B, *z.shape[1:])
+            if self.agmm is not None:
+                z = self.agmm[i](z)
+            if self.shortcut[i]:
+                z = z + s
+            out = lif_sequence(z, leak_shift=self.cfg.leak_shift, threshold=self.cfg.threshold,
+                               reset=self.cfg.reset, surrogate=self.cfg.surrogate)
+            spikes.append(out)
+            s = self._pool(i, out.flatten(0, 1))
+            s = s.view(T, B, *s.shape[1:])
+        n = len(self.norms)
+        if s is None:
+            o = self._layer_op(n, self.image(x)).unsqueeze(0).expand(T, -1, -1)
+        else:
+            o = self._layer_op(n, s.flatten(0, 1)).view(T, B, -1)
+        o = o * self.out_log_scale.exp() + self.out_bias
+        return o.sum(0), spikes
+
     def online_step(self, x: torch.Tensor, state: dict | None) -> tuple[torch.Tensor, dict]:
         """One time step for online training (OTTT): membranes are detached across time, so the graph
         holds this step only, and every layer after the first learns from the presynaptic trace
-        a[t] = lambda * a[t-1] + s[t] (dL/dW = delta (x) a). Returns (output of this step, new state)."""
+        a[t] = lambda * a[t-1] + s[t] of its (pooled) input spikes (dL/dW = delta (x) a). Returns
+        (output of this step, new state)."""
+        if self.agmm is not None:
+            raise ValueError("AGMM needs the whole sequence (its mean over time); train it with BPTT (--method agmm)")
         lam, cfg = self.leak, self.cfg
-        state = state or {"v": [None] * len(self.hidden), "trace": [None] * len(self.hidden)}
+        n = len(self.norms)
+        state = state or {"v": [None] * n, "trace": [None] * n}
         new = {"v": [], "trace": [], "spikes": []}
         s = trace = None
-        for i, (fc, bn) in enumerate(zip(self.hidden, self.norms)):
-            z = bn(fc(x) if i == 0 else fc(s, trace))
+        for i, bn in enumerate(self.norms):
+            z = bn(self._layer_op(0, self.image(x)) if i == 0 else self._layer_op(i, s, trace))
+            if self.shortcut[i]:
+                z = z + s
             v_prev = state["v"][i]
             v = z if v_prev is None else lam * v_prev.detach() + z
-            s = spike(v - cfg.threshold, cfg.surrogate)
-            v = v * (1 - s.detach()) if cfg.reset == "hard" else v - cfg.threshold * s.detach()
+            out = spike(v - cfg.threshold, cfg.surrogate)
+            v = v * (1 - out.detach()) if cfg.reset == "hard" else v - cfg.threshold * out.detach()
+            s = self._pool(i, out)
             a_prev = state["trace"][i]
             trace = s if a_prev is None else lam * a_prev.detach() + s
             new["v"].append(v)
             new["trace"].append(trace)
-            new["spikes"].append(s)
-        o = self.out(x) if s is None else self.out(s, trace)
+            new["spikes"].append(out)
+        o = self._layer_op(n, self.image(x)) if s is None else self._layer_op(n, s, trace)
         return o * self.out_log_scale.exp() + self.out_bias, new
 
     def binary_parameters(self) -> list[nn.Parameter]:
-        return [fc.weight for fc in [*self.hidden, self.out] if fc.binary]
+        return [op.weight for op in self.layers() if op.binary]
 
     def float_parameters(self) -> list[nn.Parameter]:
         binary = {id(p) for p in self.binary_parameters()}
         return [p for p in self.parameters() if id(p) not in binary]
+
+
+def _make_op(spec: LayerSpec, per_output_scale: bool, mode: str):
+    if spec.conv is None:
+        return BinaryLinear(spec.fan_in, spec.out, per_output_scale, mode)
+    c = spec.conv
+    return BinaryConv2d(c.in_shape[2], spec.out, c.kernel, c.stride, c.padding, per_output_scale, mode)
+
+
+def _flatten_hwc(s: torch.Tensor) -> torch.Tensor:
+    return s.permute(0, 2, 3, 1).flatten(1)

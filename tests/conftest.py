@@ -23,7 +23,7 @@ def digits_run(tmp_path_factory):
     from flipspike.sw.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("digits_run")
-    metrics = train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(epochs=30, seed=0), out, progress=False)
+    metrics = train(ModelConfig("64-128-10", timesteps=4), TrainConfig(epochs=30, seed=0), out, progress=False)
     return out, metrics
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flipspike.ir import InputSpec, LayerDesc, NetDesc
+from flipspike.ir import ConvSpec, InputSpec, LayerDesc, NetDesc
 from flipspike.ir.formats import required_widths
 
 
@@ -39,36 +39,101 @@ def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, i
     return desc.validate()
 
 
+def random_conv_desc(rng: np.random.Generator, input_shape: tuple[int, int, int], convs: list[dict], classes: int, *,
+                     timesteps: int, input_bits: int = 3, frac_bits: int = 2, leak_shift: int | None = 1,
+                     reset: str = "hard") -> NetDesc:
+    """Random conv layers (each a dict: channels, kernel, stride, padding, pool, shortcut) then a dense output."""
+    input_max = (1 << input_bits) - 1
+    layers, shape = [], tuple(input_shape)
+    for i, c in enumerate(convs):
+        spec = ConvSpec(shape, c["kernel"], c.get("stride", 1), c.get("padding", 0))
+        xmax = input_max if i == 0 else 1
+        scale = max(1, int(np.sqrt(spec.fan_in) * xmax)) << frac_bits
+        n = c["channels"]
+        layer = LayerDesc(
+            name=f"c{i}", kind="lif", weights=rng.integers(0, 2, (n, spec.fan_in)).astype(np.uint8),
+            bias=rng.integers(-scale, scale + 1, n).astype(np.int64),
+            threshold=rng.integers(1, scale + 2, n).astype(np.int64), frac_bits=frac_bits, leak_shift=leak_shift,
+            reset=reset, conv=spec, pool=c.get("pool", 1),
+            shortcut=rng.integers(-scale, scale + 1, n).astype(np.int64) if c.get("shortcut") else None)
+        layers.append(layer)
+        shape = layer.output_shape
+    n_in = int(np.prod(shape))
+    layers.append(LayerDesc(name="out", kind="output", weights=rng.integers(0, 2, (classes, n_in)).astype(np.uint8),
+                            bias=rng.integers(-8, 9, classes).astype(np.int64), threshold=None, frac_bits=frac_bits))
+    desc = NetDesc(timesteps, InputSpec(int(np.prod(input_shape)), input_bits, input_max, tuple(input_shape)), layers)
+    return desc.assign_widths().validate()
+
+
+def _plain_current(layer, x: list[int], j: int) -> tuple[int, int]:
+    """(current, active inputs in the window) of neuron j (flat HWC index), by loops over the window."""
+    n_ch = layer.n_out
+    co = j % n_ch
+    row = layer.weights[co]
+    if layer.conv is None:
+        return (sum((1 if b else -1) * xi for b, xi in zip(row, x)), sum(1 for xi in x if xi))
+    (h, w, c), k, st, pad = layer.conv.in_shape, layer.conv.kernel, layer.conv.stride, layer.conv.padding
+    wo = layer.out_shape[1]
+    oy, ox = divmod(j // n_ch, wo)
+    current = active = 0
+    for ky in range(k):
+        for kx in range(k):
+            y, xx = oy * st + ky - pad, ox * st + kx - pad
+            if not (0 <= y < h and 0 <= xx < w):
+                continue                                          # zero padding
+            for ci in range(c):
+                xi = x[(y * w + xx) * c + ci]
+                current += (1 if row[(ky * k + kx) * c + ci] else -1) * xi
+                active += xi != 0
+    return current, active
+
+
+def _plain_pool(layer, s: list[int]) -> list[int]:
+    p = layer.pool
+    if p == 1:
+        return s
+    h, w, c = layer.out_shape
+    return [max(s[((py * p + dy) * w + px * p + dx) * c + ci] for dy in range(p) for dx in range(p))
+            for py in range(h // p) for px in range(w // p) for ci in range(c)]
+
+
 def plain_run(desc: NetDesc, pixels) -> dict:
-    """One sample through the integer semantics, in Python integers and loops."""
+    """One sample through the integer semantics, in Python integers and loops (conv, pool and shortcut too)."""
     T = desc.timesteps
     inputs = [[int(p) for p in pixels]] * T            # direct encoding: the same pixels every step
-    in_spikes = []
+    in_spikes, sops = [], []
     for index, layer in enumerate(desc.layers):
-        w = [[1 if b else -1 for b in row] for row in layer.weights]
         F = layer.frac_bits
+        neurons = layer.neurons
         in_spikes.append(sum(1 for p in inputs[0] if p) if index == 0 else sum(map(sum, inputs)))
-        v = [0] * layer.n_out
+        sops.append(0)
+        v = [0] * neurons
         outputs = []
         for t in range(T):
             s_t = []
-            for j in range(layer.n_out):
-                current = sum(wj * x for wj, x in zip(w[j], inputs[t]))
+            for j in range(neurons):
+                co = j % layer.n_out
+                current, active = _plain_current(layer, inputs[t], j)
+                if index > 0 or t == 0:
+                    sops[-1] += active
+                drive = current * 2 ** F + int(layer.bias[co])
+                if layer.shortcut is not None:
+                    drive += int(layer.shortcut[co]) * inputs[t][j]
                 if layer.kind == "output":
-                    v[j] = v[j] + current * 2 ** F + int(layer.bias[j])
+                    v[j] = v[j] + drive
                     continue
                 if layer.leak_shift is not None:
                     v[j] = v[j] - v[j] // 2 ** layer.leak_shift          # floor division = arithmetic shift
-                v[j] = v[j] + current * 2 ** F + int(layer.bias[j])
-                fired = v[j] >= int(layer.threshold[j])
+                v[j] = v[j] + drive
+                fired = v[j] >= int(layer.threshold[co])
                 if fired:
-                    v[j] = 0 if layer.reset == "hard" else v[j] - int(layer.threshold[j])
+                    v[j] = 0 if layer.reset == "hard" else v[j] - int(layer.threshold[co])
                 s_t.append(int(fired))
-            outputs.append(s_t)
+            outputs.append(_plain_pool(layer, s_t))
         inputs = outputs
     acc = v
     cls = max(range(len(acc)), key=lambda j: (acc[j], -j))    # first index among equal maxima
-    return {"acc": acc, "cls": cls, "in_spikes": in_spikes}
+    return {"acc": acc, "cls": cls, "in_spikes": in_spikes, "sops": sops}
 
 
 def random_pixels(rng: np.random.Generator, desc: NetDesc, n: int) -> np.ndarray:

@@ -94,7 +94,7 @@ def test_trace_gives_delta_outer_trace_and_the_spike_value():
 
 @pytest.mark.parametrize("method", ["bso", "tbso"])
 def test_online_training_all_binary_digits(method, tmp_path):
-    metrics = train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(method=method, epochs=30, seed=0),
+    metrics = train(ModelConfig("64-128-10", timesteps=4), TrainConfig(method=method, epochs=30, seed=0),
                     tmp_path, progress=False)
     assert metrics["final_test_accuracy"] >= 0.93
     last = metrics["epochs"][-1]
@@ -104,6 +104,6 @@ def test_online_training_all_binary_digits(method, tmp_path):
 @pytest.mark.parametrize("method", ["bso", "tbso"])
 def test_papers_setting_reaches_97(method, tmp_path):
     """64-256-256-10, first and last layer full precision, hidden layer binary, T=4, 30 epochs."""
-    metrics = train(ModelConfig([64, 256, 256, 10], timesteps=4, fp_first_last=True),
+    metrics = train(ModelConfig("64-256-256-10", timesteps=4, fp_first_last=True),
                     TrainConfig(method=method, epochs=30, seed=0), tmp_path, progress=False)
     assert metrics["final_test_accuracy"] >= 0.97

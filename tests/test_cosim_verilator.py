@@ -123,7 +123,7 @@ def test_bso_trained_network_is_bit_exact(digits, build_root, tmp_path):
     from flipspike.sw.model import ModelConfig
     from flipspike.sw.train import TrainConfig, load_run, train
 
-    train(ModelConfig([64, 128, 10], timesteps=4), TrainConfig(method="bso", epochs=30, seed=0), tmp_path,
+    train(ModelConfig("64-128-10", timesteps=4), TrainConfig(method="bso", epochs=30, seed=0), tmp_path,
           progress=False)
     desc = export_model(load_run(tmp_path)[0], pixel_bits=5, pixel_max=16, frac_bits=4)
     report = cosim(desc, default_folding(desc.layers), digits.x_test, digits.y_test, build_root=build_root)

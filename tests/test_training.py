@@ -8,7 +8,8 @@ from flipspike.sw.export import export_model
 from flipspike.sw.integer import run_integer
 from flipspike.sw.layers import lif_sequence, sign_pm1
 from flipspike.sw.model import BSNN, ModelConfig
-from flipspike.sw.train import evaluate, load_run
+from flipspike.sw.metrics import evaluate
+from flipspike.sw.train import load_run
 
 
 def test_digits_split_is_fixed(digits):
@@ -27,7 +28,7 @@ def test_stbp_reaches_target(digits_run):
 
 def test_integer_mode_within_half_a_point(digits_run, digits_desc, digits):
     model, _ = load_run(digits_run[0])
-    float_acc, _ = evaluate(model, digits.x_test, digits.y_test)
+    float_acc = evaluate(model, digits.x_test, digits.y_test)["accuracy"]
     int_acc = (run_integer(digits_desc, digits.x_test).cls.numpy() == digits.y_test).mean()
     assert abs(float_acc - int_acc) <= 0.005
 
@@ -38,7 +39,7 @@ def test_sign_of_zero_is_plus_one():
 
 def test_same_seed_same_result(tmp_path):
     from flipspike.sw.train import TrainConfig, train
-    cfg = ModelConfig([64, 16, 10], timesteps=2)
+    cfg = ModelConfig("64-16-10", timesteps=2)
     a = train(cfg, TrainConfig(epochs=2, seed=3), tmp_path / "a", progress=False)
     b = train(cfg, TrainConfig(epochs=2, seed=3), tmp_path / "b", progress=False)
     assert [e["test_accuracy"] for e in a["epochs"]] == [e["test_accuracy"] for e in b["epochs"]]
@@ -48,7 +49,7 @@ def test_bn_folding_with_negative_scales_matches_float_spikes():
     """Random BN statistics, half of the scales negative: the exported integer network must reproduce
     the float model's hidden spikes (up to rare rounding at the threshold) and its outputs' argmax."""
     torch.manual_seed(0)
-    model = BSNN(ModelConfig([64, 32, 24, 10], timesteps=4, reset="soft"))
+    model = BSNN(ModelConfig("64-32-24-10", timesteps=4, reset="soft"))
     with torch.no_grad():
         for bn in model.norms:
             bn.weight.copy_(torch.randn_like(bn.weight))             # about half negative
