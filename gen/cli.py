@@ -19,7 +19,7 @@ def _configs(args, method: str | None = None):
                         leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
                         surrogate=args.surrogate, per_output_scale=args.alpha, fp_first_last=args.fp_first_last)
     train = TrainConfig(dataset=args.dataset, method=method or args.method, epochs=args.epochs,
-                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
                         decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
                         agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
@@ -68,7 +68,7 @@ def _cmd_export(args) -> int:
 
     model, ckpt = load_run(args.run)
     dataset = ckpt["train_config"]["dataset"]
-    data = load_dataset(dataset)
+    data = load_dataset(dataset, ckpt["train_config"].get("data_dir"))
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=args.frac_bits,
                         meta={"source_run": str(args.run), "dataset": dataset})
@@ -111,7 +111,7 @@ def _cmd_cosim(args) -> int:
 
     desc = NetDesc.load(args.net)
     folds = parse_folding(args.fold, desc.layers)
-    data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"))
+    data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"), args.data_dir)
     n = len(data.x_test) if args.samples == "all" else int(args.samples)
     if not 1 <= n <= len(data.x_test):
         raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
@@ -169,6 +169,7 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--lr", type=float, default=5e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu, cuda, or auto (the GPU when there is one)")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--resume", action="store_true", help="continue from the run's checkpoint.pt")
     t.add_argument("--leak-shift", type=int, default=1, help="leak lambda = 1 - 2^-k; 0 for no leak (IF)")
     t.add_argument("--reset", choices=["hard", "soft"], default="hard")
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--simulator", choices=["verilator", "pysim"], default="verilator")
     c.add_argument("--fold", default="auto")
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
+    c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
     lg = c.add_argument_group("on-chip learning (flip unit on the output layer)")
     lg.add_argument("--learn", action="store_true", help="co-simulate learning steps instead of inference only")
@@ -262,5 +264,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":                # also: torchrun --nproc_per_node N -m flipspike.gen.cli train ...
     sys.exit(main())

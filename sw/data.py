@@ -1,21 +1,36 @@
-"""Datasets. ``digits`` is scikit-learn's shipped load_digits: 1797 images of 8x8 pixels, values 0..16.
+"""Datasets, as unsigned integer pixels in HWC order (what the hardware takes) with integer labels.
 
-The split is fixed: stratified 80/20 with seed 0, so everyone measures on the same 360 test images.
+* ``digits``: scikit-learn's shipped load_digits, 1797 images of 8x8 pixels, values 0..16. The split
+  is fixed (stratified 80/20, seed 0), so everyone measures on the same 360 test images.
+* ``mnist``, ``fashion-mnist``: the IDX files, in torchvision's layout
+  (``DATA/MNIST/raw/train-images-idx3-ubyte[.gz]`` ..., ``DATA/FashionMNIST/raw/...``); 28x28x1, 0..255.
+* ``cifar10``: the python pickles (``DATA/cifar-10-batches-py/data_batch_1..5, test_batch``); 32x32x3.
+* ``dvs-gesture``: tonic's preprocessed layout (``DATA/DVSGesture/ibmGestureTrain/userNN_light/K.npy``,
+  events as rows x, y, p, t[ms], K the class). Direct encoding takes one frame per sample, so the
+  events of a recording are counted per pixel and polarity, pooled 4x4 to 32x32x2, and clipped to 0..15.
+
+Nothing here downloads: fetch the files with torchvision / tonic on a machine with internet (or copy
+them) and pass ``--data-dir``; a missing file is reported with the path it was looked for at.
 """
 
 from __future__ import annotations
 
+import gzip
+import os
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
+DVS_POOL, DVS_MAX = 4, 15
 
 
 @dataclass
 class Split:
-    x_train: np.ndarray   # int64 [N, features], unsigned pixel values
+    x_train: np.ndarray   # int64 [N, features], unsigned pixel values, HWC order
     y_train: np.ndarray   # int64 [N]
     x_test: np.ndarray
     y_test: np.ndarray
@@ -29,9 +44,21 @@ class Split:
         return tuple(self.shape) if self.shape else (self.x_train.shape[1],)
 
 
-def load_dataset(name: str, data_dir: str | None = None) -> Split:
-    if name != "digits":
-        raise ValueError(f"unknown dataset {name!r}; available: digits")
+class DatasetMissing(FileNotFoundError):
+    pass
+
+
+def data_root(data_dir: str | os.PathLike | None) -> Path:
+    return Path(data_dir or os.environ.get("FLIPSPIKE_DATA", "data"))
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Split:
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
+    return LOADERS[name](data_root(data_dir))
+
+
+def _digits(_root: Path) -> Split:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -40,3 +67,101 @@ def load_dataset(name: str, data_dir: str | None = None) -> Split:
     y = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
     return Split(x_tr, y_tr, x_te, y_te, pixel_bits=5, pixel_max=16, classes=10, shape=(8, 8, 1))
+
+
+def _missing(what: str, path: Path, how: str) -> DatasetMissing:
+    return DatasetMissing(f"{what} not found: expected {path}. This machine does not download datasets; {how}, "
+                          "then pass --data-dir (or set FLIPSPIKE_DATA)")
+
+
+# -- MNIST / Fashion-MNIST: IDX files ---------------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (plain or .gz): magic 0x0000 0x08 (unsigned bytes) ndim, then big-endian int32 sizes."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims.tolist()} but {data.size} values follow (truncated file?)")
+    return data.reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for p in (folder / stem, folder / f"{stem}.gz"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _mnist_like(folder_name: str, label: str):
+    def load(root: Path) -> Split:
+        folder = root / folder_name / "raw"
+        parts = {}
+        for key, stem in (("x_train", "train-images-idx3-ubyte"), ("y_train", "train-labels-idx1-ubyte"),
+                          ("x_test", "t10k-images-idx3-ubyte"), ("y_test", "t10k-labels-idx1-ubyte")):
+            path = _find(folder, stem)
+            if path is None:
+                raise _missing(label, folder / f"{stem}[.gz]",
+                               f"fetch it with torchvision.datasets.{folder_name}(DATA, download=True)")
+            parts[key] = read_idx(path).astype(np.int64)
+        x_tr, x_te = (parts[k].reshape(len(parts[k]), -1) for k in ("x_train", "x_test"))
+        h, w = parts["x_train"].shape[1:]
+        return Split(x_tr, parts["y_train"], x_te, parts["y_test"], pixel_bits=8, pixel_max=255, classes=10,
+                     shape=(h, w, 1))
+    return load
+
+
+# -- CIFAR-10: python pickles ----------------------------------------------------------------------------
+
+def _cifar10(root: Path) -> Split:
+    folder = root / "cifar-10-batches-py"
+
+    def batch(name: str):
+        path = folder / name
+        if not path.is_file():
+            raise _missing("CIFAR-10", path, "fetch it with torchvision.datasets.CIFAR10(DATA, download=True)")
+        with open(path, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        x = np.asarray(d[b"data"], dtype=np.int64).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)   # CHW -> HWC
+        return x.reshape(len(x), -1), np.asarray(d[b"labels"], dtype=np.int64)
+
+    train = [batch(f"data_batch_{i}") for i in range(1, 6)]
+    x_te, y_te = batch("test_batch")
+    return Split(np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train]), x_te, y_te,
+                 pixel_bits=8, pixel_max=255, classes=10, shape=(32, 32, 3))
+
+
+# -- DVS-Gesture: tonic's npy layout ---------------------------------------------------------------------
+
+def dvs_frame(events: np.ndarray, sensor: int = 128) -> np.ndarray:
+    """Events [N, 4] (x, y, p, t) -> counts per pixel and polarity, pooled DVS_POOL x DVS_POOL, clipped: HWC."""
+    n = sensor // DVS_POOL
+    x, y, p = (events[:, i].astype(np.int64) for i in range(3))
+    if ((x < 0) | (x >= sensor) | (y < 0) | (y >= sensor) | (p < 0) | (p > 1)).any():
+        raise ValueError(f"DVS events outside the {sensor}x{sensor} sensor or with polarity not 0/1")
+    counts = np.zeros((n, n, 2), dtype=np.int64)
+    np.add.at(counts, (y // DVS_POOL, x // DVS_POOL, p), 1)
+    return np.minimum(counts, DVS_MAX).reshape(-1)
+
+
+def _dvs_gesture(root: Path) -> Split:
+    base = root / "DVSGesture"
+    out = []
+    for folder in ("ibmGestureTrain", "ibmGestureTest"):
+        files = sorted((base / folder).glob("*/*.npy"))
+        if not files:
+            raise _missing("DVS-Gesture", base / folder / "userNN_lighting/K.npy",
+                           "fetch it with tonic.datasets.DVSGesture(save_to=DATA)")
+        out.append((np.stack([dvs_frame(np.load(f)) for f in files]),
+                    np.array([int(f.stem) for f in files], dtype=np.int64)))
+    n = 128 // DVS_POOL
+    return Split(out[0][0], out[0][1], out[1][0], out[1][1], pixel_bits=4, pixel_max=DVS_MAX, classes=11,
+                 shape=(n, n, 2))
+
+
+LOADERS = {"digits": _digits, "mnist": _mnist_like("MNIST", "MNIST"),
+           "fashion-mnist": _mnist_like("FashionMNIST", "Fashion-MNIST"), "cifar10": _cifar10,
+           "dvs-gesture": _dvs_gesture}

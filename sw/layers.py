@@ -70,7 +70,9 @@ class _BinaryOp(nn.Module):
         if trace is None:
             y = self._op(x, w)
         else:
-            y = self._op(trace, w) + self._op(x - trace, w).detach()
+            with torch.no_grad():
+                rest = self._op(x - trace, w)
+            y = self._op(trace, w) + rest
         if self.alpha is None:
             return y
         return y * (self.alpha if y.ndim == 2 else self.alpha.view(-1, 1, 1))

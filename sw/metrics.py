@@ -10,6 +10,7 @@ the same numbers for an exported network.
 from __future__ import annotations
 
 import resource
+import weakref
 
 import numpy as np
 import torch
@@ -23,10 +24,10 @@ def evaluate(model: BSNN, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> di
     """Test accuracy, firing rate (spikes per neuron per step) of each hidden layer and SOPs per inference
     of each layer, averaged over the samples."""
     model.eval()
-    device = next(model.parameters()).device
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     correct, rates, sops = 0, np.zeros(len(model.hidden)), np.zeros(len(model.specs))
     for b in range(0, len(x), batch):
-        xb = torch.as_tensor(x[b:b + batch], dtype=torch.float32, device=device)
+        xb = torch.as_tensor(x[b:b + batch], dtype=dtype, device=device)
         out, spikes = model(xb)
         correct += int((out.argmax(1).cpu() == torch.as_tensor(y[b:b + batch])).sum())
         rates += np.array([float(s.mean()) * len(xb) for s in spikes])
@@ -76,18 +77,24 @@ class GraphMemory:
 
     def __init__(self):
         self.peak = 0
-        self._live: dict[int, int] = {}
+        self._saved: list[weakref.ref] = []
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        self._live[storage.data_ptr()] = storage.nbytes()
+        self._saved.append(weakref.ref(t))
         return t
 
     def mark(self) -> None:
-        """Call once the graph is complete (before backward): records its size and starts a new one."""
-        self.peak = max(self.peak, sum(self._live.values()))
-        self._live.clear()
+        """Call once the graph is complete (before backward): records its size and starts a new one.
+        Only tensors still alive count (a graph that was dropped holds nothing), each storage once."""
+        storages = {}
+        for ref in self._saved:
+            t = ref()
+            if t is not None:
+                st = t.untyped_storage()
+                storages[st.data_ptr()] = st.nbytes()
+        self.peak = max(self.peak, sum(storages.values()))
+        self._saved.clear()
 
     def __enter__(self):
         self._hooks.__enter__()

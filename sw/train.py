@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from flipspike.ir.netdesc import write_text_atomic
 
+from . import distributed
 from .data import Split, load_dataset
 from .metrics import GraphMemory, evaluate, model_bytes, peak_rss_mb
 from .model import BSNN, ModelConfig
@@ -39,6 +40,7 @@ class TrainConfig:
     lr: float = 5e-3                  # Adam, BPTT methods (fp, stbp, agmm, sei)
     seed: int = 0
     device: str = "cpu"               # "auto": the GPU when there is one
+    dtype: str = "float32"            # or "float64"
     data_dir: str | None = None       # where downloaded datasets live (MNIST, CIFAR-10, DVS)
     # online methods (bso, tbso): published defaults; full-precision parameters by SGD + cosine schedule
     gamma: float = 5e-7
@@ -92,13 +94,18 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     model = BSNN(model_cfg)
     if model.classes != data.classes:
         raise ValueError(f"--arch must end with {data.classes} classes for {cfg.dataset}, got {model.classes}")
-    device = resolve_device(cfg.device)
+    device, dtype = resolve_device(cfg.device), _dtype(cfg.dtype)
+    distributed.init_from_env(device)
+    lead = distributed.rank() == 0                     # the rank that writes files and shows progress
+    progress = progress and lead
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     teacher = _teacher(model_cfg, cfg, out_dir, model.classes, progress, resume) if cfg.method == "sei" else None
-    model.to(device)
-    step = (_OnlineTrainer if cfg.method in ONLINE else _BPTTTrainer)(model, cfg, teacher)
-    x_train = torch.as_tensor(data.x_train, dtype=torch.float32, device=device)
+    model.to(device, dtype)
+    if distributed.active():
+        distributed.use_global_batch_norm(model)
+    step = make_trainer(model, cfg, teacher)
+    x_train = torch.as_tensor(data.x_train, dtype=dtype, device=device)
     y_train = torch.as_tensor(data.y_train, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
     history, start_epoch = [], 0
@@ -117,10 +124,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
         perm = torch.randperm(len(x_train), generator=gen).to(device)
         flips_per_iter = []
         for b in range(0, len(perm), cfg.batch_size):
-            idx = perm[b:b + cfg.batch_size]
+            idx, weight = distributed.shard(perm[b:b + cfg.batch_size])
             signs = _signs(model)
             with memory:
-                loss = step.batch(x_train[idx], y_train[idx], memory)
+                loss = step.batch(x_train[idx], y_train[idx], memory, weight)
             flips_per_iter.append([(a != b).float().mean().item() for a, b in zip(signs, _signs(model))])
         step.end_epoch(epoch + 1)
         seconds = time.perf_counter() - start
@@ -132,14 +139,28 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
             "flip_ratio_iteration": np.mean(flips_per_iter, axis=0).tolist() if flips_per_iter[0] else [],
             "peak_graph_mb": memory.peak / 2 ** 20, "peak_rss_mb": peak_rss_mb(), "seconds": seconds})
         bar.set_postfix(acc=f"{ev['accuracy']:.4f}")
-        _save_checkpoint(ckpt_path, epoch + 1, model, step, gen, model_cfg, cfg, history)
+        if lead:
+            _save_checkpoint(ckpt_path, epoch + 1, model, step, gen, model_cfg, cfg, history)
     metrics = {"method": cfg.method, "dataset": cfg.dataset, "arch": model_cfg.arch, "timesteps": model_cfg.timesteps,
-               "seed": cfg.seed, "device": str(device), "model_bytes": model_bytes(model),
+               "seed": cfg.seed, "device": str(device), "world_size": distributed.world_size(),
+               "model_bytes": model_bytes(model),
                "binary_weights": [p.numel() for p in model.binary_parameters()],
                "final_test_accuracy": history[-1]["test_accuracy"] if history else None, "epochs": history}
     model.cpu()
-    save_run(out_dir, model, cfg, metrics)
+    if lead:
+        save_run(out_dir, model, cfg, metrics)
     return metrics
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in ("float32", "float64"):
+        raise ValueError(f"--dtype must be float32 or float64, got {name!r}")
+    return getattr(torch, name)
+
+
+def make_trainer(model: BSNN, cfg: TrainConfig, teacher: BSNN | None = None):
+    """The per-batch update of ``cfg.method``: ``.batch(x, y, memory)`` trains on one batch."""
+    return (_OnlineTrainer if cfg.method in ONLINE else _BPTTTrainer)(model, cfg, teacher)
 
 
 def _teacher(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path, classes: int, progress: bool,
@@ -152,7 +173,7 @@ def _teacher(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path, classes: i
     if teacher.classes != classes or tuple(teacher.cfg.input_shape) != tuple(model_cfg.input_shape):
         raise ValueError(f"the SEI teacher {path} takes inputs {teacher.cfg.input_shape} into {teacher.classes} "
                          f"classes; the student needs {model_cfg.input_shape} into {classes}")
-    return teacher.to(resolve_device(cfg.device)).eval()
+    return teacher.to(resolve_device(cfg.device), _dtype(cfg.dtype)).eval()
 
 
 class _BPTTTrainer:
@@ -173,7 +194,8 @@ class _BPTTTrainer:
         for m in self.model.agmm:
             m.mix.fill_(max(0.0, mix))
 
-    def batch(self, x, y, memory: GraphMemory) -> float:
+    def batch(self, x, y, memory: GraphMemory, weight: float = 1.0) -> float:
+        """One update on (x, y); ``weight`` scales the loss (data parallel: this rank's share)."""
         T = self.model.cfg.timesteps
         out, _ = self.model(x)
         loss = F.cross_entropy(out / T, y)
@@ -185,7 +207,8 @@ class _BPTTTrainer:
             loss = (1 - w) * loss + w * kd
         memory.mark()
         self.opt.zero_grad()
-        loss.backward()
+        (loss * weight).backward()
+        distributed.sync_gradients(self.model.parameters())
         self.opt.step()
         with torch.no_grad():                  # keep latent weights where the STE passes gradients
             for op in self.model.layers():
@@ -221,7 +244,7 @@ class _OnlineTrainer:
     def begin_epoch(self, epoch: int) -> None:
         pass
 
-    def batch(self, x, y, memory: GraphMemory) -> float:
+    def batch(self, x, y, memory: GraphMemory, weight: float = 1.0) -> float:
         T, w = self.model.cfg.timesteps, self.cfg.mse_weight
         onehot = F.one_hot(y, self.model.classes).float()
         state, total = None, 0.0
@@ -231,7 +254,8 @@ class _OnlineTrainer:
             memory.mark()
             self.fp.zero_grad()
             self.bin.zero_grad()
-            loss.backward()
+            (loss * weight).backward()
+            distributed.sync_gradients(self.model.parameters())
             self.fp.step()
             self.bin.step(t)
             total += loss.item()
