@@ -21,7 +21,7 @@ def _configs(args, method: str | None = None):
     train = TrainConfig(dataset=args.dataset, method=method or args.method, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
-                        decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
+                        decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum, trace=args.trace,
                         agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
                         teacher=getattr(args, "teacher", None))
     return model, train
@@ -184,6 +184,7 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--decay-every", type=int, default=10, help="bso/tbso: gamma and 1-beta1 x0.1 every K epochs")
     t.add_argument("--fp-lr", type=float, default=0.1, help="bso/tbso: SGD learning rate of float parameters")
     t.add_argument("--reset-momentum", action="store_true", help="bso: zero the momentum of flipped weights")
+    t.add_argument("--trace", choices=["ottt", "ndot"], default="ottt", help="bso/tbso presynaptic trace")
     t.add_argument("--agmm-form", default="gate", help="agmm: gate (X*sigmoid(alpha[t] E[X])) or scale")
     t.add_argument("--kd-weight", type=float, default=0.5, help="sei: weight of the distillation term")
     t.add_argument("--kd-temperature", type=float, default=2.0, help="sei: softmax temperature")

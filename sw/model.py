@@ -133,17 +133,26 @@ class BSNN(nn.Module):
         o = o * self.out_log_scale.exp() + self.out_bias
         return o.sum(0), spikes
 
-    def online_step(self, x: torch.Tensor, state: dict | None) -> tuple[torch.Tensor, dict]:
-        """One time step for online training (OTTT): membranes are detached across time, so the graph
-        holds this step only, and every layer after the first learns from the presynaptic trace
-        a[t] = lambda * a[t-1] + s[t] of its (pooled) input spikes (dL/dW = delta (x) a). Returns
-        (output of this step, new state)."""
+    def online_step(self, x: torch.Tensor, state: dict | None, trace_form: str = "ottt") -> tuple[torch.Tensor, dict]:
+        """One time step for online training: membranes are detached across time, so the graph holds
+        this step only, and every layer after the first learns from the presynaptic trace a of its
+        (pooled) input spikes (dL/dW = delta (x) a):
+
+            ottt:  a[t] = lambda * a[t-1] + s[t]
+            ndot:  a[t] = mu[t] * a[t-1] + s[t],  mu[t] = (u[t] - Vth s[t]) / (u[t-1] - Vth s[t-1])
+                   (u before reset; clamped to [-lambda, lambda], lambda where the ratio is undefined)
+
+        Returns (output of this step, new state)."""
         if self.agmm is not None:
             raise ValueError("AGMM needs the whole sequence (its mean over time); train it with BPTT (--method agmm)")
+        if trace_form not in ("ottt", "ndot"):
+            raise ValueError(f"trace form must be 'ottt' or 'ndot', got {trace_form!r}")
+        if trace_form == "ndot" and any(spec.pool > 1 for spec in self.specs):
+            raise ValueError("the NDOT trace is per neuron and has no pooled form; use the OTTT trace with pooling")
         lam, cfg = self.leak, self.cfg
         n = len(self.norms)
-        state = state or {"v": [None] * n, "trace": [None] * n}
-        new = {"v": [], "trace": [], "spikes": []}
+        state = state or {"v": [None] * n, "trace": [None] * n, "post": [None] * n}
+        new = {"v": [], "trace": [], "spikes": [], "post": []}
         s = trace = None
         for i, bn in enumerate(self.norms):
             z = bn(self._layer_op(0, self.image(x)) if i == 0 else self._layer_op(i, s, trace))
@@ -152,10 +161,16 @@ class BSNN(nn.Module):
             v_prev = state["v"][i]
             v = z if v_prev is None else lam * v_prev.detach() + z
             out = spike(v - cfg.threshold, cfg.surrogate)
+            post = (v - cfg.threshold * out).detach()
             v = v * (1 - out.detach()) if cfg.reset == "hard" else v - cfg.threshold * out.detach()
             s = self._pool(i, out)
             a_prev = state["trace"][i]
-            trace = s if a_prev is None else lam * a_prev.detach() + s
+            if a_prev is None:
+                trace = s
+            else:
+                mu = lam if trace_form == "ottt" else _ndot_factor(post, state["post"][i], lam)
+                trace = mu * a_prev.detach() + s
+            new["post"].append(post)
             new["v"].append(v)
             new["trace"].append(trace)
             new["spikes"].append(out)
@@ -168,6 +183,11 @@ class BSNN(nn.Module):
     def float_parameters(self) -> list[nn.Parameter]:
         binary = {id(p) for p in self.binary_parameters()}
         return [p for p in self.parameters() if id(p) not in binary]
+
+
+def _ndot_factor(post: torch.Tensor, prev: torch.Tensor, lam: float) -> torch.Tensor:
+    ratio = torch.where(prev != 0, post / torch.where(prev != 0, prev, torch.ones_like(prev)), torch.full_like(post, lam))
+    return ratio.clamp(-lam, lam)
 
 
 def _make_op(spec: LayerSpec, per_output_scale: bool, mode: str):

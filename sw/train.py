@@ -50,6 +50,7 @@ class TrainConfig:
     fp_lr: float = 0.1
     reset_momentum: bool = False      # BSO: zero the momentum of flipped weights (the official code's branch)
     mse_weight: float = 0.05          # loss per step: ((1 - w) CE + w MSE to one-hot) / T
+    trace: str = "ottt"               # presynaptic trace of online training: "ottt" (lambda) or "ndot"
     # agmm
     agmm_form: str = "gate"
     agmm_anneal: float = 0.25         # AGMM is annealed to the identity over this fraction of the epochs
@@ -249,7 +250,7 @@ class _OnlineTrainer:
         onehot = F.one_hot(y, self.model.classes).float()
         state, total = None, 0.0
         for t in range(T):
-            o, state = self.model.online_step(x, state)
+            o, state = self.model.online_step(x, state, self.cfg.trace)
             loss = ((1 - w) * F.cross_entropy(o, y) + w * F.mse_loss(o, onehot)) / T
             memory.mark()
             self.fp.zero_grad()

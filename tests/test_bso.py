@@ -107,3 +107,31 @@ def test_papers_setting_reaches_97(method, tmp_path):
     metrics = train(ModelConfig("64-256-256-10", timesteps=4, fp_first_last=True),
                     TrainConfig(method=method, epochs=30, seed=0), tmp_path, progress=False)
     assert metrics["final_test_accuracy"] >= 0.97
+
+
+def test_ndot_trace_follows_its_equation():
+    """a[t] = mu[t] a[t-1] + s[t], mu = (u[t] - Vth s[t]) / (u[t-1] - Vth s[t-1]) clamped to [-lambda, lambda]."""
+    from flipspike.sw.model import BSNN
+    torch.manual_seed(0)
+    model = BSNN(ModelConfig("64-12-10", timesteps=3, weight_mode="direct", reset="soft"))
+    model.train()
+    x = torch.rand(5, 64) * 16
+    state, traces, posts = None, [], []
+    for _ in range(3):
+        _, state = model.online_step(x, state, "ndot")
+        traces.append(state["trace"][0].detach())
+        posts.append(state["post"][0])
+    spikes = [traces[0]]
+    for t in (1, 2):
+        prev = posts[t - 1]
+        mu = torch.where(prev != 0, posts[t] / prev.where(prev != 0, torch.ones_like(prev)), 0.5 * torch.ones_like(prev))
+        s_t = traces[t] - mu.clamp(-0.5, 0.5) * traces[t - 1]
+        assert set(s_t.unique().tolist()) <= {0.0, 1.0}                      # what remains is the spike
+        spikes.append(s_t)
+    assert sum(float(s.sum()) for s in spikes) > 0
+
+
+def test_ndot_training_runs(tmp_path):
+    metrics = train(ModelConfig("64-32-10", timesteps=2), TrainConfig(method="bso", epochs=2, trace="ndot"),
+                    tmp_path, progress=False)
+    assert metrics["final_test_accuracy"] > 0.5
