@@ -1,18 +1,20 @@
-"""Analytic cycle model per layer, FINN style: (N_out/PE) * (N_in/SIMD) issue cycles per time step.
+"""Analytic cycle model per layer, FINN style: G * F_in issue cycles per time step.
 
 Busy cycles of one inference (what the hardware's per-layer ``cycles`` counter measures):
 
-    hidden / output layer:  T * (F_out * F_in + D)
-    first layer:            (F_out * F_in + D) + T * (F_out + D)    (direct encoding: synapses once,
-                                                                     then only the neuron update per step)
+    hidden / output layer:  T * (G * F_in + D)
+    first layer:            (G * F_in + D) + T * (G + D)    (direct encoding: synapses once,
+                                                             then only the neuron update per step)
 
-with F_in = N_in/SIMD, F_out = N_out/PE and D = PIPELINE_DRAIN. The slowest layer bounds the throughput
+with F_in = N_in/SIMD (a convolution: k*k*C_in/SIMD), D = PIPELINE_DRAIN and G the neuron groups
+walked per step: N_out/PE for a dense layer, output positions x C_out/PE for a convolution (with
+pooling, the positions some pooling window covers). The slowest layer bounds the throughput
 of a stream of samples (layers overlap across steps and samples).
 """
 
 from __future__ import annotations
 
-from flipspike.hw.layer_engine import PIPELINE_DRAIN
+from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
@@ -22,12 +24,13 @@ def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
     rows = []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+        groups = GroupWalk(layer, fold).walked
         if i == 0:
-            cycles = (f_out * f_in + D) + T * (f_out + D)
-            lower_bound = f_out * f_in + T * f_out
+            cycles = (groups * f_in + D) + T * (groups + D)
+            lower_bound = groups * f_in + T * groups
         else:
-            cycles = T * (f_out * f_in + D)
-            lower_bound = T * f_out * f_in
+            cycles = T * (groups * f_in + D)
+            lower_bound = T * groups * f_in
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": f_in, "f_out": f_out,
-                     "cycles": cycles, "issue_cycles": lower_bound})
+                     "groups": groups, "cycles": cycles, "issue_cycles": lower_bound})
     return rows

@@ -67,7 +67,7 @@ def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None =
 
 def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None) -> Design:
     desc.validate()
-    check_supported(desc)
+    check_supported(desc, learn)
     validate_folding(desc.layers, folds)
     text = elaborate_verilog(desc, folds, learn)
     config = {

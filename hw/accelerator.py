@@ -9,14 +9,16 @@ works on step t-1, and the pixel buffer takes the next sample while the first la
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, unsigned
+from amaranth.hdl import Module, Mux, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import DescriptionError
 from flipspike.ir.folding import Fold, validate_folding
+from flipspike.ir.geometry import size
 
+from .arith import tree_sum
 from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, result_layout
 from .layer_engine import LayerEngine
@@ -24,25 +26,26 @@ from .flip_unit import LearnSignature
 from .memory_map import Learning, bus_widths, memory_map
 
 
-def check_supported(desc: NetDesc) -> None:
+def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
     """Refuse, with the layer's name, what the description can say but this hardware cannot build yet."""
     for i, layer in enumerate(desc.layers):
-        feature = ("convolution" if layer.conv is not None else
-                   "a shortcut" if layer.shortcut is not None else None)
-        if feature:
+        if layer.shortcut is not None:
             raise DescriptionError(
-                f"layer {i} ({layer.name}) uses {feature}, which the hardware generator does not build yet "
-                "(fully connected layers only); the integer reference runs it (`flipspike.sw.integer.run_integer`). "
-                "Train a fully connected network (e.g. --arch 64-128-10) without --shortcuts for hardware")
+                f"layer {i} ({layer.name}) uses a shortcut, which the hardware generator does not build yet; "
+                "the integer reference runs it (`flipspike.sw.integer.run_integer`). Train without shortcuts "
+                "(any method but sei, or an architecture with no matching shapes) for hardware")
+    if learn is not None and desc.layers[learn.layer].conv is not None:
+        raise DescriptionError(f"on-chip learning of a convolution ({desc.layers[learn.layer].name}) is not "
+                               "supported; learn a dense layer (the output layer)")
 
 
 class Accelerator(wiring.Component):
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None):
         desc.validate()
-        check_supported(desc)
-        validate_folding(desc.layers, folds)
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ValueError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
+        check_supported(desc, learn)
+        validate_folding(desc.layers, folds)
         self.desc, self.folds, self.learn_cfg = desc, folds, learn
         self.load_bus = bus_widths(desc, folds, learn)
         out = desc.layers[-1]
@@ -71,7 +74,7 @@ class Accelerator(wiring.Component):
             rule = learn.rule if learn is not None and learn.layer == i else None
             engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
-                                 learn_rule=rule)
+                                 learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe)
             m.submodules[f"layer{i}"] = engine
             if rule is not None:
                 wiring.connect(m, wiring.flipped(self.learn), engine.learn)
@@ -80,11 +83,15 @@ class Accelerator(wiring.Component):
             m.d.comb += self.counters[i].eq(engine.counters)
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
+                accepted = self.pixels.valid & self.pixels.ready          # nonzero pixels, as they arrive
+                m.d.comb += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
             else:
-                buf = SpikeBuffer(desc.layers[i - 1].n_out, folds[i - 1].pe, fold.simd)
+                prev = engines[-1]
+                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd)
                 m.submodules[f"spikes{i - 1}"] = buf
-                wiring.connect(m, engines[-1].out, buf.write)
+                wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)
+                m.d.comb += engine.in_count.eq(Mux(prev.out.we, tree_sum(list(prev.out.data)), 0))
             engines.append(engine)
         wiring.connect(m, engines[-1].result, wiring.flipped(self.result))
         return m

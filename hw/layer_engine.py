@@ -1,14 +1,20 @@
-"""One fully connected layer on PE x SIMD lanes: weights in block RAM, membranes in block RAM.
+"""One layer (dense or convolutional) on PE x SIMD lanes: weights and membranes in block RAM.
 
-Per time step the engine walks neuron groups nf (N_out/PE of them) and, inside each, input words sf
-(N_in/SIMD), through a three-stage pipeline:
+Per time step the engine walks its neuron groups and, inside each, the input words sf of the group's
+fan-in (F_in = N_in/SIMD), through a three-stage pipeline:
 
-    A  issue:      weight address nf*F_in + sf, input word sf, state address nf
+    A  issue:      weight address nf*F_in + sf, the input word of sf, state address g
     B  synapses:   SynapseArray on (input word, weight word); acc = (sf == 0 ? 0 : acc) + current;
                    at sf == 0 latch the neuron group's membrane, bias and threshold
     C  neurons:    after the last word of a group, NeuronUpdate; write membrane and PE spikes back
 
-so a step costs F_out*F_in issue cycles plus PIPELINE_DRAIN. The first layer (direct encoding) runs its
+A dense layer's groups are its F_out = N_out/PE neuron groups. A convolution walks output positions
+and, at each, its F_out channel groups; word sf = (ky*k + kx)*(C_in/SIMD) + cg reads SIMD channels of
+input pixel (oy*s + ky - p, ox*s + kx - p) straight from the input buffer, or zeros outside the map
+(padding). With P x P pooling the positions are walked pooling window by pooling window, so the
+window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
+Positions no pooling window covers are skipped (their spikes would be dropped). A step costs
+G*F_in issue cycles (G groups) plus PIPELINE_DRAIN. The first layer (direct encoding) runs its
 synapses once per sample ("synapse phase", storing the current per neuron) and then only the neuron
 update at each of the T steps. The output layer keeps its accumulators in registers, tracks the argmax
 as the last step streams out, and offers (class, accumulators) on a stream.
@@ -16,12 +22,12 @@ as the last step streams out, and offers (class, accumulators) on a stream.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
-from flipspike.ir.folding import check_fold
+from flipspike.ir.folding import check_layer_fold
 from flipspike.ir.learning import FlipRule
 
 from .interfaces import CounterLayout, LoadSignature, SpikeOutSignature, StepInputSignature, result_layout
@@ -36,15 +42,19 @@ PIPELINE_DRAIN = 2
 
 class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
-                 regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None):
-        check_fold(layer.name, layer.n_in, layer.n_out, fold)
+                 regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
+                 in_lanes: int = 1):
+        check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
         self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-        members = {"inp": Out(StepInputSignature(self.f_in, fold.simd, layer.widths.input)),
+        self.walk = GroupWalk(layer, fold)
+        # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
+        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input)),
+                   "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
         self.learn_rule = learn_rule
@@ -53,7 +63,7 @@ class LayerEngine(wiring.Component):
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
-            members["out"] = Out(SpikeOutSignature(self.f_out, fold.pe))
+            members["out"] = Out(SpikeOutSignature(self.walk.out_words, fold.pe))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -73,38 +83,47 @@ class LayerEngine(wiring.Component):
         if not self.is_output:
             m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=max(2, f_out),
                                                           init=lane_groups(layer.threshold, pe))
-            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=max(2, f_out), init=[])
+            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=max(2, self.walk.groups),
+                                                         init=[])
             t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
             self._load_port(m, tmem, "threshold")
         if self.first:
-            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=max(2, f_out), init=[])
+            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=max(2, self.walk.groups),
+                                                        init=[])
             i_rd, i_wr = imem.read_port(), imem.write_port()
 
         # -- control ------------------------------------------------------------------------------
+        walk = self.walk
         t = Signal(range(max(2, T)))
-        nf = Signal(range(max(2, f_out)))
-        sf = Signal(range(max(2, f_in)))
-        waddr = Signal(range(max(2, f_out * f_in)))
         syn = Signal(init=1) if self.first else None      # first layer: synapse phase of a new sample
         # the first layer's neuron steps replay the stored current: one pseudo-word per group
         uses_synapses = syn if self.first else 1
-        last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
         issuing = Signal()
+        pos = walk.counters(m)
+        nf, sf = pos["nf"], pos["sf"]
+        last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
+        waddr = Signal(range(max(2, f_out * f_in)))
+        in_addr, in_bounds = walk.input_word(m, pos)
+        group, out_word = walk.group_address(m, pos)
 
         # stage A: addresses
-        m.d.comb += [self.inp.addr.eq(sf), b_rd.addr.eq(nf)]
+        m.d.comb += [waddr.eq(nf * f_in + sf), self.inp.addr.eq(in_addr), b_rd.addr.eq(nf)]
         if not self.is_output:
-            m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(nf)]
+            m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(group)]
         if self.first:
-            m.d.comb += i_rd.addr.eq(nf)
+            m.d.comb += i_rd.addr.eq(group)
 
         # stage B: synapses and accumulation
-        b_valid, b_first, b_last = Signal(), Signal(), Signal()
-        b_nf = Signal.like(nf)
+        b_valid, b_first, b_last, b_in_bounds = Signal(), Signal(), Signal(), Signal()
+        b_nf, b_group, b_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
+        b_sub_first, b_sub_last = Signal(), Signal()
         m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & (sf == 0)), b_last.eq(issuing & last_word),
-                     b_nf.eq(nf)]
+                     b_nf.eq(nf), b_group.eq(group), b_out_word.eq(out_word), b_in_bounds.eq(in_bounds),
+                     b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"])]
         m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
-        m.d.comb += [syns.x.eq(self.inp.data), syns.w.eq(w_rd.data)]
+        m.d.comb += syns.w.eq(w_rd.data)
+        with m.If(b_in_bounds):                            # outside the map (padding) the input is zero
+            m.d.comb += syns.x.eq(self.inp.data)
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
             m.d.comb += partial[p].eq(Mux(syn, syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
@@ -121,29 +140,35 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [v_hold.eq(Mux(t == 0, 0, v_rd.data)), thr_hold.eq(t_rd.data)]
 
         # stage C: neuron update and write-back
-        c_fire = Signal()
-        c_nf = Signal.like(nf)
-        m.d.sync += [c_fire.eq(b_valid & b_last), c_nf.eq(b_nf)]
+        c_fire, c_sub_first, c_sub_last = Signal(), Signal(), Signal()
+        c_nf, c_group, c_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
+        m.d.sync += [c_fire.eq(b_valid & b_last), c_nf.eq(b_nf), c_group.eq(b_group), c_out_word.eq(b_out_word),
+                     c_sub_first.eq(b_sub_first), c_sub_last.eq(b_sub_last)]
         m.submodules.neurons = neurons = NeuronUpdate(pe, W, frac_bits=layer.frac_bits, kind=layer.kind,
                                                       leak_shift=layer.leak_shift, reset=layer.reset)
         m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(bias_hold), neurons.threshold.eq(thr_hold)]
         neuron_step = c_fire & ~syn if self.first else c_fire
         if self.first:
-            m.d.comb += [i_wr.addr.eq(c_nf), i_wr.data.eq(acc), i_wr.en.eq(c_fire & syn)]
+            m.d.comb += [i_wr.addr.eq(c_group), i_wr.data.eq(acc), i_wr.en.eq(c_fire & syn)]
         step_done = Signal()   # the cycle in which the step's last group is written back
         if self.is_output:
             self._output_stage(m, neurons, c_nf, neuron_step, t, step_done)
         else:
+            # pooling: OR the spikes of a pooling window's positions, write the word at its last position
+            pooled, window_or = Signal(pe), Signal(pe)
+            m.d.comb += window_or.eq(neurons.spike | Mux(c_sub_first, 0, pooled))
+            with m.If(neuron_step):
+                m.d.sync += pooled.eq(window_or)
             m.d.comb += [neurons.v.eq(v_hold),
-                         v_wr.addr.eq(c_nf), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
-                         self.out.we.eq(neuron_step), self.out.addr.eq(c_nf), self.out.data.eq(neurons.spike)]
+                         v_wr.addr.eq(c_group), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
+                         self.out.we.eq(neuron_step & c_sub_last), self.out.addr.eq(c_out_word),
+                         self.out.data.eq(window_or)]
 
         # -- counters -------------------------------------------------------------------------------
         counting = b_valid & uses_synapses
         with m.If(counting):
             m.d.sync += self.counters.sops.eq(self.counters.sops + syns.active * pe)
-            with m.If(b_nf == 0):
-                m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + syns.active)
+        m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + self.in_count)
 
         # -- step sequencing ------------------------------------------------------------------------
         if self.is_output:
@@ -165,19 +190,12 @@ class LayerEngine(wiring.Component):
         with m.FSM():
             with m.State("WAIT"):
                 with m.If(can_start):
-                    m.d.sync += [nf.eq(0), sf.eq(0), waddr.eq(0)]
+                    m.d.sync += [c.eq(0) for c in pos.values() if isinstance(c, Signal)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [issuing.eq(1), busy.eq(1)]
-                m.d.sync += waddr.eq(waddr + 1)
-                with m.If(last_word):
-                    m.d.sync += sf.eq(0)
-                    with m.If(nf == f_out - 1):
-                        m.next = "DRAIN1"
-                    with m.Else():
-                        m.d.sync += nf.eq(nf + 1)
-                with m.Else():
-                    m.d.sync += sf.eq(sf + 1)
+                with m.If(walk.advance(m, pos, last_word)):
+                    m.next = "DRAIN1"
             with m.State("DRAIN1"):
                 m.d.comb += busy.eq(1)
                 m.next = "DRAIN2"
@@ -278,3 +296,89 @@ class LayerEngine(wiring.Component):
             m.d.sync += res_valid.eq(0)
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
                      self.result.payload.acc.eq(accs)]
+
+
+class GroupWalk:
+    """The order in which a layer visits its neuron groups and input words, and the addresses that
+    follow from it. Dense: groups nf, words sf. Convolution: pooling windows (py, px), channel groups nf,
+    positions in the window (dy, dx), words sf = (ky, kx, cg). Python ints describe the geometry;
+    ``counters`` / ``advance`` / ``input_word`` / ``group_address`` build the hardware."""
+
+    def __init__(self, layer: LayerDesc, fold: Fold):
+        conv, self.simd, self.pe = layer.conv, fold.simd, fold.pe
+        self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+        if conv is None:
+            self.h_in = self.w_in = self.k = self.stride = 1
+            self.pad, c_in, (ho, wo) = 0, layer.n_in, (1, 1)
+        else:
+            (self.h_in, self.w_in, c_in), self.k, self.stride, self.pad = conv.in_shape, conv.kernel, conv.stride, conv.padding
+            ho, wo = conv.out_hw()
+        self.dense = conv is None
+        self.ho, self.wo, self.pool = ho, wo, layer.pool
+        self.hp, self.wp = ho // self.pool, wo // self.pool
+        self.cg = c_in // fold.simd                                  # SIMD words per input pixel
+        self.in_words = self.h_in * self.w_in * self.cg
+        self.groups = ho * wo * self.f_out                           # membrane words (all positions)
+        self.walked = self.hp * self.wp * self.pool ** 2 * self.f_out  # groups visited per step
+        self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
+
+    def counters(self, m) -> dict:
+        names = {"py": self.hp, "px": self.wp, "nf": self.f_out, "dy": self.pool, "dx": self.pool,
+                 "ky": self.k, "kx": self.k, "cg": self.cg, "sf": self.f_in}
+        pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in names.items()}
+        pos["sub_first"] = (pos["dy"] == 0) & (pos["dx"] == 0)
+        pos["sub_last"] = (pos["dy"] == self.pool - 1) & (pos["dx"] == self.pool - 1)
+        return pos
+
+    def advance(self, m, pos, last_word):
+        """Step the counters after one issued word; returns 'this was the step's last word'."""
+        def nested(levels):
+            # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
+            carry = Const(1)
+            for name, size in levels:
+                sig, at_end = pos[name], pos[name] == size - 1
+                with m.If(carry):
+                    m.d.sync += sig.eq(Mux(at_end, 0, sig + 1))
+                carry = carry & at_end
+            return carry
+
+        with m.If(last_word):
+            m.d.sync += [pos[n].eq(0) for n in ("sf", "ky", "kx", "cg")]
+            done = nested([("dx", self.pool), ("dy", self.pool), ("nf", self.f_out), ("px", self.wp), ("py", self.hp)])
+        with m.Else():
+            m.d.sync += pos["sf"].eq(pos["sf"] + 1)
+            nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
+        return done & last_word
+
+    def _out_position(self, pos):
+        return pos["py"] * self.pool + pos["dy"], pos["px"] * self.pool + pos["dx"]
+
+    def input_word(self, m, pos):
+        """(address of the input word, in bounds) for the word being issued."""
+        if self.dense:
+            return pos["sf"], 1
+        oy, ox = self._out_position(pos)
+        bits = max(self.h_in, self.w_in, self.ho * self.stride + self.k).bit_length() + 2
+        y, x = Signal(signed(bits), name="in_y"), Signal(signed(bits), name="in_x")
+        offset = Const(-self.pad, signed(bits))
+        m.d.comb += [y.eq(oy * self.stride + pos["ky"] + offset), x.eq(ox * self.stride + pos["kx"] + offset)]
+        in_bounds = Signal()
+        if self.pad:
+            m.d.comb += in_bounds.eq((y >= 0) & (y < self.h_in) & (x >= 0) & (x < self.w_in))
+        else:
+            m.d.comb += in_bounds.eq(1)
+        addr = Signal(range(max(2, self.in_words)), name="in_addr")
+        m.d.comb += addr.eq((y * self.w_in + x) * self.cg + pos["cg"])
+        return addr, in_bounds
+
+    def group_address(self, m, pos):
+        """(membrane / current word of the group, output spike word it writes into)."""
+        group = Signal(range(max(2, self.groups)), name="group")
+        out_word = Signal(range(max(2, self.out_words)), name="out_word")
+        if self.dense:
+            m.d.comb += [group.eq(pos["nf"]), out_word.eq(pos["nf"])]
+        else:
+            oy, ox = self._out_position(pos)
+            m.d.comb += [group.eq((oy * self.wo + ox) * self.f_out + pos["nf"]),
+                         out_word.eq((pos["py"] * self.wp + pos["px"]) * self.f_out + pos["nf"])]
+        return group, out_word

@@ -37,9 +37,24 @@ def check_fold(name: str, n_in: int, n_out: int, fold: Fold) -> None:
                 f"choose one of {divisors(n)} (e.g. --fold with SIMDxPE per layer)")
 
 
+def simd_base(layer) -> int:
+    """What SIMD must divide: the fan-in, or for a convolution its input channels (a SIMD word then
+    never straddles two kernel positions)."""
+    conv = getattr(layer, "conv", None)
+    return conv.in_shape[2] if conv is not None else layer.n_in
+
+
+def check_layer_fold(layer, fold: Fold) -> None:
+    check_fold(layer.name, layer.n_in, layer.n_out, fold)
+    if simd_base(layer) != layer.n_in and simd_base(layer) % fold.simd:
+        raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} does not divide its {simd_base(layer)} input "
+                           f"channels (a convolution reads SIMD channels of one pixel per cycle); choose one of "
+                           f"{divisors(simd_base(layer))}")
+
+
 def default_folding(layers) -> list[Fold]:
     """Largest divisors up to DEFAULT_MAX_SIMD / DEFAULT_MAX_PE: a small, balanced starting point."""
-    return [Fold(max(d for d in divisors(l.n_in) if d <= DEFAULT_MAX_SIMD),
+    return [Fold(max(d for d in divisors(simd_base(l)) if d <= DEFAULT_MAX_SIMD),
                  max(d for d in divisors(l.n_out) if d <= DEFAULT_MAX_PE)) for l in layers]
 
 
@@ -66,4 +81,4 @@ def validate_folding(layers, folds) -> None:
     if len(folds) != len(layers):
         raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
     for layer, fold in zip(layers, folds):
-        check_fold(layer.name, layer.n_in, layer.n_out, fold)
+        check_layer_fold(layer, fold)

@@ -57,6 +57,12 @@ class ConvSpec:
                    int(doc.get("padding", 0)))
 
 
+def covered(hw: tuple[int, int], pool: int) -> tuple[int, int]:
+    """The part of an output map that some pooling window covers (from the top-left corner): the
+    neurons a pooled layer really has. Rows and columns outside it would feed nothing."""
+    return (hw[0] // pool * pool, hw[1] // pool * pool)
+
+
 def pooled(shape: Shape, pool: int) -> Shape:
     """Shape after a non-overlapping ``pool x pool`` max-pool (stride = pool, remainder rows/columns dropped)."""
     if pool == 1:

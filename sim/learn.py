@@ -35,7 +35,7 @@ def layer_inputs(desc: NetDesc, index: int, x: np.ndarray) -> np.ndarray:
     """Per-sample trace of layer ``index``'s inputs: spike counts over T (pixels for the first layer)."""
     if index == 0:
         return np.asarray(x, dtype=np.int64)
-    return run_integer(desc, x).layers[index - 1].spikes.sum(0).numpy()
+    return run_integer(desc, x).layers[index - 1].outputs.sum(0).numpy()
 
 
 def label_updates(desc: NetDesc, rule: FlipRule, x: np.ndarray, y: np.ndarray):

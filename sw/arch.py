@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flipspike.ir.geometry import ConvSpec, Shape, pooled, size
+from flipspike.ir.geometry import ConvSpec, Shape, covered, pooled, size
 
 _CONV = re.compile(r"c(\d+)(?:k(\d+))?(?:s(\d+))?$")
 _POOL = re.compile(r"p(\d+)$")
@@ -38,6 +38,11 @@ class LayerSpec:
     @property
     def out_shape(self) -> Shape:
         return (*self.conv.out_hw(), self.out) if self.conv else (self.out,)
+
+    @property
+    def neuron_shape(self) -> Shape:
+        """The neurons that exist: with pooling, the positions some pooling window covers."""
+        return (*covered(self.conv.out_hw(), self.pool), self.out) if self.conv else (self.out,)
 
     @property
     def output_shape(self) -> Shape:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from flipspike.ir import ConvSpec, LayerDesc, NetDesc
 from flipspike.ir.formats import leak
+from flipspike.ir.geometry import covered
 
 
 @dataclass
@@ -24,6 +25,7 @@ class LayerTrace:
     out_spikes: torch.Tensor   # [B] spikes emitted over T (0 for the output layer)
     spikes: torch.Tensor | None  # [T, B, *out_shape] spike trains of the neurons (hidden layers), before pooling
     state: torch.Tensor        # [B, *out_shape] final membrane / accumulator
+    outputs: torch.Tensor | None = None  # [T, B, output size] what the next layer reads (pooled, flat HWC)
 
 
 @dataclass
@@ -48,20 +50,27 @@ def _conv(x: torch.Tensor, spec: ConvSpec, weight: torch.Tensor) -> torch.Tensor
     return torch.round(y).to(torch.int64).permute(0, 2, 3, 1)
 
 
+def _crop(y: torch.Tensor, pool: int) -> torch.Tensor:
+    """Keep the output positions some pooling window covers ([N, H, W, C])."""
+    h, w = covered(y.shape[1:3], pool)
+    return y[:, :h, :w]
+
+
 def synaptic_current(layer: LayerDesc, x: torch.Tensor) -> torch.Tensor:
     """I for inputs x [N, *in_shape] -> [N, *out_shape]."""
     w = signed_weights(layer)
     if layer.conv is not None:
-        return _conv(x, layer.conv, w)
+        return _crop(_conv(x, layer.conv, w), layer.pool)
     return x.reshape(x.shape[0], -1) @ w.t()
 
 
-def synaptic_ops(conv: ConvSpec | None, n_out: int, active: torch.Tensor) -> torch.Tensor:
+def synaptic_ops(conv: ConvSpec | None, n_out: int, active: torch.Tensor, pool: int = 1) -> torch.Tensor:
     """Synapses driven by the active inputs ([N, *in_shape] of 0/1, HWC), per sample: [N]. A dense layer
-    has n_out synapses per input; in a convolution an input drives C_out synapses per window covering it."""
+    has n_out synapses per input; in a convolution an input drives C_out synapses per window of a neuron
+    that exists (with pooling: of the positions some pooling window covers)."""
     if conv is None:
         return active.reshape(active.shape[0], -1).sum(1) * n_out
-    window_sums = _conv(active.to(torch.int64), conv, torch.ones(1, conv.fan_in, dtype=torch.int64))
+    window_sums = _crop(_conv(active.to(torch.int64), conv, torch.ones(1, conv.fan_in, dtype=torch.int64)), pool)
     return window_sums.sum((1, 2, 3)) * n_out
 
 
@@ -91,12 +100,12 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
             pixels = x.reshape(B, *desc.input.dims)
             current = synaptic_current(layer, pixels).unsqueeze(0).expand(T, *([-1] * (1 + len(layer.out_shape))))
             in_spikes = (pixels != 0).reshape(B, -1).sum(1)
-            sops = synaptic_ops(layer.conv, layer.n_out, pixels != 0)
+            sops = synaptic_ops(layer.conv, layer.n_out, pixels != 0, layer.pool)
         else:
             flat = s_in.reshape(T * B, *s_in.shape[2:])
             current = synaptic_current(layer, flat).reshape(T, B, *layer.out_shape)
             in_spikes = s_in.reshape(T, B, -1).sum((0, 2))
-            sops = synaptic_ops(layer.conv, layer.n_out, flat).reshape(T, B).sum(0)
+            sops = synaptic_ops(layer.conv, layer.n_out, flat, layer.pool).reshape(T, B).sum(0)
         drive = (current << layer.frac_bits) + torch.from_numpy(layer.bias)  # [T, B, *out_shape]
         if layer.shortcut is not None:                                         # input spike at the same place
             drive = drive + s_in.reshape(drive.shape) * torch.from_numpy(layer.shortcut)
@@ -118,5 +127,6 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
             spikes = torch.stack(out)
             out_spikes = spikes.reshape(T, B, -1).sum((0, 2))
             s_in = max_pool(spikes, layer.pool)
-        traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v))
+        traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v,
+                                 None if spikes is None else s_in.reshape(T, B, -1)))
     return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces)

@@ -42,14 +42,14 @@ def _sops(model: BSNN, x: torch.Tensor, spikes: list[torch.Tensor]) -> np.ndarra
     for i, spec in enumerate(model.specs):
         if i == 0:
             active = (x != 0).reshape(x.shape[0], *model.cfg.input_shape)
-            out.append(float(synaptic_ops(spec.conv, spec.out, active.cpu()).sum()))
+            out.append(float(synaptic_ops(spec.conv, spec.out, active.cpu(), spec.pool).sum()))
             continue
         s = spikes[i - 1].flatten(0, 1)
         if model.specs[i - 1].pool > 1:
             s = torch.nn.functional.max_pool2d(s, model.specs[i - 1].pool)
         if s.ndim == 4:
             s = s.permute(0, 2, 3, 1)                                  # NCHW -> HWC
-        out.append(float(synaptic_ops(spec.conv, spec.out, (s != 0).cpu()).sum()))
+        out.append(float(synaptic_ops(spec.conv, spec.out, (s != 0).cpu(), spec.pool).sum()))
     return np.array(out)
 
 

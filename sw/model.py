@@ -68,7 +68,8 @@ class BSNN(nn.Module):
         self.norms = nn.ModuleList((nn.BatchNorm2d if s.conv else nn.BatchNorm1d)(s.out) for s in self.specs[:-1])
         self.agmm = nn.ModuleList(AGMM(cfg.timesteps, cfg.agmm) for _ in self.specs[:-1]) if cfg.agmm else None
         prev = [tuple(cfg.input_shape), *(s.output_shape for s in self.specs[:-1])]
-        self.shortcut = [cfg.shortcuts and i > 0 and prev[i] == s.out_shape for i, s in enumerate(self.specs[:-1])]
+        self.shortcut = [cfg.shortcuts and i > 0 and prev[i] == s.out_shape and s.out_shape[:-1] == s.neuron_shape[:-1]
+                         for i, s in enumerate(self.specs[:-1])]
         self.out = _make_op(self.specs[-1], False, mode(n - 1))
         self.out_log_scale = nn.Parameter(torch.tensor(-2.0))   # scale = exp(.) > 0: folds into an integer bias
         self.out_bias = nn.Parameter(torch.zeros(self.specs[-1].out))

@@ -91,3 +91,40 @@ def test_loading_a_network_into_another_networks_build():
     observed = run_pysim(first, folds, x, loads=load_writes(second, folds))
     assert compare(run_integer(second, x), observed) == []
     assert run_integer(first, x).acc.tolist() != run_integer(second, x).acc.tolist()
+
+
+conv_layer = st.fixed_dictionaries({
+    "channels": st.sampled_from([1, 2, 4]), "kernel": st.integers(1, 3), "stride": st.integers(1, 2),
+    "padding": st.integers(0, 1), "pool": st.sampled_from([1, 2])})
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), convs=st.lists(conv_layer, min_size=1, max_size=2), T=st.integers(1, 3),
+       hw=st.integers(3, 6), channels=st.sampled_from([1, 2]), reset=st.sampled_from(["hard", "soft"]))
+def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset):
+    """Convolutions (stride, zero padding, OR-pooling) on random folds: every class, accumulation and
+    counter equals the integer reference, and the busy cycles equal the cycle model."""
+    from hypothesis import assume
+
+    from flipspike.ir.errors import DescriptionError
+    from flipspike.ir.folding import divisors
+    from helpers import random_conv_desc
+    rng = np.random.default_rng(seed)
+    convs = [dict(c, padding=min(c["padding"], c["kernel"] - 1)) for c in convs]
+    try:
+        desc = random_conv_desc(rng, (hw, hw, channels), convs, 3, timesteps=T, reset=reset)
+    except DescriptionError:
+        assume(False)
+    folds = []
+    for layer in desc.layers:
+        base = layer.conv.in_shape[2] if layer.conv else layer.n_in
+        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out)))))
+    x = random_pixels(rng, desc, 2)
+    observed = run_pysim(desc, folds, x)
+    assert compare(run_integer(desc, x), observed) == []
+    model = layer_cycles(desc, folds)
+    for obs, pixels in zip(observed["samples"], x):
+        assert [c["cycles"] for c in obs["counters"]] == [row["cycles"] for row in model]
+        plain = plain_run(desc, pixels)
+        assert [c["sops"] for c in obs["counters"]] == plain["sops"]
+        assert [c["in_spikes"] for c in obs["counters"]] == plain["in_spikes"]

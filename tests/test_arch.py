@@ -77,18 +77,30 @@ def test_conv_export_reproduces_float_spikes(arch, shortcuts, digits):
     assert ev["sops"][0] == pytest.approx(float(ref.layers[0].sops.float().mean()))   # pixels: exact
 
 
-def test_generator_refuses_convolution_by_name(tmp_path, digits):
+def test_generator_refuses_a_shortcut_by_name(tmp_path):
     from flipspike.gen.cli import main
-    model = BSNN(ModelConfig("c4-p2-fc10", input_shape=(8, 8, 1), timesteps=2))
+    model = BSNN(ModelConfig("64-16-16-10", timesteps=2, shortcuts=True))
     model.eval()
     path = export_model(model, pixel_bits=5, pixel_max=16).save(tmp_path / "net.json")
     assert main(["generate", str(path), "--out", str(tmp_path / "rtl")]) == 2
     assert not (tmp_path / "rtl").exists()
-    with pytest.raises(DescriptionError, match=r"layer 0 \(conv1\) uses convolution"):
+    with pytest.raises(DescriptionError, match=r"layer 1 \(fc2\) uses a shortcut"):
         from flipspike.gen.design import generate
         from flipspike.ir import default_folding
         desc = NetDesc.load(path)
         generate(desc, default_folding(desc.layers), tmp_path / "rtl")
+
+
+def test_conv_fold_must_divide_the_channels():
+    from flipspike.ir import Fold
+    from flipspike.ir.errors import FoldingError
+    from flipspike.ir.folding import default_folding, validate_folding
+    model = BSNN(ModelConfig("c6-c4-fc10", input_shape=(8, 8, 1), timesteps=2))
+    model.eval()
+    desc = export_model(model, pixel_bits=5, pixel_max=16)
+    assert [f.simd for f in default_folding(desc.layers)] == [1, 6, 16]
+    with pytest.raises(FoldingError, match="does not divide its 6 input channels"):
+        validate_folding(desc.layers, [Fold(1, 1), Fold(9, 1), Fold(16, 1)])     # 9 divides 54 but not 6
 
 
 def test_version_1_descriptions_still_load(digits_desc):
