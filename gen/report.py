@@ -10,9 +10,14 @@ def _table(headers: list[str], rows: list[list]) -> str:
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 
+def shape_text(in_shape, out_shape) -> str:
+    """``64->128`` for a dense layer, ``8x8x1->8x8x16`` for a convolution (HWC, after pooling)."""
+    return f"{'x'.join(map(str, in_shape))}->{'x'.join(map(str, out_shape))}"
+
+
 def cosim_table(report: dict) -> str:
     n = report["samples"]
-    rows = [[l["name"], f"{l['n_in']}->{l['n_out']}", f"{l['simd']}x{l['pe']}", f"{l['cycles_measured']:.1f}",
+    rows = [[l["name"], l.get("shape", f"{l['n_in']}->{l['n_out']}"), f"{l['simd']}x{l['pe']}", f"{l['cycles_measured']:.1f}",
              l["cycles_model"], f"{l['sops_measured'] / n:.1f}", f"{l['sops_ref'] / n:.1f}",
              f"{l['spikes_measured'] / n:.1f}", f"{l['spikes_ref'] / n:.1f}"] for l in report["layers"]]
     table = _table(["layer", "shape", "SIMDxPE", "cycles hw", "cycles model", "SOPs hw", "SOPs ref",
@@ -35,9 +40,10 @@ def cosim_table(report: dict) -> str:
 
 
 def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
-    body = [[r["name"], f"{r['simd']}x{r['pe']}", r["f_in"], r["f_out"], r["issue_cycles"], r["cycles"]] for r in rows]
+    body = [[r["name"], f"{r['simd']}x{r['pe']}", r["f_in"], r.get("groups", r["f_out"]), r["issue_cycles"], r["cycles"]]
+            for r in rows]
     slowest = max(r["cycles"] for r in rows)
-    return (_table(["layer", "SIMDxPE", "N_in/SIMD", "N_out/PE", "issue cycles", "model cycles"], body)
+    return (_table(["layer", "SIMDxPE", "words/group", "groups/step", "issue cycles", "model cycles"], body)
             + f"\nT={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)")
 
 

@@ -17,6 +17,7 @@ from flipspike.hw.memory_map import Learning, build_shape, load_writes
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
+from flipspike.gen.report import shape_text
 from flipspike.sw.integer import run_integer
 
 from .compare import compare
@@ -110,6 +111,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
     for i, (layer, row) in enumerate(zip(desc.layers, model)):
         layers.append({
             "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "simd": row["simd"], "pe": row["pe"],
+            "shape": shape_text(layer.in_shape, layer.output_shape),
             "cycles_measured": sum(o["counters"][i]["cycles"] for o in samples) / n,
             "cycles_model": row["cycles"],
             "sops_measured": sum(o["counters"][i]["sops"] for o in samples),

@@ -129,3 +129,35 @@ def test_bso_trained_network_is_bit_exact(digits, build_root, tmp_path):
     report = cosim(desc, default_folding(desc.layers), digits.x_test, digits.y_test, build_root=build_root)
     assert report["mismatches"] == 0
     assert report["accuracy_hw"] == report["accuracy_ref"] >= 0.93
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["stbp", "bso"])
+def test_conv_network_is_bit_exact_on_the_test_split(method, digits, build_root, tmp_path):
+    """A VGG-style digits BSNN (8x8x1 -> c8 -> c16 -> pool 2 -> fc10), trained by STBP and by BSO:
+    every test image under Verilator equals the integer reference (class, accumulations, per-layer
+    input spikes and SOPs), and the busy cycles equal the model."""
+    from flipspike.sw.export import export_model
+    from flipspike.sw.model import ModelConfig
+    from flipspike.sw.train import TrainConfig, load_run, train
+
+    train(ModelConfig("c8-c16-p2-fc10", timesteps=4), TrainConfig(method=method, epochs=6, seed=0), tmp_path,
+          progress=False)
+    desc = export_model(load_run(tmp_path)[0], pixel_bits=5, pixel_max=16, frac_bits=4)
+    folds = [Fold(1, 8), Fold(8, 16), Fold(16, 10)]
+    report = cosim(desc, folds, digits.x_test, digits.y_test, build_root=build_root)
+    assert report["mismatches"] == 0
+    assert report["accuracy_hw"] == report["accuracy_ref"] >= 0.85
+    for layer in report["layers"]:
+        assert layer["cycles_measured"] == layer["cycles_model"]
+        assert layer["sops_measured"] == layer["sops_ref"] > 0
+    assert report["layers"][1]["shape"] == "8x8x8->4x4x16"
+
+
+def test_conv_design_passes_lint(tmp_path):
+    from helpers import random_conv_desc
+    desc = random_conv_desc(np.random.default_rng(1), (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1},
+                            {"channels": 4, "kernel": 3, "stride": 2, "pool": 2}], 3, timesteps=2)
+    design = generate(desc, [Fold(2, 2), Fold(2, 4), Fold(4, 3)], tmp_path / "rtl")
+    result = lint(design.dir)
+    assert result.ok, result.output
