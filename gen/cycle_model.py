@@ -34,3 +34,26 @@ def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": f_in, "f_out": f_out,
                      "groups": groups, "cycles": cycles, "issue_cycles": lower_bound})
     return rows
+
+
+def event_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:
+    """Per sample and layer, {"cycles", "skipped"} with event-driven layers modelled from the spikes
+    they receive (``ref``: the integer reference's result for the samples): a step of an event-driven
+    layer costs F_out * max(1, nonzero words) + D, where a word is SIMD inputs holding a spike; the
+    words it does not issue are ``skipped``. Other layers cost what :func:`layer_cycles` says."""
+    import numpy as np
+
+    T, D = desc.timesteps, PIPELINE_DRAIN
+    dense = layer_cycles(desc, folds)
+    n = int(ref.cls.shape[0])
+    out = [[{"cycles": row["cycles"], "skipped": 0} for row in dense] for _ in range(n)]
+    for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+        if not fold.event:
+            continue
+        f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+        spikes = ref.layers[i - 1].outputs.numpy()                      # [T, B, n_in]
+        words = spikes.reshape(T, n, f_in, fold.simd).any(axis=3).sum(axis=2)   # [T, B] nonzero words
+        issued = np.maximum(words, 1) * f_out
+        for b in range(n):
+            out[b][i] = {"cycles": int((issued[:, b] + D).sum()), "skipped": int((f_in * f_out - issued[:, b]).sum())}
+    return out

@@ -73,7 +73,7 @@ def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn
     config = {
         "top": TOP,
         "timesteps": desc.timesteps,
-        "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe} for l, f in zip(desc.layers, folds)],
+        "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe, "event": f.event} for l, f in zip(desc.layers, folds)],
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
                    for l in desc.layers],
         "ports": port_map(desc, folds, learn),

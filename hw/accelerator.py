@@ -87,7 +87,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
             else:
                 prev = engines[-1]
-                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd)
+                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event)
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)

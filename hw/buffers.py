@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In
 
@@ -54,13 +54,13 @@ class SpikeBuffer(wiring.Component):
     cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake.
     """
 
-    def __init__(self, size: int, pe: int, simd: int):
+    def __init__(self, size: int, pe: int, simd: int, mask: bool = False):
         if size % pe or size % simd:
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
-        self.size, self.pe, self.simd = size, pe, simd
+        self.size, self.pe, self.simd, self.mask = size, pe, simd, mask
         super().__init__({
             "write": In(SpikeOutSignature(size // pe, pe)),
-            "read": In(StepInputSignature(size // simd, simd, 1)),
+            "read": In(StepInputSignature(size // simd, simd, 1, mask)),
         })
 
     def elaborate(self, platform):
@@ -78,6 +78,9 @@ class SpikeBuffer(wiring.Component):
         with m.Else():
             m.d.comb += rbank.eq(banks[0])
         m.d.sync += self.read.data.eq(rbank.word_select(self.read.addr, self.simd))
+        if self.mask:                                      # which words of the read bank hold a spike
+            m.d.comb += self.read.nonzero.eq(Cat(rbank[w * self.simd:(w + 1) * self.simd].any()
+                                                 for w in range(self.size // self.simd)))
         with m.If(self.write.commit):
             m.d.sync += wsel.eq(~wsel)
         with m.If(self.read.release):

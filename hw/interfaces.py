@@ -13,6 +13,7 @@ CounterLayout = data.StructLayout({
     "cycles": unsigned(COUNTER_WIDTH),     # busy cycles: issuing or draining the pipeline
     "in_spikes": unsigned(COUNTER_WIDTH),  # active inputs seen (nonzero pixels / input spikes)
     "sops": unsigned(COUNTER_WIDTH),       # synaptic operations: active input x synapse it reaches
+    "skipped": unsigned(COUNTER_WIDTH),    # event-driven layers: all-zero input words not issued
 })
 
 
@@ -27,16 +28,20 @@ class StepInputSignature(wiring.Signature):
     """A layer's input for one time step, read SIMD elements at a time with one cycle of latency.
 
     ``avail``: a full step of input is ready. ``addr`` selects a SIMD-wide word; ``data`` holds it on the
-    next cycle. ``release``: the engine is done with this step's input (a one-cycle pulse).
+    next cycle. ``release``: the engine is done with this step's input (a one-cycle pulse). With
+    ``mask``, ``nonzero`` has one bit per word: the word holds some spike (for event-driven layers).
     """
 
-    def __init__(self, words: int, simd: int, bits: int):
-        super().__init__({
+    def __init__(self, words: int, simd: int, bits: int, mask: bool = False):
+        members = {
             "avail": In(1),
             "addr": Out(range(max(2, words))),
             "data": In(data.ArrayLayout(unsigned(bits), simd)),
             "release": Out(1),
-        })
+        }
+        if mask:
+            members["nonzero"] = In(words)
+        super().__init__(members)
 
 
 class SpikeOutSignature(wiring.Signature):

@@ -53,7 +53,7 @@ class LayerEngine(wiring.Component):
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         self.walk = GroupWalk(layer, fold)
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
-        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input)),
+        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input, fold.event)),
                    "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
@@ -101,7 +101,13 @@ class LayerEngine(wiring.Component):
         issuing = Signal()
         pos = walk.counters(m)
         nf, sf = pos["nf"], pos["sf"]
-        last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
+        if fold.event:                                     # skip all-zero input words
+            jump = EventSkip(m, self.inp.nonzero, sf, f_in)
+            last_word = jump.last
+        else:
+            jump = None
+            last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
+        group_start = Signal(init=1)                       # the next issued word begins a neuron group
         waddr = Signal(range(max(2, f_out * f_in)))
         in_addr, in_bounds = walk.input_word(m, pos)
         group, out_word = walk.group_address(m, pos)
@@ -117,7 +123,7 @@ class LayerEngine(wiring.Component):
         b_valid, b_first, b_last, b_in_bounds = Signal(), Signal(), Signal(), Signal()
         b_nf, b_group, b_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
         b_sub_first, b_sub_last = Signal(), Signal()
-        m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & (sf == 0)), b_last.eq(issuing & last_word),
+        m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & group_start), b_last.eq(issuing & last_word),
                      b_nf.eq(nf), b_group.eq(group), b_out_word.eq(out_word), b_in_bounds.eq(in_bounds),
                      b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"])]
         m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
@@ -169,6 +175,9 @@ class LayerEngine(wiring.Component):
         with m.If(counting):
             m.d.sync += self.counters.sops.eq(self.counters.sops + syns.active * pe)
         m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + self.in_count)
+        if jump is not None:
+            with m.If(issuing):
+                m.d.sync += self.counters.skipped.eq(self.counters.skipped + jump.skipped(group_start))
 
         # -- step sequencing ------------------------------------------------------------------------
         if self.is_output:
@@ -191,10 +200,14 @@ class LayerEngine(wiring.Component):
             with m.State("WAIT"):
                 with m.If(can_start):
                     m.d.sync += [c.eq(0) for c in pos.values() if isinstance(c, Signal)]
+                    m.d.sync += group_start.eq(1)
+                    if jump is not None:
+                        m.d.sync += sf.eq(jump.first)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [issuing.eq(1), busy.eq(1)]
-                with m.If(walk.advance(m, pos, last_word)):
+                m.d.sync += group_start.eq(last_word)
+                with m.If(walk.advance(m, pos, last_word, jump)):
                     m.next = "DRAIN1"
             with m.State("DRAIN1"):
                 m.d.comb += busy.eq(1)
@@ -330,8 +343,9 @@ class GroupWalk:
         pos["sub_last"] = (pos["dy"] == self.pool - 1) & (pos["dx"] == self.pool - 1)
         return pos
 
-    def advance(self, m, pos, last_word):
-        """Step the counters after one issued word; returns 'this was the step's last word'."""
+    def advance(self, m, pos, last_word, jump=None):
+        """Step the counters after one issued word; returns 'this was the step's last word'. With
+        ``jump`` (event-driven, dense), sf moves to the next nonzero word instead of the next word."""
         def nested(levels):
             # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
             carry = Const(1)
@@ -344,11 +358,14 @@ class GroupWalk:
 
         with m.If(last_word):
             m.d.sync += [pos[n].eq(0) for n in ("sf", "ky", "kx", "cg")]
+            if jump is not None:
+                m.d.sync += pos["sf"].eq(jump.first)
             done = nested([("dx", self.pool), ("dy", self.pool), ("nf", self.f_out), ("px", self.wp), ("py", self.hp)])
         with m.Else():
-            m.d.sync += pos["sf"].eq(pos["sf"] + 1)
+            m.d.sync += pos["sf"].eq(pos["sf"] + 1 if jump is None else jump.next)
             nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
         return done & last_word
+
 
     def _out_position(self, pos):
         return pos["py"] * self.pool + pos["dy"], pos["px"] * self.pool + pos["dx"]
@@ -382,3 +399,33 @@ class GroupWalk:
             m.d.comb += [group.eq((oy * self.wo + ox) * self.f_out + pos["nf"]),
                          out_word.eq((pos["py"] * self.wp + pos["px"]) * self.f_out + pos["nf"])]
         return group, out_word
+
+
+def lowest_set(bits, n: int):
+    """(index of the lowest set bit of ``bits[:n]``, any bit set): a priority encoder (0 when none)."""
+    index = Const(0, range(max(2, n)))
+    for i in reversed(range(n)):
+        index = Mux(bits[i], i, index)
+    return index, bits[:n].any()
+
+
+class EventSkip:
+    """Event-driven walk over a step's input words: visit only words holding a spike. A neuron group
+    starts at the first nonzero word (word 0 when there is none: the group still needs its neuron
+    update) and jumps from word sf to the next nonzero one; it ends where none is left."""
+
+    def __init__(self, m, nonzero, sf, f_in: int):
+        self.f_in, self.sf = f_in, sf
+        self.first, _ = lowest_set(nonzero, f_in)
+        above = Signal(f_in, name="event_above")
+        m.d.comb += above.eq(nonzero >> (sf + 1))
+        offset, any_above = lowest_set(above, f_in)
+        self.next = sf + 1 + offset
+        self.last = ~any_above
+
+    def skipped(self, group_start):
+        """Words jumped over by this issue: those before the group's first word, and those between this
+        word and the next (or after this one, at the group's last word)."""
+        before = Mux(group_start, self.sf, 0)
+        after = Mux(self.last, self.f_in - 1 - self.sf, self.next - self.sf - 1)
+        return before + after

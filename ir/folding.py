@@ -21,11 +21,22 @@ def divisors(n: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Fold:
-    simd: int  # inputs per cycle
-    pe: int    # neurons per cycle
+    simd: int            # inputs per cycle
+    pe: int              # neurons per cycle
+    event: bool = False  # event-driven: skip all-zero input words (dense layers fed by spikes)
 
     def __str__(self) -> str:
-        return f"{self.simd}x{self.pe}"
+        return f"{self.simd}x{self.pe}" + ("e" if self.event else "")
+
+
+def event_capable(index: int, layer) -> bool:
+    """Event-driven execution needs spike inputs (not the first layer) and a dense layer."""
+    return index > 0 and getattr(layer, "conv", None) is None
+
+
+def with_event(layers, folds: list[Fold]) -> list[Fold]:
+    """``folds`` with event-driven execution switched on wherever it applies (``--event``)."""
+    return [Fold(f.simd, f.pe, event_capable(i, l)) for i, (l, f) in enumerate(zip(layers, folds))]
 
 
 def check_fold(name: str, n_in: int, n_out: int, fold: Fold) -> None:
@@ -59,7 +70,8 @@ def default_folding(layers) -> list[Fold]:
 
 
 def parse_folding(text: str | None, layers) -> list[Fold]:
-    """Parse ``"16x8,16x5"`` (SIMDxPE per layer); None or ``"auto"`` gives :func:`default_folding`."""
+    """Parse ``"16x8,16x5"`` (SIMDxPE per layer, an ``e`` suffix for event-driven: ``16x5e``); None or
+    ``"auto"`` gives :func:`default_folding`."""
     if text is None or text == "auto":
         return default_folding(layers)
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -68,11 +80,13 @@ def parse_folding(text: str | None, layers) -> list[Fold]:
                            f"write one SIMDxPE per layer, e.g. {','.join(str(f) for f in default_folding(layers))}")
     folds = []
     for part in parts:
+        text = part.lower()
+        event = text.endswith("e")
         try:
-            simd, pe = (int(v) for v in part.lower().split("x"))
+            simd, pe = (int(v) for v in text.rstrip("e").split("x"))
         except ValueError:
-            raise FoldingError(f"--fold entry {part!r} is not SIMDxPE (two integers, e.g. 16x8)") from None
-        folds.append(Fold(simd, pe))
+            raise FoldingError(f"--fold entry {part!r} is not SIMDxPE[e] (two integers, e.g. 16x8 or 16x8e)") from None
+        folds.append(Fold(simd, pe, event))
     validate_folding(layers, folds)
     return folds
 
@@ -80,5 +94,8 @@ def parse_folding(text: str | None, layers) -> list[Fold]:
 def validate_folding(layers, folds) -> None:
     if len(folds) != len(layers):
         raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
-    for layer, fold in zip(layers, folds):
+    for i, (layer, fold) in enumerate(zip(layers, folds)):
         check_layer_fold(layer, fold)
+        if fold.event and not event_capable(i, layer):
+            raise FoldingError(f"layer {layer.name}: event-driven execution needs a dense layer fed by spikes "
+                               "(not the first layer, not a convolution); drop the 'e' from its fold")

@@ -17,7 +17,7 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from flipspike.sim.samples import counter_delta, stream_summary
+from flipspike.sim.samples import COUNTER_FIELDS, counter_delta, stream_summary
 
 CLOCK_NS = 10
 
@@ -35,7 +35,7 @@ async def stream_samples(dut):
 
     def counters():
         raw = dut.counters.value.to_unsigned()
-        return [[_field(raw, *layer[name]) for name in ("cycles", "in_spikes", "sops")] for layer in ports["counters"]]
+        return [[_field(raw, *layer[name]) for name in COUNTER_FIELDS] for layer in ports["counters"]]
 
     def result():
         payload = dut.result__payload.value.to_unsigned()

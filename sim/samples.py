@@ -5,7 +5,7 @@ Kept free of torch and Amaranth so the cocotb bench can share it.
 
 from __future__ import annotations
 
-COUNTER_FIELDS = ("cycles", "in_spikes", "sops")
+COUNTER_FIELDS = ("cycles", "in_spikes", "sops", "skipped")
 COUNTER_MOD = 1 << 32
 
 

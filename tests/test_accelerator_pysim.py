@@ -128,3 +128,25 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
         plain = plain_run(desc, pixels)
         assert [c["sops"] for c in obs["counters"]] == plain["sops"]
         assert [c["in_spikes"] for c in obs["counters"]] == plain["in_spikes"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), hidden=st.lists(st.sampled_from([4, 6, 8]), min_size=1, max_size=2),
+       T=st.integers(1, 4), density=st.sampled_from([0.1, 0.5]))
+def test_event_driven_layers_skip_zero_words_exactly(seed, hidden, T, density):
+    """Event-driven dense layers: bit-exact results, and busy and skipped cycles equal the event model
+    computed from the reference's spikes."""
+    from flipspike.gen.cycle_model import event_cycles
+    from flipspike.ir.folding import with_event
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.choice([4, 8])), *hidden, int(rng.choice([2, 3]))]
+    desc = random_desc(rng, sizes, timesteps=T, input_bits=3, weight_density=density)
+    folds = with_event(desc.layers, divisor_fold(rng, desc))
+    x = random_pixels(rng, desc, 3)
+    ref = run_integer(desc, x)
+    observed = run_pysim(desc, folds, x)
+    assert compare(ref, observed) == []
+    model = event_cycles(desc, folds, ref)
+    for obs, want in zip(observed["samples"], model):
+        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
+        assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]
