@@ -81,13 +81,28 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _folds(args, desc):
+    """The folding from --fold / --target-cycles, with --event applied."""
+    from flipspike.ir import parse_folding
+    from flipspike.ir.folding import with_event
+
+    if getattr(args, "target_cycles", None):
+        from flipspike.gen.autofold import fold_for_cycles
+        if args.fold not in (None, "auto"):
+            raise FlipspikeError("give either --fold or --target-cycles, not both")
+        folds = fold_for_cycles(desc, args.target_cycles)
+    else:
+        folds = parse_folding(args.fold, desc.layers)
+    return with_event(desc.layers, folds) if args.event else folds
+
+
 def _cmd_generate(args) -> int:
-    from flipspike.ir import NetDesc, parse_folding
+    from flipspike.ir import NetDesc
     from flipspike.gen.design import generate
     from flipspike.gen.report import cycle_plan_table
 
     desc = NetDesc.load(args.net)
-    folds = parse_folding(args.fold, desc.layers)
+    folds = _folds(args, desc)
     design = generate(desc, folds, args.out)
     print(cycle_plan_table(design.config["cycle_model"], desc.timesteps))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
@@ -103,14 +118,14 @@ def _cmd_lint(args) -> int:
 
 
 def _cmd_cosim(args) -> int:
-    from flipspike.ir import NetDesc, parse_folding
+    from flipspike.ir import NetDesc
     from flipspike.gen.report import cosim_table, learn_table
     from flipspike.ir.netdesc import write_text_atomic
     from flipspike.sim.cosim import cosim
     from flipspike.sw.data import load_dataset
 
     desc = NetDesc.load(args.net)
-    folds = parse_folding(args.fold, desc.layers)
+    folds = _folds(args, desc)
     data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"), args.data_dir)
     n = len(data.x_test) if args.samples == "all" else int(args.samples)
     if not 1 <= n <= len(data.x_test):
@@ -218,7 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate Verilog, lint waivers and config.json from a description")
     g.add_argument("net")
     g.add_argument("--out", required=True)
-    g.add_argument("--fold", default="auto", help="SIMDxPE per layer, e.g. 16x8,16x5 (default: auto)")
+    g.add_argument("--fold", default="auto", help="SIMDxPE per layer, e.g. 16x8,16x5 (default: auto); "
+                   "an 'e' suffix makes a layer event-driven, e.g. 16x5e")
+    g.add_argument("--event", action="store_true", help="event-driven execution in every layer fed by spikes "
+                   "(dense layers skip all-zero input words)")
+    g.add_argument("--target-cycles", type=int, default=None,
+                   help="pick the folding: the fewest lanes with which every layer takes at most this many "
+                        "cycles per inference (dense model)")
     g.set_defaults(func=_cmd_generate)
 
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall on a generated design directory")
@@ -230,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--samples", default="all", help="number of test samples, or 'all'")
     c.add_argument("--json", help="write the report here")
     c.add_argument("--simulator", choices=["verilator", "pysim"], default="verilator")
-    c.add_argument("--fold", default="auto")
+    c.add_argument("--fold", default="auto", help="as for generate")
+    c.add_argument("--event", action="store_true", help="as for generate")
+    c.add_argument("--target-cycles", type=int, default=None, help="as for generate")
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")

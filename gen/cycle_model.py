@@ -19,20 +19,23 @@ from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
 
+def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, int]:
+    """(busy cycles, issue cycles) of one inference of ``layer`` at ``fold`` (dense mode)."""
+    T, D = timesteps, PIPELINE_DRAIN
+    f_in = layer.n_in // fold.simd
+    groups = GroupWalk(layer, fold).walked
+    if first:
+        return (groups * f_in + D) + T * (groups + D), groups * f_in + T * groups
+    return T * (groups * f_in + D), T * groups * f_in
+
+
 def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
-    T, D = desc.timesteps, PIPELINE_DRAIN
     rows = []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-        groups = GroupWalk(layer, fold).walked
-        if i == 0:
-            cycles = (groups * f_in + D) + T * (groups + D)
-            lower_bound = groups * f_in + T * groups
-        else:
-            cycles = T * (groups * f_in + D)
-            lower_bound = T * groups * f_in
-        rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": f_in, "f_out": f_out,
-                     "groups": groups, "cycles": cycles, "issue_cycles": lower_bound})
+        cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0)
+        rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
+                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).walked, "cycles": cycles,
+                     "issue_cycles": issue})
     return rows
 
 

@@ -17,8 +17,10 @@ def shape_text(in_shape, out_shape) -> str:
 
 def cosim_table(report: dict) -> str:
     n = report["samples"]
-    rows = [[l["name"], l.get("shape", f"{l['n_in']}->{l['n_out']}"), f"{l['simd']}x{l['pe']}", f"{l['cycles_measured']:.1f}",
-             l["cycles_model"], f"{l['sops_measured'] / n:.1f}", f"{l['sops_ref'] / n:.1f}",
+    rows = [[l["name"], l.get("shape", f"{l['n_in']}->{l['n_out']}"),
+             f"{l['simd']}x{l['pe']}{'e' if l.get('event') else ''}", f"{l['cycles_measured']:.1f}",
+             f"{l['cycles_model']:.1f}",
+             f"{l['sops_measured'] / n:.1f}", f"{l['sops_ref'] / n:.1f}",
              f"{l['spikes_measured'] / n:.1f}", f"{l['spikes_ref'] / n:.1f}"] for l in report["layers"]]
     table = _table(["layer", "shape", "SIMDxPE", "cycles hw", "cycles model", "SOPs hw", "SOPs ref",
                     "in-spikes hw", "in-spikes ref"], rows)

@@ -63,6 +63,11 @@ def covered(hw: tuple[int, int], pool: int) -> tuple[int, int]:
     return (hw[0] // pool * pool, hw[1] // pool * pool)
 
 
+def neuron_shape(conv: ConvSpec | None, channels: int, pool: int) -> Shape:
+    """The neuron array of a layer: (channels,) dense, or the covered output map (H, W, channels)."""
+    return (*covered(conv.out_hw(), pool), channels) if conv is not None else (channels,)
+
+
 def pooled(shape: Shape, pool: int) -> Shape:
     """Shape after a non-overlapping ``pool x pool`` max-pool (stride = pool, remainder rows/columns dropped)."""
     if pool == 1:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import DescriptionError
 from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
-from .geometry import ConvSpec, Shape, covered, pooled, size
+from .geometry import ConvSpec, Shape, neuron_shape, pooled, size
 
 FORMAT = "flipspike-net"
 SCHEMA_VERSION = 2
@@ -87,7 +87,7 @@ class LayerDesc:
     @property
     def out_shape(self) -> Shape:
         """Shape of the neuron array (before pooling; with pooling, the part its windows cover)."""
-        return (*covered(self.conv.out_hw(), self.pool), self.n_out) if self.conv else (self.n_out,)
+        return neuron_shape(self.conv, self.n_out, self.pool)
 
     @property
     def output_shape(self) -> Shape:

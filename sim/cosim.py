@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flipspike.gen.cycle_model import layer_cycles
+from flipspike.gen.cycle_model import event_cycles, layer_cycles
 from flipspike.gen.design import TOP, generate
 from flipspike.hw.memory_map import Learning, build_shape, load_writes
 from flipspike.ir import NetDesc
@@ -104,6 +104,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
                                  template=template)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
+    per_sample = event_cycles(desc, folds, ref)          # = model for dense layers; from spikes for event ones
     samples = observed["samples"]
     n = len(samples)
     total_cycles = sum(o["latency"] for o in samples)
@@ -112,8 +113,16 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         layers.append({
             "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "simd": row["simd"], "pe": row["pe"],
             "shape": shape_text(layer.in_shape, layer.output_shape),
+            "event": folds[i].event,
             "cycles_measured": sum(o["counters"][i]["cycles"] for o in samples) / n,
-            "cycles_model": row["cycles"],
+            "cycles_model": sum(p[i]["cycles"] for p in per_sample) / n,
+            "cycles_dense_model": row["cycles"],
+            "issue_cycles_dense": row["issue_cycles"],
+            "skipped_measured": sum(o["counters"][i]["skipped"] for o in samples) / n,
+            "skipped_model": sum(p[i]["skipped"] for p in per_sample) / n,
+            "cycle_model_mismatches": sum(o["counters"][i]["cycles"] != p[i]["cycles"] or
+                                          o["counters"][i]["skipped"] != p[i]["skipped"]
+                                          for o, p in zip(samples, per_sample)),
             "sops_measured": sum(o["counters"][i]["sops"] for o in samples),
             "sops_ref": int(ref.layers[i].sops.sum()),
             "spikes_measured": sum(o["counters"][i]["in_spikes"] for o in samples),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flipspike.ir.geometry import ConvSpec, Shape, covered, pooled, size
+from flipspike.ir.geometry import ConvSpec, Shape, neuron_shape, pooled, size
 
 _CONV = re.compile(r"c(\d+)(?:k(\d+))?(?:s(\d+))?$")
 _POOL = re.compile(r"p(\d+)$")
@@ -42,11 +42,11 @@ class LayerSpec:
     @property
     def neuron_shape(self) -> Shape:
         """The neurons that exist: with pooling, the positions some pooling window covers."""
-        return (*covered(self.conv.out_hw(), self.pool), self.out) if self.conv else (self.out,)
+        return neuron_shape(self.conv, self.out, self.pool)
 
     @property
     def output_shape(self) -> Shape:
-        return pooled(self.out_shape, self.pool)
+        return pooled(self.neuron_shape, self.pool)
 
 
 def parse_arch(arch: str, input_shape: Shape) -> list[LayerSpec]:

@@ -37,7 +37,6 @@ def evaluate(model: BSNN, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> di
 
 
 def _sops(model: BSNN, x: torch.Tensor, spikes: list[torch.Tensor]) -> np.ndarray:
-    T = model.cfg.timesteps
     out = []
     for i, spec in enumerate(model.specs):
         if i == 0:

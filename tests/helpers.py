@@ -39,6 +39,20 @@ def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, i
     return desc.validate()
 
 
+def randomize_bn(model, *, mean: float, var: float, fire: bool = False) -> None:
+    """Random BatchNorm statistics with about half the scales negative (the hard case for folding);
+    ``fire``: the first two channels get a low mean, so they certainly fire."""
+    import torch
+    with torch.no_grad():
+        for bn in model.norms:
+            bn.weight.copy_(torch.randn_like(bn.weight))
+            bn.bias.copy_(torch.randn_like(bn.bias) * 0.5)
+            bn.running_mean.copy_(torch.randn_like(bn.running_mean) * mean)
+            bn.running_var.copy_(torch.rand_like(bn.running_var) * var + 1)
+            if fire:
+                bn.running_mean[:2] = -3
+
+
 def random_conv_desc(rng: np.random.Generator, input_shape: tuple[int, int, int], convs: list[dict], classes: int, *,
                      timesteps: int, input_bits: int = 3, frac_bits: int = 2, leak_shift: int | None = 1,
                      reset: str = "hard") -> NetDesc:

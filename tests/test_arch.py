@@ -12,6 +12,8 @@ from flipspike.sw.integer import run_integer
 from flipspike.sw.metrics import evaluate
 from flipspike.sw.model import BSNN, ModelConfig
 
+from helpers import randomize_bn
+
 
 def test_parse_vgg_style_arch():
     specs = parse_arch("c16-c32-p2-fc10", (8, 8, 1))
@@ -42,16 +44,6 @@ def test_conv_on_flat_input_is_refused():
         parse_arch("c8-10", (64,))
 
 
-def _randomize_bn(model):
-    with torch.no_grad():
-        for bn in model.norms:
-            bn.weight.copy_(torch.randn_like(bn.weight))             # about half negative
-            bn.bias.copy_(torch.randn_like(bn.bias) * 0.5)
-            bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 3)
-            bn.running_var.copy_(torch.rand_like(bn.running_var) * 20 + 1)
-            bn.running_mean[:2] = -3                                   # some channels certainly fire
-
-
 @pytest.mark.parametrize("arch,shortcuts", [("c6-c6-p2-fc10", True), ("c4k3s2-c6-p2-fc10", False)])
 def test_conv_export_reproduces_float_spikes(arch, shortcuts, digits):
     """An untrained conv net with random BN (negative scales too) and a shortcut: the exported integer
@@ -59,7 +51,7 @@ def test_conv_export_reproduces_float_spikes(arch, shortcuts, digits):
     torch.manual_seed(1)
     model = BSNN(ModelConfig(arch, input_shape=(8, 8, 1), timesteps=3, reset="soft", shortcuts=shortcuts))
     assert model.shortcut == [False, shortcuts]
-    _randomize_bn(model)
+    randomize_bn(model, mean=3, var=20, fire=True)
     model.eval()
     x = digits.x_test[:100]
     out, spikes = model(torch.as_tensor(x, dtype=torch.float32))

@@ -77,3 +77,16 @@ def test_full_precision_layers_do_not_export(tmp_path, capsys):
     assert main(["export", str(run), "--out", str(tmp_path / "n.json")]) == 2
     assert "full-precision weights" in capsys.readouterr().err
     assert not (tmp_path / "n.json").exists()
+
+
+def test_generate_with_target_cycles_and_event(tmp_path, capsys):
+    net = _net(tmp_path)
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl"), "--target-cycles", "40", "--event"]) == 0
+    config = json.loads((tmp_path / "rtl" / "config.json").read_text())
+    assert [f["event"] for f in config["folding"]] == [False, True]
+    assert max(row["cycles"] for row in config["cycle_model"]) <= 40
+    assert "groups/step" in capsys.readouterr().out
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl2"), "--fold", "8x6e,6x4"]) == 2
+    assert "event-driven execution needs a dense layer fed by spikes" in capsys.readouterr().err
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl3"), "--target-cycles", "3"]) == 2
+    assert "raise --target-cycles" in capsys.readouterr().err

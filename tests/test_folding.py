@@ -25,3 +25,21 @@ def test_parse_and_default():
         parse_folding("8x4", desc.layers)
     with pytest.raises(FoldingError, match="is not SIMDxPE"):
         parse_folding("8x4,big", desc.layers)
+
+
+def test_target_cycles_picks_the_cheapest_fold_that_fits():
+    from flipspike.gen.autofold import fold_for_cycles
+    from flipspike.gen.cycle_model import fold_cycles, layer_cycles
+    from flipspike.ir.folding import divisors
+    from helpers import random_desc
+    desc = random_desc(np.random.default_rng(0), [64, 128, 10], timesteps=4)
+    for target in (150, 400, 2000):
+        folds = fold_for_cycles(desc, target)
+        assert max(r["cycles"] for r in layer_cycles(desc, folds)) <= target
+        for i, (layer, fold) in enumerate(zip(desc.layers, folds)):   # no fitting fold has fewer lanes
+            for simd in divisors(layer.n_in):
+                for pe in divisors(layer.n_out):
+                    if simd * pe < fold.simd * fold.pe:
+                        assert fold_cycles(layer, Fold(simd, pe), 4, i == 0)[0] > target
+    with pytest.raises(FoldingError, match="at least"):
+        fold_for_cycles(desc, 5)

@@ -11,6 +11,8 @@ from flipspike.sw.model import BSNN, ModelConfig
 from flipspike.sw.metrics import evaluate
 from flipspike.sw.train import load_run
 
+from helpers import randomize_bn
+
 
 def test_digits_split_is_fixed(digits):
     assert digits.x_test.shape == (360, 64) and digits.x_train.shape == (1437, 64)
@@ -50,12 +52,7 @@ def test_bn_folding_with_negative_scales_matches_float_spikes():
     the float model's hidden spikes (up to rare rounding at the threshold) and its outputs' argmax."""
     torch.manual_seed(0)
     model = BSNN(ModelConfig("64-32-24-10", timesteps=4, reset="soft"))
-    with torch.no_grad():
-        for bn in model.norms:
-            bn.weight.copy_(torch.randn_like(bn.weight))             # about half negative
-            bn.bias.copy_(torch.randn_like(bn.bias) * 0.5)
-            bn.running_mean.copy_(torch.randn_like(bn.running_mean) * 5)
-            bn.running_var.copy_(torch.rand_like(bn.running_var) * 50 + 1)
+    randomize_bn(model, mean=5, var=50)
     model.eval()
     assert (model.norms[0].weight < 0).sum() > 5
     x = load_dataset("digits").x_test
