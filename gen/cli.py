@@ -175,7 +175,7 @@ METHOD_HELP = ("fp: full precision, BPTT; stbp: latent-weight STE + BPTT; agmm: 
 
 
 def _train_options(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, dvs-gesture")
+    t.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, dvs-gesture, cifar10-dvs")
     t.add_argument("--data-dir", default=None, help="where downloaded datasets are stored (see README)")
     t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")
     t.add_argument("--timesteps", type=int, default=4)

@@ -6,8 +6,12 @@
   (``DATA/MNIST/raw/train-images-idx3-ubyte[.gz]`` ..., ``DATA/FashionMNIST/raw/...``); 28x28x1, 0..255.
 * ``cifar10``: the python pickles (``DATA/cifar-10-batches-py/data_batch_1..5, test_batch``); 32x32x3.
 * ``dvs-gesture``: tonic's preprocessed layout (``DATA/DVSGesture/ibmGestureTrain/userNN_light/K.npy``,
-  events as rows x, y, p, t[ms], K the class). Direct encoding takes one frame per sample, so the
-  events of a recording are counted per pixel and polarity, pooled 4x4 to 32x32x2, and clipped to 0..15.
+  events as rows x, y, p, t[ms], K the class).
+* ``cifar10-dvs``: tonic's layout, AEDAT 4.0 files (``DATA/CIFAR10DVS/<class>/*.aedat4``, read by
+  :mod:`flipspike.sw.aedat4`); no official split, so a fixed stratified 90/10 one (seed 0).
+
+Direct encoding takes one frame per sample, so the events of a DVS recording are counted per pixel and
+polarity, pooled 4x4 to 32x32x2, and clipped to 0..15.
 
 Nothing here downloads: fetch the files with torchvision / tonic on a machine with internet (or copy
 them) and pass ``--data-dir``; a missing file is reported with the path it was looked for at.
@@ -162,6 +166,28 @@ def _dvs_gesture(root: Path) -> Split:
                  shape=(n, n, 2))
 
 
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _cifar10_dvs(root: Path) -> Split:
+    from sklearn.model_selection import train_test_split
+
+    from .aedat4 import read_events
+
+    base = root / "CIFAR10DVS"
+    frames, labels = [], []
+    for label, name in enumerate(CIFAR10_CLASSES):
+        for f in sorted((base / name).glob("*.aedat4")):
+            frames.append(dvs_frame(read_events(f)))
+            labels.append(label)
+    if not frames:
+        raise _missing("CIFAR10-DVS", base / "airplane/*.aedat4", "fetch it with tonic.datasets.CIFAR10DVS(save_to=DATA)")
+    x, y = np.stack(frames), np.asarray(labels, dtype=np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.1, stratify=y, random_state=SPLIT_SEED)
+    n = 128 // DVS_POOL
+    return Split(x_tr, y_tr, x_te, y_te, pixel_bits=4, pixel_max=DVS_MAX, classes=10, shape=(n, n, 2))
+
+
 LOADERS = {"digits": _digits, "mnist": _mnist_like("MNIST", "MNIST"),
            "fashion-mnist": _mnist_like("FashionMNIST", "Fashion-MNIST"), "cifar10": _cifar10,
-           "dvs-gesture": _dvs_gesture}
+           "dvs-gesture": _dvs_gesture, "cifar10-dvs": _cifar10_dvs}

@@ -100,3 +100,78 @@ def test_train_on_mnist_files(tmp_path):
     rc = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--arch", "c4s2-p2-fc10",
                "--epochs", "1", "--timesteps", "2", "--out", str(tmp_path / "run")])
     assert rc == 0 and (tmp_path / "run" / "model.pt").is_file()
+
+
+def _flatbuffer_ioheader(compression: int, table: int, info: str) -> bytes:
+    text = info.encode() + b"\0"
+    buf = bytearray(36 + 4 + len(text))
+    struct.pack_into("<I", buf, 0, 16)                                   # root table at 16
+    struct.pack_into("<HHHHH", buf, 4, 10, 20, 4, 8, 16)                 # vtable: 3 fields
+    struct.pack_into("<i", buf, 16, 16 - 4)                              # table -> vtable
+    struct.pack_into("<iqI", buf, 20, compression, table, 36 - 32)       # fields; string at 36
+    struct.pack_into("<I", buf, 36, len(text) - 1)
+    buf[40:] = text
+    return bytes(buf)
+
+
+def _flatbuffer_events(events: np.ndarray) -> bytes:
+    """A size-prefixed EventPacket: vector of (int64 t, int16 x, int16 y, bool on, pad 3)."""
+    fb = bytearray(32 + 16 * len(events))
+    struct.pack_into("<I", fb, 0, 16)
+    fb[4:8] = b"EVTS"
+    struct.pack_into("<HHH", fb, 8, 6, 8, 4)
+    struct.pack_into("<i", fb, 16, 16 - 8)
+    struct.pack_into("<I", fb, 20, 28 - 20)
+    struct.pack_into("<I", fb, 28, len(events))
+    for k, (x, y, p, t) in enumerate(events):
+        struct.pack_into("<qhh?", fb, 32 + 16 * k, t, x, y, bool(p))
+    return struct.pack("<I", len(fb)) + bytes(fb)
+
+
+def write_aedat4(path, packets):
+    """packets: [(stream id, events [N, 4] as x, y, p, t)]; stream 0 is events, stream 1 triggers."""
+    info = ('<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/">'
+            '<node name="0" path="/0/"><attr key="compression" type="string">NONE</attr>'
+            '<attr key="typeIdentifier" type="string">EVTS</attr></node>'
+            '<node name="1" path="/1/"><attr key="typeIdentifier" type="string">TRIG</attr></node></node></dv>')
+    body = b""
+    for stream, events in packets:
+        data = _flatbuffer_events(events) if stream == 0 else b"\x01\x02\x03\x04trigger!"
+        body += struct.pack("<ii", stream, len(data)) + data
+    header = _flatbuffer_ioheader(0, 0, info)
+    start = len(b"#!AER-DAT4.0\r\n") + 4 + len(header)
+    table = start + len(body)                                            # a packet index follows the packets
+    header = _flatbuffer_ioheader(0, table, info)
+    path.write_bytes(b"#!AER-DAT4.0\r\n" + struct.pack("<i", len(header)) + header + body + b"INDEX-TABLE-BYTES")
+
+
+def test_aedat4_events_are_read_from_event_streams_only(tmp_path):
+    from flipspike.sw.aedat4 import AedatError, read_events
+    rng = np.random.default_rng(4)
+    a = np.stack([rng.integers(0, 128, 30), rng.integers(0, 128, 30), rng.integers(0, 2, 30),
+                  np.arange(30) * 7], axis=1)
+    b = np.array([[1, 2, 1, 1000], [127, 127, 0, 1001]])
+    write_aedat4(tmp_path / "r.aedat4", [(0, a), (1, None), (0, b)])
+    assert np.array_equal(read_events(tmp_path / "r.aedat4"), np.concatenate([a, b]))
+    (tmp_path / "bad.aedat4").write_bytes(b"#!AER-DAT2.0\r\n")
+    with pytest.raises(AedatError, match="not an AEDAT 4.0 file"):
+        read_events(tmp_path / "bad.aedat4")
+    raw = (tmp_path / "r.aedat4").read_bytes()
+    (tmp_path / "cut.aedat4").write_bytes(raw[:len(raw) - 100])
+    with pytest.raises(AedatError, match="cut.aedat4"):
+        read_events(tmp_path / "cut.aedat4")
+
+
+def test_cifar10_dvs_layout(tmp_path):
+    from flipspike.sw.data import CIFAR10_CLASSES
+    rng = np.random.default_rng(5)
+    for name in CIFAR10_CLASSES:
+        d = tmp_path / "CIFAR10DVS" / name
+        d.mkdir(parents=True)
+        for k in range(10):
+            ev = np.stack([rng.integers(0, 128, 50), rng.integers(0, 128, 50), rng.integers(0, 2, 50),
+                           np.arange(50)], axis=1)
+            write_aedat4(d / f"cifar10_{name}_{k}.aedat4", [(0, ev)])
+    data = load_dataset("cifar10-dvs", tmp_path)
+    assert len(data.x_train) == 90 and len(data.x_test) == 10 and sorted(data.y_test.tolist()) == list(range(10))
+    assert data.input_shape == (32, 32, 2) and data.x_train.sum(axis=1).max() <= 50
