@@ -157,15 +157,16 @@ def _learn(args, desc, folds, data, n) -> dict:
         out.weights = rng.integers(0, 2, out.weights.shape).astype(np.uint8)
         out.bias[:] = 0
     count = args.updates or len(data.x_train)
+    evaluate = dict(x_eval=data.x_test[:n], y_eval=data.y_test[:n], simulator=args.simulator,
+                    build_root=args.build_dir)
     if args.learn_source == "random":
-        updates = random_updates(rng, out, rule, count)
-    else:
-        reps = -(-count // len(data.x_train))
-        x = np.concatenate([data.x_train] * reps)[:count]
-        y = np.concatenate([data.y_train] * reps)[:count]
-        updates = label_updates(desc, rule, x, y)
-    return learn_cosim(desc, folds, rule, updates, x_eval=data.x_test[:n], y_eval=data.y_test[:n],
-                       simulator=args.simulator, build_root=args.build_dir)
+        return learn_cosim(desc, folds, rule, random_updates(rng, out, rule, count), **evaluate)
+    reps = -(-count // len(data.x_train))
+    x = np.concatenate([data.x_train] * reps)[:count]
+    y = np.concatenate([data.y_train] * reps)[:count]
+    if args.learn_source == "onchip":
+        return learn_cosim(desc, folds, rule, onchip=(x, y), **evaluate)
+    return learn_cosim(desc, folds, rule, label_updates(desc, rule, x, y), **evaluate)
 
 
 METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso"]
@@ -260,9 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     lg = c.add_argument_group("on-chip learning (flip unit on the output layer)")
     lg.add_argument("--learn", action="store_true", help="co-simulate learning steps instead of inference only")
     lg.add_argument("--updates", type=int, default=0, help="learning steps (default: one per training sample)")
-    lg.add_argument("--learn-source", choices=["labels", "random"], default="labels",
-                    help="labels: errors from the label and the current output, one training sample per step; "
-                         "random: random errors and traces (exactness runs)")
+    lg.add_argument("--learn-source", choices=["onchip", "labels", "random"], default="onchip",
+                    help="onchip: the chip infers each training sample and learns from its label alone "
+                         "(errors and traces made on chip); labels: the same errors and traces computed on the "
+                         "host and streamed over the load bus; random: random errors and traces (exactness runs)")
     lg.add_argument("--reinit-output", action="store_true",
                     help="randomize the output layer's weights and zero its bias first (on-device adaptation)")
     from flipspike.ir.learning import FlipRule

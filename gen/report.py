@@ -51,8 +51,8 @@ def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
 
 def learn_table(report: dict) -> str:
     mem = report["memory"]
-    lines = [f"on-chip learning ({report['simulator']}), layer {report['layer']}: {report['updates']} updates, "
-             f"{report['flips']} flips",
+    lines = [f"on-chip learning ({report['simulator']}), layer {report['layer']}: {report['updates']} updates "
+             f"({report.get('source', 'host errors')}), {report['flips']} flips",
              f"rule: {report['rule']}",
              f"cycles per update: {report['cycles_per_update']:.1f} (model {report['cycles_per_update_model']})",
              f"learning memory: {mem['momentum_bits_per_weight']} momentum bits per weight; "

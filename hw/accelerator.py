@@ -46,6 +46,9 @@ class Accelerator(wiring.Component):
             raise ValueError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
         check_supported(desc, learn)
         validate_folding(desc.layers, folds)
+        if learn is not None and folds[learn.layer].event:
+            raise ValueError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
+                             "word by word: it cannot be event-driven (drop the 'e' from its fold)")
         self.desc, self.folds, self.learn_cfg = desc, folds, learn
         self.load_bus = bus_widths(desc, folds, learn)
         out = desc.layers[-1]
@@ -53,7 +56,7 @@ class Accelerator(wiring.Component):
         if learn is not None:
             layer, fold = desc.layers[learn.layer], folds[learn.layer]
             words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
-            members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits))
+            members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits, layer.n_out))
         super().__init__({
             **members,
             "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),

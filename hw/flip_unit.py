@@ -9,7 +9,7 @@ counted in hardware with the flips. No gradient memory: g is formed on the fly.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,17 +39,30 @@ class WeightPortSignature(wiring.Signature):
 class LearnSignature(wiring.Signature):
     """The host's handle on a layer's flip unit (components take ``In(LearnSignature(...))``).
 
-    ``start``: one update (errors and traces written over the load bus beforehand; the accelerator idle).
-    ``busy`` until the last word is written back. ``readback_addr`` -> ``readback_weights`` /
-    ``readback_momentum``: one weight word and its momenta, one cycle later, while idle.
+    ``start``: one update (the accelerator idle). With ``from_label`` low, the errors and traces were
+    written over the load bus beforehand (gradient source (a)); with it high, the output layer learns
+    from ``label`` alone (source (b)): the errors come from the last result's class and ``label``, the
+    traces from the spike counts the layer saw during that inference. ``busy`` until the last word is
+    written back. ``readback_addr`` -> ``readback_weights`` / ``readback_momentum``: one weight word and
+    its momenta, one cycle later, while idle.
     """
 
-    def __init__(self, words: int, lanes: int, momentum_bits: int):
+    def __init__(self, words: int, lanes: int, momentum_bits: int, classes: int = 2):
         super().__init__({
             "start": Out(1), "busy": In(1), "flips": In(COUNTER_WIDTH), "cycles": In(COUNTER_WIDTH),
             "readback_addr": Out(range(max(2, words))), "readback_weights": In(lanes),
             "readback_momentum": In(lanes * momentum_bits),
+            "from_label": Out(1), "label": Out(range(max(2, classes))),
         })
+
+
+class CountSignature(wiring.Signature):
+    """On-chip traces: during inference the layer reports each input word it reads at its first neuron
+    group (``bits``, SIMD spikes of word ``addr``); the unit adds them to the trace (``clear``: the
+    sample's first step), saturating. Components take ``In(CountSignature(...))``."""
+
+    def __init__(self, words: int, simd: int):
+        super().__init__({"en": Out(1), "addr": Out(range(max(2, words))), "bits": Out(simd), "clear": Out(1)})
 
 
 class FlipLanes(wiring.Component):
@@ -114,6 +127,10 @@ class FlipUnit(wiring.Component):
             "momentum_data": Out(lanes * rule.momentum_bits),
             "flips": Out(COUNTER_WIDTH),
             "cycles": Out(COUNTER_WIDTH),
+            "count": In(CountSignature(self.f_in, fold.simd)),
+            "from_label": In(1),
+            "label": In(range(max(2, n_out))),
+            "pred": In(range(max(2, n_out))),
         })
 
     def elaborate(self, platform):
@@ -127,9 +144,10 @@ class FlipUnit(wiring.Component):
         m.submodules.traces = tmem = memory.Memory(shape=unsigned(fold.simd * rule.trace_bits),
                                                    depth=max(2, self.f_in), init=[])
         m_rd, m_wr, d_rd, t_rd = mmem.read_port(), mmem.write_port(), dmem.read_port(), tmem.read_port()
-        for mem, port in ((dmem, self.delta), (tmem, self.trace)):
-            wr = mem.write_port()
-            m.d.comb += [wr.addr.eq(port.addr), wr.data.eq(port.data), wr.en.eq(port.en)]
+        d_wr, t_wr = dmem.write_port(), tmem.write_port()
+        m.d.comb += [d_wr.addr.eq(self.delta.addr), d_wr.data.eq(self.delta.data), d_wr.en.eq(self.delta.en),
+                     t_wr.addr.eq(self.trace.addr), t_wr.data.eq(self.trace.data), t_wr.en.eq(self.trace.en)]
+        self._count_traces(m, tmem, t_wr)
 
         # stage A: walk the words
         addr = Signal(range(max(2, self.words)))
@@ -153,10 +171,15 @@ class FlipUnit(wiring.Component):
         # stage B: the rule on every lane, write back
         b_valid = Signal()
         b_addr = Signal.like(addr)
-        m.d.sync += [b_valid.eq(running), b_addr.eq(addr)]
+        b_nf = Signal.like(nf)
+        m.d.sync += [b_valid.eq(running), b_addr.eq(addr), b_nf.eq(nf)]
         m.submodules.lanes = rule_lanes = FlipLanes(fold, rule)
+        with m.If(self.from_label):
+            self._label_deltas(m, rule_lanes.delta, b_nf)
+        with m.Else():
+            m.d.comb += rule_lanes.delta.eq(d_rd.data)
         m.d.comb += [rule_lanes.bits.eq(self.weights.rdata), rule_lanes.momentum.eq(m_rd.data),
-                     rule_lanes.delta.eq(d_rd.data), rule_lanes.trace.eq(t_rd.data),
+                     rule_lanes.trace.eq(t_rd.data),
                      self.weights.waddr.eq(b_addr), self.weights.wdata.eq(rule_lanes.bits_next), self.weights.we.eq(b_valid),
                      m_wr.addr.eq(b_addr), m_wr.data.eq(rule_lanes.momentum_next), m_wr.en.eq(b_valid)]
         m.d.comb += self.busy.eq(running | self.start | b_valid)
@@ -165,3 +188,31 @@ class FlipUnit(wiring.Component):
         with m.If(running | b_valid):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         return m
+
+    def _label_deltas(self, m, delta, nf):
+        """Errors of neuron group ``nf`` from the label: where the last result's class p differs from the
+        label y, delta_p = +D and delta_y = -D (D the largest delta); 0 elsewhere."""
+        pe = self.fold.pe
+        big = (1 << (self.rule.delta_bits - 1)) - 1
+        wrong = self.pred != self.label
+        for p in range(pe):
+            neuron = nf * pe + p
+            m.d.comb += delta[p].eq(Mux(wrong & (neuron == self.pred), big,
+                                        Mux(wrong & (neuron == self.label), -big, 0)))
+
+    def _count_traces(self, m, tmem, t_wr):
+        """Accumulate spike counts into the trace memory (read one cycle, write the next)."""
+        rule, simd = self.rule, self.fold.simd
+        top = (1 << rule.trace_bits) - 1
+        rd = tmem.read_port()
+        m.d.comb += rd.addr.eq(self.count.addr)
+        pending, addr, bits, clear = Signal(), Signal.like(self.count.addr), Signal(simd), Signal()
+        m.d.sync += [pending.eq(self.count.en), addr.eq(self.count.addr), bits.eq(self.count.bits),
+                     clear.eq(self.count.clear)]
+        old = rd.data
+        new = []
+        for i in range(simd):
+            prev = Mux(clear, 0, old[i * rule.trace_bits:(i + 1) * rule.trace_bits])
+            new.append(Mux(prev == top, top, prev + bits[i])[:rule.trace_bits])
+        with m.If(pending):
+            m.d.comb += [t_wr.addr.eq(addr), t_wr.data.eq(Cat(*new)), t_wr.en.eq(1)]

@@ -59,7 +59,8 @@ class LayerEngine(wiring.Component):
                    "counters": Out(CounterLayout)}
         self.learn_rule = learn_rule
         if learn_rule is not None:
-            members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits))
+            members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
+                                                 layer.n_out))
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
@@ -128,6 +129,11 @@ class LayerEngine(wiring.Component):
                      b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"])]
         m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
         m.d.comb += syns.w.eq(w_rd.data)
+        b_sf = Signal.like(sf)
+        m.d.sync += b_sf.eq(sf)
+        # what the flip unit counts for on-chip traces: each input word, once per step (first group)
+        self._trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(),
+                           "clear": t == 0}
         with m.If(b_in_bounds):                            # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)
         partial = Signal(lanes(signed(W.current)))
@@ -227,6 +233,13 @@ class LayerEngine(wiring.Component):
             addr, value, hit = self._decode(name)
             m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
         learn = self.learn
+        m.d.comb += [unit.from_label.eq(learn.from_label), unit.label.eq(learn.label)]
+        if self.is_output:                                  # source (b): errors from the last class
+            m.d.comb += unit.pred.eq(self.result.payload.cls)
+        if not self.first:                                  # traces: spike counts seen at the first group
+            b = self._trace_tap
+            m.d.comb += [unit.count.en.eq(b["en"]), unit.count.addr.eq(b["addr"]), unit.count.bits.eq(b["bits"]),
+                         unit.count.clear.eq(b["clear"])]
         m.d.comb += [
             unit.start.eq(learn.start), learn.busy.eq(unit.busy), learn.flips.eq(unit.flips),
             learn.cycles.eq(unit.cycles), unit.momentum_addr.eq(learn.readback_addr),

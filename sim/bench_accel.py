@@ -98,13 +98,23 @@ async def stream_samples(dut):
     dut.rst.value = 0
     await FallingEdge(dut.clk)
     async def learn(update):
-        """One on-chip learning step: errors and traces over the load bus, start, wait, read back."""
-        await load(update["writes"])
+        """One on-chip learning step: errors and traces over the load bus (or, with a label, infer the
+        sample and learn from the label on chip), start, wait, read back."""
+        if "label" in update:
+            await send(update["pixels"])
+            if not dut.result__valid.value:
+                await RisingEdge(dut.result__valid)
+            await FallingEdge(dut.clk)
+            dut.learn__label.value = update["label"]
+            dut.learn__from_label.value = 1
+        else:
+            await load(update["writes"])
         dut.learn__start.value = 1
         await FallingEdge(dut.clk)
         dut.learn__start.value = 0
         while dut.learn__busy.value:
             await FallingEdge(dut.clk)
+        dut.learn__from_label.value = 0
         weights, momentum = [], []
         for addr in range(update["words"] + 1):           # read port: one cycle of latency
             if addr:

@@ -22,6 +22,7 @@ from flipspike.sw.integer_learning import FlipState, flip_step
 
 from .compare import compare
 from .cosim import run_hardware
+from .samples import pixel_words
 
 
 def random_updates(rng: np.random.Generator, layer, rule: FlipRule, n: int):
@@ -82,16 +83,26 @@ def learning_memory(desc: NetDesc, folds: list[Fold], learn: Learning) -> dict:
             "learning_bits": extra, "overhead": extra / inference}
 
 
-def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates, *, x_eval=None, y_eval=None,
-                simulator: str = "verilator", build_root: str | Path = "build") -> dict:
-    """Run ``updates`` ((delta, trace) pairs) on the output layer's flip unit; compare after each."""
+def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, *, onchip=None, x_eval=None,
+                y_eval=None, simulator: str = "verilator", build_root: str | Path = "build") -> dict:
+    """Learning steps on the output layer's flip unit, compared with the integer rule after each.
+
+    ``updates``: (delta, trace) pairs streamed over the load bus (gradient source (a)). ``onchip``:
+    (x, y) training samples instead; each is inferred on chip and the layer learns from its label alone
+    (source (b)), held against the same rule with host-computed errors (:func:`label_updates`)."""
     start = time.perf_counter()
     index = len(desc.layers) - 1
     layer, fold = desc.layers[index], folds[index]
     learn = Learning(index, rule)
     regions = [r for r in memory_map(desc, folds, learn) if r.layer == index]
     words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
-    jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words} for d, t in updates]
+    if onchip is not None:
+        x_learn, y_learn = (np.asarray(a) for a in onchip)
+        updates = label_updates(desc, rule, x_learn, y_learn)
+        jobs = [{"label": int(label), "pixels": pixel_words(pixels, folds[0].simd), "words": words}
+                for pixels, label in zip(x_learn, y_learn)]
+    else:
+        jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words} for d, t in updates]
     x = np.zeros((1, desc.input.size), dtype=np.int64) if x_eval is None else np.asarray(x_eval)
 
     state = FlipState(torch.from_numpy(layer.weights.copy()), torch.zeros(layer.weights.shape, dtype=torch.int64))
@@ -121,6 +132,7 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates, *, x_
                        + compare(ref_after, {"samples": observed["samples_after"]}))
     report = {
         "simulator": simulator, "layer": layer.name, "rule": rule.as_dict(),
+        "source": "on-chip labels" if onchip is not None else "host errors",
         "updates": len(updates), "flips": total, "mismatches": len(mismatched) + len(inference_diffs),
         "mismatched_updates": mismatched[:20], "inference_mismatches": len(inference_diffs),
         "cycles_per_update": float(np.mean(cycles)) if cycles else None,

@@ -74,12 +74,20 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
     streaming = {"on": False, "done": False}
 
     async def learn_step(ctx, update):
-        await load(ctx, update["writes"])
+        if "label" in update:                        # source (b): infer the sample, then learn from its label
+            await send(ctx, update["pixels"])
+            while not (await ctx.tick().sample(dut.result.valid))[2]:
+                pass
+            ctx.set(dut.learn.label, update["label"])
+            ctx.set(dut.learn.from_label, 1)
+        else:
+            await load(ctx, update["writes"])
         ctx.set(dut.learn.start, 1)
         await ctx.tick()
         ctx.set(dut.learn.start, 0)
         while ctx.get(dut.learn.busy):
             await ctx.tick()
+        ctx.set(dut.learn.from_label, 0)
         weights, momentum = [], []
         for addr in range(update["words"]):
             ctx.set(dut.learn.readback_addr, addr)

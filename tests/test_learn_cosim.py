@@ -65,3 +65,22 @@ def test_on_device_adaptation(digits_desc, build_root, tmp_path, capsys):
     for key in ("updates", "flips", "mismatches", "cycles_per_update", "acc_before", "acc_after"):
         assert key in report
     assert "mismatches: 0" in capsys.readouterr().out
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), T=st.integers(1, 4), pe=st.sampled_from([1, 2, 4]),
+       simd=st.sampled_from([1, 3, 6]))
+def test_learning_from_labels_on_chip(seed, T, pe, simd):
+    """Gradient source (b): the output layer learns from labels alone. Its errors come from the class it
+    just computed, its traces from the spike counts it saw; weights, momenta and flips after every
+    update equal the integer rule driven by host-computed errors and traces."""
+    rng = np.random.default_rng(seed)
+    desc = random_desc(rng, [6, 6, 4], timesteps=T, input_bits=3, weight_density=0.5)
+    rule = FlipRule(momentum_bits=6, rate_shift=2, threshold=3, delta_bits=4, trace_bits=3)
+    x = random_pixels(rng, desc, 12)
+    y = rng.integers(0, 4, 12)
+    report = learn_cosim(desc, [Fold(3, 2), Fold(simd, pe)], rule, onchip=(x, y), x_eval=x, simulator="pysim")
+    assert report["mismatches"] == 0, report["mismatched_updates"]
+    assert report["source"] == "on-chip labels"
+    if seed % 2 == 0:
+        assert report["flips"] > 0 or (report["acc_before"] if "acc_before" in report else 0) == 1
