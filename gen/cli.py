@@ -22,6 +22,8 @@ def _configs(args, method: str | None = None):
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
                         data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
                         decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum, trace=args.trace,
+                        int_momentum_bits=args.int_momentum_bits, int_grad_shift_bits=args.int_grad_shift_bits,
+                        stochastic_rounding=args.stochastic_rounding,
                         agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
                         teacher=getattr(args, "teacher", None))
     return model, train
@@ -169,10 +171,10 @@ def _learn(args, desc, folds, data, n) -> dict:
     return learn_cosim(desc, folds, rule, label_updates(desc, rule, x, y), **evaluate)
 
 
-METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso"]
+METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso", "bso-int"]
 METHOD_HELP = ("fp: full precision, BPTT; stbp: latent-weight STE + BPTT; agmm: stbp + adaptive gradient modulation; "
                "sei: stbp + shortcuts + distillation from an fp teacher; bso / tbso: online, no latent weights, "
-               "weights flip where W*M > gamma")
+               "weights flip where W*M > gamma; bso-int: bso with the on-chip flip unit's integer rule")
 
 
 def _train_options(t: argparse.ArgumentParser) -> None:
@@ -201,6 +203,9 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--fp-lr", type=float, default=0.1, help="bso/tbso: SGD learning rate of float parameters")
     t.add_argument("--reset-momentum", action="store_true", help="bso: zero the momentum of flipped weights")
     t.add_argument("--trace", choices=["ottt", "ndot"], default="ottt", help="bso/tbso presynaptic trace")
+    t.add_argument("--int-momentum-bits", type=int, default=16, help="bso-int: momentum width")
+    t.add_argument("--int-grad-shift-bits", type=int, default=22, help="bso-int: gradients enter as round(g * 2^s)")
+    t.add_argument("--stochastic-rounding", action="store_true", help="bso-int: round gradients stochastically")
     t.add_argument("--agmm-form", default="gate", help="agmm: gate (X*sigmoid(alpha[t] E[X])) or scale")
     t.add_argument("--kd-weight", type=float, default=0.5, help="sei: weight of the distillation term")
     t.add_argument("--kd-temperature", type=float, default=2.0, help="sei: softmax temperature")

@@ -27,11 +27,16 @@ def flip_step(state: FlipState, delta: torch.Tensor, trace: torch.Tensor, rule: 
     lo, hi = -(1 << (rule.delta_bits - 1)), (1 << (rule.delta_bits - 1)) - 1
     if (delta < lo).any() or (delta > hi).any() or (trace < 0).any() or (trace >= 1 << rule.trace_bits).any():
         raise ValueError(f"delta must fit {rule.delta_bits} signed bits and trace {rule.trace_bits} unsigned bits")
-    g = delta[:, None] * trace[None, :]
-    m = state.momentum
-    m = torch.clamp(m - (m >> rule.rate_shift) + (g >> rule.grad_shift), rule.m_min, rule.m_max)
-    plus = state.bits.bool()
+    bits, m, flip = momentum_step(state.bits, state.momentum, delta[:, None] * trace[None, :], rule)
+    return FlipState(bits, m), int(flip.sum())
+
+
+def momentum_step(bits: torch.Tensor, momentum: torch.Tensor, g: torch.Tensor, rule: FlipRule):
+    """The rule's core for integer gradient samples ``g`` (any shape): saturating EMA, flip where
+    w*m > gamma, optional reset. Returns (new bits as uint8, new momentum, flip mask)."""
+    m = torch.clamp(momentum - (momentum >> rule.rate_shift) + (g >> rule.grad_shift), rule.m_min, rule.m_max)
+    plus = bits.bool()
     flip = torch.where(plus, m > rule.threshold, m < -rule.threshold)
     if rule.reset_on_flip:
         m = torch.where(flip, 0, m)
-    return FlipState((plus ^ flip).to(torch.uint8), m), int(flip.sum())
+    return (plus ^ flip).to(torch.uint8), m, flip

@@ -24,11 +24,12 @@ from . import distributed
 from .data import Split, load_dataset
 from .metrics import GraphMemory, evaluate, model_bytes, peak_rss_mb
 from .model import BSNN, ModelConfig
-from .optim import BSO, TBSO
+from .optim import BSO, TBSO, IntBSO
 
 #: method -> weight mode of the binary layers
-METHODS = {"fp": "fp", "stbp": "ste", "agmm": "ste", "sei": "ste", "bso": "direct", "tbso": "direct"}
-ONLINE = ("bso", "tbso")
+METHODS = {"fp": "fp", "stbp": "ste", "agmm": "ste", "sei": "ste", "bso": "direct", "tbso": "direct",
+           "bso-int": "direct"}
+ONLINE = ("bso", "tbso", "bso-int")
 
 
 @dataclass
@@ -51,6 +52,10 @@ class TrainConfig:
     reset_momentum: bool = False      # BSO: zero the momentum of flipped weights (the official code's branch)
     mse_weight: float = 0.05          # loss per step: ((1 - w) CE + w MSE to one-hot) / T
     trace: str = "ottt"               # presynaptic trace of online training: "ottt" (lambda) or "ndot"
+    # bso-int: the on-chip flip unit's integer rule (see flipspike.sw.optim.IntBSO)
+    int_momentum_bits: int = 16
+    int_grad_shift_bits: int = 22
+    stochastic_rounding: bool = False
     # agmm
     agmm_form: str = "gate"
     agmm_anneal: float = 0.25         # AGMM is annealed to the identity over this fraction of the epochs
@@ -138,7 +143,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
             "sops": ev["sops"], "sops_total": float(sum(ev["sops"])), "loss": loss,
             "flip_ratio_epoch": [(a != b).float().mean().item() for a, b in zip(before, _signs(model))],
             "flip_ratio_iteration": np.mean(flips_per_iter, axis=0).tolist() if flips_per_iter[0] else [],
-            "peak_graph_mb": memory.peak / 2 ** 20, "peak_rss_mb": peak_rss_mb(), "seconds": seconds})
+            "peak_graph_mb": memory.peak / 2 ** 20, "peak_rss_mb": peak_rss_mb(), "seconds": seconds,
+            **step.epoch_extras()})
         bar.set_postfix(acc=f"{ev['accuracy']:.4f}")
         if lead:
             _save_checkpoint(ckpt_path, epoch + 1, model, step, gen, model_cfg, cfg, history)
@@ -184,6 +190,9 @@ class _BPTTTrainer:
         self.model, self.cfg, self.teacher = model, cfg, teacher
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs)
+
+    def epoch_extras(self) -> dict:
+        return {}
 
     def begin_epoch(self, epoch: int) -> None:
         """AGMM: full strength, then annealed linearly to the identity; the last epoch trains without it."""
@@ -237,6 +246,11 @@ class _OnlineTrainer:
         if cfg.method == "bso":
             self.bin = BSO(model.binary_parameters(), gamma=cfg.gamma, beta=cfg.beta1,
                            reset_momentum=cfg.reset_momentum)
+        elif cfg.method == "bso-int":
+            self.bin = IntBSO(model.binary_parameters(), gamma=cfg.gamma, beta=cfg.beta1,
+                              momentum_bits=cfg.int_momentum_bits, grad_shift_bits=cfg.int_grad_shift_bits,
+                              stochastic=cfg.stochastic_rounding, reset_momentum=cfg.reset_momentum,
+                              generator=torch.Generator().manual_seed(cfg.seed))
         else:
             self.bin = TBSO(model.binary_parameters(), gamma=cfg.gamma, betas=(cfg.beta1, cfg.beta2), timesteps=T)
         self.fp = torch.optim.SGD(model.float_parameters(), lr=cfg.fp_lr)
@@ -244,6 +258,10 @@ class _OnlineTrainer:
 
     def begin_epoch(self, epoch: int) -> None:
         pass
+
+    def epoch_extras(self) -> dict:
+        """bso-int: how often the integer rule and float BSO (run in its shadow) agree on a flip, so far."""
+        return {"flip_agreement": self.bin.agreement()} if isinstance(self.bin, IntBSO) else {}
 
     def batch(self, x, y, memory: GraphMemory, weight: float = 1.0) -> float:
         T, w = self.model.cfg.timesteps, self.cfg.mse_weight

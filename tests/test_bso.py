@@ -135,3 +135,29 @@ def test_ndot_training_runs(tmp_path):
     metrics = train(ModelConfig("64-32-10", timesteps=2), TrainConfig(method="bso", epochs=2, trace="ndot"),
                     tmp_path, progress=False)
     assert metrics["final_test_accuracy"] > 0.5
+
+
+def test_int_bso_follows_the_flip_units_integer_rule():
+    """IntBSO against numpy: g_int = round(g * 2**s); m <- sat(m - (m >> k) + g_int); flip where w*m > thr,
+    with k = round(-log2(1 - beta)) and thr = round(gamma * 2**(k + s))."""
+    from flipspike.sw.optim import IntBSO
+    rng = np.random.default_rng(3)
+    w0 = np.where(rng.random(300) < 0.5, -1.0, 1.0)
+    grads = rng.normal(size=(40, 300)) * 2e-4 + 5e-5
+    gamma, beta, s, bits = 2e-5, 1 - 2 ** -3, 12, 10
+    p = torch.nn.Parameter(torch.tensor(w0))
+    opt = IntBSO([p], gamma=gamma, beta=beta, momentum_bits=bits, grad_shift_bits=s)
+    w, m = w0.copy(), np.zeros(300, dtype=np.int64)
+    k, thr = 3, round(gamma * 2 ** (3 + s))
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    for g in grads:
+        p.grad = torch.tensor(g)
+        opt.step()
+        m = np.clip(m - (m >> k) + np.round(g * 2 ** s).astype(np.int64), lo, hi)
+        flip = np.where(w > 0, m > thr, m < -thr)
+        w = np.where(flip, -w, w)
+        assert np.array_equal(p.detach().numpy(), w)
+        assert np.array_equal(opt.state[p]["momentum"].numpy(), m)
+    assert opt.counts["int"] > 0
+    # with this much resolution the float rule, run in the shadow, agrees on most flips
+    assert opt.agreement()["of_int"] > 0.8
