@@ -152,7 +152,8 @@ def _learn(args, desc, folds, data, n) -> dict:
 
     rule = FlipRule(momentum_bits=args.momentum_bits, rate_shift=args.rate_shift, grad_shift=args.grad_shift,
                     threshold=args.flip_threshold, reset_on_flip=args.reset_on_flip, delta_bits=args.delta_bits,
-                    trace_bits=args.trace_bits)
+                    trace_bits=args.trace_bits, tbso=args.tbso, v_bits=args.v_bits, v_rate_shift=args.v_rate_shift,
+                    v_in_shift=args.v_in_shift, threshold2=args.threshold2)
     rng = np.random.default_rng(args.seed)
     out = desc.layers[-1]
     if args.reinit_output:                         # start from a freshly randomized output layer
@@ -281,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--reset-on-flip", action="store_true")
     lg.add_argument("--delta-bits", type=int, default=rule.delta_bits)
     lg.add_argument("--trace-bits", type=int, default=rule.trace_bits)
+    lg.add_argument("--tbso", action="store_true", help="T-BSO mode: a second moment v gates the flips")
+    lg.add_argument("--v-bits", type=int, default=rule.v_bits)
+    lg.add_argument("--v-rate-shift", type=int, default=rule.v_rate_shift, help="1 - beta2 = 2^-k2")
+    lg.add_argument("--v-in-shift", type=int, default=rule.v_in_shift, help="sum(g^2) enters v as S >>> this")
+    lg.add_argument("--threshold2", type=int, default=rule.threshold2, help="T-BSO: flip needs m*m > theta2*v")
     lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p

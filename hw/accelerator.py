@@ -56,7 +56,8 @@ class Accelerator(wiring.Component):
         if learn is not None:
             layer, fold = desc.layers[learn.layer], folds[learn.layer]
             words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
-            members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits, layer.n_out))
+            members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits, layer.n_out,
+                                                 learn.rule.v_bits if learn.rule.tbso else 0))
         super().__init__({
             **members,
             "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),

@@ -47,13 +47,16 @@ class LearnSignature(wiring.Signature):
     its momenta, one cycle later, while idle.
     """
 
-    def __init__(self, words: int, lanes: int, momentum_bits: int, classes: int = 2):
-        super().__init__({
+    def __init__(self, words: int, lanes: int, momentum_bits: int, classes: int = 2, v_bits: int = 0):
+        members = {
             "start": Out(1), "busy": In(1), "flips": In(COUNTER_WIDTH), "cycles": In(COUNTER_WIDTH),
             "readback_addr": Out(range(max(2, words))), "readback_weights": In(lanes),
             "readback_momentum": In(lanes * momentum_bits),
             "from_label": Out(1), "label": Out(range(max(2, classes))),
-        })
+        }
+        if v_bits:                                          # T-BSO mode: the second moment, read back
+            members["v"] = In(v_bits)
+        super().__init__(members)
 
 
 class CountSignature(wiring.Signature):
@@ -78,6 +81,7 @@ class FlipLanes(wiring.Component):
             "trace": In(data.ArrayLayout(unsigned(rule.trace_bits), fold.simd)),
             "bits_next": Out(lanes),
             "momentum_next": Out(data.ArrayLayout(signed(rule.momentum_bits), lanes)),
+            "tv": In(rule.v_bits + 16),                    # T-BSO: theta2 * v
             "flips": Out(range(lanes + 1)),
         })
 
@@ -95,7 +99,8 @@ class FlipLanes(wiring.Component):
             new = Signal(signed(rule.momentum_bits), name=f"m{lane}")
             m.d.comb += new.eq(sat)
             flip = Signal(name=f"flip{lane}")
-            m.d.comb += flip.eq(Mux(self.bits[lane], new > rule.threshold, new < -rule.threshold))
+            base = Mux(self.bits[lane], new > rule.threshold, new < -rule.threshold)
+            m.d.comb += flip.eq(base & (new * new > self.tv) if rule.tbso else base)
             m.d.comb += [self.bits_next[lane].eq(self.bits[lane] ^ flip),
                          self.momentum_next[lane].eq(Mux(flip, 0, new) if rule.reset_on_flip else new)]
             flips.append(flip)
@@ -131,6 +136,7 @@ class FlipUnit(wiring.Component):
             "from_label": In(1),
             "label": In(range(max(2, n_out))),
             "pred": In(range(max(2, n_out))),
+            **({"v": Out(rule.v_bits)} if rule.tbso else {}),
         })
 
     def elaborate(self, platform):
@@ -157,6 +163,7 @@ class FlipUnit(wiring.Component):
         m.d.comb += [self.weights.raddr.eq(addr), d_rd.addr.eq(nf), t_rd.addr.eq(sf),
                      m_rd.addr.eq(Mux(running, addr, self.momentum_addr)), self.momentum_data.eq(m_rd.data),
                      ]
+        moments = self._second_moment(m, d_rd, t_rd, running) if rule.tbso else None
         with m.If(running):
             m.d.sync += addr.eq(addr + 1)
             with m.If(sf == self.f_in - 1):
@@ -165,8 +172,9 @@ class FlipUnit(wiring.Component):
                 m.d.sync += sf.eq(sf + 1)
             with m.If(addr == self.words - 1):
                 m.d.sync += [running.eq(0), addr.eq(0), sf.eq(0), nf.eq(0)]
-        with m.Elif(self.start):
-            m.d.sync += running.eq(1)
+        if moments is None:
+            with m.Elif(self.start):
+                m.d.sync += running.eq(1)
 
         # stage B: the rule on every lane, write back
         b_valid = Signal()
@@ -182,12 +190,45 @@ class FlipUnit(wiring.Component):
                      rule_lanes.trace.eq(t_rd.data),
                      self.weights.waddr.eq(b_addr), self.weights.wdata.eq(rule_lanes.bits_next), self.weights.we.eq(b_valid),
                      m_wr.addr.eq(b_addr), m_wr.data.eq(rule_lanes.momentum_next), m_wr.en.eq(b_valid)]
-        m.d.comb += self.busy.eq(running | self.start | b_valid)
+        working = running | b_valid if moments is None else running | b_valid | moments
+        m.d.comb += self.busy.eq(working | self.start)
+        if rule.tbso:
+            m.d.comb += rule_lanes.tv.eq(self._tv)
         with m.If(b_valid):
             m.d.sync += self.flips.eq(self.flips + rule_lanes.flips)
-        with m.If(running | b_valid):
+        with m.If(working):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         return m
+
+    def _second_moment(self, m, d_rd, t_rd, running):
+        """T-BSO mode, before the walk: sum trace**2 over the trace words and delta**2 over the error
+        words (one word a cycle), update v, latch theta2 * v; then start the walk. Adds F_in + F_out + 2
+        cycles to an update. Returns the 'in this phase' signal."""
+        rule, fold, f_in, f_out = self.rule, self.fold, self.f_in, self.f_out
+        dw, tw, _ = rule.square_sums(self.f_out * fold.pe, self.f_in * fold.simd)
+        sum_d, sum_t = Signal(dw), Signal(tw)
+        v = Signal(rule.v_bits)
+        self._tv = tv = Signal(rule.v_bits + 16)
+        active, pc = Signal(), Signal(range(f_in + f_out + 2))
+        m.d.comb += self.v.eq(v)
+        with m.If(self.start & ~active & ~running):
+            m.d.sync += [active.eq(1), pc.eq(0), sum_d.eq(0), sum_t.eq(0)]
+        with m.If(active):
+            m.d.sync += pc.eq(pc + 1)
+            m.d.comb += [t_rd.addr.eq(pc), d_rd.addr.eq(pc - f_in)]
+            with m.If((pc >= 1) & (pc <= f_in)):                     # trace word pc - 1 arrived
+                lanes = [t_rd.data[i * rule.trace_bits:(i + 1) * rule.trace_bits] for i in range(fold.simd)]
+                m.d.sync += sum_t.eq(sum_t + tree_sum([t * t for t in lanes]))
+            with m.If((pc >= f_in + 1) & (pc <= f_in + f_out)):      # error word pc - f_in - 1 arrived
+                lanes = [d_rd.data[p * rule.delta_bits:(p + 1) * rule.delta_bits].as_signed() for p in range(fold.pe)]
+                m.d.sync += sum_d.eq(sum_d + tree_sum([d * d for d in lanes]))
+            with m.If(pc == f_in + f_out + 1):
+                big = (1 << (rule.delta_bits - 1)) - 1
+                deltas = Mux(self.from_label, Mux(self.pred != self.label, 2 * big * big, 0), sum_d)
+                total = v - (v >> rule.v_rate_shift) + ((deltas * sum_t) >> rule.v_in_shift)
+                new_v = Mux(total > rule.v_max, rule.v_max, total)
+                m.d.sync += [v.eq(new_v), tv.eq(new_v * rule.threshold2), active.eq(0), running.eq(1)]
+        return active
 
     def _label_deltas(self, m, delta, nf):
         """Errors of neuron group ``nf`` from the label: where the last result's class p differs from the

@@ -60,7 +60,7 @@ class LayerEngine(wiring.Component):
         self.learn_rule = learn_rule
         if learn_rule is not None:
             members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
-                                                 layer.n_out))
+                                                 layer.n_out, learn_rule.v_bits if learn_rule.tbso else 0))
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
@@ -234,6 +234,8 @@ class LayerEngine(wiring.Component):
             m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
         learn = self.learn
         m.d.comb += [unit.from_label.eq(learn.from_label), unit.label.eq(learn.label)]
+        if self.learn_rule.tbso:
+            m.d.comb += learn.v.eq(unit.v)
         if self.is_output:                                  # source (b): errors from the last class
             m.d.comb += unit.pred.eq(self.result.payload.cls)
         if not self.first:                                  # traces: spike counts seen at the first group

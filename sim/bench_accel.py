@@ -123,7 +123,8 @@ async def stream_samples(dut):
             dut.learn__readback_addr.value = min(addr, update["words"] - 1)
             await FallingEdge(dut.clk)
         return {"weights": weights, "momentum": momentum, "flips": dut.learn__flips.value.to_unsigned(),
-                "cycles": dut.learn__cycles.value.to_unsigned()}
+                "cycles": dut.learn__cycles.value.to_unsigned(),
+                "v": dut.learn__v.value.to_unsigned() if update.get("tbso") else 0}
 
     jobs = []
     for job in stimulus["jobs"]:

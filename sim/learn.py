@@ -79,8 +79,14 @@ def learning_memory(desc: NetDesc, folds: list[Fold], learn: Learning) -> dict:
     layer = desc.layers[learn.layer]
     momentum = layer.n_in * layer.n_out * learn.rule.momentum_bits
     extra = momentum + layer.n_out * learn.rule.delta_bits + layer.n_in * learn.rule.trace_bits
+    extra += learn.rule.v_bits if learn.rule.tbso else 0
     return {"momentum_bits_per_weight": learn.rule.momentum_bits, "inference_bits": inference,
             "learning_bits": extra, "overhead": extra / inference}
+
+
+def fold_moments(layer, fold: Fold) -> int:
+    """Extra cycles of a T-BSO-mode update: one per trace word and per error word, plus two."""
+    return layer.n_in // fold.simd + layer.n_out // fold.pe + 2
 
 
 def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, *, onchip=None, x_eval=None,
@@ -99,10 +105,11 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
     if onchip is not None:
         x_learn, y_learn = (np.asarray(a) for a in onchip)
         updates = label_updates(desc, rule, x_learn, y_learn)
-        jobs = [{"label": int(label), "pixels": pixel_words(pixels, folds[0].simd), "words": words}
+        jobs = [{"label": int(label), "pixels": pixel_words(pixels, folds[0].simd), "words": words, "tbso": rule.tbso}
                 for pixels, label in zip(x_learn, y_learn)]
     else:
-        jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words} for d, t in updates]
+        jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words, "tbso": rule.tbso}
+                for d, t in updates]
     x = np.zeros((1, desc.input.size), dtype=np.int64) if x_eval is None else np.asarray(x_eval)
 
     state = FlipState(torch.from_numpy(layer.weights.copy()), torch.zeros(layer.weights.shape, dtype=torch.int64))
@@ -110,7 +117,7 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
     for d, t in updates:
         state, flips = flip_step(state, d, t, rule)
         total += flips
-        expected.append((state.bits.tolist(), state.momentum.tolist(), total))
+        expected.append((state.bits.tolist(), state.momentum.tolist(), total, state.v))
     after = desc.copy()
     after.layers[index].weights = state.bits.numpy().astype(np.uint8)
 
@@ -120,10 +127,10 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
 
     mismatched, cycles = [], []
     previous = 0
-    for u, ((bits, mom, flips), obs) in enumerate(zip(expected, observed["learn"])):
+    for u, ((bits, mom, flips, v), obs) in enumerate(zip(expected, observed["learn"])):
         hw_bits = words_to_matrix(obs["weights"], layer.n_out, layer.n_in, fold)
         hw_mom = words_to_matrix(obs["momentum"], layer.n_out, layer.n_in, fold, rule.momentum_bits, signed=True)
-        if hw_bits != bits or hw_mom != mom or obs["flips"] != flips:
+        if hw_bits != bits or hw_mom != mom or obs["flips"] != flips or obs.get("v", 0) != v:
             mismatched.append(u)
         cycles.append(obs["cycles"] - previous)
         previous = obs["cycles"]
@@ -136,7 +143,7 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
         "updates": len(updates), "flips": total, "mismatches": len(mismatched) + len(inference_diffs),
         "mismatched_updates": mismatched[:20], "inference_mismatches": len(inference_diffs),
         "cycles_per_update": float(np.mean(cycles)) if cycles else None,
-        "cycles_per_update_model": words + 1,
+        "cycles_per_update_model": words + 1 + (fold_moments(layer, fold) if rule.tbso else 0),
         "memory": learning_memory(desc, folds, learn),
         "timings": {**timings, "total_s": time.perf_counter() - start},
     }

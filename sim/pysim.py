@@ -95,7 +95,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
             weights.append(ctx.get(dut.learn.readback_weights))
             momentum.append(ctx.get(dut.learn.readback_momentum))
         return {"weights": weights, "momentum": momentum, "flips": ctx.get(dut.learn.flips),
-                "cycles": ctx.get(dut.learn.cycles)}
+                "cycles": ctx.get(dut.learn.cycles), "v": ctx.get(dut.learn.v) if learn.rule.tbso else 0}
 
     async def back_to_back(ctx):
         await one_at_a_time(ctx)

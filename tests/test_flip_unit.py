@@ -38,10 +38,12 @@ class Harness(Elaboratable):
         return m
 
 
-def plain_rule(b, m, g, rule):
-    """The rule for one weight, in Python integers."""
+def plain_rule(b, m, g, rule, v=0):
+    """The rule for one weight, in Python integers (``v``: T-BSO's second moment after this update)."""
     m = max(rule.m_min, min(rule.m_max, m - (m >> rule.rate_shift) + (g >> rule.grad_shift)))
     flip = m > rule.threshold if b else m < -rule.threshold
+    if rule.tbso:
+        flip = flip and m * m > rule.threshold2 * v
     return b ^ int(flip), (0 if flip and rule.reset_on_flip else m), int(flip)
 
 
@@ -60,6 +62,16 @@ def test_flip_unit_matches_integer_rule(seed, mbits, k, kg, reset, dbits, tbits,
     rule = FlipRule(momentum_bits=mbits, rate_shift=min(k, mbits), grad_shift=kg,
                     threshold=int(gamma_frac * ((1 << (mbits - 1)) - 1)), reset_on_flip=reset,
                     delta_bits=dbits, trace_bits=tbits)
+    check_unit(np.random.default_rng(seed), rule)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), mbits=st.integers(4, 10), k=st.integers(1, 3), vbits=st.integers(4, 20),
+       k2=st.integers(1, 4), vshift=st.integers(0, 6), theta2=st.integers(0, 9), dbits=st.integers(2, 5))
+def test_flip_unit_tbso_mode(seed, mbits, k, vbits, k2, vshift, theta2, dbits):
+    """T-BSO mode: the second moment v (read back after every update) and the flips it gates."""
+    rule = FlipRule(momentum_bits=mbits, rate_shift=min(k, mbits), threshold=1, delta_bits=dbits, trace_bits=3,
+                    tbso=True, v_bits=vbits, v_rate_shift=min(k2, vbits), v_in_shift=vshift, threshold2=theta2)
     check_unit(np.random.default_rng(seed), rule)
 
 
@@ -88,20 +100,24 @@ def check_unit(rng, rule) -> int:
     traces = rng.integers(0, 1 << tbits, (UPDATES, n_in))
 
     state = FlipState(torch.from_numpy(bits0.copy()), torch.zeros(n_out, n_in, dtype=torch.int64))
-    plain_b, plain_m = bits0.astype(int).tolist(), [[0] * n_in for _ in range(n_out)]
+    plain_b, plain_m, plain_v = bits0.astype(int).tolist(), [[0] * n_in for _ in range(n_out)], 0
     expected = []
     total = 0
     for u in range(UPDATES):
         state, flips = flip_step(state, deltas[u], traces[u], rule)
+        if rule.tbso:
+            sample = (sum(int(d) ** 2 for d in deltas[u]) * sum(int(t) ** 2 for t in traces[u])) >> rule.v_in_shift
+            plain_v = min(plain_v - (plain_v >> rule.v_rate_shift) + sample, (1 << rule.v_bits) - 1)
         plain_flips = 0
         for j in range(n_out):
             for i in range(n_in):
                 plain_b[j][i], plain_m[j][i], f = plain_rule(plain_b[j][i], plain_m[j][i],
-                                                             int(deltas[u][j] * traces[u][i]), rule)
+                                                             int(deltas[u][j] * traces[u][i]), rule, plain_v)
                 plain_flips += f
         assert plain_flips == flips and state.bits.tolist() == plain_b and state.momentum.tolist() == plain_m
+        assert state.v == plain_v
         total += flips
-        expected.append((state.bits.numpy().copy(), state.momentum.numpy().copy(), total))
+        expected.append((state.bits.numpy().copy(), state.momentum.numpy().copy(), total, state.v))
 
     observed = []
 
@@ -124,7 +140,8 @@ def check_unit(rng, rule) -> int:
             while ctx.get(unit.busy):
                 await ctx.tick()
             await ctx.tick()                           # last write-back
-            assert ctx.get(unit.cycles) - cycles0 == unit.words + 1
+            moments = unit.f_in + unit.f_out + 2 if rule.tbso else 0
+            assert ctx.get(unit.cycles) - cycles0 == unit.words + 1 + moments
             bits = np.zeros((n_out, n_in), dtype=np.uint8)
             mom = np.zeros((n_out, n_in), dtype=np.int64)
             for addr in range(unit.words):
@@ -138,13 +155,14 @@ def check_unit(rng, rule) -> int:
                     p, i = divmod(lane, fold.simd)
                     bits[nf * fold.pe + p, sf * fold.simd + i] = wb[lane]
                     mom[nf * fold.pe + p, sf * fold.simd + i] = mb[lane]
-            observed.append((bits, mom, ctx.get(unit.flips)))
+            observed.append((bits, mom, ctx.get(unit.flips), ctx.get(unit.v) if rule.tbso else 0))
 
     sim = Simulator(h)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    for u, ((eb, em, ef), (ob, om, of)) in enumerate(zip(expected, observed)):
+    for u, ((eb, em, ef, ev), (ob, om, of, ov)) in enumerate(zip(expected, observed)):
+        assert ev == ov, f"second moment differs after update {u}"
         assert np.array_equal(eb, ob), f"weights differ after update {u}"
         assert np.array_equal(em, om), f"momenta differ after update {u}"
         assert ef == of, f"flip count differs after update {u}"

@@ -27,7 +27,9 @@ def test_top_ports_and_directions(tmp_path):
     }
     ports = design.config["ports"]
     assert ports["pixels"] == {"simd": 4, "bits": desc.input.bits}
-    assert len(ports["counters"]) == 2 and ports["counters"][1]["cycles"] == [96, 32]
+    # four 32-bit counters per layer (cycles, in_spikes, sops, skipped): layer 1 starts at bit 128
+    assert len(ports["counters"]) == 2 and ports["counters"][1]["cycles"] == [128, 32]
+    assert ports["counters"][1]["skipped"] == [224, 32]
 
 
 def test_memory_map_covers_every_word_once():

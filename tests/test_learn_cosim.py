@@ -33,15 +33,17 @@ def test_thousand_random_updates_under_verilator(build_root):
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2 ** 31), mbits=st.integers(3, 10), k=st.integers(1, 3), kg=st.integers(0, 3),
-       reset=st.booleans(), gamma=st.integers(0, 3))
-def test_random_rules_in_the_accelerator(seed, mbits, k, kg, reset, gamma):
+       reset=st.booleans(), gamma=st.integers(0, 3), tbso=st.booleans(), theta2=st.integers(0, 4))
+def test_random_rules_in_the_accelerator(seed, mbits, k, kg, reset, gamma, tbso, theta2):
     rng = np.random.default_rng(seed)
     desc = random_desc(rng, [6, 4, 3], timesteps=2, input_bits=3)
     rule = FlipRule(momentum_bits=mbits, rate_shift=k, grad_shift=kg, threshold=min(gamma, 2 ** (mbits - 1) - 1),
-                    reset_on_flip=reset, delta_bits=4, trace_bits=2)
+                    reset_on_flip=reset, delta_bits=4, trace_bits=2, tbso=tbso, v_bits=12, v_rate_shift=2,
+                    v_in_shift=2, threshold2=theta2)
     report = learn_cosim(desc, [Fold(3, 2), Fold(2, 3)], rule, random_updates(rng, desc.layers[-1], rule, 15),
                          x_eval=random_pixels(rng, desc, 2), simulator="pysim")
     assert report["mismatches"] == 0
+    assert report["cycles_per_update"] == report["cycles_per_update_model"]
 
 
 def test_design_with_flip_unit_passes_lint(tmp_path):
@@ -76,7 +78,8 @@ def test_learning_from_labels_on_chip(seed, T, pe, simd):
     update equal the integer rule driven by host-computed errors and traces."""
     rng = np.random.default_rng(seed)
     desc = random_desc(rng, [6, 6, 4], timesteps=T, input_bits=3, weight_density=0.5)
-    rule = FlipRule(momentum_bits=6, rate_shift=2, threshold=3, delta_bits=4, trace_bits=3)
+    rule = FlipRule(momentum_bits=6, rate_shift=2, threshold=3, delta_bits=4, trace_bits=3, tbso=seed % 3 == 0,
+                    v_bits=14, v_rate_shift=3, v_in_shift=3, threshold2=2)
     x = random_pixels(rng, desc, 12)
     y = rng.integers(0, 4, 12)
     report = learn_cosim(desc, [Fold(3, 2), Fold(simd, pe)], rule, onchip=(x, y), x_eval=x, simulator="pysim")
