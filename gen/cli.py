@@ -76,7 +76,11 @@ def _cmd_export(args) -> int:
                         meta={"source_run": str(args.run), "dataset": dataset})
     int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
     desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
-    desc.save(args.out)
+    if args.format == "nir":
+        from flipspike.gen.nir_io import write_nir
+        write_nir(desc, args.out)
+    else:
+        desc.save(args.out)
     print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
           f"frac_bits={args.frac_bits}")
     print(f"test accuracy: float {float_acc:.4f}, integer {int_acc:.4f} (gap {100 * (float_acc - int_acc):+.2f} points)")
@@ -96,6 +100,19 @@ def _folds(args, desc):
     else:
         folds = parse_folding(args.fold, desc.layers)
     return with_event(desc.layers, folds) if args.event else folds
+
+
+def _cmd_import(args) -> int:
+    from flipspike.gen.nir_io import read_nir
+
+    desc, report = read_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
+                            frac_bits=args.frac_bits, timesteps=args.timesteps)
+    desc.meta["source_file"] = str(args.model)
+    desc.save(args.out)
+    print(f"imported {args.model} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}")
+    for note in report.approximations or ["nothing approximated: the graph maps exactly"]:
+        print(f"  {note}")
+    return 0
 
 
 def _cmd_generate(args) -> int:
@@ -235,7 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--out", required=True, help="description file to write (JSON)")
     e.add_argument("--frac-bits", type=int, default=4, help="fractional bits of membrane, bias and threshold")
+    e.add_argument("--format", choices=["json", "nir"], default="json",
+                   help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
     e.set_defaults(func=_cmd_export)
+
+    im = sub.add_parser("import", help="read a NIR graph (snnTorch, Norse, SpikingJelly, ...) into a description")
+    im.add_argument("model", help="a .nir file")
+    im.add_argument("--out", required=True, help="description file to write (JSON)")
+    im.add_argument("--pixel-bits", type=int, default=5, help="bits of one input value (digits: 5)")
+    im.add_argument("--pixel-max", type=int, default=16, help="largest input value (digits: 16)")
+    im.add_argument("--frac-bits", type=int, default=4)
+    im.add_argument("--timesteps", type=int, default=None, help="default: the graph's metadata, else 4")
+    im.set_defaults(func=_cmd_import)
 
     g = sub.add_parser("generate", help="generate Verilog, lint waivers and config.json from a description")
     g.add_argument("net")
