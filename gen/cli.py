@@ -115,6 +115,14 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from flipspike.gen.report_page import build_report
+
+    md, page = build_report(args.dir)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
 def _cmd_generate(args) -> int:
     from flipspike.ir import NetDesc
     from flipspike.gen.design import generate
@@ -255,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["json", "nir"], default="json",
                    help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
     e.set_defaults(func=_cmd_export)
+
+    rp = sub.add_parser("report", help="one Markdown/HTML page with plots from the JSON under a directory")
+    rp.add_argument("dir")
+    rp.set_defaults(func=_cmd_report)
 
     im = sub.add_parser("import", help="read a NIR graph (snnTorch, Norse, SpikingJelly, ...) into a description")
     im.add_argument("model", help="a .nir file")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .energy import energy_line
+
 
 def _table(headers: list[str], rows: list[list]) -> str:
     cells = [headers] + [[str(c) for c in row] for row in rows]
@@ -37,6 +39,8 @@ def cosim_table(report: dict) -> str:
     lines.append(f"simulated {report['simulated_cycles']} cycles in both runs"
                  + (f" at {speed:,.0f} cycles/s" if speed else ""))
     lines.append("time: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
+    if report.get("energy"):
+        lines.append(energy_line(report["energy"]))
     lines.append(f"mismatches: {report['mismatches']}")
     return "\n".join(lines)
 

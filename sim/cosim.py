@@ -17,6 +17,7 @@ from flipspike.hw.memory_map import Learning, build_shape, load_writes
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
+from flipspike.gen.energy import energy_estimate
 from flipspike.gen.report import shape_text
 from flipspike.sw.integer import run_integer
 
@@ -146,4 +147,5 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         report["accuracy_ref"] = float((ref.cls.numpy() == np.asarray(y)).mean())
     sim_s = timings.get("simulate_s", 0)
     report["cycles_per_second"] = observed["simulated_cycles"] / sim_s if sim_s else None
+    report["energy"] = energy_estimate(desc, [layer["sops_measured"] / n for layer in layers])
     return report

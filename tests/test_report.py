@@ -1,0 +1,42 @@
+"""flipspike report and the energy estimates."""
+
+import json
+
+import numpy as np
+import pytest
+
+from flipspike.gen.cli import main
+from flipspike.gen.energy import energy_estimate
+from flipspike.ir import default_folding
+from flipspike.sim.cosim import cosim
+
+from helpers import random_desc, random_pixels
+
+
+def test_energy_is_sops_times_the_ac_energy():
+    desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    e = energy_estimate(desc, [100.0, 50.0])
+    assert e["estimate"] and e["snn_nj"] == pytest.approx(150 * 0.9 / 1000)
+    assert e["ann_nj"] == pytest.approx((8 * 6 + 6 * 4) * 4.6 / 1000)
+
+
+def test_report_collects_training_cosim_and_learning(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--arch", "64-16-10", "--epochs", "2", "--timesteps", "2", "--out", str(run)]) == 0
+    rng = np.random.default_rng(1)
+    desc = random_desc(rng, [8, 6, 4], timesteps=2)
+    x = random_pixels(rng, desc, 3)
+    report = cosim(desc, default_folding(desc.layers), x, simulator="pysim")
+    (tmp_path / "cosim.json").write_text(json.dumps(report))
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "## Training: stbp 64-16-10" in md and "## Co-simulation (pysim" in md and "nJ per inference" in md
+    for png in tmp_path.glob("report_*.png"):
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    assert len(list(tmp_path.glob("report_*.png"))) == 2
+    assert "<table>" in (tmp_path / "report.html").read_text()
+
+
+def test_report_of_an_empty_directory_is_an_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no metrics.json" in capsys.readouterr().err
