@@ -157,6 +157,8 @@ def _cmd_cosim(args) -> int:
     n = len(data.x_test) if args.samples == "all" else int(args.samples)
     if not 1 <= n <= len(data.x_test):
         raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
+    if args.waves:
+        return _waves(args, desc, folds, data)
     if args.learn:
         report = _learn(args, desc, folds, data, n)
         print(learn_table(report))
@@ -167,6 +169,34 @@ def _cmd_cosim(args) -> int:
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
     return 0 if report["mismatches"] == 0 else 1
+
+
+def _waves(args, desc, folds, data) -> int:
+    """One test sample through a tracing build: an FST and a GTKWave save file grouped by layer."""
+    from flipspike.sim.compare import compare
+    from flipspike.sim.cosim import run_hardware
+    from flipspike.sw.integer import run_integer
+
+    k = args.sample
+    if not 0 <= k < len(data.x_test):
+        raise FlipspikeError(f"--sample must be 0..{len(data.x_test) - 1}, got {k}")
+    if args.simulator != "verilator":
+        raise FlipspikeError("--waves needs --simulator verilator")
+    from flipspike.sim.verilator import trace_format
+
+    x = data.x_test[k:k + 1]
+    fst = Path(args.waves).with_suffix("." + trace_format())
+    if fst.suffix != Path(args.waves).suffix:
+        print(f"note: Verilator's FST writer needs the lz4 headers (e.g. apt install liblz4-dev); writing {fst}")
+    fst.parent.mkdir(parents=True, exist_ok=True)
+    (observed,), _ = run_hardware(desc, folds, [{"loads": [], "samples": x, "stream": False}],
+                                  build_root=args.build_dir, waves=fst)
+    diffs = compare(run_integer(desc, x), observed)
+    obs = observed["samples"][0]
+    print(f"sample {k}: class {obs['cls']} (label {int(data.y_test[k])}), {obs['latency']} cycles, "
+          f"{'bit-exact' if not diffs else f'{len(diffs)} differences'}")
+    print(f"wrote {fst} and {fst.with_suffix('.gtkw')} (gtkwave {fst.with_suffix('.gtkw')})")
+    return 0 if not diffs else 1
 
 
 def _learn(args, desc, folds, data, n) -> dict:
@@ -304,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
+    c.add_argument("--waves", default=None, help="dump an FST of one inference here (and a .gtkw beside it)")
+    c.add_argument("--sample", type=int, default=0, help="with --waves: which test sample")
     lg = c.add_argument_group("on-chip learning (flip unit on the output layer)")
     lg.add_argument("--learn", action="store_true", help="co-simulate learning steps instead of inference only")
     lg.add_argument("--updates", type=int, default=0, help="learning steps (default: one per training sample)")

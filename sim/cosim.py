@@ -18,6 +18,7 @@ from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
 from flipspike.gen.energy import energy_estimate
+from flipspike.gen.waves import write_gtkw
 from flipspike.gen.report import shape_text
 from flipspike.sw.integer import run_integer
 
@@ -59,7 +60,8 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
-                 build_root: str | Path = "build", learn: Learning | None = None) -> tuple[list[dict], dict]:
+                 build_root: str | Path = "build", learn: Learning | None = None,
+                 waves: Path | None = None) -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
@@ -82,13 +84,15 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     design = generate(base, folds, build_root / "designs" / "current", learn)
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator")
+    build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
     words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
     bench_jobs = [{**job, "samples": words(job["samples"]), "samples_after": words(job.get("samples_after", []))}
                   for job in jobs]
-    observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs)
+    observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs, waves=waves)
+    if waves is not None:
+        write_gtkw(design.verilog, Path(waves), TOP)
     timings["simulate_s"] = time.perf_counter() - start
     return observed, timings
 

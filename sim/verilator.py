@@ -88,11 +88,21 @@ def _environ(env: dict[str, str]):
         os.environ.update(saved)
 
 
-def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bool = True) -> Path:
-    """Build (or reuse) the Verilator model of ``verilog``; returns its build directory."""
+def trace_format() -> str:
+    """``fst`` where Verilator's FST writer can be compiled (it needs the lz4 headers), else ``vcd``."""
+    include = os.environ.get("CPATH", "").split(os.pathsep) + ["/usr/include", "/usr/local/include"]
+    return "fst" if any(p and (Path(p) / "lz4.h").is_file() for p in include) else "vcd"
+
+
+def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bool = True, trace: bool = False) -> Path:
+    """Build (or reuse) the Verilator model of ``verilog``; returns its build directory. ``trace``: with
+    waveform support, FST or VCD (:func:`trace_format`), a separate build."""
     vlt_text = ports_only_vlt(top)
+    # cocotb's main checks VM_TRACE, which this Verilator sets per format (VM_TRACE_VCD): define it
+    flags = BUILD_FLAGS + ([{"fst": "--trace-fst", "vcd": "--trace"}[trace_format()], "--trace-structs",
+                            "-CFLAGS", "-DVM_TRACE=1"] if trace else [])
     key = hashlib.sha256("\0".join([verilog.read_text(), waivers.read_text(), vlt_text, top,
-                                    " ".join(BUILD_FLAGS)]).encode()).hexdigest()[:16]
+                                    " ".join(flags)]).encode()).hexdigest()[:16]
     build_dir = Path(build_root).resolve() / f"{top}-{key}"
     if (build_dir / top).is_file():
         return build_dir
@@ -109,7 +119,7 @@ def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bo
         try:
             with _environ(env):
                 _runner(env).build(sources=[staging / waivers.name, vlt, src], hdl_toplevel=top, build_dir=staging,
-                                   build_args=BUILD_FLAGS, always=True, log_file=log if quiet else None)
+                                   build_args=flags, always=True, log_file=log if quiet else None)
         except (RuntimeError, SystemExit) as exc:
             raise SimulationFailed(f"Verilator build failed ({exc}); last lines of the log:\n{_tail(log)}") from None
         if build_dir.exists():
@@ -125,9 +135,11 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
 
 
-def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet: bool = True) -> list[dict]:
+def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet: bool = True,
+              waves: Path | None = None) -> list[dict]:
     """Run jobs ({"loads": [(addr, data)], "samples": [pixel words per sample]}) on the built model;
-    returns one observation per job (see ``flipspike.sim.samples``)."""
+    returns one observation per job (see ``flipspike.sim.samples``). ``waves``: write an FST there (the
+    model must have been built with ``trace=True``)."""
     from cocotb_tools.check_results import get_results
 
     env = _env_with_verilator()
@@ -143,7 +155,9 @@ def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet
                 results = _runner(env).test(test_module=BENCH_MODULE, hdl_toplevel=top, hdl_toplevel_lang="verilog",
                                             build_dir=build_dir,
                                             test_dir=tmp, extra_env=extra, results_xml=str(tmp / "results.xml"),
-                                            log_file=log if quiet else None)
+                                            log_file=log if quiet else None,
+                                            test_args=["--trace", "--trace-file", str(Path(waves).resolve())]
+                                            if waves else [])
             tests, failed = get_results(Path(results))
         except (RuntimeError, SystemExit) as exc:
             raise SimulationFailed(f"the co-simulation did not finish ({exc}); last lines of its log:\n{_tail(log)}") from None

@@ -161,3 +161,30 @@ def test_conv_design_passes_lint(tmp_path):
     design = generate(desc, [Fold(2, 2), Fold(2, 4), Fold(4, 3)], tmp_path / "rtl")
     result = lint(design.dir)
     assert result.ok, result.output
+
+
+def test_waves_of_one_inference(digits_desc, tmp_path, build_root, capsys):
+    """--waves: a trace of one inference and a GTKWave save file whose every signal is in the trace."""
+    import re
+
+    from flipspike.gen.cli import main
+    net = digits_desc.save(tmp_path / "net.json")
+    assert main(["cosim", str(net), "--waves", str(tmp_path / "w.fst"), "--sample", "5",
+                 "--build-dir", str(build_root)]) == 0
+    assert "bit-exact" in capsys.readouterr().out
+    trace = next(p for p in tmp_path.iterdir() if p.suffix in (".fst", ".vcd"))
+    gtkw = (tmp_path / "w.gtkw").read_text()
+    assert str(trace.resolve()) in gtkw and "-layer0" in gtkw and "-layer1" in gtkw
+    if trace.suffix == ".vcd":                         # check names against the trace's scopes
+        scope, names = [], set()
+        for line in (raw.strip() for raw in trace.read_text().splitlines()):
+            if line.startswith("$scope"):
+                scope.append(line.split()[2])
+            elif line.startswith("$upscope"):
+                scope.pop()
+            elif line.startswith("$var"):
+                names.add(".".join(scope + [line.split()[4]]))
+            elif line.startswith("$enddefinitions"):
+                break
+        wanted = [re.sub(r"\[\d+:0\]$", "", line) for line in gtkw.splitlines() if line.startswith("flipspike_top")]
+        assert len(wanted) > 50 and set(wanted) <= names
