@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.flipspike-installed
 RUN    ?= runs/demo
 JOBS   ?= 2
 
-.PHONY: demo demo-learn test setup clean lint
+.PHONY: demo demo-learn test setup clean lint docs
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ demo: $(STAMP)
 demo-learn: $(STAMP)
 	test -f $(RUN)/net.json || $(MAKE) demo
 	$(BIN)/flipspike cosim $(RUN)/net.json --learn --reinit-output --json $(RUN)/learn.json
+
+# docs/cli.md from every command's --help (a test fails when it is stale)
+docs: $(STAMP)
+	$(BIN)/python -c 'from flipspike.gen.cli import cli_reference; from flipspike.ir.netdesc import write_text_atomic; write_text_atomic("docs/cli.md", cli_reference())'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

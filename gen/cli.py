@@ -1,4 +1,4 @@
-"""The ``flipspike`` command line: train -> export -> generate -> cosim."""
+"""The flipspike command line: train -> export -> generate -> cosim (and compare, import, report)."""
 
 from __future__ import annotations
 
@@ -362,6 +362,26 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p
+
+
+def cli_reference() -> str:
+    """docs/cli.md: every command's --help, at a fixed width (tests keep the file equal to this)."""
+    import os
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        out = ["# CLI reference", "", "Generated from `--help` by `flipspike.gen.cli.cli_reference()`; "
+               "`make docs` rewrites it and a test keeps it current.", "", "```", parser.format_help().rstrip(), "```"]
+        for name, p in sub.choices.items():
+            out += ["", f"## flipspike {name}", "", "```", p.format_help().rstrip(), "```"]
+        return "\n".join(out) + "\n"
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
 
 
 def main(argv: list[str] | None = None) -> int:
