@@ -9,6 +9,9 @@ works on step t-1, and the pixel buffer takes the next sample while the first la
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Module, Mux, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -20,10 +23,10 @@ from flipspike.ir.geometry import size
 
 from .arith import tree_sum
 from .buffers import PixelBuffer, SpikeBuffer
-from .interfaces import CounterLayout, LoadSignature, result_layout
+from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import LayerEngine
 from .flip_unit import LearnSignature
-from .memory_map import Learning, bus_widths, memory_map
+from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
 
 def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
@@ -51,6 +54,7 @@ class Accelerator(wiring.Component):
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
         self.desc, self.folds, self.learn_cfg = desc, folds, learn
         self.load_bus = bus_widths(desc, folds, learn)
+        self.monitor_bus = monitor_widths(desc, folds, learn)
         out = desc.layers[-1]
         members = {}
         if learn is not None:
@@ -62,6 +66,7 @@ class Accelerator(wiring.Component):
             **members,
             "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),
             "load": In(LoadSignature(*self.load_bus)),
+            "monitor": In(MonitorSignature(*self.monitor_bus)),
             "result": Out(stream.Signature(result_layout(out.n_out, out.widths.state))),
             "counters": Out(data.ArrayLayout(CounterLayout, len(desc.layers))),
         })
@@ -72,18 +77,21 @@ class Accelerator(wiring.Component):
         m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
         learn = self.learn_cfg
-        regions = memory_map(desc, folds, learn)
+        regions = monitor_map(desc, folds, learn)
+        monitor_words = []
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
             rule = learn.rule if learn is not None and learn.layer == i else None
             engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
-                                 learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe)
+                                 learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
+                                 monitor_bus=self.monitor_bus)
             m.submodules[f"layer{i}"] = engine
             if rule is not None:
                 wiring.connect(m, wiring.flipped(self.learn), engine.learn)
             m.d.comb += [engine.load.addr.eq(self.load.addr), engine.load.data.eq(self.load.data),
-                         engine.load.en.eq(self.load.en)]
+                         engine.load.en.eq(self.load.en), engine.monitor.addr.eq(self.monitor.addr)]
+            monitor_words.append(engine.monitor.data)
             m.d.comb += self.counters[i].eq(engine.counters)
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
@@ -98,4 +106,5 @@ class Accelerator(wiring.Component):
                 m.d.comb += engine.in_count.eq(Mux(prev.out.we, tree_sum(list(prev.out.data)), 0))
             engines.append(engine)
         wiring.connect(m, engines[-1].result, wiring.flipped(self.result))
+        m.d.comb += self.monitor.data.eq(reduce(operator.or_, monitor_words))   # one engine answers
         return m

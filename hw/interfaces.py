@@ -68,3 +68,13 @@ class LoadSignature(wiring.Signature):
 
     def __init__(self, addr_width: int, data_width: int):
         super().__init__({"addr": Out(addr_width), "data": Out(data_width), "en": Out(1)})
+
+
+class MonitorSignature(wiring.Signature):
+    """Read any weight, bias, threshold or membrane word while the accelerator is idle (ODIN's monitor
+    mode), from the host's side: ``data`` holds the word at ``addr`` one cycle later. Addresses: see
+    :func:`flipspike.hw.memory_map.monitor_map`. It shares the memories' existing read ports, which are
+    free when a layer is idle, so it costs multiplexers, not block RAM."""
+
+    def __init__(self, addr_width: int, data_width: int):
+        super().__init__({"addr": Out(addr_width), "data": In(data_width)})

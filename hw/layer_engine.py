@@ -22,7 +22,7 @@ as the last step streams out, and offers (class, accumulators) on a stream.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +30,8 @@ from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_layer_fold
 from flipspike.ir.learning import FlipRule
 
-from .interfaces import CounterLayout, LoadSignature, SpikeOutSignature, StepInputSignature, result_layout
+from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOutSignature, StepInputSignature,
+                         result_layout)
 from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
 from .neuron import NeuronUpdate
@@ -43,7 +44,7 @@ PIPELINE_DRAIN = 2
 class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
                  regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
-                 in_lanes: int = 1):
+                 in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None):
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
@@ -57,6 +58,8 @@ class LayerEngine(wiring.Component):
                    "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
+        if monitor_bus is not None:
+            members["monitor"] = In(MonitorSignature(*monitor_bus))
         self.learn_rule = learn_rule
         if learn_rule is not None:
             members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
@@ -222,7 +225,29 @@ class LayerEngine(wiring.Component):
                 m.d.comb += [busy.eq(1), step_done.eq(1)]
                 self._finish_step(m, t, syn)
                 m.next = "WAIT"
+        if "monitor" in self.signature.members:
+            ports = {"weights": w_rd, "bias": b_rd}
+            if not self.is_output:
+                ports.update(threshold=t_rd, membrane=v_rd)
+            self._monitor(m, ports, ~busy if self.learn_rule is None else ~busy & ~learning)
         return m
+
+    def _monitor(self, m, ports: dict, idle):
+        """While idle, the monitor borrows the read ports: a hit in a region sets that memory's address;
+        the word appears on ``monitor.data`` one cycle later (0 where no region of this layer was hit)."""
+        sel = Signal(range(len(ports) + 1))
+        for k, (name, port) in enumerate(ports.items()):
+            addr, _, hit = self._decode(name, self.monitor.addr, 1)
+            with m.If(idle & hit):
+                m.d.comb += port.addr.eq(addr)
+            with m.If(hit):
+                m.d.sync += sel.eq(k + 1)
+        hits = [self._decode(name, self.monitor.addr, 1)[2] for name in ports]
+        with m.If(~Cat(*hits).any()):
+            m.d.sync += sel.eq(0)
+        for k, port in enumerate(ports.values()):
+            with m.If(sel == k + 1):
+                m.d.comb += self.monitor.data.eq(Value.cast(port.data))
 
     def _flip_unit(self, m, w_rd, w_wr, waddr, running):
         """Attach a flip unit to the weight memory. Inference, update and readback take turns on its read
@@ -253,15 +278,16 @@ class LayerEngine(wiring.Component):
             m.d.comb += [w_wr.addr.eq(unit.weights.waddr), w_wr.data.eq(unit.weights.wdata), w_wr.en.eq(1)]
         return unit.busy
 
-    def _decode(self, name):
-        """(local address, data, hit) of this memory's region on the load bus."""
+    def _decode(self, name, addr=None, enable=None):
+        """(local address, data, hit) of this memory's region on the load bus (or at ``addr``)."""
         region, load = self.regions[name], self.load
-        hit = load.en
+        addr = load.addr if addr is None else addr
+        hit = load.en if enable is None else Const(enable, 1)
         if region.base:                                        # (no constant comparisons: lint-clean)
-            hit &= load.addr >= region.base
-        if region.base + region.depth < 2 ** len(load.addr):
-            hit &= load.addr < region.base + region.depth
-        return load.addr - region.base, load.data[:region.width], hit
+            hit &= addr >= region.base
+        if region.base + region.depth < 2 ** len(addr):
+            hit &= addr < region.base + region.depth
+        return addr - region.base, load.data[:region.width], hit
 
     def _load_port(self, m, mem, name):
         """A write port through which words of this memory's region on the load bus are written."""
@@ -346,8 +372,9 @@ class GroupWalk:
         self.hp, self.wp = ho // self.pool, wo // self.pool
         self.cg = c_in // fold.simd                                  # SIMD words per input pixel
         self.in_words = self.h_in * self.w_in * self.cg
-        self.groups = ho * wo * self.f_out                           # membrane words (all positions)
-        self.walked = self.hp * self.wp * self.pool ** 2 * self.f_out  # groups visited per step
+        self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
+        self.groups = self.hp * self.pool * self.wc * self.f_out     # membrane words: the neurons, HWC
+        self.walked = self.groups                                    # groups visited per step
         self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
 
     def counters(self, m) -> dict:
@@ -411,7 +438,7 @@ class GroupWalk:
             m.d.comb += [group.eq(pos["nf"]), out_word.eq(pos["nf"])]
         else:
             oy, ox = self._out_position(pos)
-            m.d.comb += [group.eq((oy * self.wo + ox) * self.f_out + pos["nf"]),
+            m.d.comb += [group.eq((oy * self.wc + ox) * self.f_out + pos["nf"]),
                          out_word.eq((pos["py"] * self.wp + pos["px"]) * self.f_out + pos["nf"])]
         return group, out_word
 

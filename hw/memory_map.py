@@ -78,6 +78,28 @@ def memory_map(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None
     return regions
 
 
+def monitor_map(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None) -> list[Region]:
+    """The monitor's read-only address space: every load-bus region at its load-bus address (read back
+    what was written), then each spiking layer's membranes (words of PE membranes, in the engine's
+    group order: position-major, HWC like the neurons)."""
+    from .layer_engine import GroupWalk
+    regions = memory_map(desc, folds, learn)
+    base = regions[-1].base + regions[-1].depth
+    for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+        if layer.kind == "lif":
+            depth = GroupWalk(layer, fold).groups
+            regions.append(Region(i, "membrane", base, depth, fold.pe * layer.widths.state))
+            base += depth
+    return regions
+
+
+def monitor_widths(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None) -> tuple[int, int]:
+    """(address bits, data bits) of the monitor port."""
+    regions = monitor_map(desc, folds, learn)
+    end = regions[-1].base + regions[-1].depth
+    return max(1, (end - 1).bit_length()), max(r.width for r in regions)
+
+
 def update_writes(regions: list[Region], fold: Fold, rule: FlipRule, delta, trace) -> list[tuple[int, int]]:
     """Load-bus writes of one update's per-neuron errors and per-input traces."""
     by_name = {r.memory: r for r in regions}

@@ -97,6 +97,15 @@ async def stream_samples(dut):
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await FallingEdge(dut.clk)
+    async def read_monitor(addresses):
+        """The monitor port: the word at an address appears one cycle later."""
+        values = []
+        for addr in addresses:
+            dut.monitor__addr.value = addr
+            await FallingEdge(dut.clk)
+            values.append(dut.monitor__data.value.to_unsigned())
+        return values
+
     async def learn(update):
         """One on-chip learning step: errors and traces over the load bus (or, with a label, infer the
         sample and learn from the label on chip), start, wait, read back."""
@@ -131,6 +140,8 @@ async def stream_samples(dut):
         start = get_sim_time("ns")
         await load(job["loads"])
         observed = {"samples": await one_at_a_time(job["samples"])}
+        if job.get("peek"):
+            observed["peek"] = await read_monitor(job["peek"])
         observed["stream"] = await back_to_back(job["samples"]) if job.get("stream", True) else None
         if job.get("updates"):
             observed["learn"] = [await learn(update) for update in job["updates"]]

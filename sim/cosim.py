@@ -73,7 +73,8 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         from .pysim import run_pysim
         start = time.perf_counter()
         observed = [run_pysim(base, folds, job["samples"], loads=job.get("loads", ()), stream=job.get("stream", True),
-                              learn=learn, updates=job.get("updates", ()), samples_after=job.get("samples_after", ()))
+                              learn=learn, updates=job.get("updates", ()), samples_after=job.get("samples_after", ()),
+                              peek=job.get("peek", ()))
                     for job in jobs]
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings

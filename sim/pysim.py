@@ -18,7 +18,7 @@ TIMEOUT_CYCLES = 1_000_000
 
 
 def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
-              learn=None, updates=(), samples_after=(), vcd: str | None = None) -> dict:
+              learn=None, updates=(), samples_after=(), vcd: str | None = None, peek=()) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
     if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
     writes applied first (see flipspike.hw.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
@@ -97,8 +97,17 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
         return {"weights": weights, "momentum": momentum, "flips": ctx.get(dut.learn.flips),
                 "cycles": ctx.get(dut.learn.cycles), "v": ctx.get(dut.learn.v) if learn.rule.tbso else 0}
 
+    async def read_monitor(ctx):
+        values = []
+        for addr in peek:
+            ctx.set(dut.monitor.addr, addr)
+            await ctx.tick()
+            values.append(ctx.get(dut.monitor.data))
+        observed["peek"] = values
+
     async def back_to_back(ctx):
         await one_at_a_time(ctx)
+        await read_monitor(ctx)
         if stream:
             streaming["on"] = True
             for sample_words in words:

@@ -150,3 +150,20 @@ def test_event_driven_layers_skip_zero_words_exactly(seed, hidden, T, density):
     for obs, want in zip(observed["samples"], model):
         assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
         assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]
+
+
+def test_monitor_reads_back_membranes_and_parameters():
+    """The monitor port: after an inference every hidden membrane equals the reference's final membrane,
+    and every weight, bias and threshold word equals the description's (dense and conv layers)."""
+    from flipspike.sim.monitor import monitor_check
+    from helpers import random_conv_desc
+    rng = np.random.default_rng(7)
+    dense = random_desc(rng, [8, 6, 4], timesteps=3, leak_shift=None)
+    conv = random_conv_desc(rng, (5, 5, 2), [{"channels": 4, "kernel": 3, "padding": 1, "pool": 2}], 3, timesteps=2)
+    for desc, folds in ((dense, [Fold(4, 3), Fold(2, 2)]), (conv, [Fold(2, 2), Fold(4, 3)])):
+        x = random_pixels(rng, desc, 1)[0]
+        report = monitor_check(desc, folds, x, simulator="pysim")
+        assert report["mismatches"] == 0, report["details"]
+        first = desc.layers[0]
+        assert len(report["membranes"][first.name]) == first.neurons
+        assert any(v != 0 for v in report["membranes"][first.name])

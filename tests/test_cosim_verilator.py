@@ -188,3 +188,12 @@ def test_waves_of_one_inference(digits_desc, tmp_path, build_root, capsys):
                 break
         wanted = [re.sub(r"\[\d+:0\]$", "", line) for line in gtkw.splitlines() if line.startswith("flipspike_top")]
         assert len(wanted) > 50 and set(wanted) <= names
+
+
+def test_monitor_under_verilator(digits_desc, digits, build_root):
+    """Every membrane of the hidden layer after one test image, and every parameter word, read back
+    through the monitor port of the trained network's build."""
+    from flipspike.sim.monitor import monitor_check
+    report = monitor_check(digits_desc, default_folding(digits_desc.layers), digits.x_test[7], build_root=build_root)
+    assert report["mismatches"] == 0, report["details"]
+    assert len(report["membranes"]["fc1"]) == 128
