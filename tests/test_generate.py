@@ -23,6 +23,7 @@ def test_top_ports_and_directions(tmp_path):
         "pixels__payload": "input", "pixels__valid": "input", "pixels__ready": "output",
         "result__payload": "output", "result__valid": "output", "result__ready": "input",
         "load__addr": "input", "load__data": "input", "load__en": "input",
+        "monitor__addr": "input", "monitor__data": "output",
         "counters": "output",
     }
     ports = design.config["ports"]
