@@ -31,12 +31,6 @@ from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
 def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
     """Refuse, with the layer's name, what the description can say but this hardware cannot build yet."""
-    for i, layer in enumerate(desc.layers):
-        if layer.shortcut is not None:
-            raise DescriptionError(
-                f"layer {i} ({layer.name}) uses a shortcut, which the hardware generator does not build yet; "
-                "the integer reference runs it (`flipspike.sw.integer.run_integer`). Train without shortcuts "
-                "(any method but sei, or an architecture with no matching shapes) for hardware")
     if learn is not None and desc.layers[learn.layer].conv is not None:
         raise DescriptionError(f"on-chip learning of a convolution ({desc.layers[learn.layer].name}) is not "
                                "supported; learn a dense layer (the output layer)")
@@ -99,7 +93,8 @@ class Accelerator(wiring.Component):
                 m.d.comb += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
             else:
                 prev = engines[-1]
-                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event)
+                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event,
+                                  fold.pe if layer.shortcut is not None else 0)
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)

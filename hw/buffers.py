@@ -54,13 +54,14 @@ class SpikeBuffer(wiring.Component):
     cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake.
     """
 
-    def __init__(self, size: int, pe: int, simd: int, mask: bool = False):
-        if size % pe or size % simd:
+    def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0):
+        if size % pe or size % simd or (own_pe and size % own_pe):
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
-        self.size, self.pe, self.simd, self.mask = size, pe, simd, mask
+        self.size, self.pe, self.simd, self.mask, self.own_pe = size, pe, simd, mask, own_pe
+        own = (size // own_pe, own_pe) if own_pe else None
         super().__init__({
             "write": In(SpikeOutSignature(size // pe, pe)),
-            "read": In(StepInputSignature(size // simd, simd, 1, mask)),
+            "read": In(StepInputSignature(size // simd, simd, 1, mask, own)),
         })
 
     def elaborate(self, platform):
@@ -78,6 +79,8 @@ class SpikeBuffer(wiring.Component):
         with m.Else():
             m.d.comb += rbank.eq(banks[0])
         m.d.sync += self.read.data.eq(rbank.word_select(self.read.addr, self.simd))
+        if self.own_pe:
+            m.d.sync += self.read.own_data.eq(rbank.word_select(self.read.own_addr, self.own_pe))
         if self.mask:                                      # which words of the read bank hold a spike
             m.d.comb += self.read.nonzero.eq(Cat(rbank[w * self.simd:(w + 1) * self.simd].any()
                                                  for w in range(self.size // self.simd)))

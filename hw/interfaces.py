@@ -30,9 +30,11 @@ class StepInputSignature(wiring.Signature):
     ``avail``: a full step of input is ready. ``addr`` selects a SIMD-wide word; ``data`` holds it on the
     next cycle. ``release``: the engine is done with this step's input (a one-cycle pulse). With
     ``mask``, ``nonzero`` has one bit per word: the word holds some spike (for event-driven layers).
+    With ``own`` (a layer with a shortcut), ``own_data`` holds, a cycle after ``own_addr`` = g, the PE
+    input spikes at the places of neuron group g's neurons.
     """
 
-    def __init__(self, words: int, simd: int, bits: int, mask: bool = False):
+    def __init__(self, words: int, simd: int, bits: int, mask: bool = False, own: tuple[int, int] | None = None):
         members = {
             "avail": In(1),
             "addr": Out(range(max(2, words))),
@@ -41,6 +43,10 @@ class StepInputSignature(wiring.Signature):
         }
         if mask:
             members["nonzero"] = In(words)
+        if own is not None:                             # shortcut: the PE inputs at a neuron group's place
+            groups, pe = own
+            members["own_addr"] = Out(range(max(2, groups)))
+            members["own_data"] = In(pe)
         super().__init__(members)
 
 

@@ -54,7 +54,8 @@ class LayerEngine(wiring.Component):
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         self.walk = GroupWalk(layer, fold)
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
-        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input, fold.event)),
+        own = (self.walk.groups, fold.pe) if layer.shortcut is not None else None
+        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input, fold.event, own)),
                    "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
@@ -91,6 +92,11 @@ class LayerEngine(wiring.Component):
                                                          init=[])
             t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
             self._load_port(m, tmem, "threshold")
+        if layer.shortcut is not None:                      # per-channel gains of the shortcut
+            m.submodules.shortcut = gmem = memory.Memory(shape=lanes(signed(W.shortcut)), depth=max(2, f_out),
+                                                         init=lane_groups(layer.shortcut, pe))
+            g_rd = gmem.read_port()
+            self._load_port(m, gmem, "shortcut")
         if self.first:
             m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=max(2, self.walk.groups),
                                                         init=[])
@@ -122,6 +128,8 @@ class LayerEngine(wiring.Component):
             m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(group)]
         if self.first:
             m.d.comb += i_rd.addr.eq(group)
+        if layer.shortcut is not None:
+            m.d.comb += [g_rd.addr.eq(nf), self.inp.own_addr.eq(group)]
 
         # stage B: synapses and accumulation
         b_valid, b_first, b_last, b_in_bounds = Signal(), Signal(), Signal(), Signal()
@@ -149,6 +157,11 @@ class LayerEngine(wiring.Component):
         with m.If(b_valid):
             for p in range(pe):
                 m.d.sync += acc[p].eq(Mux(b_first, 0, acc[p]) + partial[p])
+        if layer.shortcut is not None:                      # the gain where the input at the neuron's place spiked
+            short_hold = Signal(lanes(signed(W.shortcut)))
+            with m.If(b_first):
+                for p in range(pe):
+                    m.d.sync += short_hold[p].eq(Mux(self.inp.own_data[p], g_rd.data[p], 0))
         with m.If(b_first):
             m.d.sync += bias_hold.eq(b_rd.data)
             if not self.is_output:
@@ -162,6 +175,8 @@ class LayerEngine(wiring.Component):
         m.submodules.neurons = neurons = NeuronUpdate(pe, W, frac_bits=layer.frac_bits, kind=layer.kind,
                                                       leak_shift=layer.leak_shift, reset=layer.reset)
         m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(bias_hold), neurons.threshold.eq(thr_hold)]
+        if layer.shortcut is not None:
+            m.d.comb += neurons.shortcut.eq(short_hold)
         neuron_step = c_fire & ~syn if self.first else c_fire
         if self.first:
             m.d.comb += [i_wr.addr.eq(c_group), i_wr.data.eq(acc), i_wr.en.eq(c_fire & syn)]
@@ -229,6 +244,8 @@ class LayerEngine(wiring.Component):
             ports = {"weights": w_rd, "bias": b_rd}
             if not self.is_output:
                 ports.update(threshold=t_rd, membrane=v_rd)
+            if self.layer.shortcut is not None:
+                ports["shortcut"] = g_rd
             self._monitor(m, ports, ~busy if self.learn_rule is None else ~busy & ~learning)
         return m
 

@@ -70,6 +70,8 @@ def memory_map(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None
         mems = [("weights", f_out * f_in, fold.pe * fold.simd), ("bias", f_out, fold.pe * layer.widths.bias)]
         if layer.kind == "lif":
             mems.append(("threshold", f_out, fold.pe * layer.widths.threshold))
+        if layer.shortcut is not None:
+            mems.append(("shortcut", f_out, fold.pe * layer.widths.shortcut))
         if learn is not None and learn.layer == i:
             mems += [("delta", f_out, fold.pe * learn.rule.delta_bits), ("trace", f_in, fold.simd * learn.rule.trace_bits)]
         for name, depth, width in mems:
@@ -116,7 +118,7 @@ def memory_image(desc: NetDesc, folds: list[Fold], region: Region) -> list[int]:
     layer, fold = desc.layers[region.layer], folds[region.layer]
     if region.memory == "weights":
         return weight_words(layer, fold)
-    values = layer.bias if region.memory == "bias" else layer.threshold
+    values = {"bias": layer.bias, "threshold": layer.threshold, "shortcut": layer.shortcut}[region.memory]
     lane_width = region.width // fold.pe
     return [pack_lanes(group, lane_width) for group in lane_groups(values, fold.pe)]
 
@@ -124,7 +126,7 @@ def memory_image(desc: NetDesc, folds: list[Fold], region: Region) -> list[int]:
 def load_writes(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> list[tuple[int, int]]:
     """(address, data) writes that load ``desc``'s contents into a build of the same shape."""
     return [(region.base + k, word) for region in memory_map(desc, folds, learn)
-            if region.memory in ("weights", "bias", "threshold")
+            if region.memory in ("weights", "bias", "threshold", "shortcut")
             for k, word in enumerate(memory_image(desc, folds, region))]
 
 
@@ -142,5 +144,6 @@ def build_shape(desc: NetDesc, folds: list[Fold]) -> dict:
             "folding": [[f.simd, f.pe, f.event] for f in folds],
             "layers": [{"kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "frac_bits": l.frac_bits,
                         "leak_shift": l.leak_shift, "reset": l.reset, "widths": l.widths.as_dict(),
-                        "conv": l.conv.to_json() if l.conv else None, "pool": l.pool}
+                        "conv": l.conv.to_json() if l.conv else None, "pool": l.pool,
+                        "shortcut": l.shortcut is not None}
                        for l in desc.layers]}

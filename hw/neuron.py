@@ -13,11 +13,12 @@ from flipspike.ir.formats import leak
 class NeuronUpdate(wiring.Component):
     """Combinational. For each lane, with F fractional bits and leak shift k (None: no leak):
 
-        lif:     v1 = v - (v >>> k);  v2 = v1 + (I << F) + c;  s = v2 >= theta;
+        lif:     v1 = v - (v >>> k);  v2 = v1 + (I << F) + c [+ g];  s = v2 >= theta;
                  v' = s ? (hard: 0 | soft: v2 - theta) : v2
         output:  v' = v + (I << F) + c;  s = 0
 
-    ``v`` must already be 0 at the first step of a sample. Widths come from the description
+    ``g``: the shortcut term of a layer with a shortcut (the gain where the input at the neuron's place
+    spiked, else 0). ``v`` must already be 0 at the first step of a sample. Widths come from the description
     (flipspike.ir.formats), which guarantees that no intermediate value overflows the state width.
     """
 
@@ -30,14 +31,17 @@ class NeuronUpdate(wiring.Component):
         self.lanes, self.widths, self.frac_bits = lanes, widths, frac_bits
         self.kind, self.leak_shift, self.reset = kind, leak_shift, reset
         lane = lambda shape: data.ArrayLayout(shape, lanes)
-        super().__init__({
+        members = {
             "v": In(lane(signed(widths.state))),
             "current": In(lane(signed(widths.current))),
             "bias": In(lane(signed(widths.bias))),
             "threshold": In(lane(unsigned(widths.threshold))),
             "v_next": Out(lane(signed(widths.state))),
             "spike": Out(lanes),
-        })
+        }
+        if widths.shortcut:
+            members["shortcut"] = In(lane(signed(widths.shortcut)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -46,6 +50,8 @@ class NeuronUpdate(wiring.Component):
             if self.kind == "lif":
                 v = leak(v, self.leak_shift)
             v = v + (self.current[p] << self.frac_bits) + self.bias[p]
+            if self.widths.shortcut:
+                v = v + self.shortcut[p]
             if self.kind == "output":
                 m.d.comb += self.v_next[p].eq(v)
                 continue

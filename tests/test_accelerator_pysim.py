@@ -167,3 +167,24 @@ def test_monitor_reads_back_membranes_and_parameters():
         first = desc.layers[0]
         assert len(report["membranes"][first.name]) == first.neurons
         assert any(v != 0 for v in report["membranes"][first.name])
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), T=st.integers(1, 3), pe=st.sampled_from([1, 2, 4]), event=st.booleans())
+def test_shortcuts_are_bit_exact(seed, T, pe, event):
+    """Membrane-level shortcuts (v += g_c where the input at the neuron's place spiked), dense and conv."""
+    from helpers import random_conv_desc
+    rng = np.random.default_rng(seed)
+    dense = random_desc(rng, [6, 4, 4, 3], timesteps=T)
+    hidden = dense.layers[1]
+    hidden.shortcut = rng.integers(-40, 41, hidden.n_out).astype(np.int64)
+    dense.assign_widths().validate()
+    conv = random_conv_desc(rng, (4, 4, 2), [{"channels": 4, "kernel": 3, "padding": 1},
+                                             {"channels": 4, "kernel": 3, "padding": 1, "shortcut": True, "pool": 2}],
+                            3, timesteps=T)
+    for desc, folds in ((dense, [Fold(3, 2), Fold(2, pe), Fold(4, 3)]),
+                        (conv, [Fold(2, 2), Fold(2, pe), Fold(8, 3)])):
+        if event and desc is dense:
+            folds[1] = Fold(folds[1].simd, folds[1].pe, True)
+        x = random_pixels(rng, desc, 3)
+        assert compare(run_integer(desc, x), run_pysim(desc, folds, x)) == []

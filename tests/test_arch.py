@@ -69,18 +69,18 @@ def test_conv_export_reproduces_float_spikes(arch, shortcuts, digits):
     assert ev["sops"][0] == pytest.approx(float(ref.layers[0].sops.float().mean()))   # pixels: exact
 
 
-def test_generator_refuses_a_shortcut_by_name(tmp_path):
-    from flipspike.gen.cli import main
+def test_shortcut_network_generates_and_lints_but_has_no_nir_form(tmp_path):
+    from flipspike.gen.design import generate
+    from flipspike.gen.lint import lint
+    from flipspike.gen.nir_io import to_nir
+    from flipspike.ir import default_folding
     model = BSNN(ModelConfig("64-16-16-10", timesteps=2, shortcuts=True))
     model.eval()
-    path = export_model(model, pixel_bits=5, pixel_max=16).save(tmp_path / "net.json")
-    assert main(["generate", str(path), "--out", str(tmp_path / "rtl")]) == 2
-    assert not (tmp_path / "rtl").exists()
-    with pytest.raises(DescriptionError, match=r"layer 1 \(fc2\) uses a shortcut"):
-        from flipspike.gen.design import generate
-        from flipspike.ir import default_folding
-        desc = NetDesc.load(path)
-        generate(desc, default_folding(desc.layers), tmp_path / "rtl")
+    desc = export_model(model, pixel_bits=5, pixel_max=16)
+    design = generate(desc, default_folding(desc.layers), tmp_path / "rtl")
+    assert lint(design.dir).ok
+    with pytest.raises(DescriptionError, match="layer fc2: shortcut gains have no NIR form"):
+        to_nir(desc)
 
 
 def test_conv_fold_must_divide_the_channels():
