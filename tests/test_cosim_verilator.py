@@ -197,3 +197,13 @@ def test_monitor_under_verilator(digits_desc, digits, build_root):
     report = monitor_check(digits_desc, default_folding(digits_desc.layers), digits.x_test[7], build_root=build_root)
     assert report["mismatches"] == 0, report["details"]
     assert len(report["membranes"]["fc1"]) == 128
+
+
+def test_shortcut_network_under_verilator(build_root):
+    rng = np.random.default_rng(11)
+    desc = random_desc(rng, [12, 8, 8, 4], timesteps=3)
+    desc.layers[1].shortcut = rng.integers(-30, 31, 8).astype(np.int64)
+    desc.assign_widths().validate()
+    x = random_pixels(rng, desc, 40)
+    report = cosim(desc, [Fold(4, 4), Fold(4, 2), Fold(8, 2)], x, build_root=build_root)
+    assert report["mismatches"] == 0
