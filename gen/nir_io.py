@@ -182,17 +182,14 @@ def _fixed(x: np.ndarray, frac_bits: int) -> np.ndarray:
 
 def _per_channel(name: str, values: np.ndarray, channels: int, what: str, report: ImportReport) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size == channels:
-        return v
-    if v.size % channels == 0:
-        if len(v) // channels > 1:                     # NIR neuron arrays of a conv layer: C, H, W order
-            per = v.reshape(channels, -1)
-            if not np.allclose(per, per[:, :1]):
-                report.note(f"{name}: {what} varies within a channel; using each channel's mean")
-            return per.mean(axis=1)
     if v.size == 1:
         return np.full(channels, v[0])
-    raise DescriptionError(f"node {name!r}: {what} has {v.size} values for {channels} channels")
+    if v.size % channels:
+        raise DescriptionError(f"node {name!r}: {what} has {v.size} values for {channels} channels")
+    per = v.reshape(channels, -1)                      # a conv layer's neuron arrays are C, H, W
+    if not np.allclose(per, per[:, :1]):
+        report.note(f"{name}: {what} varies within a channel; using each channel's mean")
+    return per.mean(axis=1)
 
 
 def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,

@@ -143,8 +143,7 @@ class LayerEngine(wiring.Component):
         b_sf = Signal.like(sf)
         m.d.sync += b_sf.eq(sf)
         # what the flip unit counts for on-chip traces: each input word, once per step (first group)
-        self._trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(),
-                           "clear": t == 0}
+        trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(), "clear": t == 0}
         with m.If(b_in_bounds):                            # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)
         partial = Signal(lanes(signed(W.current)))
@@ -216,7 +215,7 @@ class LayerEngine(wiring.Component):
         if self.learn_rule is None:
             m.d.comb += w_rd.addr.eq(waddr)
         else:
-            learning = self._flip_unit(m, w_rd, w_wr, waddr, busy)
+            learning = self._flip_unit(m, w_rd, w_wr, waddr, busy, trace_tap)
             can_start = can_start & ~learning
         with m.If(busy):
             m.d.sync += self.counters.cycles.eq(self.counters.cycles + 1)
@@ -266,9 +265,10 @@ class LayerEngine(wiring.Component):
             with m.If(sel == k + 1):
                 m.d.comb += self.monitor.data.eq(Value.cast(port.data))
 
-    def _flip_unit(self, m, w_rd, w_wr, waddr, running):
+    def _flip_unit(self, m, w_rd, w_wr, waddr, running, trace_tap):
         """Attach a flip unit to the weight memory. Inference, update and readback take turns on its read
-        port; the update and the load bus on its write port. Returns the unit's busy signal."""
+        port; the update and the load bus on its write port. ``trace_tap``: the input words the layer
+        reads, for on-chip traces. Returns the unit's busy signal."""
         layer, fold = self.layer, self.fold
         m.submodules.flip = unit = FlipUnit(layer.n_in, layer.n_out, fold, self.learn_rule)
         for name, port in (("delta", unit.delta), ("trace", unit.trace)):
@@ -281,9 +281,7 @@ class LayerEngine(wiring.Component):
         if self.is_output:                                  # source (b): errors from the last class
             m.d.comb += unit.pred.eq(self.result.payload.cls)
         if not self.first:                                  # traces: spike counts seen at the first group
-            b = self._trace_tap
-            m.d.comb += [unit.count.en.eq(b["en"]), unit.count.addr.eq(b["addr"]), unit.count.bits.eq(b["bits"]),
-                         unit.count.clear.eq(b["clear"])]
+            m.d.comb += [getattr(unit.count, k).eq(v) for k, v in trace_tap.items()]
         m.d.comb += [
             unit.start.eq(learn.start), learn.busy.eq(unit.busy), learn.flips.eq(unit.flips),
             learn.cycles.eq(unit.cycles), unit.momentum_addr.eq(learn.readback_addr),

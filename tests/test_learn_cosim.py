@@ -85,5 +85,4 @@ def test_learning_from_labels_on_chip(seed, T, pe, simd):
     report = learn_cosim(desc, [Fold(3, 2), Fold(simd, pe)], rule, onchip=(x, y), x_eval=x, simulator="pysim")
     assert report["mismatches"] == 0, report["mismatched_updates"]
     assert report["source"] == "on-chip labels"
-    if seed % 2 == 0:
-        assert report["flips"] > 0 or (report["acc_before"] if "acc_before" in report else 0) == 1
+    assert report["flips"] > 0                         # errors were made and learned from
