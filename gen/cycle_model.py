@@ -23,7 +23,7 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
     """(busy cycles, issue cycles) of one inference of ``layer`` at ``fold`` (dense mode)."""
     T, D = timesteps, PIPELINE_DRAIN
     f_in = layer.n_in // fold.simd
-    groups = GroupWalk(layer, fold).walked
+    groups = GroupWalk(layer, fold).groups
     if first:
         return (groups * f_in + D) + T * (groups + D), groups * f_in + T * groups
     return T * (groups * f_in + D), T * groups * f_in
@@ -34,7 +34,7 @@ def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
-                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).walked, "cycles": cycles,
+                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).groups, "cycles": cycles,
                      "issue_cycles": issue})
     return rows
 

@@ -388,8 +388,7 @@ class GroupWalk:
         self.cg = c_in // fold.simd                                  # SIMD words per input pixel
         self.in_words = self.h_in * self.w_in * self.cg
         self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
-        self.groups = self.hp * self.pool * self.wc * self.f_out     # membrane words: the neurons, HWC
-        self.walked = self.groups                                    # groups visited per step
+        self.groups = self.hp * self.pool * self.wc * self.f_out     # groups walked per step = membrane words
         self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
 
     def counters(self, m) -> dict:
