@@ -21,6 +21,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from flipspike.hw.accelerator import Accelerator, check_supported
+from flipspike.hw.board_top import HostTop
 from flipspike.hw.interfaces import CounterLayout, result_layout
 from flipspike.hw.memory_map import Learning, build_shape, bus_widths, memory_map
 from flipspike.ir import NetDesc
@@ -29,6 +30,7 @@ from flipspike.ir.folding import Fold, validate_folding
 from .cycle_model import layer_cycles
 
 TOP = "flipspike_top"
+HOST_TOP = "flipspike_host"      # the accelerator behind the UART host link (serial co-simulation)
 WAIVERS = Path(__file__).with_name("amaranth_waivers.vlt")
 
 
@@ -61,17 +63,25 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) ->
     }
 
 
-def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> str:
+def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None,
+                      host: dict | None = None) -> str:
+    """The accelerator's Verilog, or with ``host`` ({"divisor", "timeout"}: UART clock cycles per bit,
+    frame timeout in cycles) the host-link top's."""
+    if host is not None:
+        top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"])
+        return verilog.convert(top, name=HOST_TOP, emit_src=False)
     return verilog.convert(Accelerator(desc, folds, learn), name=TOP, emit_src=False)
 
 
-def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None) -> Design:
+def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None,
+             host: dict | None = None) -> Design:
     desc.validate()
     check_supported(desc, learn)
     validate_folding(desc.layers, folds)
-    text = elaborate_verilog(desc, folds, learn)
+    text = elaborate_verilog(desc, folds, learn, host)
     config = {
-        "top": TOP,
+        "top": TOP if host is None else HOST_TOP,
+        "host_link": host,
         "timesteps": desc.timesteps,
         "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe, "event": f.event} for l, f in zip(desc.layers, folds)],
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
@@ -83,9 +93,9 @@ def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn
         "cycle_model": layer_cycles(desc, folds),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
-    files = {f"{TOP}.v": text, WAIVERS.name: WAIVERS.read_text(), "config.json": json.dumps(config, indent=1) + "\n"}
+    files = {f"{config['top']}.v": text, WAIVERS.name: WAIVERS.read_text(), "config.json": json.dumps(config, indent=1) + "\n"}
     final = write_dir_atomic(out_dir, files)
-    return Design(final, final / f"{TOP}.v", final / WAIVERS.name, config)
+    return Design(final, final / f"{config['top']}.v", final / WAIVERS.name, config)
 
 
 def load_design(path: str | os.PathLike) -> Design:

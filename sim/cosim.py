@@ -29,19 +29,20 @@ SIMULATORS = ("verilator", "pysim")
 
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
-             build_root: str | Path = "build", template: NetDesc | None = None) -> tuple[dict, dict]:
+             build_root: str | Path = "build", template: NetDesc | None = None, target=None) -> tuple[dict, dict]:
     """Run samples through hardware holding ``desc``; returns (observations, timings).
 
     Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
     contents). With one, it is built from ``template``'s shape and ``desc``'s contents are written over
     the load bus first, so many descriptions of one shape share one build."""
     observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
-                                      template=template)
+                                      template=template, target=target)
     return observed[0], timings
 
 
 def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
-                  build_root: str | Path = "build", template: NetDesc | None = None) -> tuple[list[dict], dict]:
+                  build_root: str | Path = "build", template: NetDesc | None = None,
+                  target=None) -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -56,19 +57,27 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
                                  "leak, reset, frac_bits) differs from the template's; generate a build for it")
         loads.append(load_writes(desc, folds))
     return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
-                        simulator=simulator, build_root=build_root)
+                        simulator=simulator, build_root=build_root, target=target)
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
                  build_root: str | Path = "build", learn: Learning | None = None,
-                 waves: Path | None = None) -> tuple[list[dict], dict]:
+                 waves: Path | None = None, target=None) -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
-    "updates": learning steps, "samples_after": pixels observed after them} -- the bench's job format."""
+    "updates": learning steps, "samples_after": pixels observed after them} -- the bench's job format.
+    ``target``: run on a board instead (a :class:`flipspike.host.driver.Board`, real or the serial
+    co-simulation's), which first gets ``base``'s contents over its load bus."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
+    if target is not None:
+        start = time.perf_counter()
+        target.write_memory(load_writes(base, folds, learn))
+        observed = target.run_jobs(jobs)
+        timings["simulate_s"] = time.perf_counter() - start
+        return observed, timings
     if simulator == "pysim":
         from .pysim import run_pysim
         start = time.perf_counter()
@@ -100,14 +109,15 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
           simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
-          template: NetDesc | None = None) -> dict:
+          template: NetDesc | None = None, target=None) -> dict:
     """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
     (default ``desc``): a test passes a mutated description there to show that the comparison catches a
-    one-LSB difference. ``template``: see :func:`simulate`."""
+    one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
+    (see :func:`run_hardware`): the same comparison, against real hardware."""
     start = time.perf_counter()
     ref = run_integer(desc, x)
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
-                                 template=template)
+                                 template=template, target=target)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
     per_sample = event_cycles(desc, folds, ref)          # = model for dense layers; from spikes for event ones
@@ -135,7 +145,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
             "spikes_ref": int(ref.layers[i].in_spikes.sum()),
         })
     report = {
-        "simulator": simulator,
+        "simulator": simulator if target is None else "board",
         "samples": n,
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],

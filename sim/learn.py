@@ -90,12 +90,13 @@ def fold_moments(layer, fold: Fold) -> int:
 
 
 def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, *, onchip=None, x_eval=None,
-                y_eval=None, simulator: str = "verilator", build_root: str | Path = "build") -> dict:
+                y_eval=None, simulator: str = "verilator", build_root: str | Path = "build", target=None) -> dict:
     """Learning steps on the output layer's flip unit, compared with the integer rule after each.
 
     ``updates``: (delta, trace) pairs streamed over the load bus (gradient source (a)). ``onchip``:
     (x, y) training samples instead; each is inferred on chip and the layer learns from its label alone
-    (source (b)), held against the same rule with host-computed errors (:func:`label_updates`)."""
+    (source (b)), held against the same rule with host-computed errors (:func:`label_updates`).
+    ``target``: a board with a flip unit (fresh: momenta zero) instead of a simulator."""
     start = time.perf_counter()
     index = len(desc.layers) - 1
     layer, fold = desc.layers[index], folds[index]
@@ -123,7 +124,7 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
 
     (observed,), timings = run_hardware(
         desc, folds, [{"loads": [], "samples": x, "stream": False, "updates": jobs, "samples_after": x}],
-        simulator=simulator, build_root=build_root, learn=learn)
+        simulator=simulator, build_root=build_root, learn=learn, target=target)
 
     mismatched, cycles = [], []
     previous = 0

@@ -24,14 +24,14 @@ def _lanes(word: int, lanes: int, width: int) -> list[int]:
 
 
 def monitor_check(desc: NetDesc, folds: list[Fold], pixels: np.ndarray, *, simulator: str = "verilator",
-                  build_root: str | Path = "build") -> dict:
+                  build_root: str | Path = "build", target=None) -> dict:
     """Run one sample, then read every monitor word. Returns the membranes per layer (HWC order), and
     the words that differ from the reference (membranes) or from the description (parameters)."""
     regions = monitor_map(desc, folds)
     addresses = [r.base + k for r in regions for k in range(r.depth)]
     x = np.asarray(pixels).reshape(1, -1)
     (observed,), _ = run_hardware(desc, folds, [{"loads": [], "samples": x, "stream": False, "peek": addresses}],
-                                  simulator=simulator, build_root=build_root)
+                                  simulator=simulator, build_root=build_root, target=target)
     words = iter(observed["peek"])
     ref = run_integer(desc, x)
     membranes, diffs = {}, []

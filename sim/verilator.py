@@ -140,27 +140,33 @@ def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet
     """Run jobs ({"loads": [(addr, data)], "samples": [pixel words per sample]}) on the built model;
     returns one observation per job (see ``flipspike.sim.samples``). ``waves``: write an FST there (the
     model must have been built with ``trace=True``)."""
-    from cocotb_tools.check_results import get_results
-
-    env = _env_with_verilator()
     with tempfile.TemporaryDirectory(prefix="flipspike-bench-") as tmp:
         tmp = Path(tmp)
         stimulus, observed = tmp / "stimulus.json", tmp / "observed.json"
         stimulus.write_text(json.dumps({"ports": ports, "jobs": jobs}))
-        extra = {"FLIPSPIKE_STIMULUS": str(stimulus), "FLIPSPIKE_OBSERVED": str(observed),
-                 "COCOTB_REWRITE_ASSERTION_FILES": "bench_accel.py", "PYTHONPATH": os.pathsep.join(sys.path)}
-        log = tmp / "sim.log"
-        try:
-            with _environ(env):
-                results = _runner(env).test(test_module=BENCH_MODULE, hdl_toplevel=top, hdl_toplevel_lang="verilog",
-                                            build_dir=build_dir,
-                                            test_dir=tmp, extra_env=extra, results_xml=str(tmp / "results.xml"),
-                                            log_file=log if quiet else None,
-                                            test_args=["--trace", "--trace-file", str(Path(waves).resolve())]
-                                            if waves else [])
-            tests, failed = get_results(Path(results))
-        except (RuntimeError, SystemExit) as exc:
-            raise SimulationFailed(f"the co-simulation did not finish ({exc}); last lines of its log:\n{_tail(log)}") from None
-        if tests == 0 or failed:
-            raise SimulationFailed(f"the cocotb bench failed ({failed} of {tests} tests); log tail:\n{_tail(log)}")
+        run_cocotb(build_dir, top, BENCH_MODULE, tmp,
+                   {"FLIPSPIKE_STIMULUS": str(stimulus), "FLIPSPIKE_OBSERVED": str(observed)}, quiet=quiet,
+                   test_args=["--trace", "--trace-file", str(Path(waves).resolve())] if waves else [])
         return json.loads(observed.read_text())
+
+
+def run_cocotb(build_dir: Path, top: str, module: str, work_dir: Path, extra_env: dict[str, str], *,
+               quiet: bool = True, test_args: list[str] = ()) -> None:
+    """Run the cocotb bench ``module`` on a built model in ``work_dir``; raises if it fails."""
+    from cocotb_tools.check_results import get_results
+
+    env = _env_with_verilator()
+    extra = {**extra_env, "COCOTB_REWRITE_ASSERTION_FILES": module.rsplit(".", 1)[-1] + ".py",
+             "PYTHONPATH": os.pathsep.join(sys.path)}
+    log = work_dir / "sim.log"
+    try:
+        with _environ(env):
+            results = _runner(env).test(test_module=module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                                        build_dir=build_dir, test_dir=work_dir, extra_env=extra,
+                                        results_xml=str(work_dir / "results.xml"),
+                                        log_file=log if quiet else None, test_args=list(test_args))
+        tests, failed = get_results(Path(results))
+    except (RuntimeError, SystemExit) as exc:
+        raise SimulationFailed(f"the co-simulation did not finish ({exc}); last lines of its log:\n{_tail(log)}") from None
+    if tests == 0 or failed:
+        raise SimulationFailed(f"the cocotb bench failed ({failed} of {tests} tests); log tail:\n{_tail(log)}")

@@ -1,0 +1,71 @@
+"""The board top: the accelerator behind a UART host link.
+
+    rx pin -> UARTRx -> HostLink -> Accelerator (pixels, load, monitor, learn)
+    tx pin <- UARTTx <- HostLink <- Accelerator (result, counters)
+
+:class:`HostTop` has plain ``rx``/``tx`` pins, so it is what the serial co-simulation runs;
+:class:`BoardDesign` wraps it for an ``amaranth-boards`` platform (the board's USB serial UART, an LED
+lit while a request executes).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir import NetDesc
+from flipspike.ir.folding import Fold
+
+from .accelerator import Accelerator
+from .host_link import HostLink, link_layout
+from .memory_map import Learning
+from .uart import UARTRx, UARTTx, check_divisor
+
+
+class HostTop(wiring.Component):
+    """``divisor``: clock cycles per UART bit; ``timeout``: cycles without a byte inside a frame."""
+
+    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, divisor: int,
+                 timeout: int):
+        check_divisor(divisor)
+        self.accel = Accelerator(desc, folds, learn)
+        self.layout = link_layout(desc, folds, learn)
+        self.divisor, self.timeout = divisor, timeout
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "status": Out(2)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.accel = accel = self.accel
+        m.submodules.link = link = HostLink(accel, self.layout, self.timeout)
+        m.submodules.uart_rx = rx = UARTRx(self.divisor)
+        m.submodules.uart_tx = tx = UARTTx(self.divisor)
+        for name in ("pixels", "load", "monitor", "learn", "result"):
+            if name in accel.signature.members:
+                wiring.connect(m, getattr(link, name), getattr(accel, name))
+        m.d.comb += link.counters.eq(accel.counters)
+        wiring.connect(m, rx.data, link.rx)
+        wiring.connect(m, link.tx, tx.data)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.status.eq(link.status)]
+        return m
+
+
+class BoardDesign(Elaboratable):
+    """:class:`HostTop` on a board: UART 0 of the platform at ``baud``, LED 0 lit while busy."""
+
+    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, clock_hz: float,
+                 baud: int, timeout_s: float = 0.05):
+        divisor = round(clock_hz / baud)
+        if divisor < 4 or abs(clock_hz / divisor - baud) / baud > 0.02:
+            raise ValueError(f"{baud} baud is not reachable from a {clock_hz / 1e6:g} MHz clock within 2 % "
+                             f"(divisor {clock_hz / baud:.2f}); choose a baud rate that divides the clock")
+        self.top = HostTop(desc, folds, learn, divisor=divisor, timeout=max(16, round(clock_hz * timeout_s)))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = top = self.top
+        uart = platform.request("uart", 0)
+        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        led = platform.request("led", 0)
+        m.d.comb += led.o.eq(top.status != 0)
+        return m

@@ -1,0 +1,392 @@
+"""The host link: the framed serial protocol of :mod:`flipspike.ir.host_protocol`, in hardware.
+
+Bytes from the UART receiver are parsed into a request; the argument bytes (addresses, counts, the
+label) go to registers, the rest (pixels, load words) to a byte buffer. Only when the CRC checks and
+the length and values are valid does the request act on the accelerator, so a bad frame never
+changes state. The reply is streamed from the accelerator's ports (result, counters, monitor,
+flip-unit readback) one byte at a time, with its CRC computed on the way out. One request at a time:
+bytes that arrive while a request executes are dropped (the driver waits for each reply).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir.host_protocol import (ARG_BYTES, CMD, MAGIC, STATUS, SYNC_REPLY, SYNC_REQUEST,
+                                        VERSION, LinkLayout, crc8)
+
+#: ``status`` output: what the link is doing (a bench waits for the host only while it is not busy).
+LINK_IDLE, LINK_RECEIVING, LINK_BUSY = 0, 1, 2
+
+
+def crc8_next(crc, byte):
+    """One byte of CRC-8/SMBUS, combinational. The CRC is linear over GF(2): each output bit is the XOR
+    of the input bits (crc ^ byte) whose unit vectors set it, found with the protocol's own crc8()."""
+    value = crc ^ byte
+    bits = []
+    for out in range(8):
+        taps = [i for i in range(8) if crc8(bytes([1 << i])) >> out & 1]
+        bits.append(_xor([value[i] for i in taps]))
+    return Cat(*bits)
+
+
+def _xor(values):
+    result = values[0]
+    for v in values[1:]:
+        result = result ^ v
+    return result
+
+
+class HostLink(wiring.Component):
+    """Between the UART's byte streams and the accelerator's ports.
+
+    ``accel``: the :class:`~flipspike.hw.accelerator.Accelerator` it drives (its signature decides the
+    link's ports); ``layout``: the protocol's field sizes for that build; ``timeout``: cycles without a
+    byte inside a frame before the frame is abandoned with a TIMEOUT reply.
+    """
+
+    def __init__(self, accel, layout: LinkLayout, timeout: int):
+        if timeout < 16:
+            raise ValueError(f"host link timeout must be >= 16 cycles, got {timeout}")
+        self.layout, self.timeout = layout, timeout
+        self.has_learn = "learn" in accel.signature.members
+        self.load_end = _region_end(accel, "load")
+        self.monitor_end = _region_end(accel, "monitor")
+        self.learn_words = 0
+        if self.has_learn:
+            layer, fold = accel.desc.layers[accel.learn_cfg.layer], accel.folds[accel.learn_cfg.layer]
+            self.learn_words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
+        self.simd = accel.folds[0].simd
+        self.pixel_bits = accel.desc.input.bits
+        members = {name: accel.signature.members[name].flip()      # the accelerator's ports, from the host side
+                   for name in ("pixels", "load", "monitor", "learn", "result", "counters")
+                   if name in accel.signature.members}
+        super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)), "status": Out(2),
+                          **members})
+
+    # -- the reply words each command streams (one word, or ``count`` words from a memory) -----------------
+    def _reply_words(self, m, index):
+        L = self.layout
+        res = self.result.payload
+        cls = Signal(L.cls_bytes * 8)
+        m.d.comb += cls.eq(res.cls)
+        accs = []
+        for k in range(L.classes):
+            acc = Signal(signed(L.acc_bytes * 8), name=f"acc{k}")
+            m.d.comb += acc.eq(res.acc[k])
+            accs.append(acc)
+        counters = Cat(*(Cat(self.counters[i].cycles, self.counters[i].in_spikes, self.counters[i].sops,
+                             self.counters[i].skipped) for i in range(L.layers)))
+        flags = Const(int(self.has_learn) | (2 if L.v_bytes else 0), 8)
+        words = {
+            "INFO": Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
+                        Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags),
+            "INFER": Cat(cls, *accs, self._latency, counters),
+            "COUNTERS": counters,
+            "READ": self.monitor.data,
+        }
+        m.d.comb += self.monitor.addr.eq(self._addr + index)
+        if self.has_learn:
+            learn = self.learn
+            v = learn.v if L.v_bytes else Const(0, 0)
+            words["LEARN"] = Cat(cls, learn.flips, learn.cycles, v)
+            weights = Signal(L.learn_weight_bytes * 8)
+            momentum = Signal(L.learn_momentum_bytes * 8)
+            m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum),
+                         learn.readback_addr.eq(self._addr + index)]
+            words["READ_LEARN"] = Cat(weights, momentum)
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.layout
+        self._addr = Signal(32)           # argument bytes 0..3 (READ, WRITE, READ_LEARN)
+        self._latency = Signal(32)
+        arg = Signal(48)                  # argument bytes as they arrive (addr, count, label)
+        count = arg[32:48]
+        label = arg[0:8]
+        m.d.comb += self._addr.eq(arg[:32])
+
+        cmd, length, idx = Signal(8), Signal(16), Signal(16)
+        crc, code = Signal(8), Signal(8)   # code: the reply's status
+        timer = Signal(range(self.timeout + 1))
+        buf_bytes = L.buffer_bytes
+        m.submodules.buf = buf = memory.Memory(shape=8, depth=buf_bytes, init=[])
+        wr, rd = buf.write_port(), buf.read_port()
+        stored = Signal(range(buf_bytes + 2))          # payload bytes past the arguments (saturates)
+        pix_sub = Signal(range(max(2, L.pixel_bytes)))
+        pix_val = Signal(L.pixel_bytes * 8)
+        bad_value = Signal()
+        word_sub = Signal(range(max(2, L.load_bytes)))
+        write_words = Signal(16)
+
+        byte = self.rx.payload
+        got = self.rx.valid
+        m.d.comb += self.rx.ready.eq(1)                 # bytes outside a frame are dropped
+        crc_in = crc8_next(crc, byte)
+
+        n_args = Signal(8)
+        with m.Switch(cmd):
+            for name, n in ARG_BYTES.items():
+                with m.Case(CMD[name]):
+                    m.d.comb += n_args.eq(n)
+
+        # -- validity of a complete request, decided at its CRC byte ------------------------------------------
+        verdict = Signal(8)
+        pixels_len = L.n_in * L.pixel_bytes
+        reply_len = Signal(17)
+        n_words = Signal(16, init=1)
+        with m.Switch(cmd):
+            with m.Case(CMD["INFO"], CMD["COUNTERS"]):
+                m.d.comb += verdict.eq(Mux(length == 0, STATUS["OK"], STATUS["BAD_LENGTH"]))
+            with m.Case(CMD["WRITE"]):
+                ok_len = (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0)
+                in_range = self._addr + write_words <= self.load_end
+                m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
+                                           Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"])))
+            with m.Case(CMD["INFER"]):
+                m.d.comb += verdict.eq(Mux(length != pixels_len, STATUS["BAD_LENGTH"],
+                                           Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"])))
+            for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
+                if name == "READ_LEARN" and not self.has_learn:
+                    continue
+                with m.Case(CMD[name]):
+                    fits = (count != 0) & (self._addr + count <= end) & (count <= L.max_words(name))
+                    m.d.comb += verdict.eq(Mux(length != 6, STATUS["BAD_LENGTH"],
+                                               Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"])))
+            if self.has_learn:
+                with m.Case(CMD["LEARN"]):
+                    ok_len = (length == 0) | (length == 1 + pixels_len)
+                    ok_val = (length == 0) | ((label < L.classes) & ~bad_value)
+                    m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
+                                               Mux(ok_val, STATUS["OK"], STATUS["BAD_VALUE"])))
+            with m.Default():
+                m.d.comb += verdict.eq(STATUS["BAD_COMMAND"])
+
+        # -- the reply: header, words (one, or ``count`` from a memory), CRC ---------------------------------
+        hdr_k = Signal(range(5))
+        word_idx = Signal(16)
+        byte_k = Signal(range(max(2, max(L.reply_bytes(c) for c in CMD if c in _commands(self.has_learn)))))
+        words = self._reply_words(m, word_idx)
+        word_bytes = Signal(range(max(L.reply_bytes(c) for c in words) + 1))
+        word = Signal(8 * max(L.reply_bytes(c) for c in words))
+        with m.Switch(cmd):
+            for name, value in words.items():
+                with m.Case(CMD[name]):
+                    m.d.comb += [word.eq(value), word_bytes.eq(L.reply_bytes(name))]
+        m.d.comb += reply_len.eq(Mux(code == STATUS["OK"], n_words * word_bytes, 0))
+        header = Signal(8)
+        with m.Switch(hdr_k):
+            for k, value in enumerate([SYNC_REPLY, cmd, code, reply_len[:8], reply_len[8:16]]):
+                with m.Case(k):
+                    m.d.comb += header.eq(value)
+
+        # -- byte pump from the buffer: pixels words (INFER, LEARN) and load words (WRITE) ------------------
+        ridx = Signal(range(buf_bytes + 1))
+        issued = Signal(range(max(self.simd * L.pixel_bytes, L.load_bytes) + 1))
+        pending = Signal()
+        pword = Signal(self.simd * L.pixel_bytes * 8)
+        wword = Signal(L.load_bytes * 8)
+        m.d.comb += rd.addr.eq(ridx)
+        m.d.sync += pending.eq(0)
+        for p in range(self.simd):
+            m.d.comb += self.pixels.payload[p].eq(pword[p * L.pixel_bytes * 8:][:self.pixel_bits])
+
+        def pump(m, word_len, shift_reg):
+            """Issue one buffer read per cycle until ``word_len`` bytes of the word are issued; shift each
+            byte into ``shift_reg`` a cycle later. Returns the condition: the word completes this cycle."""
+            with m.If(issued < word_len):
+                m.d.sync += [ridx.eq(ridx + 1), issued.eq(issued + 1), pending.eq(1)]
+            with m.If(pending):
+                m.d.sync += shift_reg.eq(Cat(shift_reg[8:], rd.data))
+            return pending & (issued == word_len)
+
+        in_frame = Signal()
+        m.d.comb += self.status.eq(Mux(in_frame, LINK_RECEIVING, LINK_BUSY))
+        from_label = Signal()
+        if self.has_learn:
+            m.d.comb += [self.learn.label.eq(label), self.learn.from_label.eq(from_label)]
+
+        def receiving():
+            """Inside a frame: a frame whose bytes stop arriving is abandoned with a TIMEOUT reply."""
+            m.d.comb += in_frame.eq(1)
+            m.d.sync += timer.eq(Mux(got, 0, timer + 1))
+            with m.If(~got & (timer == self.timeout)):
+                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), n_words.eq(1)]
+                m.next = "REPLY_HEADER"
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += self.status.eq(LINK_IDLE)
+                with m.If(got & (byte == SYNC_REQUEST)):
+                    m.d.sync += [crc.eq(0), timer.eq(0)]
+                    m.next = "CMD"
+            for state, target, nxt in (("CMD", cmd, "LEN0"), ("LEN0", length[:8], "LEN1")):
+                with m.State(state):
+                    with m.If(got):
+                        m.d.sync += [target.eq(byte), crc.eq(crc_in)]
+                        m.next = nxt
+                    receiving()
+            with m.State("LEN1"):
+                with m.If(got):
+                    m.d.sync += [length[8:].eq(byte), crc.eq(crc_in), idx.eq(0), stored.eq(0), arg.eq(0),
+                                 bad_value.eq(0), pix_sub.eq(0), word_sub.eq(0), write_words.eq(0)]
+                    m.next = "LEN_DONE"
+                receiving()
+            with m.State("LEN_DONE"):                    # one cycle: the length is in its register
+                m.d.comb += in_frame.eq(1)
+                m.next = "PAYLOAD"
+                with m.If(length == 0):
+                    m.next = "CHECK"
+                receiving()
+            with m.State("PAYLOAD"):
+                with m.If(got):
+                    m.d.sync += [crc.eq(crc_in), idx.eq(idx + 1)]
+                    with m.Switch(idx):
+                        for k in range(6):
+                            with m.Case(k):
+                                m.d.sync += arg[8 * k:8 * k + 8].eq(byte)
+                    with m.If(idx >= n_args):
+                        with m.If(stored < buf_bytes):
+                            m.d.comb += [wr.addr.eq(stored), wr.data.eq(byte), wr.en.eq(1)]
+                        with m.If(stored <= buf_bytes):
+                            m.d.sync += stored.eq(stored + 1)
+                        # pixel values: little-endian bytes, checked against input.max_value at each last byte
+                        value = Cat(pix_val[8:], byte)
+                        m.d.sync += [pix_val.eq(value), pix_sub.eq(Mux(pix_sub == L.pixel_bytes - 1, 0, pix_sub + 1))]
+                        with m.If((pix_sub == L.pixel_bytes - 1) & (value > L.max_value)):
+                            m.d.sync += bad_value.eq(1)
+                        # load words: whole words only
+                        last = word_sub == L.load_bytes - 1
+                        m.d.sync += word_sub.eq(Mux(last, 0, word_sub + 1))
+                        with m.If(last):
+                            m.d.sync += write_words.eq(write_words + 1)
+                    with m.If(idx + 1 == length):
+                        m.next = "CHECK"
+                receiving()
+            with m.State("CHECK"):
+                with m.If(got):
+                    m.d.sync += [code.eq(Mux(byte != crc, STATUS["BAD_CRC"], verdict)), crc.eq(0),
+                                 hdr_k.eq(0), ridx.eq(0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
+                                 n_words.eq(1), self._latency.eq(0), from_label.eq(0)]
+                    with m.If((byte == crc) & (verdict == STATUS["OK"])):
+                        m.next = "EXECUTE"
+                    with m.Else():
+                        m.next = "REPLY_HEADER"
+                receiving()
+            with m.State("EXECUTE"):
+                m.next = "REPLY_HEADER"
+                with m.Switch(cmd):
+                    with m.Case(CMD["WRITE"]):
+                        m.d.sync += write_words.eq(0)
+                        m.next = "WRITE"
+                    with m.Case(CMD["INFER"]):
+                        m.next = "FILL"
+                    with m.Case(CMD["READ"], CMD["READ_LEARN"]):
+                        m.d.sync += n_words.eq(count)
+                    if self.has_learn:
+                        with m.Case(CMD["LEARN"]):
+                            m.next = "FILL"
+                            with m.If(length == 0):
+                                m.next = "LEARN_START"
+            with m.State("WRITE"):
+                done = pump(m, L.load_bytes, wword)
+                with m.If(done):
+                    m.d.comb += [self.load.en.eq(1), self.load.addr.eq(self._addr + write_words),
+                                 self.load.data.eq(Cat(wword[8:], rd.data))]
+                    m.d.sync += [issued.eq(0), write_words.eq(write_words + 1)]
+                    with m.If(ridx == stored):
+                        m.next = "REPLY_HEADER"
+            with m.State("FILL"):
+                m.d.sync += self._latency.eq(self._latency + 1)
+                with m.If(pump(m, self.simd * L.pixel_bytes, pword)):
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.sync += self._latency.eq(self._latency + 1)
+                m.d.comb += self.pixels.valid.eq(1)
+                with m.If(self.pixels.ready):
+                    m.d.sync += issued.eq(0)
+                    m.next = "FILL"
+                    with m.If(ridx == stored):
+                        m.next = "RESULT"
+            with m.State("RESULT"):
+                m.d.sync += self._latency.eq(self._latency + 1)
+                m.d.comb += self.result.ready.eq(1)
+                with m.If(self.result.valid):
+                    m.next = "REPLY_HEADER"
+                    if self.has_learn:
+                        with m.If(cmd == CMD["LEARN"]):
+                            m.d.sync += from_label.eq(1)
+                            m.next = "LEARN_START"
+            if self.has_learn:
+                with m.State("LEARN_START"):
+                    m.d.comb += self.learn.start.eq(1)
+                    m.next = "LEARN_WAIT"
+                with m.State("LEARN_WAIT"):
+                    with m.If(~self.learn.busy):
+                        m.d.sync += from_label.eq(0)
+                        m.next = "REPLY_HEADER"
+            with m.State("REPLY_HEADER"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(header)]
+                with m.If(self.tx.ready):
+                    m.d.sync += hdr_k.eq(hdr_k + 1)
+                    with m.If(hdr_k != 0):
+                        m.d.sync += crc.eq(crc8_next(crc, header))
+                    with m.If(hdr_k == 4):
+                        m.next = "REPLY_SETTLE"
+                        with m.If(reply_len == 0):
+                            m.next = "REPLY_CRC"
+            with m.State("REPLY_SETTLE"):                  # memory sources answer a cycle after their address
+                m.next = "REPLY_DATA"
+            with m.State("REPLY_DATA"):
+                out = word.word_select(byte_k, 8)
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
+                with m.If(self.tx.ready):
+                    m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1)]
+                    with m.If(byte_k == word_bytes - 1):
+                        m.d.sync += [byte_k.eq(0), word_idx.eq(word_idx + 1)]
+                        m.next = "REPLY_SETTLE"
+                        with m.If(word_idx == n_words - 1):
+                            m.next = "REPLY_CRC"
+            with m.State("REPLY_CRC"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(crc)]
+                with m.If(self.tx.ready):
+                    m.next = "HUNT"
+
+        return m
+
+
+def _commands(has_learn: bool) -> list[str]:
+    return [c for c in CMD if has_learn or c not in ("LEARN", "READ_LEARN")]
+
+
+def _region_end(accel, bus: str) -> int:
+    from .memory_map import memory_map, monitor_map
+    regions = (memory_map if bus == "load" else monitor_map)(accel.desc, accel.folds, accel.learn_cfg)
+    return regions[-1].base + regions[-1].depth
+
+
+def link_layout(desc, folds, learn=None) -> LinkLayout:
+    """The protocol's field sizes for a build of ``desc`` with ``folds`` (and a flip unit if ``learn``)."""
+    from flipspike.ir.host_protocol import build_digest, nbytes
+
+    from .memory_map import build_shape, bus_widths, monitor_widths
+    out = desc.layers[-1]
+    pixel_bytes = nbytes(desc.input.bits)
+    weight_bytes = momentum_bytes = v_bytes = 0
+    if learn is not None:
+        fold = folds[learn.layer]
+        lanes = fold.pe * fold.simd
+        weight_bytes, momentum_bytes = nbytes(lanes), nbytes(lanes * learn.rule.momentum_bits)
+        v_bytes = nbytes(learn.rule.v_bits) if learn.rule.tbso else 0
+    buffer_bytes = 1 << max(8, (desc.input.size * pixel_bytes - 1).bit_length())
+    return LinkLayout(
+        n_in=desc.input.size, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
+        cls_bytes=nbytes(max(1, (out.n_out - 1).bit_length())), acc_bytes=nbytes(out.widths.state),
+        layers=len(desc.layers), load_bytes=nbytes(bus_widths(desc, folds, learn)[1]),
+        monitor_bytes=nbytes(monitor_widths(desc, folds, learn)[1]), learn_weight_bytes=weight_bytes,
+        learn_momentum_bytes=momentum_bytes, v_bytes=v_bytes, buffer_bytes=buffer_bytes,
+        digest=build_digest(build_shape(desc, folds), None if learn is None else
+                            {"layer": learn.layer, "rule": learn.rule.as_dict()}))

@@ -1,0 +1,157 @@
+"""The host link's framed serial protocol, defined once for the board top (hw) and the host driver.
+
+Frames, 8N1 bytes on the board's UART::
+
+    host -> board   A5  cmd  len_lo len_hi  payload[len]  crc
+    board -> host   5A  cmd  status  len_lo len_hi  payload[len]  crc
+
+``crc`` is CRC-8 (polynomial 0x07, initial value 0, no reflection: CRC-8/SMBUS) over every byte after
+the sync byte. Multi-byte numbers are little-endian; signed ones two's complement. A request is acted
+on only after its CRC checks and its length and values are valid, so a malformed frame, a bad
+checksum or a timeout (no byte for ``timeout`` cycles inside a frame) gets an error reply (status
+nonzero, no payload) and never changes the board's state.
+
+Commands and their payloads (see :func:`reply_fields` for the reply layouts):
+
+==========  ================================  ==========================================================
+INFO        --                                magic "FSPK", version, build digest (4), buffer bytes (2),
+                                              flags (bit 0: flip unit, bit 1: T-BSO)
+WRITE       addr (4), words                   load-bus words of ``load_bytes`` bytes at addr, addr+1, ...
+READ        addr (4), count (2)               ``count`` monitor words of ``monitor_bytes`` bytes
+INFER       pixels (``pixel_bytes`` each)     class, accumulations, latency (cycles), raw counters
+COUNTERS    --                                raw counters (free-running, modulo 2**32)
+LEARN       -- , or label (1) + pixels         one flip-unit update: from loaded errors/traces, or infer
+                                              the pixels then learn from the label on chip
+READ_LEARN  addr (4), count (2)               flip-unit readback: weight word + momentum word each
+==========  ================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .errors import FlipspikeError
+
+SYNC_REQUEST = 0xA5
+SYNC_REPLY = 0x5A
+MAGIC = b"FSPK"
+VERSION = 1
+CRC_POLY = 0x07
+
+CMD = {"INFO": 0x00, "WRITE": 0x01, "READ": 0x02, "INFER": 0x03, "COUNTERS": 0x04, "LEARN": 0x05,
+       "READ_LEARN": 0x06}
+#: Argument bytes at the start of each request payload, kept in registers (the rest goes to the buffer).
+ARG_BYTES = {"WRITE": 4, "READ": 6, "READ_LEARN": 6, "LEARN": 1}
+
+STATUS = {"OK": 0, "BAD_CRC": 1, "BAD_COMMAND": 2, "BAD_LENGTH": 3, "TIMEOUT": 4, "BAD_VALUE": 5}
+STATUS_TEXT = {
+    1: "bad checksum (the frame was damaged on the line)",
+    2: "unknown command (or a learning command to a build without a flip unit)",
+    3: "bad payload length for the command",
+    4: "timeout inside a frame (bytes stopped arriving)",
+    5: "a value out of range (a pixel above input.max_value, a label >= classes, or a count of 0)",
+}
+MAX_PAYLOAD = 0xFFFF
+COUNTER_BYTES = 4
+LATENCY_BYTES = 4
+
+
+class LinkError(FlipspikeError, RuntimeError):
+    """The board answered with an error frame, or no valid frame came back."""
+
+
+def crc8(data: bytes, crc: int = 0) -> int:
+    """CRC-8/SMBUS: polynomial x^8 + x^2 + x + 1, MSB first, initial value 0."""
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def frame(cmd: int, payload: bytes = b"") -> bytes:
+    """A request frame."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the protocol's {MAX_PAYLOAD}")
+    body = bytes([cmd]) + len(payload).to_bytes(2, "little") + payload
+    return bytes([SYNC_REQUEST]) + body + bytes([crc8(body)])
+
+
+def reply_frame(cmd: int, status: int, payload: bytes = b"") -> bytes:
+    """A reply frame (what the board sends; the driver's tests build expected replies with it)."""
+    body = bytes([cmd, status]) + len(payload).to_bytes(2, "little") + payload
+    return bytes([SYNC_REPLY]) + body + bytes([crc8(body)])
+
+
+def nbytes(bits: int) -> int:
+    return max(1, (bits + 7) // 8)
+
+
+@dataclass(frozen=True)
+class LinkLayout:
+    """The byte sizes of one build's protocol fields: what the board top and the driver both derive."""
+    n_in: int             # pixels per sample
+    pixel_bytes: int      # bytes per pixel
+    max_value: int        # largest pixel value accepted
+    classes: int
+    cls_bytes: int
+    acc_bytes: int        # bytes per output accumulation (sign-extended)
+    layers: int           # layers with counters
+    load_bytes: int       # bytes per load-bus word
+    monitor_bytes: int    # bytes per monitor word
+    learn_weight_bytes: int     # 0 without a flip unit
+    learn_momentum_bytes: int
+    v_bytes: int          # 0 unless T-BSO
+    buffer_bytes: int     # request payload bytes the board can hold (after the argument bytes)
+    digest: bytes         # 4 bytes identifying the build's shape
+
+    def reply_fields(self, cmd: str) -> list[tuple[str, int]]:
+        """(field, bytes) of one reply payload, in order (streamed replies: of one word)."""
+        counters = [(f"counter{l}.{k}", COUNTER_BYTES) for l in range(self.layers)
+                    for k in ("cycles", "in_spikes", "sops", "skipped")]
+        if cmd == "INFO":
+            return [("magic", 4), ("version", 1), ("digest", 4), ("buffer_bytes", 2), ("flags", 1)]
+        if cmd == "INFER":
+            return ([("cls", self.cls_bytes)] + [(f"acc{k}", self.acc_bytes) for k in range(self.classes)]
+                    + [("latency", LATENCY_BYTES)] + counters)
+        if cmd == "COUNTERS":
+            return counters
+        if cmd == "LEARN":
+            return ([("cls", self.cls_bytes), ("flips", COUNTER_BYTES), ("cycles", COUNTER_BYTES)]
+                    + ([("v", self.v_bytes)] if self.v_bytes else []))
+        if cmd == "READ":
+            return [("word", self.monitor_bytes)]
+        if cmd == "READ_LEARN":
+            return [("weights", self.learn_weight_bytes), ("momentum", self.learn_momentum_bytes)]
+        if cmd == "WRITE":
+            return []
+        raise KeyError(cmd)
+
+    def reply_bytes(self, cmd: str) -> int:
+        return sum(n for _, n in self.reply_fields(cmd))
+
+    def max_words(self, cmd: str) -> int:
+        """Most words one WRITE (buffer) or READ/READ_LEARN (16-bit reply length) frame may carry."""
+        if cmd == "WRITE":
+            return self.buffer_bytes // self.load_bytes
+        return MAX_PAYLOAD // self.reply_bytes(cmd)
+
+
+def build_digest(shape: dict, learn: dict | None) -> bytes:
+    """4 bytes that change whenever the build's shape (sizes, folding, widths, ...) or flip unit does."""
+    text = json.dumps({"shape": shape, "learn": learn}, sort_keys=True)
+    return hashlib.sha256(text.encode()).digest()[:4]
+
+
+def decode_fields(fields: list[tuple[str, int]], payload: bytes, signed: tuple[str, ...] = ()) -> dict:
+    """Split a reply payload into named little-endian integers (``signed``: field-name prefixes)."""
+    out, pos = {}, 0
+    for name, n in fields:
+        raw = payload[pos:pos + n]
+        out[name] = int.from_bytes(raw, "little", signed=name.startswith(signed)) if name != "magic" else raw
+        pos += n
+    if pos != len(payload):
+        raise LinkError(f"reply payload is {len(payload)} bytes, the layout says {pos}")
+    return out

@@ -1,0 +1,147 @@
+"""The UART host link: the pyserial driver against the board top under Verilator, bit by bit on the pins.
+
+Every comparison is with the integer reference or with the description's own memory images, and the
+error cases read the board's raw reply bytes, checking the CRC with the protocol's definition rather
+than with the driver.
+"""
+
+import numpy as np
+import pytest
+
+from flipspike.hw.memory_map import Learning, load_writes, memory_map
+from flipspike.ir import Fold
+from flipspike.ir.host_protocol import (CMD, STATUS, SYNC_REPLY, SYNC_REQUEST, LinkError, crc8, frame,
+                                        reply_frame)
+from flipspike.ir.learning import FlipRule
+from flipspike.host.driver import Board
+from flipspike.sim.cosim import cosim
+from flipspike.sim.learn import learn_cosim
+from flipspike.sim.monitor import monitor_check
+from flipspike.sim.serial_cosim import simulated_board
+
+from helpers import random_desc, random_pixels
+
+
+def raw_reply(board: Board) -> tuple[int, int, bytes]:
+    """(cmd, status, payload) of the next reply, read byte by byte; its CRC checked here."""
+    port = board.port
+    assert port.read(1) == bytes([SYNC_REPLY])
+    head = port.read(4)
+    payload = port.read(int.from_bytes(head[2:4], "little"))
+    assert port.read(1)[0] == crc8(head + payload), "reply CRC"
+    return head[0], head[1], payload
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(7)
+    desc = random_desc(rng, [12, 8, 4], timesteps=3, input_bits=9)       # 2 bytes per pixel
+    return desc, [Fold(4, 2), Fold(2, 4)], random_pixels(rng, desc, 12)
+
+
+def test_inference_over_the_serial_link_is_bit_exact(net, build_root):
+    desc, folds, x = net
+    other = random_desc(np.random.default_rng(8), [12, 8, 4], timesteps=3, input_bits=9)
+    with simulated_board(desc, folds, build_root=build_root) as board:
+        assert board.layout.pixel_bytes == 2
+        report = cosim(desc, folds, x, target=board)
+        assert report["simulator"] == "board" and report["samples"] == len(x)
+        assert report["mismatches"] == 0, report["mismatch_details"]
+        assert all(layer["sops_measured"] == layer["sops_ref"] for layer in report["layers"])
+        # another network of the same shape, loaded over WRITE frames, then every word read back
+        assert cosim(other, folds, x, target=board)["mismatches"] == 0
+        monitor = monitor_check(other, folds, x[0], target=board)
+        assert monitor["mismatches"] == 0, monitor["details"]
+        # the counters' cycles agree with the plain co-simulation's
+        assert report["layers"][0]["cycles_measured"] == report["layers"][0]["cycles_model"]
+
+
+def test_bad_frames_get_error_replies_and_change_nothing(net, build_root):
+    desc, folds, x = net
+    regions = memory_map(desc, folds)
+    weights = next(r for r in regions if r.memory == "weights")
+    with simulated_board(desc, folds, build_root=build_root) as board:
+        board.write_memory(load_writes(desc, folds))
+        before = board.read_memory(weights.base, weights.depth)
+        good = board.infer(x[0])
+        L = board.layout
+        word = (1 << 8 * L.load_bytes) - 1
+        write = frame(CMD["WRITE"], weights.base.to_bytes(4, "little") + word.to_bytes(L.load_bytes, "little"))
+        cases = [
+            (write[:-1] + bytes([write[-1] ^ 0x01]), "WRITE", "BAD_CRC"),
+            (frame(0x7F), 0x7F, "BAD_COMMAND"),
+            (frame(CMD["LEARN"]), "LEARN", "BAD_COMMAND"),             # no flip unit in this build
+            (frame(CMD["INFER"], bytes(2 * L.n_in - 1)), "INFER", "BAD_LENGTH"),
+            (frame(CMD["INFER"], (desc.input.max_value + 1).to_bytes(2, "little") * L.n_in), "INFER", "BAD_VALUE"),
+            (frame(CMD["WRITE"], write[5:-2]), "WRITE", "BAD_LENGTH"),     # a word short of a byte
+            (frame(CMD["READ"], weights.base.to_bytes(4, "little") + bytes(2)), "READ", "BAD_VALUE"),  # count 0
+            (frame(CMD["READ"], (1 << 20).to_bytes(4, "little") + (1).to_bytes(2, "little")), "READ", "BAD_VALUE"),
+            (frame(CMD["INFO"], b"\x00"), "INFO", "BAD_LENGTH"),
+        ]
+        for request, cmd, status in cases:
+            board.port.write(b"\x00\x13" + request)                   # line noise first: the board hunts for sync
+            got_cmd, got_status, payload = raw_reply(board)
+            assert (got_cmd, got_status, payload) == (CMD.get(cmd, cmd), STATUS[status], b""), (cmd, status)
+        # a frame that stops: TIMEOUT, then the link works again
+        board.port.write(bytes([SYNC_REQUEST, CMD["INFER"], 2 * L.n_in, 0, 1, 2, 3]))
+        assert raw_reply(board)[1] == STATUS["TIMEOUT"]
+        assert board.read_memory(weights.base, weights.depth) == before
+        again = board.infer(x[0])
+        assert (again["cls"], again["acc"], again["counters"]) == (good["cls"], good["acc"], good["counters"])
+        with pytest.raises(LinkError, match="bad payload length"):
+            board.request("COUNTERS", b"\x01")
+
+
+def test_on_chip_learning_over_the_serial_link(build_root):
+    rng = np.random.default_rng(0)
+    desc = random_desc(rng, [6, 6, 4], timesteps=3, input_bits=3)
+    folds = [Fold(3, 2), Fold(3, 2)]
+    rule = FlipRule(momentum_bits=6, rate_shift=2, threshold=3, delta_bits=4, trace_bits=3)
+    x, y = random_pixels(rng, desc, 12), rng.integers(0, 4, 12)
+    with simulated_board(desc, folds, Learning(1, rule), build_root=build_root) as board:
+        report = learn_cosim(desc, folds, rule, onchip=(x, y), x_eval=x, target=board)
+    assert report["updates"] == 12 and report["flips"] > 0
+    assert report["mismatches"] == 0, report["mismatched_updates"]
+
+
+class FakePort:
+    """A serial port that answers every request with canned bytes (no board, no simulator)."""
+
+    def __init__(self, replies):
+        self.replies, self.pending, self.written = list(replies), b"", []
+
+    def write(self, data):
+        self.written.append(bytes(data))
+        if self.replies:
+            self.pending += self.replies.pop(0)
+
+    def read(self, n):
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def close(self):
+        pass
+
+
+def _info(layout, digest=None):
+    payload = (b"FSPK" + bytes([1]) + (digest or layout.digest) + layout.buffer_bytes.to_bytes(2, "little")
+               + bytes([0]))
+    return reply_frame(CMD["INFO"], 0, payload)
+
+
+def test_driver_refuses_another_build_and_damaged_replies(net):
+    from flipspike.hw.host_link import link_layout
+    desc, folds, _ = net
+    layout = link_layout(desc, folds)
+    with pytest.raises(LinkError, match="different build"):
+        Board(FakePort([_info(layout, b"\x00\x00\x00\x00")]), desc, folds)
+    counters = reply_frame(CMD["COUNTERS"], 0, bytes(4 * 4 * layout.layers))
+    board = Board(FakePort([_info(layout), counters]), desc, folds)
+    assert board.port.written[0] == bytes([SYNC_REQUEST, CMD["INFO"], 0, 0, crc8(bytes([CMD["INFO"], 0, 0]))])
+    damaged = bytearray(counters)
+    damaged[-1] ^= 0xFF
+    board.port.replies.append(bytes(damaged))
+    with pytest.raises(LinkError, match="bad CRC"):
+        board.read_counters()
+    with pytest.raises(LinkError, match="no complete reply"):
+        board.read_counters()                                           # silence
