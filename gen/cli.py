@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -133,6 +134,25 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _cmd_build(args) -> int:
+    from flipspike.gen.build import board_table, build_board
+    from flipspike.gen.cycle_model import layer_cycles
+    from flipspike.ir import NetDesc
+
+    desc = NetDesc.load(args.net)
+    folds = _folds(args, desc)
+    learn = _learning(args, desc)
+    print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
+          "(yosys, nextpnr: a few minutes) ...", flush=True)
+    report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed)
+    cycles = max(row["cycles"] for row in layer_cycles(desc, folds))
+    print(board_table(report, cycles))
+    if not report["fits"]:
+        print(f"does NOT fit: try a folding with fewer lanes, e.g. --target-cycles {2 * cycles}")
+    print(f"wrote {Path(args.out) / report['bitstream']} ({report['program']}), utilization.json, logs")
+    return 0 if report["fits"] else 1
+
+
 def _cmd_report(args) -> int:
     from flipspike.gen.report_page import build_report
 
@@ -177,13 +197,16 @@ def _cmd_cosim(args) -> int:
         raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
     if args.waves:
         return _waves(args, desc, folds, data)
-    if args.learn:
-        report = _learn(args, desc, folds, data, n)
-        print(learn_table(report))
-    else:
-        report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator,
-                       build_root=args.build_dir)
-        print(cosim_table(report))
+    with _target(args, desc, folds, _learning(args, desc)) as target:
+        if args.learn:
+            if args.reinit_output and target is not None and args.port != "sim":
+                print("note: a board keeps its momenta between runs; reconfigure it for a fresh start")
+            report = _learn(args, desc, folds, data, n, target)
+            print(learn_table(report))
+        else:
+            report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator,
+                           build_root=args.build_dir, target=target)
+            print(cosim_table(report))
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
     return 0 if report["mismatches"] == 0 else 1
@@ -217,16 +240,44 @@ def _waves(args, desc, folds, data) -> int:
     return 0 if not diffs else 1
 
 
-def _learn(args, desc, folds, data, n) -> dict:
-    import numpy as np
-
+def _rule(args):
+    """The flip rule from the on-chip learning options."""
     from flipspike.ir.learning import FlipRule
-    from flipspike.sim.learn import label_updates, learn_cosim, random_updates
 
-    rule = FlipRule(momentum_bits=args.momentum_bits, rate_shift=args.rate_shift, grad_shift=args.grad_shift,
+    return FlipRule(momentum_bits=args.momentum_bits, rate_shift=args.rate_shift, grad_shift=args.grad_shift,
                     threshold=args.flip_threshold, reset_on_flip=args.reset_on_flip, delta_bits=args.delta_bits,
                     trace_bits=args.trace_bits, tbso=args.tbso, v_bits=args.v_bits, v_rate_shift=args.v_rate_shift,
                     v_in_shift=args.v_in_shift, threshold2=args.threshold2)
+
+
+def _learning(args, desc):
+    """The flip unit on the output layer when --learn is given, else None."""
+    from flipspike.hw.memory_map import Learning
+
+    return Learning(len(desc.layers) - 1, _rule(args)) if args.learn else None
+
+
+@contextlib.contextmanager
+def _target(args, desc, folds, learn):
+    """A board to run on (--port), or None for the simulator."""
+    if not getattr(args, "port", None):
+        yield None
+    elif args.port == "sim":
+        from flipspike.sim.serial_cosim import simulated_board
+        with simulated_board(desc, folds, learn, build_root=args.build_dir) as board:
+            yield board
+    else:
+        from flipspike.host.driver import Board
+        with Board(args.port, desc, folds, learn, baud=args.baud) as board:
+            yield board
+
+
+def _learn(args, desc, folds, data, n, target=None) -> dict:
+    import numpy as np
+
+    from flipspike.sim.learn import label_updates, learn_cosim, random_updates
+
+    rule = _rule(args)
     rng = np.random.default_rng(args.seed)
     out = desc.layers[-1]
     if args.reinit_output:                         # start from a freshly randomized output layer
@@ -234,7 +285,7 @@ def _learn(args, desc, folds, data, n) -> dict:
         out.bias[:] = 0
     count = args.updates or len(data.x_train)
     evaluate = dict(x_eval=data.x_test[:n], y_eval=data.y_test[:n], simulator=args.simulator,
-                    build_root=args.build_dir)
+                    build_root=args.build_dir, target=target)
     if args.learn_source == "random":
         return learn_cosim(desc, folds, rule, random_updates(rng, out, rule, count), **evaluate)
     reps = -(-count // len(data.x_train))
@@ -286,6 +337,29 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
+def _learning_options(parser: argparse.ArgumentParser, title: str):
+    """--learn and the flip rule's options (shared by cosim and build)."""
+    from flipspike.ir.learning import FlipRule
+
+    rule = FlipRule()
+    lg = parser.add_argument_group(title)
+    lg.add_argument("--learn", action="store_true", help="a flip unit on the output layer (cosim: co-simulate "
+                    "learning steps instead of inference only)")
+    lg.add_argument("--momentum-bits", type=int, default=rule.momentum_bits)
+    lg.add_argument("--rate-shift", type=int, default=rule.rate_shift, help="1 - beta = 2^-k")
+    lg.add_argument("--grad-shift", type=int, default=rule.grad_shift, help="the gradient sample enters as g >>> kg")
+    lg.add_argument("--flip-threshold", type=int, default=rule.threshold, help="gamma, in momentum units")
+    lg.add_argument("--reset-on-flip", action="store_true")
+    lg.add_argument("--delta-bits", type=int, default=rule.delta_bits)
+    lg.add_argument("--trace-bits", type=int, default=rule.trace_bits)
+    lg.add_argument("--tbso", action="store_true", help="T-BSO mode: a second moment v gates the flips")
+    lg.add_argument("--v-bits", type=int, default=rule.v_bits)
+    lg.add_argument("--v-rate-shift", type=int, default=rule.v_rate_shift, help="1 - beta2 = 2^-k2")
+    lg.add_argument("--v-in-shift", type=int, default=rule.v_in_shift, help="sum(g^2) enters v as S >>> this")
+    lg.add_argument("--threshold2", type=int, default=rule.threshold2, help="T-BSO: flip needs m*m > theta2*v")
+    return lg
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flipspike", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -321,6 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--event", action="store_true", help="as for generate")
     sy.add_argument("--target-cycles", type=int, default=None, help="as for generate")
     sy.set_defaults(func=_cmd_synth)
+
+    b = sub.add_parser("build", help="bitstream for a board (iCEBreaker, ULX3S) with the UART host link: "
+                       "yosys + nextpnr from PyPI, utilization and Fmax")
+    b.add_argument("net")
+    b.add_argument("--board", choices=["icebreaker", "ulx3s"], required=True,
+                   help="icebreaker: iCE40UP5K, 12 MHz; ulx3s: LFE5U-85F, 25 MHz")
+    b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
+    b.add_argument("--fold", default="auto", help="as for generate")
+    b.add_argument("--event", action="store_true", help="as for generate")
+    b.add_argument("--target-cycles", type=int, default=None, help="as for generate")
+    b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the board clock)")
+    b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    _learning_options(b, "with --learn: a flip unit on the output layer")
+    b.set_defaults(func=_cmd_build, build_dir="build")
 
     rp = sub.add_parser("report", help="one Markdown/HTML page with plots from the JSON under a directory")
     rp.add_argument("dir")
@@ -364,8 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
     c.add_argument("--waves", default=None, help="dump an FST of one inference here (and a .gtkw beside it)")
     c.add_argument("--sample", type=int, default=0, help="with --waves: which test sample")
-    lg = c.add_argument_group("on-chip learning (flip unit on the output layer)")
-    lg.add_argument("--learn", action="store_true", help="co-simulate learning steps instead of inference only")
+    c.add_argument("--port", default=None, help="run on a board built by `flipspike build` at this serial port "
+                   "(e.g. /dev/ttyUSB1), or 'sim' for the serial co-simulation of the board top")
+    c.add_argument("--baud", type=int, default=1_000_000, help="with --port: the board's UART bit rate")
+    lg = _learning_options(c, "on-chip learning (flip unit on the output layer)")
     lg.add_argument("--updates", type=int, default=0, help="learning steps (default: one per training sample)")
     lg.add_argument("--learn-source", choices=["onchip", "labels", "random"], default="onchip",
                     help="onchip: the chip infers each training sample and learns from its label alone "
@@ -373,20 +463,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "host and streamed over the load bus; random: random errors and traces (exactness runs)")
     lg.add_argument("--reinit-output", action="store_true",
                     help="randomize the output layer's weights and zero its bias first (on-device adaptation)")
-    from flipspike.ir.learning import FlipRule
-    rule = FlipRule()
-    lg.add_argument("--momentum-bits", type=int, default=rule.momentum_bits)
-    lg.add_argument("--rate-shift", type=int, default=rule.rate_shift, help="1 - beta = 2^-k")
-    lg.add_argument("--grad-shift", type=int, default=rule.grad_shift, help="the gradient sample enters as g >>> kg")
-    lg.add_argument("--flip-threshold", type=int, default=rule.threshold, help="gamma, in momentum units")
-    lg.add_argument("--reset-on-flip", action="store_true")
-    lg.add_argument("--delta-bits", type=int, default=rule.delta_bits)
-    lg.add_argument("--trace-bits", type=int, default=rule.trace_bits)
-    lg.add_argument("--tbso", action="store_true", help="T-BSO mode: a second moment v gates the flips")
-    lg.add_argument("--v-bits", type=int, default=rule.v_bits)
-    lg.add_argument("--v-rate-shift", type=int, default=rule.v_rate_shift, help="1 - beta2 = 2^-k2")
-    lg.add_argument("--v-in-shift", type=int, default=rule.v_in_shift, help="sum(g^2) enters v as S >>> this")
-    lg.add_argument("--threshold2", type=int, default=rule.threshold2, help="T-BSO: flip needs m*m > theta2*v")
     lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p

