@@ -41,7 +41,8 @@ def designs():
                              {"channels": 16, "kernel": 3, "padding": 1, "pool": 2}], 10, timesteps=4, input_bits=5)
     out = [("mlp", mlp, f) for f in ("16x1,16x1", "16x2,16x2", "32x4,16x5", "8x8,8x2", "16x8,16x5")]
     out += [("small", small, "4x2,2x2"), ("small", small, "8x6,6x4"), ("wide", wide, "4x2,2x4"),
-            ("mid", mid, "16x4,8x2"), ("conv", conv, "1x4,8x4,16x5"), ("conv", conv, "1x8,8x8,32x10")]
+            ("mid", mid, "16x4,8x2"), ("conv", conv, "1x4,8x4,16x5"), ("conv", conv, "1x8,8x8,32x10"),
+            ("conv", conv, "1x1,8x2,1x1"), ("conv", conv, "1x2,4x4,2x2")]
     return out
 
 

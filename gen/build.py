@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,11 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
             logs = {n: (Path(tmp) / n).read_text(errors="replace") for n in ("top.rpt", "top.tim")
                     if (Path(tmp) / n).is_file()}
             write_dir_atomic(out_dir, logs)
+            over = _overfull(logs.get("top.tim", ""))
+            if over:
+                raise FlipspikeError(f"the design does NOT fit the {board}: {'; '.join(over)} (nextpnr); fold it "
+                                     "further, e.g. --lut-budget with 80 % of the device's LUTs; logs in "
+                                     f"{out_dir}") from None
             tail = "".join(text[-1500:] for text in logs.values())
             raise FlipspikeError(f"the {board} build failed ({exc.cmd if isinstance(exc.cmd, str) else exc.cmd[0]} "
                                  f"exit {exc.returncode}); logs in {out_dir}:\n{tail}") from None
@@ -104,6 +110,15 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     final = write_dir_atomic(out_dir, files)
     _write_bytes_atomic(final / bitstream, bits)
     return report
+
+
+def _overfull(log: str) -> list[str]:
+    """nextpnr's device utilisation lines above 100 %, as "CELL used/available (N %)"."""
+    out = []
+    for cell, used, avail in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log, re.M):
+        if int(used) > int(avail):
+            out.append(f"{cell} {used}/{avail} ({100 * int(used) // int(avail)} %)")
+    return out
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:

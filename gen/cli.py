@@ -353,6 +353,15 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
+def _fold_options(parser: argparse.ArgumentParser) -> None:
+    """The folding choices, as for generate (shared by synth, build and cosim)."""
+    for flag, kind in (("--fold", str), ("--event", None), ("--target-cycles", int), ("--lut-budget", int)):
+        if kind is None:
+            parser.add_argument(flag, action="store_true", help="as for generate")
+        else:
+            parser.add_argument(flag, type=kind, default="auto" if flag == "--fold" else None, help="as for generate")
+
+
 def _learning_options(parser: argparse.ArgumentParser, title: str):
     """--learn and the flip rule's options (shared by cosim and build)."""
     from flipspike.ir.learning import FlipRule
@@ -407,10 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--device", choices=["up5k", "ecp5-85f"], default="up5k",
                     help="up5k: iCE40UP5K (iCEBreaker); ecp5-85f: LFE5U-85F (ULX3S)")
     sy.add_argument("--out", required=True, help="directory: rtl/, utilization.json, yosys.log")
-    sy.add_argument("--fold", default="auto", help="as for generate")
-    sy.add_argument("--event", action="store_true", help="as for generate")
-    sy.add_argument("--target-cycles", type=int, default=None, help="as for generate")
-    sy.add_argument("--lut-budget", type=int, default=None, help="as for generate")
+    _fold_options(sy)
     sy.set_defaults(func=_cmd_synth)
 
     b = sub.add_parser("build", help="bitstream for a board (iCEBreaker, ULX3S) with the UART host link: "
@@ -419,10 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--board", choices=["icebreaker", "ulx3s"], required=True,
                    help="icebreaker: iCE40UP5K, 12 MHz; ulx3s: LFE5U-85F, 25 MHz")
     b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
-    b.add_argument("--fold", default="auto", help="as for generate")
-    b.add_argument("--event", action="store_true", help="as for generate")
-    b.add_argument("--target-cycles", type=int, default=None, help="as for generate")
-    b.add_argument("--lut-budget", type=int, default=None, help="as for generate")
+    _fold_options(b)
     b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the board clock)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     _learning_options(b, "with --learn: a flip unit on the output layer")
@@ -464,10 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--samples", default="all", help="number of test samples, or 'all'")
     c.add_argument("--json", help="write the report here")
     c.add_argument("--simulator", choices=["verilator", "pysim"], default="verilator")
-    c.add_argument("--fold", default="auto", help="as for generate")
-    c.add_argument("--event", action="store_true", help="as for generate")
-    c.add_argument("--target-cycles", type=int, default=None, help="as for generate")
-    c.add_argument("--lut-budget", type=int, default=None, help="as for generate")
+    _fold_options(c)
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")

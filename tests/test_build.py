@@ -42,3 +42,10 @@ def test_unknown_board_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["build", str(net), "--board", "arty", "--out", str(tmp_path / "b")])
     assert "invalid choice: 'arty'" in capsys.readouterr().err
+
+
+def test_an_overfull_device_is_reported_with_numbers():
+    from flipspike.gen.build import _overfull
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    8744/   5280   165%\n"
+           "Info: \t        ICESTORM_RAM:      16/     30    53%\nInfo: \t               SB_IO:       4/     39    10%\n")
+    assert _overfull(log) == ["ICESTORM_LC 8744/5280 (165 %)"]
