@@ -204,8 +204,8 @@ class LayerEngine(wiring.Component):
                 m.d.sync += self.counters.skipped.eq(self.counters.skipped + jump.skipped(group_start))
 
         # -- step sequencing ------------------------------------------------------------------------
-        if self.is_output:
-            out_ok = (t != 0) | ~self.result.valid
+        if self.is_output:                                 # (a result still being decided counts as valid)
+            out_ok = (t != 0) | ~(self.result.valid | self._result_pending)
         else:
             out_ok = self.out.free
         if self.first:
@@ -347,23 +347,36 @@ class LayerEngine(wiring.Component):
                         m.d.comb += neurons.v[p].eq(Mux(t == 0, 0, accs[g * pe + p]))
                         with m.If(neuron_step):
                             m.d.sync += accs[g * pe + p].eq(neurons.v_next[p])
-        # running argmax across the last step's groups; lowest index wins ties (strict >)
+        # argmax over the last step, off the neuron update's path, in two registered stages: the group's
+        # best lane (a tree), then the running best across groups. Lowest index wins ties (strict >).
+        a_step, a_done, a_nf = Signal(), Signal(), Signal.like(c_nf)
+        a_val = Signal(data.ArrayLayout(signed(W.state), pe))
+        last = neuron_step & (t == T - 1)
+        m.d.sync += [a_step.eq(last), a_done.eq(last & step_done), a_nf.eq(c_nf)]
+        with m.If(neuron_step):
+            m.d.sync += a_val.eq(neurons.v_next)
+        lanes_best = [(a_val[p], Const(p, range(pe))) for p in range(pe)]
+        while len(lanes_best) > 1:                          # left holds the lower indices: keep it on ties
+            pairs = []
+            for k in range(0, len(lanes_best) - 1, 2):
+                (lv, li), (rv, ri) = lanes_best[k], lanes_best[k + 1]
+                right = rv > lv
+                pairs.append((Mux(right, rv, lv), Mux(right, ri, li)))
+            lanes_best = pairs + ([lanes_best[-1]] if len(lanes_best) % 2 else [])
+        g_step, g_done, g_first = Signal(), Signal(), Signal()
+        g_val, g_idx = Signal(signed(W.state)), Signal.like(cls)
+        m.d.sync += [g_step.eq(a_step), g_done.eq(a_done), g_first.eq(a_nf == 0), g_val.eq(lanes_best[0][0]),
+                     g_idx.eq(a_nf * pe + lanes_best[0][1])]
         best_val = Signal(signed(W.state))
         best_idx = Signal.like(cls)
-        cur_val, cur_idx = best_val, best_idx
-        for p in range(pe):
-            val = neurons.v_next[p]
-            take = val > cur_val
-            if p == 0:
-                take = take | (c_nf == 0)
-            cur_val = Mux(take, val, cur_val)
-            cur_idx = Mux(take, c_nf * pe + p, cur_idx)
-        with m.If(neuron_step & (t == T - 1)):
-            m.d.sync += [best_val.eq(cur_val), best_idx.eq(cur_idx)]
-        with m.If(step_done & neuron_step & (t == T - 1)):
-            m.d.sync += [cls.eq(cur_idx), res_valid.eq(1)]
+        take = g_first | (g_val > best_val)
+        with m.If(g_step & take):
+            m.d.sync += [best_val.eq(g_val), best_idx.eq(g_idx)]
+        with m.If(g_done):
+            m.d.sync += [cls.eq(Mux(take, g_idx, best_idx)), res_valid.eq(1)]
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
+        self._result_pending = a_done | g_done
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
                      self.result.payload.acc.eq(accs)]
 
