@@ -151,6 +151,11 @@ def _build_section(path: Path, doc: dict, root: Path) -> Section:
     sec.table = [["resource", "used", "available"]] + [
         [k, str(v.get("used", v)) if isinstance(v, dict) else str(v),
          str(v.get("total", "")) if isinstance(v, dict) else ""] for k, v in util.items()]
+    if "part" in doc:
+        sec.lines.append(f"{doc['part']}: {'fits' if doc.get('fits') else 'does NOT fit'}.")
+    if doc.get("fmax_mhz") is not None:                  # a board build (place and route), not synthesis only
+        sec.lines.append(f"Fmax {doc['fmax_mhz']} MHz at a {doc['clock_mhz']:g} MHz board clock: "
+                         f"{'timing met' if doc.get('timing_met') else 'timing NOT met'}.")
     return sec
 
 

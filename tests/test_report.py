@@ -40,3 +40,18 @@ def test_report_collects_training_cosim_and_learning(tmp_path, capsys):
 def test_report_of_an_empty_directory_is_an_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_report_shows_a_board_build(tmp_path):
+    from flipspike.gen.build import board_report
+    from flipspike.gen.report_page import build_report
+    stat = {"modules": {"top": {"num_cells_by_type": {"SB_LUT4": 3000, "SB_DFF": 1500, "SB_RAM40_4K": 9}}}}
+    pnr = {"utilization": {"SB_IO": {"used": 4, "available": 39}},
+           "fmax": {"cd_sync.clk": {"achieved": 16.75, "constraint": 12.0}}}
+    doc = board_report("icebreaker", "up5k", stat, pnr, 12e6, 1_000_000)
+    (tmp_path / "board").mkdir()
+    (tmp_path / "board" / "utilization.json").write_text(json.dumps(doc))
+    md, _ = build_report(tmp_path)
+    text = md.read_text()
+    assert "| lut4 | 3000 | 5280 |" in text and "| io | 4 | 39 |" in text
+    assert "Fmax 16.75 MHz at a 12 MHz board clock: timing met." in text and "iCE40UP5K: fits." in text
