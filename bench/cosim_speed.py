@@ -1,10 +1,11 @@
-"""Co-simulation speed: Verilator (cocotb, Python once per sample) vs Amaranth's simulator, same process.
+"""Co-simulation speed: the compiled Verilator bench (C++ clocks the model), the cocotb bench (Python
+once per sample) and Amaranth's simulator, in one process.
 
     .venv/bin/python bench/cosim_speed.py [--samples 360] [--pysim-samples 20]
 
-Trains the README's digits network (64-128-10, STBP, T=4, 30 epochs, seed 0), then measures a cold
-Verilator build, the whole test split under Verilator, and a few samples under Amaranth's simulator,
-and prints simulated cycles per second for each and their ratio.
+Trains the README's digits network (64-128-10, STBP, T=4, 30 epochs, seed 0), then measures, for each
+Verilator bench, a cold build and the whole test split (bit-exact against the integer reference), and
+a few samples under Amaranth's simulator; prints simulated cycles per second and the ratios.
 """
 
 from __future__ import annotations
@@ -40,20 +41,25 @@ def main() -> None:
         desc = export_model(load_run(tmp / "run")[0], pixel_bits=5, pixel_max=16, frac_bits=4)
         folds = default_folding(desc.layers)
         x, y = data.x_test[:args.samples], data.y_test[:args.samples]
-        report = cosim(desc, folds, x, y, build_root=tmp / "build")          # cold build
-        t = report["timings"]
-        vl_rate = report["simulated_cycles"] / t["simulate_s"]
+        reports = {bench: cosim(desc, folds, x, y, build_root=tmp / "build", bench=bench)    # cold builds
+                   for bench in ("compiled", "cocotb")}
         start = time.perf_counter()
         observed = run_pysim(desc, folds, x[:args.pysim_samples], stream=False)["samples"]
         py_s = time.perf_counter() - start
         py_rate = sum(o["latency"] for o in observed) / py_s
-    print(f"digits 64-128-10, T=4, folding {report['folding']}; training {train_s:.1f}s")
-    print(f"verilator: {report['samples']} samples, mismatches {report['mismatches']}, "
-          f"{report['cycles_per_inference']:.0f} cycles/inference")
-    print(f"  generate {t['generate_s']:.1f}s, cold build {t['build_s']:.1f}s, simulate {t['simulate_s']:.2f}s, "
-          f"total {t['total_s']:.1f}s; {vl_rate:,.0f} simulated cycles/s")
+    some = reports["compiled"]
+    print(f"digits 64-128-10, T=4, folding {some['folding']}; training {train_s:.1f}s; {some['samples']} samples, "
+          f"{some['cycles_per_inference']:.0f} cycles/inference (one at a time), then back to back")
+    rates = {}
+    for bench, report in reports.items():
+        t = report["timings"]
+        rates[bench] = report["simulated_cycles"] / t["simulate_s"]
+        print(f"verilator, {bench} bench: mismatches {report['mismatches']}; cold build {t['build_s']:.1f}s, "
+              f"simulate {t['simulate_s']:.3f}s for {report['simulated_cycles']:,} cycles: "
+              f"{rates[bench]:,.0f} simulated cycles/s")
     print(f"amaranth pysim: {len(observed)} samples in {py_s:.1f}s; {py_rate:,.0f} simulated cycles/s")
-    print(f"verilator / pysim speed ratio: {vl_rate / py_rate:.0f}x")
+    print(f"compiled / cocotb: {rates['compiled'] / rates['cocotb']:.1f}x; cocotb / pysim: "
+          f"{rates['cocotb'] / py_rate:.0f}x; compiled / pysim: {rates['compiled'] / py_rate:.0f}x")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ def _cmd_cosim(args) -> int:
             print(learn_table(report))
         else:
             report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator,
-                           build_root=args.build_dir, target=target)
+                           build_root=args.build_dir, target=target, bench=args.bench)
             print(cosim_table(report))
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
@@ -467,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--samples", default="all", help="number of test samples, or 'all'")
     c.add_argument("--json", help="write the report here")
     c.add_argument("--simulator", choices=["verilator", "pysim"], default="verilator")
+    c.add_argument("--bench", choices=["auto", "compiled", "cocotb"], default="auto",
+                   help="Verilator bench: compiled (a C++ main clocks the model; inference), cocotb (Python "
+                        "coroutines; also learning and --waves); auto: compiled where it can")
     _fold_options(c)
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")

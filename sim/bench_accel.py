@@ -17,14 +17,9 @@ from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from flipspike.sim.samples import COUNTER_FIELDS, counter_delta, stream_summary
+from flipspike.sim.samples import counter_delta, decode_counters, decode_result, pack_word, stream_summary
 
 CLOCK_NS = 10
-
-
-def _field(value: int, offset: int, width: int, signed: bool = False) -> int:
-    v = (value >> offset) & ((1 << width) - 1)
-    return v - (1 << width) if signed and v >> (width - 1) else v
 
 
 @cocotb.test()
@@ -34,19 +29,16 @@ async def stream_samples(dut):
     bits = ports["pixels"]["bits"]
 
     def counters():
-        raw = dut.counters.value.to_unsigned()
-        return [[_field(raw, *layer[name]) for name in COUNTER_FIELDS] for layer in ports["counters"]]
+        return decode_counters(dut.counters.value.to_unsigned(), ports)
 
     def result():
-        payload = dut.result__payload.value.to_unsigned()
-        return {"cls": _field(payload, *ports["result"]["cls"]),
-                "acc": [_field(payload, off, width, True) for off, width in ports["result"]["acc"]]}
+        return decode_result(dut.result__payload.value.to_unsigned(), ports)
 
     async def send(words):
         for word in words:
             while not dut.pixels__ready.value:           # ready changes only on rising edges
                 await FallingEdge(dut.clk)
-            dut.pixels__payload.value = sum(int(p) << (i * bits) for i, p in enumerate(word))
+            dut.pixels__payload.value = pack_word(word, bits)
             dut.pixels__valid.value = 1
             await FallingEdge(dut.clk)                    # the word was taken at the rising edge between
         dut.pixels__valid.value = 0

@@ -26,23 +26,27 @@ from .compare import compare
 from .samples import pixel_words
 
 SIMULATORS = ("verilator", "pysim")
+#: Verilator benches: "compiled" (a C++ main clocks the model: fast, inference only), "cocotb" (Python
+#: coroutines: learning steps and waveforms too), "auto" (compiled where it can).
+BENCHES = ("auto", "compiled", "cocotb")
 
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
-             build_root: str | Path = "build", template: NetDesc | None = None, target=None) -> tuple[dict, dict]:
+             build_root: str | Path = "build", template: NetDesc | None = None, target=None,
+             bench: str = "auto") -> tuple[dict, dict]:
     """Run samples through hardware holding ``desc``; returns (observations, timings).
 
     Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
     contents). With one, it is built from ``template``'s shape and ``desc``'s contents are written over
     the load bus first, so many descriptions of one shape share one build."""
     observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
-                                      template=template, target=target)
+                                      template=template, target=target, bench=bench)
     return observed[0], timings
 
 
 def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
                   build_root: str | Path = "build", template: NetDesc | None = None,
-                  target=None) -> tuple[list[dict], dict]:
+                  target=None, bench: str = "auto") -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -57,18 +61,19 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
                                  "leak, reset, frac_bits) differs from the template's; generate a build for it")
         loads.append(load_writes(desc, folds))
     return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
-                        simulator=simulator, build_root=build_root, target=target)
+                        simulator=simulator, build_root=build_root, target=target, bench=bench)
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
                  build_root: str | Path = "build", learn: Learning | None = None,
-                 waves: Path | None = None, target=None) -> tuple[list[dict], dict]:
+                 waves: Path | None = None, target=None, bench: str = "auto") -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
     "updates": learning steps, "samples_after": pixels observed after them} -- the bench's job format.
     ``target``: run on a board instead (a :class:`flipspike.host.driver.Board`, real or the serial
-    co-simulation's), which first gets ``base``'s contents over its load bus."""
+    co-simulation's), which first gets ``base``'s contents over its load bus. ``bench``: which Verilator
+    bench (see BENCHES)."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
@@ -87,20 +92,34 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
                     for job in jobs]
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
+    from .fast import build_fast, run_fast
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
+    if bench not in BENCHES:
+        raise ValueError(f"unknown bench {bench!r}; choose one of {', '.join(BENCHES)}")
+    if bench == "auto":                                 # the compiled bench cannot learn or trace
+        bench = "cocotb" if learn is not None or waves is not None else "compiled"
+    elif bench == "compiled" and (learn is not None or waves is not None):
+        raise ValueError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
     build_root = Path(build_root)
     start = time.perf_counter()
     design = generate(base, folds, build_root / "designs" / "current", learn)
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
+    if bench == "compiled":
+        program = build_fast(design.verilog, design.waivers, TOP, build_root / "verilator")
+    else:
+        build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
     words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
     bench_jobs = [{**job, "samples": words(job["samples"]), "samples_after": words(job.get("samples_after", []))}
                   for job in jobs]
-    observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs, waves=waves)
+    if bench == "compiled":
+        observed = run_fast(program, design.config["ports"], bench_jobs)
+    else:
+        observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs, waves=waves)
+    timings["bench"] = bench
     if waves is not None:
         write_gtkw(design.verilog, Path(waves), TOP)
     timings["simulate_s"] = time.perf_counter() - start
@@ -109,7 +128,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
           simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
-          template: NetDesc | None = None, target=None) -> dict:
+          template: NetDesc | None = None, target=None, bench: str = "auto") -> dict:
     """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
     (default ``desc``): a test passes a mutated description there to show that the comparison catches a
     one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
@@ -117,7 +136,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
     start = time.perf_counter()
     ref = run_integer(desc, x)
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
-                                 template=template, target=target)
+                                 template=template, target=target, bench=bench)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
     per_sample = event_cycles(desc, folds, ref)          # = model for dense layers; from spikes for event ones

@@ -101,15 +101,10 @@ def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bo
     # cocotb's main checks VM_TRACE, which this Verilator sets per format (VM_TRACE_VCD): define it
     flags = BUILD_FLAGS + ([{"fst": "--trace-fst", "vcd": "--trace"}[trace_format()], "--trace-structs",
                             "-CFLAGS", "-DVM_TRACE=1"] if trace else [])
-    key = hashlib.sha256("\0".join([verilog.read_text(), waivers.read_text(), vlt_text, top,
-                                    " ".join(flags)]).encode()).hexdigest()[:16]
-    build_dir = Path(build_root).resolve() / f"{top}-{key}"
-    if (build_dir / top).is_file():
-        return build_dir
+    key = content_key(verilog.read_text(), waivers.read_text(), vlt_text, top, " ".join(flags))
     env = _env_with_verilator()
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         vlt = staging / "ports.vlt"
         vlt.write_text(vlt_text)
         src = staging / verilog.name
@@ -122,6 +117,24 @@ def build(verilog: Path, waivers: Path, top: str, build_root: Path, *, quiet: bo
                                    build_args=flags, always=True, log_file=log if quiet else None)
         except (RuntimeError, SystemExit) as exc:
             raise SimulationFailed(f"Verilator build failed ({exc}); last lines of the log:\n{_tail(log)}") from None
+
+    return cached_build(Path(build_root) / f"{top}-{key}", top, fill)
+
+
+def content_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def cached_build(build_dir: Path, product: str, fill) -> Path:
+    """``build_dir`` if it already holds ``product``; else ``fill(staging)`` builds into a sibling
+    temporary directory, which is then renamed into place (a failed build leaves nothing behind)."""
+    build_dir = build_dir.resolve()
+    if (build_dir / product).is_file():
+        return build_dir
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent))
+    try:
+        fill(staging)
         if build_dir.exists():
             shutil.rmtree(build_dir)
         os.replace(staging, build_dir)

@@ -87,6 +87,31 @@ def test_random_networks_share_one_build(shape, build_root):
     assert len(distinct) > 1                                               # the networks really differ
 
 
+def test_compiled_bench_observes_what_the_cocotb_bench_observes(build_root):
+    """The compiled (C++) bench and the cocotb bench are two implementations of one job protocol: on
+    the same build inputs (a second network over the load bus, samples one at a time, monitor reads,
+    the samples back to back) they must report identical observations, latencies and cycles included."""
+    from flipspike.hw.memory_map import load_writes
+    from flipspike.sim.cosim import run_hardware
+
+    rng = np.random.default_rng(5)
+    base, other = (random_desc(rng, [12, 8, 8, 3], timesteps=3) for _ in range(2))
+    folds = [Fold(3, 4), Fold(8, 2), Fold(2, 3)]
+    jobs = [{"samples": random_pixels(rng, base, 5), "loads": [], "peek": [0, 1, 5]},
+            {"samples": random_pixels(rng, base, 4), "loads": load_writes(other, folds), "stream": False}]
+    seen = {bench: run_hardware(base, folds, jobs, build_root=build_root, bench=bench)
+            for bench in ("compiled", "cocotb")}
+    assert seen["compiled"][1]["bench"] == "compiled" and seen["cocotb"][1]["bench"] == "cocotb"
+    assert seen["compiled"][0] == seen["cocotb"][0]
+    assert compare(run_integer(other, jobs[1]["samples"]), seen["compiled"][0][1]) == []
+    assert seen["compiled"][0][0]["stream"]["cycles_per_inference"] > 0
+    with pytest.raises(ValueError, match="inference only"):
+        from flipspike.hw.memory_map import Learning
+        from flipspike.ir.learning import FlipRule
+        run_hardware(base, folds, jobs, build_root=build_root, bench="compiled",
+                     learn=Learning(2, FlipRule()))
+
+
 def test_generated_verilog_passes_lint(digits_desc, tmp_path):
     design = generate(digits_desc, default_folding(digits_desc.layers), tmp_path / "rtl")
     result = lint(design.dir)
