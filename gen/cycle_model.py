@@ -1,32 +1,147 @@
-"""Analytic cycle model per layer, FINN style: G * F_in issue cycles per time step.
+"""Analytic cycle model per layer, FINN style: one input word issued per cycle, G * F_in per time step.
 
-Busy cycles of one inference (what the hardware's per-layer ``cycles`` counter measures):
+A layer's steps issue (see :mod:`flipspike.hw.layer_engine`)
 
-    hidden / output layer:  T * (G * F_in + D)
-    first layer:            (G * F_in + D) + T * (G + D)    (direct encoding: synapses once,
-                                                             then only the neuron update per step)
+    hidden / output layer:  T steps of G * F_in words
+    first layer:            a synapse phase of G * F_in words once per sample (direct encoding), then
+                            T neuron steps of G pseudo-words (the stored current)
+    event-driven layer:     T steps of F_out * max(1, nonzero input words of the step) words (dense),
+                            sum over its walked positions of F_out * max(1, nonzero words of the
+                            position's window) (convolution)
 
-with F_in = N_in/SIMD (a convolution: k*k*C_in/SIMD), D = PIPELINE_DRAIN and G the neuron groups
-walked per step: N_out/PE for a dense layer, output positions x C_out/PE for a convolution (with
-pooling, the positions some pooling window covers). The slowest layer bounds the throughput
-of a stream of samples (layers overlap across steps and samples).
+with F_in = N_in/SIMD (a convolution: k*k*C_in/SIMD) and G the neuron groups walked per step: N_out/PE
+for a dense layer, output positions x C_out/PE for a convolution (with pooling, the positions some
+pooling window covers). After a step's last word, stages B and C drain for D = PIPELINE_DRAIN cycles.
+Where the next step is ready by then and ``continues_directly`` allows it, its first word issues in the
+next cycle and the drain is hidden; otherwise the engine drains and waits. A layer's busy cycles (its
+hardware ``cycles`` counter) are its issue cycles plus the drain cycles not hidden behind an issue.
+
+Readiness: step j of layer l needs step j of layer l-1 committed (visible 3 cycles after that step's
+last word) and its own output slot free (layer l+1 has released step j-2: visible the cycle after
+that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
+(the co-simulation's one-at-a-time runs) and is exact, cycle for cycle; :func:`layer_cycles` gives each
+layer's period in a stream when it is never kept waiting: the slowest layer's sets the throughput.
 """
 
 from __future__ import annotations
 
-from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk
+from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk, continues_directly, starts_only_when_empty
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
+_NEVER = -(1 << 40)      # "ready since long ago"
+
+
+class _Engine:
+    """One layer's step sequencing, replayed: start and last-word cycles of its steps, busy cycles."""
+
+    def __init__(self, layer, fold: Fold, first: bool):
+        walk = GroupWalk(layer, fold)
+        self.groups, self.f_in, self.first = walk.groups, layer.n_in // fold.simd, first
+        rule = dict(event=fold.event, first=first)
+        self.straight_on = continues_directly(self.groups, self.f_in, **rule)
+        self.into_neurons = continues_directly(self.groups, self.f_in, into_neurons=True, **rule)
+        self.empty_first = starts_only_when_empty(self.groups)
+        self.last_start = self.last_end = None
+        self.ends: list[int] = []         # last-word cycle of each step that writes output (neuron steps)
+        self.busy = self.issue = 0
+
+    def step(self, words: int, ready_at: int, *, writes: bool = True, into_neurons: bool = False) -> int:
+        """Run one step of ``words`` issue cycles whose inputs and output slot are ready from cycle
+        ``ready_at``; returns its last word's cycle."""
+        end = self.last_end
+        if end is None:                                   # idle in WAIT: start the cycle after ready
+            start = ready_at + 1
+        elif (self.into_neurons if into_neurons else self.straight_on) and ready_at <= end:
+            start = end + 1                               # straight on, the drain hidden
+        else:                                             # drain, wait, start from WAIT
+            start = max(ready_at, end + (2 if self.empty_first else 1)) + 1
+        if end is not None:
+            self.busy += min(PIPELINE_DRAIN, start - end - 1)
+        self.busy += words
+        self.issue += words
+        self.last_start, self.last_end = start, start + words - 1
+        if writes:
+            self.ends.append(self.last_end)
+        return self.last_end
+
+    def finish(self) -> int:
+        return self.busy + (PIPELINE_DRAIN if self.last_end is not None else 0)
+
+
+def event_words(layer, fold: Fold, spikes) -> "np.ndarray":
+    """Words an event-driven layer issues per step for input ``spikes`` [steps, n_in] (0/1)."""
+    import numpy as np
+
+    walk = GroupWalk(layer, fold)
+    steps = spikes.shape[0]
+    nonzero = spikes.reshape(steps, walk.in_words, fold.simd).any(axis=2)          # [steps, words]
+    if walk.dense:
+        return walk.f_out * np.maximum(1, nonzero.sum(axis=1))
+    # convolution: nonzero words in each walked position's window (zero padding holds no spike)
+    maps = nonzero.reshape(steps, walk.h_in, walk.w_in, walk.cg)
+    p, s, k = walk.pad, walk.stride, walk.k
+    maps = np.pad(maps, ((0, 0), (p, p + s * walk.ho), (p, p + s * walk.wo), (0, 0)))
+    counts = np.zeros((steps, walk.hp * walk.pool, walk.wc), dtype=np.int64)
+    for ky in range(k):
+        for kx in range(k):
+            window = maps[:, ky:ky + s * counts.shape[1]:s, kx:kx + s * counts.shape[2]:s]
+            counts += window.sum(axis=3)
+    return walk.f_out * np.maximum(1, counts).sum(axis=(1, 2))
+
+
+def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
+    """Issue cycles of each step of each layer (first layer: the synapse phase, then the T neuron
+    steps). ``event[l]``: the words event-driven layer l issues at each step (:func:`event_words`)."""
+    T, out = desc.timesteps, []
+    for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
+        groups, f_in = GroupWalk(layer, fold).groups, layer.n_in // fold.simd
+        if i == 0:
+            out.append([groups * f_in] + [groups] * T)
+        elif fold.event:
+            out.append([int(w) for w in event[i]])
+        else:
+            out.append([groups * f_in] * T)
+    return out
+
+
+def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[int]:
+    """Busy cycles of each layer for one sample run alone, from its steps' issue cycles (step_words)."""
+    T, L = desc.timesteps, len(desc.layers)
+    engines = [_Engine(layer, fold, i == 0) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+    engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
+    for j in range(T):
+        for i, engine in enumerate(engines):
+            ready = _NEVER if i == 0 else engines[i - 1].ends[j] + 3   # the input step committed
+            if i < L - 1 and j >= 2:                                   # its output slot released
+                ready = max(ready, engines[i + 1].ends[j - 2] + 1)
+            engine.step(words[i][j + (i == 0)], ready, into_neurons=i == 0 and j == 0)
+    return [engine.finish() for engine in engines]
+
+
+#: After the output layer's last word of a sample: its drain, the argmax's two stages, the result
+#: offered and taken; only then may the next sample's first step start (from WAIT).
+RESULT_TURNAROUND = PIPELINE_DRAIN + 4
+
 
 def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, int]:
-    """(busy cycles, issue cycles) of one inference of ``layer`` at ``fold`` (dense mode)."""
-    T, D = timesteps, PIPELINE_DRAIN
-    f_in = layer.n_in // fold.simd
-    groups = GroupWalk(layer, fold).groups
-    if first:
-        return (groups * f_in + D) + T * (groups + D), groups * f_in + T * groups
-    return T * (groups * f_in + D), T * groups * f_in
+    """(period, issue cycles) of ``layer`` at ``fold`` (dense mode): the cycles from one sample's first
+    word to the next's when its neighbours never keep it waiting, and the words it issues per sample."""
+    engine = _Engine(layer, fold, first)
+    groups, f_in = engine.groups, engine.f_in
+    starts = []
+    for _ in range(2):
+        ready = _NEVER                # the output layer: step 0 waits for the last sample's result
+        if layer.kind == "output" and engine.last_end is not None:
+            ready = engine.last_end + RESULT_TURNAROUND
+        if first:
+            engine.step(groups * f_in, _NEVER, writes=False)
+            starts.append(engine.last_start)
+        for j in range(timesteps):
+            engine.step(groups if first else groups * f_in, ready if j == 0 else _NEVER, into_neurons=first and j == 0)
+            if j == 0 and not first:
+                starts.append(engine.last_start)
+    return starts[1] - starts[0], engine.issue // 2
 
 
 def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
@@ -39,24 +154,23 @@ def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
     return rows
 
 
-def event_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:
-    """Per sample and layer, {"cycles", "skipped"} with event-driven layers modelled from the spikes
-    they receive (``ref``: the integer reference's result for the samples): a step of an event-driven
-    layer costs F_out * max(1, nonzero words) + D, where a word is SIMD inputs holding a spike; the
-    words it does not issue are ``skipped``. Other layers cost what :func:`layer_cycles` says."""
-    import numpy as np
-
-    T, D = desc.timesteps, PIPELINE_DRAIN
-    dense = layer_cycles(desc, folds)
+def sample_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:
+    """Per sample and layer, {"cycles", "skipped"} for samples run one at a time (``ref``: the integer
+    reference's result for them): busy cycles from :func:`schedule`, with event-driven layers' steps
+    from the spikes they receive; ``skipped``: the input words an event-driven layer did not issue."""
+    T = desc.timesteps
     n = int(ref.cls.shape[0])
-    out = [[{"cycles": row["cycles"], "skipped": 0} for row in dense] for _ in range(n)]
+    issued = [None] * len(desc.layers)
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        if not fold.event:
-            continue
-        f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-        spikes = ref.layers[i - 1].outputs.numpy()                      # [T, B, n_in]
-        words = spikes.reshape(T, n, f_in, fold.simd).any(axis=3).sum(axis=2)   # [T, B] nonzero words
-        issued = np.maximum(words, 1) * f_out
-        for b in range(n):
-            out[b][i] = {"cycles": int((issued[:, b] + D).sum()), "skipped": int((f_in * f_out - issued[:, b]).sum())}
+        if fold.event:
+            spikes = ref.layers[i - 1].outputs.numpy()                              # [T, B, n_in]
+            issued[i] = [event_words(layer, fold, spikes[:, b]) for b in range(n)]
+    out = []
+    for b in range(n):
+        words = step_words(desc, folds, [None if w is None else w[b] for w in issued])
+        busy = schedule(desc, folds, words)
+        out.append([{"cycles": busy[i],
+                     "skipped": (T * GroupWalk(layer, fold).groups * (layer.n_in // fold.simd) - sum(words[i])
+                                 if fold.event else 0)}
+                    for i, (layer, fold) in enumerate(zip(desc.layers, folds))])
     return out

@@ -36,6 +36,7 @@ class PixelBuffer(wiring.Component):
             self.pixels.ready.eq(~full),
             wr.addr.eq(addr), wr.data.eq(self.pixels.payload), wr.en.eq(self.pixels.valid & ~full),
             rd.addr.eq(self.read.addr), self.read.data.eq(rd.data), self.read.avail.eq(full),
+            self.read.next_avail.eq(0),                    # one sample at a time
         ]
         with m.If(self.pixels.valid & ~full):
             with m.If(addr == self.words - 1):
@@ -69,7 +70,8 @@ class SpikeBuffer(wiring.Component):
         banks = [Signal(self.size, name=f"bank{b}") for b in range(2)]
         wsel, rsel = Signal(), Signal()
         count = Signal(range(3))
-        m.d.comb += [self.write.free.eq(count < 2), self.read.avail.eq(count > 0)]
+        m.d.comb += [self.write.free.eq(count < 2), self.write.free2.eq(count == 0),
+                     self.read.avail.eq(count > 0), self.read.next_avail.eq(count == 2)]
         for b, bank in enumerate(banks):
             with m.If(self.write.we & (wsel == b)):
                 m.d.sync += bank.word_select(self.write.addr, self.pe).eq(self.write.data)

@@ -27,8 +27,10 @@ def result_layout(classes: int, acc_width: int) -> data.StructLayout:
 class StepInputSignature(wiring.Signature):
     """A layer's input for one time step, read SIMD elements at a time with one cycle of latency.
 
-    ``avail``: a full step of input is ready. ``addr`` selects a SIMD-wide word; ``data`` holds it on the
-    next cycle. ``release``: the engine is done with this step's input (a one-cycle pulse). With
+    ``avail``: a full step of input is ready; ``next_avail``: a second one is ready behind it (so the
+    engine may go on into the next step as it releases this one). ``addr`` selects a SIMD-wide word;
+    ``data`` holds it on the next cycle. ``release``: the engine is done with this step's input (a
+    one-cycle pulse, in the cycle it presents the step's last address). With
     ``mask``, ``nonzero`` has one bit per word: the word holds some spike (for event-driven layers).
     With ``own`` (a layer with a shortcut), ``own_data`` holds, a cycle after ``own_addr`` = g, the PE
     input spikes at the places of neuron group g's neurons.
@@ -37,6 +39,7 @@ class StepInputSignature(wiring.Signature):
     def __init__(self, words: int, simd: int, bits: int, mask: bool = False, own: tuple[int, int] | None = None):
         members = {
             "avail": In(1),
+            "next_avail": In(1),
             "addr": Out(range(max(2, words))),
             "data": In(data.ArrayLayout(unsigned(bits), simd)),
             "release": Out(1),
@@ -53,13 +56,15 @@ class StepInputSignature(wiring.Signature):
 class SpikeOutSignature(wiring.Signature):
     """A layer's output spikes for one step, written PE bits at a time into a free buffer slot.
 
-    ``free``: a slot is free to start a step. ``we``/``addr``/``data``: write PE spikes of neuron group
-    ``addr``. ``commit``: the step is complete (a one-cycle pulse).
+    ``free``: a slot is free to start a step; ``free2``: both are (a step may start while the one before
+    it has yet to commit). ``we``/``addr``/``data``: write PE spikes of neuron group ``addr``.
+    ``commit``: the step is complete (a one-cycle pulse, with its last write).
     """
 
     def __init__(self, groups: int, pe: int):
         super().__init__({
             "free": In(1),
+            "free2": In(1),
             "we": Out(1),
             "addr": Out(range(max(2, groups))),
             "data": Out(pe),

@@ -14,7 +14,9 @@ input pixel (oy*s + ky - p, ox*s + kx - p) straight from the input buffer, or ze
 (padding). With P x P pooling the positions are walked pooling window by pooling window, so the
 window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
 Positions no pooling window covers are skipped (their spikes would be dropped). A step costs
-G*F_in issue cycles (G groups) plus PIPELINE_DRAIN. The first layer (direct encoding) runs its
+G*F_in issue cycles (G groups); where its inputs and output slot are ready the next step's first word
+issues right after the last (see continues_directly), so the PIPELINE_DRAIN cycles of stages B and C
+are hidden, otherwise the engine drains and waits. The first layer (direct encoding) runs its
 synapses once per sample ("synapse phase", storing the current per neuron) and then only the neuron
 update at each of the T steps. The output layer keeps its accumulators in registers, tracks the argmax
 as the last step streams out, and offers (class, accumulators) on a stream.
@@ -107,18 +109,20 @@ class LayerEngine(wiring.Component):
         walk = self.walk
         t = Signal(range(max(2, T)))
         syn = Signal(init=1) if self.first else None      # first layer: synapse phase of a new sample
-        # the first layer's neuron steps replay the stored current: one pseudo-word per group
-        uses_synapses = syn if self.first else 1
+        # (the first layer's neuron steps replay the stored current: one pseudo-word per group)
         issuing = Signal()
-        pos = walk.counters(m)
-        nf, sf = pos["nf"], pos["sf"]
-        if fold.event:                                     # skip all-zero input words
-            jump = EventSkip(m, self.inp.nonzero, sf, f_in)
+        step_end = Signal()                                # issuing the step's last word
+        pos = counters = walk.counters(m)
+        group_start = Signal(init=1)                       # the next issued word begins a neuron group
+        if fold.event:       # skip all-zero input words: of the step (dense) or of the window (convolution)
+            mask = self.inp.nonzero if walk.dense else walk.window_mask(m, pos, self.inp.nonzero)
+            jump = EventSkip(m, mask, pos["sf"], group_start, f_in)
+            pos = walk.with_word(pos, jump.sf)             # the word issued: sf, or a group's first nonzero
             last_word = jump.last
         else:
             jump = None
-            last_word = Mux(uses_synapses, sf == f_in - 1, 1) if self.first else (sf == f_in - 1)
-        group_start = Signal(init=1)                       # the next issued word begins a neuron group
+            last_word = Mux(syn, pos["sf"] == f_in - 1, 1) if self.first else (pos["sf"] == f_in - 1)
+        nf, sf = pos["nf"], pos["sf"]
         waddr = Signal(range(max(2, f_out * f_in)))
         in_addr, in_bounds = walk.input_word(m, pos)
         group, out_word = walk.group_address(m, pos)
@@ -136,20 +140,26 @@ class LayerEngine(wiring.Component):
         b_valid, b_first, b_last, b_in_bounds = Signal(), Signal(), Signal(), Signal()
         b_nf, b_group, b_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
         b_sub_first, b_sub_last = Signal(), Signal()
+        # the step's own flags travel with its words: the next step may already be issuing behind them
+        b_t0, b_tlast, b_end, b_commit, b_syn = Signal(), Signal(), Signal(), Signal(), Signal()
+        commits = ~syn if self.first else Const(1)         # (the synapse phase writes no spikes)
         m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & group_start), b_last.eq(issuing & last_word),
                      b_nf.eq(nf), b_group.eq(group), b_out_word.eq(out_word), b_in_bounds.eq(in_bounds),
-                     b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"])]
+                     b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"]), b_t0.eq(t == 0),
+                     b_tlast.eq(t == T - 1), b_end.eq(step_end), b_commit.eq(step_end & commits)]
+        if self.first:
+            m.d.sync += b_syn.eq(syn)
         m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
         m.d.comb += syns.w.eq(w_rd.data)
         b_sf = Signal.like(sf)
         m.d.sync += b_sf.eq(sf)
         # what the flip unit counts for on-chip traces: each input word, once per step (first group)
-        trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(), "clear": t == 0}
+        trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(), "clear": b_t0}
         with m.If(b_in_bounds):                            # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
-            m.d.comb += partial[p].eq(Mux(syn, syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
+            m.d.comb += partial[p].eq(Mux(b_syn, syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
         acc = Signal(lanes(signed(W.current)))
         v_hold = Signal(lanes(signed(W.state)))
         bias_hold = Signal(lanes(signed(W.bias)))
@@ -165,24 +175,31 @@ class LayerEngine(wiring.Component):
         with m.If(b_first):
             m.d.sync += bias_hold.eq(b_rd.data)
             if not self.is_output:
-                m.d.sync += [v_hold.eq(Mux(t == 0, 0, v_rd.data)), thr_hold.eq(t_rd.data)]
+                m.d.sync += thr_hold.eq(t_rd.data)
 
         # stage C: neuron update and write-back
         c_fire, c_sub_first, c_sub_last = Signal(), Signal(), Signal()
         c_nf, c_group, c_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
+        c_valid, c_t0, c_tlast, c_end, c_commit, c_syn = Signal(), Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.sync += [c_fire.eq(b_valid & b_last), c_nf.eq(b_nf), c_group.eq(b_group), c_out_word.eq(b_out_word),
-                     c_sub_first.eq(b_sub_first), c_sub_last.eq(b_sub_last)]
+                     c_sub_first.eq(b_sub_first), c_sub_last.eq(b_sub_last), c_valid.eq(b_valid), c_t0.eq(b_t0),
+                     c_tlast.eq(b_tlast), c_end.eq(b_end), c_commit.eq(b_commit), c_syn.eq(b_syn)]
         m.submodules.neurons = neurons = NeuronUpdate(pe, W, frac_bits=layer.frac_bits, kind=layer.kind,
                                                       leak_shift=layer.leak_shift, reset=layer.reset)
         m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(bias_hold), neurons.threshold.eq(thr_hold)]
         if layer.shortcut is not None:
             m.d.comb += neurons.shortcut.eq(short_hold)
-        neuron_step = c_fire & ~syn if self.first else c_fire
+        neuron_step = c_fire & ~c_syn if self.first else c_fire
         if self.first:
-            m.d.comb += [i_wr.addr.eq(c_group), i_wr.data.eq(acc), i_wr.en.eq(c_fire & syn)]
-        step_done = Signal()   # the cycle in which the step's last group is written back
+            m.d.comb += [i_wr.addr.eq(c_group), i_wr.data.eq(acc), i_wr.en.eq(c_fire & c_syn)]
+        if not self.is_output:                             # the group's membrane, latched with its first word
+            v_now = v_rd.data
+            if walk.groups == 1:    # going straight on, the only group is read as stage C writes it back
+                v_now = Mux(neuron_step, neurons.v_next, v_rd.data)
+            with m.If(b_first):
+                m.d.sync += v_hold.eq(Mux(b_t0, 0, v_now))
         if self.is_output:
-            self._output_stage(m, neurons, c_nf, neuron_step, t, step_done)
+            self._output_stage(m, neurons, c_nf, neuron_step, c_t0, c_tlast, c_end)
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
@@ -192,54 +209,63 @@ class LayerEngine(wiring.Component):
             m.d.comb += [neurons.v.eq(v_hold),
                          v_wr.addr.eq(c_group), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
                          self.out.we.eq(neuron_step & c_sub_last), self.out.addr.eq(c_out_word),
-                         self.out.data.eq(window_or)]
+                         self.out.data.eq(window_or), self.out.commit.eq(c_commit)]
 
         # -- counters -------------------------------------------------------------------------------
-        counting = b_valid & uses_synapses
+        counting = b_valid & b_syn if self.first else b_valid
         with m.If(counting):
             m.d.sync += self.counters.sops.eq(self.counters.sops + syns.active * pe)
         m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + self.in_count)
         if jump is not None:
             with m.If(issuing):
-                m.d.sync += self.counters.skipped.eq(self.counters.skipped + jump.skipped(group_start))
+                m.d.sync += self.counters.skipped.eq(self.counters.skipped + jump.skipped())
 
         # -- step sequencing ------------------------------------------------------------------------
-        if self.is_output:                                 # (a result still being decided counts as valid)
-            out_ok = (t != 0) | ~(self.result.valid | self._result_pending)
+        # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
+        # step's last word (which releases this step's input and whose spikes commit two cycles later)
+        if self.is_output:     # a new sample's step 0 waits until the last one's result has left
+            in_flight = ((b_valid & ~b_syn) | (c_valid & ~c_syn) | self._result_pending | self.result.valid)
+            out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
+        else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
+            one_in_flight, two_in_flight = b_commit | c_commit, b_commit & c_commit
+            out_wait = Mux(one_in_flight, self.out.free2 & ~two_in_flight, self.out.free)
+            out_next = self.out.free2 & ~one_in_flight        # (this step's commit is in flight too)
+        if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
+            ready_wait = Mux(syn, self.inp.avail, out_wait)
+            ready_next = Mux(syn, out_wait, Mux(t == T - 1, self.inp.avail, out_next))
         else:
-            out_ok = self.out.free
+            ready_wait = self.inp.avail & out_wait
+            ready_next = self.inp.next_avail & out_next
+        go_on = continues_directly(walk.groups, f_in, event=fold.event, first=self.first)
         if self.first:
-            can_start = Mux(syn, self.inp.avail, out_ok)
-        else:
-            can_start = self.inp.avail & out_ok
+            into_neurons = continues_directly(walk.groups, f_in, event=fold.event, first=True, into_neurons=True)
+            go_on = Mux(syn, into_neurons, go_on)
+        ready_next = ready_next & go_on
+        if starts_only_when_empty(walk.groups):
+            ready_wait = ready_wait & ~b_valid
         busy = Signal()
+        m.d.comb += busy.eq(issuing | b_valid | c_valid)
         if self.learn_rule is None:
             m.d.comb += w_rd.addr.eq(waddr)
         else:
             learning = self._flip_unit(m, w_rd, w_wr, waddr, busy, trace_tap)
-            can_start = can_start & ~learning
+            ready_wait = ready_wait & ~learning
         with m.If(busy):
             m.d.sync += self.counters.cycles.eq(self.counters.cycles + 1)
         with m.FSM():
             with m.State("WAIT"):
-                with m.If(can_start):
-                    m.d.sync += [c.eq(0) for c in pos.values() if isinstance(c, Signal)]
+                with m.If(ready_wait):
+                    m.d.sync += [c.eq(0) for c in counters.values() if isinstance(c, Signal)]
                     m.d.sync += group_start.eq(1)
-                    if jump is not None:
-                        m.d.sync += sf.eq(jump.first)
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [issuing.eq(1), busy.eq(1)]
+                m.d.comb += issuing.eq(1)
                 m.d.sync += group_start.eq(last_word)
-                with m.If(walk.advance(m, pos, last_word, jump)):
-                    m.next = "DRAIN1"
-            with m.State("DRAIN1"):
-                m.d.comb += busy.eq(1)
-                m.next = "DRAIN2"
-            with m.State("DRAIN2"):
-                m.d.comb += [busy.eq(1), step_done.eq(1)]
-                self._finish_step(m, t, syn)
-                m.next = "WAIT"
+                with m.If(walk.advance(m, pos, last_word, jump)):     # (the walk wraps to word 0)
+                    m.d.comb += step_end.eq(1)
+                    self._finish_step(m, t, syn)
+                    with m.If(~ready_next):
+                        m.next = "WAIT"
         if "monitor" in self.signature.members:
             ports = {"weights": w_rd, "bias": b_rd}
             if not self.is_output:
@@ -313,18 +339,18 @@ class LayerEngine(wiring.Component):
         return port
 
     def _finish_step(self, m, t, syn):
-        """DRAIN2: the last write-back happens this cycle; hand the buffers on and advance the step."""
+        """The step's last word is issuing: release its input (its last word is being read) and move on to
+        the next step (its spikes commit from stage C, with the last write-back)."""
         T = self.timesteps
-        neuron_step = ~syn if self.first else 1
         if self.first:
             with m.If(syn):
                 m.d.comb += self.inp.release.eq(1)       # pixels are consumed: the next sample may load
                 m.d.sync += syn.eq(0)
+            neuron_step = ~syn
         else:
             m.d.comb += self.inp.release.eq(1)
+            neuron_step = 1
         with m.If(neuron_step):
-            if not self.is_output:
-                m.d.comb += self.out.commit.eq(1)
             with m.If(t == T - 1):
                 m.d.sync += t.eq(0)
                 if self.first:
@@ -332,8 +358,9 @@ class LayerEngine(wiring.Component):
             with m.Else():
                 m.d.sync += t.eq(t + 1)
 
-    def _output_stage(self, m, neurons, c_nf, neuron_step, t, step_done):
-        """Accumulators in registers, a running argmax over the last step, and the result stream."""
+    def _output_stage(self, m, neurons, c_nf, neuron_step, c_t0, c_tlast, c_end):
+        """Accumulators in registers, a running argmax over the last step, and the result stream. The
+        ``c_`` flags: stage C holds a word of step 0 / of the last step / the step's last word."""
         layer, pe, T = self.layer, self.fold.pe, self.timesteps
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
@@ -344,15 +371,15 @@ class LayerEngine(wiring.Component):
             for g in range(self.f_out):
                 with m.Case(g):
                     for p in range(pe):
-                        m.d.comb += neurons.v[p].eq(Mux(t == 0, 0, accs[g * pe + p]))
+                        m.d.comb += neurons.v[p].eq(Mux(c_t0, 0, accs[g * pe + p]))
                         with m.If(neuron_step):
                             m.d.sync += accs[g * pe + p].eq(neurons.v_next[p])
         # argmax over the last step, off the neuron update's path, in two registered stages: the group's
         # best lane (a tree), then the running best across groups. Lowest index wins ties (strict >).
         a_step, a_done, a_nf = Signal(), Signal(), Signal.like(c_nf)
         a_val = Signal(data.ArrayLayout(signed(W.state), pe))
-        last = neuron_step & (t == T - 1)
-        m.d.sync += [a_step.eq(last), a_done.eq(last & step_done), a_nf.eq(c_nf)]
+        last = neuron_step & c_tlast
+        m.d.sync += [a_step.eq(last), a_done.eq(last & c_end), a_nf.eq(c_nf)]
         with m.If(neuron_step):
             m.d.sync += a_val.eq(neurons.v_next)
         lanes_best = [(a_val[p], Const(p, range(pe))) for p in range(pe)]
@@ -381,6 +408,29 @@ class LayerEngine(wiring.Component):
                      self.result.payload.acc.eq(accs)]
 
 
+def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into_neurons: bool = False) -> bool:
+    """Whether the engine may issue a step's first word in the cycle after the previous step's last one,
+    hiding that step's PIPELINE_DRAIN cycles. A group's membrane (or, into the first layer's neuron
+    steps, ``into_neurons``, its stored current) is read as the group's first word issues and written
+    back PIPELINE_DRAIN cycles after its last word, so going straight on is safe where each such read
+    comes after the write it needs: with 3 or more groups; with one group (its membrane is forwarded
+    from the write-back; the stored current is not); with two groups of 2 or more words each. Event-driven
+    layers never go straight on: their next step's first word is known once its input bank is selected."""
+    if event:
+        return False
+    if groups >= 3:
+        return True
+    if groups == 1:
+        return not (first and into_neurons)
+    return not first and f_in >= 2
+
+
+def starts_only_when_empty(groups: int) -> bool:
+    """With one group a step started from WAIT must wait until its predecessor's last word has left
+    stage B: otherwise its membrane read would come in the cycle of the write-back it needs."""
+    return groups == 1
+
+
 def engine_memories(layer, fold: Fold, first: bool, groups: int) -> dict[str, tuple[int, int]]:
     """(depth, width) of each memory of a layer engine (depth >= 2, so no address is zero bits wide):
     what the engine instantiates and what the resource estimator counts."""
@@ -404,7 +454,7 @@ class GroupWalk:
     ``counters`` / ``advance`` / ``input_word`` / ``group_address`` build the hardware."""
 
     def __init__(self, layer: LayerDesc, fold: Fold):
-        conv, self.simd, self.pe = layer.conv, fold.simd, fold.pe
+        conv, self.simd, self.pe, self.event = layer.conv, fold.simd, fold.pe, fold.event
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         if conv is None:
             self.h_in = self.w_in = self.k = self.stride = 1
@@ -424,6 +474,9 @@ class GroupWalk:
     def counters(self, m) -> dict:
         names = {"py": self.hp, "px": self.wp, "nf": self.f_out, "dy": self.pool, "dx": self.pool,
                  "ky": self.k, "kx": self.k, "cg": self.cg, "sf": self.f_in}
+        if self.event:                     # the word's place in the window follows from sf (with_word)
+            for name in ("ky", "kx", "cg"):
+                del names[name]
         pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in names.items()}
         pos["sub_first"] = (pos["dy"] == 0) & (pos["dx"] == 0)
         pos["sub_last"] = (pos["dy"] == self.pool - 1) & (pos["dx"] == self.pool - 1)
@@ -431,7 +484,7 @@ class GroupWalk:
 
     def advance(self, m, pos, last_word, jump=None):
         """Step the counters after one issued word; returns 'this was the step's last word'. With
-        ``jump`` (event-driven, dense), sf moves to the next nonzero word instead of the next word."""
+        ``jump`` (event-driven), sf moves to the next nonzero word instead of the next word."""
         def nested(levels):
             # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
             carry = Const(1)
@@ -442,15 +495,47 @@ class GroupWalk:
                 carry = carry & at_end
             return carry
 
+        counter = pos.get("sf_counter", pos["sf"])
         with m.If(last_word):
-            m.d.sync += [pos[n].eq(0) for n in ("sf", "ky", "kx", "cg")]
-            if jump is not None:
-                m.d.sync += pos["sf"].eq(jump.first)
+            m.d.sync += [pos[n].eq(0) for n in ("ky", "kx", "cg") if jump is None] + [counter.eq(0)]
             done = nested([("dx", self.pool), ("dy", self.pool), ("nf", self.f_out), ("px", self.wp), ("py", self.hp)])
         with m.Else():
-            m.d.sync += pos["sf"].eq(pos["sf"] + 1 if jump is None else jump.next)
-            nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
+            m.d.sync += counter.eq(pos["sf"] + 1 if jump is None else jump.next)
+            if jump is None:
+                nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
         return done & last_word
+
+    def _window_offsets(self) -> list[tuple[int, int, int]]:
+        """(ky, kx, cg) of each word sf of a window, in walk order."""
+        return [(ky, kx, c) for ky in range(self.k) for kx in range(self.k) for c in range(self.cg)]
+
+    def with_word(self, pos, word):
+        """``pos`` with ``word`` as the issued word sf (event-driven: a group's first nonzero word, or the
+        last jump's target); for a convolution also its (ky, kx, cg), looked up from constant tables."""
+        pos = {**pos, "sf_counter": pos["sf"], "sf": word}
+        if not self.dense:
+            offsets = self._window_offsets()
+            for k, name in enumerate(("ky", "kx", "cg")):
+                size = max(2, (self.k, self.k, self.cg)[k])
+                bits = (size - 1).bit_length()
+                table = Const(sum(o[k] << (i * bits) for i, o in enumerate(offsets)), bits * len(offsets))
+                pos[name] = table.word_select(word, bits)
+        return pos
+
+    def window_mask(self, m, pos, nonzero):
+        """One bit per word of the window at the group's output position: the input word is inside the map
+        and holds a spike (``nonzero``: one bit per input word of the step)."""
+        oy, ox = self._out_position(pos)
+        bits = max(self.h_in, self.w_in, self.ho * self.stride + self.k).bit_length() + 2
+        y0, x0 = Signal(signed(bits), name="window_y"), Signal(signed(bits), name="window_x")
+        m.d.comb += [y0.eq(oy * self.stride - self.pad), x0.eq(ox * self.stride - self.pad)]
+        mask = Signal(self.f_in, name="window_mask")
+        for i, (ky, kx, c) in enumerate(self._window_offsets()):
+            y, x = y0 + ky, x0 + kx
+            inside = (y >= 0) & (y < self.h_in) & (x >= 0) & (x < self.w_in)
+            addr = (y * self.w_in + x) * self.cg + c
+            m.d.comb += mask[i].eq(inside & nonzero.bit_select(addr.as_unsigned()[:max(1, (self.in_words - 1).bit_length())], 1))
+        return mask
 
 
     def _out_position(self, pos):
@@ -496,22 +581,27 @@ def lowest_set(bits, n: int):
 
 
 class EventSkip:
-    """Event-driven walk over a step's input words: visit only words holding a spike. A neuron group
-    starts at the first nonzero word (word 0 when there is none: the group still needs its neuron
-    update) and jumps from word sf to the next nonzero one; it ends where none is left."""
+    """Event-driven walk over a group's input words (``nonzero``: one bit per word, the step's words for
+    a dense layer, the window's for a convolution): visit only words holding a spike. A neuron group
+    starts at its first nonzero word (word 0 when there is none: the group still needs its neuron
+    update), found as the group starts, and jumps from word to next nonzero word; it ends where none is
+    left. ``sf``: the word issued this cycle (``counter`` holds where the last jump landed)."""
 
-    def __init__(self, m, nonzero, sf, f_in: int):
-        self.f_in, self.sf = f_in, sf
-        self.first, _ = lowest_set(nonzero, f_in)
+    def __init__(self, m, nonzero, counter, group_start, f_in: int):
+        self.f_in = f_in
+        first, _ = lowest_set(nonzero, f_in)
+        self.sf = Signal(range(max(2, f_in)), name="event_word")
+        self.group_start = group_start
+        m.d.comb += self.sf.eq(Mux(group_start, first, counter))
         above = Signal(f_in, name="event_above")
-        m.d.comb += above.eq(nonzero >> (sf + 1))
+        m.d.comb += above.eq(nonzero >> (self.sf + 1))
         offset, any_above = lowest_set(above, f_in)
-        self.next = sf + 1 + offset
+        self.next = self.sf + 1 + offset
         self.last = ~any_above
 
-    def skipped(self, group_start):
+    def skipped(self):
         """Words jumped over by this issue: those before the group's first word, and those between this
         word and the next (or after this one, at the group's last word)."""
-        before = Mux(group_start, self.sf, 0)
+        before = Mux(self.group_start, self.sf, 0)
         after = Mux(self.last, self.f_in - 1 - self.sf, self.next - self.sf - 1)
         return before + after

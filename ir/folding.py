@@ -23,15 +23,15 @@ def divisors(n: int) -> list[int]:
 class Fold:
     simd: int            # inputs per cycle
     pe: int              # neurons per cycle
-    event: bool = False  # event-driven: skip all-zero input words (dense layers fed by spikes)
+    event: bool = False  # event-driven: skip all-zero input words (layers fed by spikes)
 
     def __str__(self) -> str:
         return f"{self.simd}x{self.pe}" + ("e" if self.event else "")
 
 
 def event_capable(index: int, layer) -> bool:
-    """Event-driven execution needs spike inputs (not the first layer) and a dense layer."""
-    return index > 0 and getattr(layer, "conv", None) is None
+    """Event-driven execution needs spike inputs: any layer but the first (which reads pixels)."""
+    return index > 0
 
 
 def with_event(layers, folds: list[Fold]) -> list[Fold]:
@@ -97,5 +97,5 @@ def validate_folding(layers, folds) -> None:
     for i, (layer, fold) in enumerate(zip(layers, folds)):
         check_layer_fold(layer, fold)
         if fold.event and not event_capable(i, layer):
-            raise FoldingError(f"layer {layer.name}: event-driven execution needs a dense layer fed by spikes "
-                               "(not the first layer, not a convolution); drop the 'e' from its fold")
+            raise FoldingError(f"layer {layer.name}: event-driven execution needs a layer fed by spikes "
+                               "(not the first layer, which reads pixels); drop the 'e' from its fold")

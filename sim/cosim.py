@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flipspike.gen.cycle_model import event_cycles, layer_cycles
+from flipspike.gen.cycle_model import layer_cycles, sample_cycles
 from flipspike.gen.design import TOP, generate
 from flipspike.hw.memory_map import Learning, build_shape, load_writes
 from flipspike.ir import NetDesc
@@ -95,12 +95,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     from .fast import build_fast, run_fast
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
-    if bench not in BENCHES:
-        raise ValueError(f"unknown bench {bench!r}; choose one of {', '.join(BENCHES)}")
-    if bench == "auto":                                 # the compiled bench cannot learn or trace
-        bench = "cocotb" if learn is not None or waves is not None else "compiled"
-    elif bench == "compiled" and (learn is not None or waves is not None):
-        raise ValueError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
+    bench = pick_bench(bench, learn is not None or waves is not None)
     build_root = Path(build_root)
     start = time.perf_counter()
     design = generate(base, folds, build_root / "designs" / "current", learn)
@@ -119,11 +114,21 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         observed = run_fast(program, design.config["ports"], bench_jobs)
     else:
         observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs, waves=waves)
-    timings["bench"] = bench
     if waves is not None:
         write_gtkw(design.verilog, Path(waves), TOP)
     timings["simulate_s"] = time.perf_counter() - start
     return observed, timings
+
+
+def pick_bench(bench: str, learns_or_traces: bool) -> str:
+    """The Verilator bench a run uses: ``auto`` is the compiled one unless it must learn or trace."""
+    if bench not in BENCHES:
+        raise ValueError(f"unknown bench {bench!r}; choose one of {', '.join(BENCHES)}")
+    if bench == "auto":
+        return "cocotb" if learns_or_traces else "compiled"
+    if bench == "compiled" and learns_or_traces:
+        raise ValueError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
+    return bench
 
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
@@ -139,7 +144,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
                                  template=template, target=target, bench=bench)
     diffs = compare(ref, observed)
     model = layer_cycles(desc, folds)
-    per_sample = event_cycles(desc, folds, ref)          # = model for dense layers; from spikes for event ones
+    per_sample = sample_cycles(desc, folds, ref)          # each sample run alone, as the bench runs them
     samples = observed["samples"]
     n = len(samples)
     total_cycles = sum(o["latency"] for o in samples)
@@ -164,7 +169,8 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
             "spikes_ref": int(ref.layers[i].in_spikes.sum()),
         })
     report = {
-        "simulator": simulator if target is None else "board",
+        "simulator": ("board" if target is not None else
+                      f"verilator, {pick_bench(bench, False)} bench" if simulator == "verilator" else simulator),
         "samples": n,
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],

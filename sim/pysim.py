@@ -14,7 +14,7 @@ from flipspike.ir.folding import Fold
 
 from .samples import COUNTER_FIELDS, counter_delta, pixel_words, stream_summary
 
-TIMEOUT_CYCLES = 1_000_000
+TIMEOUT_CYCLES = 200_000       # (Amaranth simulates ~2k cycles/s: minutes, not hours, to say it is stuck)
 
 
 def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
@@ -65,7 +65,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
                 if valid:
                     break
                 if cycles > TIMEOUT_CYCLES:
-                    raise TimeoutError("no result after 1M cycles: the accelerator is stuck")
+                    raise TimeoutError(f"no result after {TIMEOUT_CYCLES} cycles: the accelerator is stuck")
             observed.setdefault(into, []).append({**read_result(payload),
                                                  "counters": counter_delta(before, read_counters(ctx)),
                                                  "latency": cycles})

@@ -7,7 +7,7 @@ Random tiny networks (shapes, weights, thresholds, leak, reset, folding, T) and 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from flipspike.gen.cycle_model import layer_cycles
+from flipspike.gen.cycle_model import layer_cycles, sample_cycles
 from flipspike.ir import Fold, InputSpec, LayerDesc, NetDesc
 from flipspike.sim.compare import compare
 from flipspike.sim.pysim import run_pysim
@@ -27,12 +27,12 @@ def test_random_networks_are_bit_exact(seed, hidden, T, k, reset, F, bits):
     folds = divisor_fold(rng, desc)
     x = random_pixels(rng, desc, 3)
     observed = run_pysim(desc, folds, x)
-    assert compare(run_integer(desc, x), observed) == []
-    model = layer_cycles(desc, folds)
-    for obs in observed["samples"]:
-        assert [c["cycles"] for c in obs["counters"]] == [row["cycles"] for row in model]
-    # back to back: never faster than the slowest layer's busy cycles, never slower than one at a time
-    slowest = max(row["cycles"] for row in model)
+    ref = run_integer(desc, x)
+    assert compare(ref, observed) == []
+    for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
+        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
+    # back to back: never faster than the slowest layer's period, never slower than one at a time
+    slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
     latency = min(obs["latency"] for obs in observed["samples"])
     assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
 
@@ -102,8 +102,9 @@ conv_layer = st.fixed_dictionaries({
 @given(seed=st.integers(0, 2 ** 31), convs=st.lists(conv_layer, min_size=1, max_size=2), T=st.integers(1, 3),
        hw=st.integers(3, 6), channels=st.sampled_from([1, 2]), reset=st.sampled_from(["hard", "soft"]))
 def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset):
-    """Convolutions (stride, zero padding, OR-pooling) on random folds: every class, accumulation and
-    counter equals the integer reference, and the busy cycles equal the cycle model."""
+    """Convolutions (stride, zero padding, OR-pooling) on random folds, dense or event-driven: every
+    class, accumulation and counter equals the integer reference, and the busy and skipped cycles equal
+    the cycle model's."""
     from hypothesis import assume
 
     from flipspike.ir.errors import DescriptionError
@@ -116,15 +117,17 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
     except DescriptionError:
         assume(False)
     folds = []
-    for layer in desc.layers:
+    for i, layer in enumerate(desc.layers):      # layers fed by spikes are event-driven half the time
         base = layer.conv.in_shape[2] if layer.conv else layer.n_in
-        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out)))))
+        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out))),
+                          event=i > 0 and bool(rng.random() < 0.5)))
     x = random_pixels(rng, desc, 2)
     observed = run_pysim(desc, folds, x)
-    assert compare(run_integer(desc, x), observed) == []
-    model = layer_cycles(desc, folds)
-    for obs, pixels in zip(observed["samples"], x):
-        assert [c["cycles"] for c in obs["counters"]] == [row["cycles"] for row in model]
+    ref = run_integer(desc, x)
+    assert compare(ref, observed) == []
+    for obs, want, pixels in zip(observed["samples"], sample_cycles(desc, folds, ref), x):
+        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
+        assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]
         plain = plain_run(desc, pixels)
         assert [c["sops"] for c in obs["counters"]] == plain["sops"]
         assert [c["in_spikes"] for c in obs["counters"]] == plain["in_spikes"]
@@ -136,7 +139,6 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
 def test_event_driven_layers_skip_zero_words_exactly(seed, hidden, T, density):
     """Event-driven dense layers: bit-exact results, and busy and skipped cycles equal the event model
     computed from the reference's spikes."""
-    from flipspike.gen.cycle_model import event_cycles
     from flipspike.ir.folding import with_event
     rng = np.random.default_rng(seed)
     sizes = [int(rng.choice([4, 8])), *hidden, int(rng.choice([2, 3]))]
@@ -146,7 +148,7 @@ def test_event_driven_layers_skip_zero_words_exactly(seed, hidden, T, density):
     ref = run_integer(desc, x)
     observed = run_pysim(desc, folds, x)
     assert compare(ref, observed) == []
-    model = event_cycles(desc, folds, ref)
+    model = sample_cycles(desc, folds, ref)
     for obs, want in zip(observed["samples"], model):
         assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
         assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]

@@ -101,7 +101,7 @@ def test_compiled_bench_observes_what_the_cocotb_bench_observes(build_root):
             {"samples": random_pixels(rng, base, 4), "loads": load_writes(other, folds), "stream": False}]
     seen = {bench: run_hardware(base, folds, jobs, build_root=build_root, bench=bench)
             for bench in ("compiled", "cocotb")}
-    assert seen["compiled"][1]["bench"] == "compiled" and seen["cocotb"][1]["bench"] == "cocotb"
+    assert len(list((build_root / "verilator").glob("flipspike_top-fast-*"))) >= 1
     assert seen["compiled"][0] == seen["cocotb"][0]
     assert compare(run_integer(other, jobs[1]["samples"]), seen["compiled"][0][1]) == []
     assert seen["compiled"][0][0]["stream"]["cycles_per_inference"] > 0
