@@ -25,6 +25,8 @@ layer's period in a stream when it is never kept waiting: the slowest layer's se
 
 from __future__ import annotations
 
+import numpy as np
+
 from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk, continues_directly, starts_only_when_empty
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -69,10 +71,8 @@ class _Engine:
         return self.busy + (PIPELINE_DRAIN if self.last_end is not None else 0)
 
 
-def event_words(layer, fold: Fold, spikes) -> "np.ndarray":
+def event_words(layer, fold: Fold, spikes) -> np.ndarray:
     """Words an event-driven layer issues per step for input ``spikes`` [steps, n_in] (0/1)."""
-    import numpy as np
-
     walk = GroupWalk(layer, fold)
     steps = spikes.shape[0]
     nonzero = spikes.reshape(steps, walk.in_words, fold.simd).any(axis=2)          # [steps, words]

@@ -361,7 +361,7 @@ class LayerEngine(wiring.Component):
     def _output_stage(self, m, neurons, c_nf, neuron_step, c_t0, c_tlast, c_end):
         """Accumulators in registers, a running argmax over the last step, and the result stream. The
         ``c_`` flags: stage C holds a word of step 0 / of the last step / the step's last word."""
-        layer, pe, T = self.layer, self.fold.pe, self.timesteps
+        layer, pe = self.layer, self.fold.pe
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
         cls = Signal.like(self.result.payload.cls)
@@ -573,11 +573,17 @@ class GroupWalk:
 
 
 def lowest_set(bits, n: int):
-    """(index of the lowest set bit of ``bits[:n]``, any bit set): a priority encoder (0 when none)."""
-    index = Const(0, range(max(2, n)))
-    for i in reversed(range(n)):
-        index = Mux(bits[i], i, index)
-    return index, bits[:n].any()
+    """(index of the lowest set bit of ``bits[:n]``, any bit set): a priority encoder (0 when none),
+    built as a balanced tree, so its depth (and the elaborator's recursion) grows as log2(n)."""
+    def tree(lo: int, hi: int):
+        if hi - lo == 1:
+            return Const(0, range(max(2, n))), bits[lo]
+        mid = (lo + hi + 1) // 2
+        (i_lo, any_lo), (i_hi, any_hi) = tree(lo, mid), tree(mid, hi)
+        return Mux(any_lo, i_lo, i_hi + (mid - lo)), any_lo | any_hi
+
+    index, any_set = tree(0, n)
+    return Mux(any_set, index, 0), any_set
 
 
 class EventSkip:
