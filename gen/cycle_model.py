@@ -17,8 +17,8 @@ next cycle and the drain is hidden; otherwise the engine drains and waits. A lay
 hardware ``cycles`` counter) are its issue cycles plus the drain cycles not hidden behind an issue.
 
 Readiness: step j of layer l needs step j of layer l-1 committed (visible 3 cycles after that step's
-last word) and its own output slot free (layer l+1 has released step j-2: visible the cycle after
-that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
+last word) and its own output bank free (layer l+1 has released step j-B, B the buffer's banks
+(``buffer_banks``): visible the cycle after that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
 (the co-simulation's one-at-a-time runs) and is exact, cycle for cycle; :func:`layer_cycles` gives each
 layer's period in a stream when it is never kept waiting: the slowest layer's sets the throughput.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flipspike.hw.accelerator import buffer_banks
 from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk, continues_directly, starts_only_when_empty
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -108,19 +109,20 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
 def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[int]:
     """Busy cycles of each layer for one sample run alone, from its steps' issue cycles (step_words)."""
     T, L = desc.timesteps, len(desc.layers)
+    banks = buffer_banks(desc, folds)
     engines = [_Engine(layer, fold, i == 0) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
     engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
     for j in range(T):
         for i, engine in enumerate(engines):
             ready = _NEVER if i == 0 else engines[i - 1].ends[j] + 3   # the input step committed
-            if i < L - 1 and j >= 2:                                   # its output slot released
-                ready = max(ready, engines[i + 1].ends[j - 2] + 1)
+            if i < L - 1 and j >= banks[i]:                            # its output bank released
+                ready = max(ready, engines[i + 1].ends[j - banks[i]] + 1)
             engine.step(words[i][j + (i == 0)], ready, into_neurons=i == 0 and j == 0)
     return [engine.finish() for engine in engines]
 
 
 #: After the output layer's last word of a sample: its drain, the argmax's two stages, the result
-#: offered and taken; only then may the next sample's first step start (from WAIT).
+#: offered and taken; only then may the next sample's last step start.
 RESULT_TURNAROUND = PIPELINE_DRAIN + 4
 
 
@@ -130,18 +132,19 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
     engine = _Engine(layer, fold, first)
     groups, f_in = engine.groups, engine.f_in
     starts = []
-    for _ in range(2):
-        ready = _NEVER                # the output layer: step 0 waits for the last sample's result
+    for _ in range(3):                # the period in steady state: between the second and third samples
+        ready = _NEVER                # the output layer: step T-1 waits for the last sample's result
         if layer.kind == "output" and engine.last_end is not None:
             ready = engine.last_end + RESULT_TURNAROUND
         if first:
             engine.step(groups * f_in, _NEVER, writes=False)
             starts.append(engine.last_start)
         for j in range(timesteps):
-            engine.step(groups if first else groups * f_in, ready if j == 0 else _NEVER, into_neurons=first and j == 0)
+            engine.step(groups if first else groups * f_in, ready if j == timesteps - 1 else _NEVER,
+                        into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)
-    return starts[1] - starts[0], engine.issue // 2
+    return starts[2] - starts[1], engine.issue // 3
 
 
 def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:

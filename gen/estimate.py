@@ -5,7 +5,7 @@ the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per l
 
     synapses  PE * SIMD * input bits      gated adds and the adder tree
     neurons   PE * (state + current bits) accumulate, leak, fire, reset
-    buffer    bits of the layer's input spike buffer (flip-flops, read through a SIMD-wide mux)
+    buffer    bits of the layer's input spike buffer, all banks (flip-flops, read through a SIMD-wide mux)
     small     bits of memories too shallow for block RAM (kept in flip-flops)
     outputs   output layer: N_out * state bits (every class's accumulator is a register)
     layer     1 per layer: walk, control, four 32-bit counters
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+from flipspike.hw.accelerator import buffer_banks
 from flipspike.hw.layer_engine import GroupWalk, engine_memories
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -49,7 +50,7 @@ def layer_features(desc: NetDesc, folds: list[Fold], index: int) -> dict[str, fl
     mems = engine_memories(layer, fold, index == 0, GroupWalk(layer, fold).groups)
     small = sum(d * w for d, w in mems.values() if d < BRAM_MIN_DEPTH)
     in_bits = desc.layer_input(index)[1]
-    buffer = 2 * size(desc.layers[index - 1].output_shape) if index else 0
+    buffer = buffer_banks(desc, folds)[index - 1] * size(desc.layers[index - 1].output_shape) if index else 0
     return {"synapses": fold.pe * fold.simd * in_bits, "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}

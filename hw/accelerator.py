@@ -24,7 +24,7 @@ from flipspike.ir.geometry import size
 from .arith import tree_sum
 from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
-from .layer_engine import LayerEngine
+from .layer_engine import GroupWalk, LayerEngine
 from .flip_unit import LearnSignature
 from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
@@ -34,6 +34,25 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
     if learn is not None and desc.layers[learn.layer].conv is not None:
         raise DescriptionError(f"on-chip learning of a convolution ({desc.layers[learn.layer].name}) is not "
                                "supported; learn a dense layer (the output layer)")
+
+
+def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
+    """Banks of each spike buffer (between layers i and i+1). Two, except after a first layer that is
+    the slowest: it gets T, so it can hand over a whole sample's steps and go on to the next sample's
+    synapse phase (which cannot overlap its own neuron steps) instead of waiting for the next layer."""
+    T = desc.timesteps
+    banks = [2] * (len(desc.layers) - 1)
+    if banks and T > 2:
+        issue = [fold_cycles_issue(layer, fold, T, i == 0) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+        if issue[0] >= max(issue[1:]):
+            banks[0] = T
+    return banks
+
+
+def fold_cycles_issue(layer, fold: Fold, timesteps: int, first: bool) -> int:
+    """Words a layer issues per sample in dense mode (first layer: synapse phase + neuron steps)."""
+    groups, f_in = GroupWalk(layer, fold).groups, layer.n_in // fold.simd
+    return groups * f_in + timesteps * groups if first else timesteps * groups * f_in
 
 
 class Accelerator(wiring.Component):
@@ -72,6 +91,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
         learn = self.learn_cfg
         regions = monitor_map(desc, folds, learn)
+        banks = buffer_banks(desc, folds)
         monitor_words = []
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
@@ -79,7 +99,7 @@ class Accelerator(wiring.Component):
             engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
                                  learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
-                                 monitor_bus=self.monitor_bus)
+                                 monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2)
             m.submodules[f"layer{i}"] = engine
             if rule is not None:
                 wiring.connect(m, wiring.flipped(self.learn), engine.learn)
@@ -94,7 +114,7 @@ class Accelerator(wiring.Component):
             else:
                 prev = engines[-1]
                 buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event,
-                                  fold.pe if layer.shortcut is not None else 0)
+                                  fold.pe if layer.shortcut is not None else 0, banks[i - 1])
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In
 
@@ -49,37 +49,41 @@ class PixelBuffer(wiring.Component):
 
 
 class SpikeBuffer(wiring.Component):
-    """Two banks of one step's spikes: layer l writes step t into one while layer l+1 reads step t-1.
+    """A ring of ``banks`` (2 or more) banks of one step's spikes: layer l writes step t into one while
+    layer l+1 reads an earlier step from another.
 
     The writer stores PE bits per neuron group and commits; the reader fetches SIMD bits per word (one
     cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake.
     """
 
-    def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0):
+    def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0, banks: int = 2):
         if size % pe or size % simd or (own_pe and size % own_pe):
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
-        self.size, self.pe, self.simd, self.mask, self.own_pe = size, pe, simd, mask, own_pe
+        if banks < 2:
+            raise ValueError(f"SpikeBuffer: {banks} banks; it needs 2 or more")
+        self.size, self.pe, self.simd, self.mask, self.own_pe, self.banks = size, pe, simd, mask, own_pe, banks
         own = (size // own_pe, own_pe) if own_pe else None
         super().__init__({
-            "write": In(SpikeOutSignature(size // pe, pe)),
+            "write": In(SpikeOutSignature(size // pe, pe, banks)),
             "read": In(StepInputSignature(size // simd, simd, 1, mask, own)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        banks = [Signal(self.size, name=f"bank{b}") for b in range(2)]
-        wsel, rsel = Signal(), Signal()
-        count = Signal(range(3))
-        m.d.comb += [self.write.free.eq(count < 2), self.write.free2.eq(count == 0),
-                     self.read.avail.eq(count > 0), self.read.next_avail.eq(count == 2)]
+        n = self.banks
+        banks = [Signal(self.size, name=f"bank{b}") for b in range(n)]
+        wsel, rsel = Signal(range(n)), Signal(range(n))
+        count = Signal(range(n + 1))
+        m.d.comb += [self.write.free_banks.eq(n - count), self.read.avail.eq(count > 0),
+                     self.read.next_avail.eq(count >= 2)]
         for b, bank in enumerate(banks):
             with m.If(self.write.we & (wsel == b)):
                 m.d.sync += bank.word_select(self.write.addr, self.pe).eq(self.write.data)
         rbank = Signal(self.size)
-        with m.If(rsel):
-            m.d.comb += rbank.eq(banks[1])
-        with m.Else():
-            m.d.comb += rbank.eq(banks[0])
+        with m.Switch(rsel):
+            for b, bank in enumerate(banks):
+                with m.Case(b):
+                    m.d.comb += rbank.eq(bank)
         m.d.sync += self.read.data.eq(rbank.word_select(self.read.addr, self.simd))
         if self.own_pe:
             m.d.sync += self.read.own_data.eq(rbank.word_select(self.read.own_addr, self.own_pe))
@@ -87,8 +91,8 @@ class SpikeBuffer(wiring.Component):
             m.d.comb += self.read.nonzero.eq(Cat(rbank[w * self.simd:(w + 1) * self.simd].any()
                                                  for w in range(self.size // self.simd)))
         with m.If(self.write.commit):
-            m.d.sync += wsel.eq(~wsel)
+            m.d.sync += wsel.eq(Mux(wsel == n - 1, 0, wsel + 1))
         with m.If(self.read.release):
-            m.d.sync += rsel.eq(~rsel)
+            m.d.sync += rsel.eq(Mux(rsel == n - 1, 0, rsel + 1))
         m.d.sync += count.eq(count + self.write.commit - self.read.release)
         return m

@@ -56,15 +56,14 @@ class StepInputSignature(wiring.Signature):
 class SpikeOutSignature(wiring.Signature):
     """A layer's output spikes for one step, written PE bits at a time into a free buffer slot.
 
-    ``free``: a slot is free to start a step; ``free2``: both are (a step may start while the one before
-    it has yet to commit). ``we``/``addr``/``data``: write PE spikes of neuron group ``addr``.
-    ``commit``: the step is complete (a one-cycle pulse, with its last write).
+    ``free_banks``: banks neither full nor being read (a step may start while those before it have
+    yet to commit: each needs its own). ``we``/``addr``/``data``: write PE spikes of neuron group
+    ``addr``. ``commit``: the step is complete (a one-cycle pulse, with its last write).
     """
 
-    def __init__(self, groups: int, pe: int):
+    def __init__(self, groups: int, pe: int, banks: int = 2):
         super().__init__({
-            "free": In(1),
-            "free2": In(1),
+            "free_banks": In(range(banks + 1)),
             "we": Out(1),
             "addr": Out(range(max(2, groups))),
             "data": Out(pe),

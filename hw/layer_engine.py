@@ -46,7 +46,7 @@ PIPELINE_DRAIN = 2
 class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
                  regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
-                 in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None):
+                 in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None, out_banks: int = 2):
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
@@ -70,7 +70,7 @@ class LayerEngine(wiring.Component):
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
-            members["out"] = Out(SpikeOutSignature(self.walk.out_words, fold.pe))
+            members["out"] = Out(SpikeOutSignature(self.walk.out_words, fold.pe, out_banks))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -223,13 +223,15 @@ class LayerEngine(wiring.Component):
         # -- step sequencing ------------------------------------------------------------------------
         # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
         # step's last word (which releases this step's input and whose spikes commit two cycles later)
-        if self.is_output:     # a new sample's step 0 waits until the last one's result has left
-            in_flight = ((b_valid & ~b_syn) | (c_valid & ~c_syn) | self._result_pending | self.result.valid)
-            out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
+        if self.is_output:     # a sample's last step waits until the one before has left its result
+            result_busy = ((b_valid & b_tlast & ~b_syn) | (c_valid & c_tlast & ~c_syn) | self._result_pending
+                           | self.result.valid)
+            out_wait = (t != T - 1) | ~result_busy
+            out_next = Const(0) if T == 1 else (t != T - 2) | ~result_busy
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
-            one_in_flight, two_in_flight = b_commit | c_commit, b_commit & c_commit
-            out_wait = Mux(one_in_flight, self.out.free2 & ~two_in_flight, self.out.free)
-            out_next = self.out.free2 & ~one_in_flight        # (this step's commit is in flight too)
+            in_flight = b_commit + c_commit
+            out_wait = self.out.free_banks >= in_flight + 1
+            out_next = self.out.free_banks >= in_flight + 2    # (this step's commit is in flight too)
         if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
             ready_wait = Mux(syn, self.inp.avail, out_wait)
             ready_next = Mux(syn, out_wait, Mux(t == T - 1, self.inp.avail, out_next))
@@ -404,8 +406,12 @@ class LayerEngine(wiring.Component):
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
         self._result_pending = a_done | g_done
+        # the accumulators as the last step left them: the next sample may already be accumulating
+        res_acc = Signal.like(accs)
+        with m.If(a_done):
+            m.d.sync += res_acc.eq(accs)
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
-                     self.result.payload.acc.eq(accs)]
+                     self.result.payload.acc.eq(res_acc)]
 
 
 def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into_neurons: bool = False) -> bool:

@@ -84,12 +84,14 @@ def test_neuron_update(kind, k, reset):
     run_comb(dut, cases, check)
 
 
-def test_spike_buffer_ping_pong():
-    dut = SpikeBuffer(8, pe=4, simd=2)
+@pytest.mark.parametrize("banks", [2, 4])
+def test_spike_buffer_ring(banks):
+    dut = SpikeBuffer(8, pe=4, simd=2, banks=banks)
+    steps = [0b10110001, 0b01101110, 0b11110000, 0b00000101][:banks]
 
     async def bench(ctx):
-        assert ctx.get(dut.write.free) and not ctx.get(dut.read.avail)
-        for step, bits in enumerate([0b10110001, 0b01101110]):           # write two steps
+        assert ctx.get(dut.write.free_banks) == banks and not ctx.get(dut.read.avail)
+        for step, bits in enumerate(steps):                                # fill every bank
             for g in range(2):
                 ctx.set(dut.write.we, 1)
                 ctx.set(dut.write.addr, g)
@@ -99,8 +101,10 @@ def test_spike_buffer_ping_pong():
             ctx.set(dut.write.commit, 1)
             await ctx.tick()
             ctx.set(dut.write.commit, 0)
-        assert not ctx.get(dut.write.free) and ctx.get(dut.read.avail)   # both banks full
-        for bits in [0b10110001, 0b01101110]:                              # read them back in order
+            assert ctx.get(dut.write.free_banks) == banks - step - 1
+            assert ctx.get(dut.read.next_avail) == (step >= 1)
+        assert ctx.get(dut.read.avail)                                     # all banks full
+        for bits in steps:                                                 # read them back in order
             for word in range(4):
                 ctx.set(dut.read.addr, word)
                 await ctx.tick()
@@ -108,7 +112,7 @@ def test_spike_buffer_ping_pong():
             ctx.set(dut.read.release, 1)
             await ctx.tick()
             ctx.set(dut.read.release, 0)
-        assert ctx.get(dut.write.free) and not ctx.get(dut.read.avail)
+        assert ctx.get(dut.write.free_banks) == banks and not ctx.get(dut.read.avail)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
