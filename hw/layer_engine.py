@@ -420,15 +420,13 @@ def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into
     steps, ``into_neurons``, its stored current) is read as the group's first word issues and written
     back PIPELINE_DRAIN cycles after its last word, so going straight on is safe where each such read
     comes after the write it needs: with 3 or more groups; with one group (its membrane is forwarded
-    from the write-back; the stored current is not); with two groups of 2 or more words each. Event-driven
-    layers never go straight on: their next step's first word is known once its input bank is selected."""
-    if event:
-        return False
+    from the write-back; the stored current is not); with two groups of 2 or more words each (which an
+    event-driven layer cannot promise: a group may take a single word)."""
     if groups >= 3:
         return True
     if groups == 1:
         return not (first and into_neurons)
-    return not first and f_in >= 2
+    return not first and not event and f_in >= 2
 
 
 def starts_only_when_empty(groups: int) -> bool:
