@@ -122,7 +122,7 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
 
 
 #: After the output layer's last word of a sample: its drain, the argmax's two stages, the result
-#: offered and taken; only then may the next sample's last step start.
+#: offered and taken; only then may the next sample's first step start (it overwrites the accumulators).
 RESULT_TURNAROUND = PIPELINE_DRAIN + 4
 
 
@@ -133,14 +133,14 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
     groups, f_in = engine.groups, engine.f_in
     starts = []
     for _ in range(3):                # the period in steady state: between the second and third samples
-        ready = _NEVER                # the output layer: step T-1 waits for the last sample's result
+        ready = _NEVER                # the output layer: step 0 waits for the last sample's result
         if layer.kind == "output" and engine.last_end is not None:
             ready = engine.last_end + RESULT_TURNAROUND
         if first:
             engine.step(groups * f_in, _NEVER, writes=False)
             starts.append(engine.last_start)
         for j in range(timesteps):
-            engine.step(groups if first else groups * f_in, ready if j == timesteps - 1 else _NEVER,
+            engine.step(groups if first else groups * f_in, ready if j == 0 else _NEVER,
                         into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)

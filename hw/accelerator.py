@@ -24,7 +24,7 @@ from flipspike.ir.geometry import size
 from .arith import tree_sum
 from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
-from .layer_engine import GroupWalk, LayerEngine
+from .layer_engine import LayerEngine
 from .flip_unit import LearnSignature
 from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
@@ -37,22 +37,11 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
 
 
 def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
-    """Banks of each spike buffer (between layers i and i+1). Two, except after a first layer that is
-    the slowest: it gets T, so it can hand over a whole sample's steps and go on to the next sample's
-    synapse phase (which cannot overlap its own neuron steps) instead of waiting for the next layer."""
-    T = desc.timesteps
-    banks = [2] * (len(desc.layers) - 1)
-    if banks and T > 2:
-        issue = [fold_cycles_issue(layer, fold, T, i == 0) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
-        if issue[0] >= max(issue[1:]):
-            banks[0] = T
-    return banks
-
-
-def fold_cycles_issue(layer, fold: Fold, timesteps: int, first: bool) -> int:
-    """Words a layer issues per sample in dense mode (first layer: synapse phase + neuron steps)."""
-    groups, f_in = GroupWalk(layer, fold).groups, layer.n_in // fold.simd
-    return groups * f_in + timesteps * groups if first else timesteps * groups * f_in
+    """Banks of each spike buffer (between layers i and i+1): two. (A first layer that is the slowest
+    would stream at its bound with T banks after it -- its once-per-sample synapse phase cannot overlap
+    its own neuron steps -- but T banks of flip-flops cost the digits MLP its fit on the UP5K, so the
+    buffers stay at two until the depth is a build option; SpikeBuffer and the cycle model take any.)"""
+    return [2] * (len(desc.layers) - 1)
 
 
 class Accelerator(wiring.Component):

@@ -223,11 +223,9 @@ class LayerEngine(wiring.Component):
         # -- step sequencing ------------------------------------------------------------------------
         # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
         # step's last word (which releases this step's input and whose spikes commit two cycles later)
-        if self.is_output:     # a sample's last step waits until the one before has left its result
-            result_busy = ((b_valid & b_tlast & ~b_syn) | (c_valid & c_tlast & ~c_syn) | self._result_pending
-                           | self.result.valid)
-            out_wait = (t != T - 1) | ~result_busy
-            out_next = Const(0) if T == 1 else (t != T - 2) | ~result_busy
+        if self.is_output:     # a new sample's step 0 waits until the last one's result has left
+            in_flight = ((b_valid & ~b_syn) | (c_valid & ~c_syn) | self._result_pending | self.result.valid)
+            out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
             in_flight = b_commit + c_commit
             out_wait = self.out.free_banks >= in_flight + 1
@@ -406,12 +404,8 @@ class LayerEngine(wiring.Component):
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
         self._result_pending = a_done | g_done
-        # the accumulators as the last step left them: the next sample may already be accumulating
-        res_acc = Signal.like(accs)
-        with m.If(a_done):
-            m.d.sync += res_acc.eq(accs)
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
-                     self.result.payload.acc.eq(res_acc)]
+                     self.result.payload.acc.eq(accs)]
 
 
 def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into_neurons: bool = False) -> bool:

@@ -30,9 +30,9 @@ def test_whole_test_split_is_bit_exact(digits_desc, digits, build_root):
         assert layer["cycles_measured"] == layer["cycles_model"]
         assert layer["sops_measured"] == layer["sops_ref"] > 0
         assert layer["spikes_measured"] == layer["spikes_ref"] > 0
-    # back to back the slowest layer (fc1, 138 busy cycles) sets the pace, plus one handshake cycle per step
-    slowest = max(layer["cycles_model"] for layer in report["layers"])
-    assert slowest <= report["streaming_cycles_per_inference"] <= slowest + digits_desc.timesteps + 1
+    # back to back the slowest layer (fc1: 128 issue cycles) sets the pace; the drain hides behind it
+    bound = max(layer["issue_cycles_dense"] for layer in report["layers"])
+    assert bound <= report["streaming_cycles_per_inference"] <= 1.05 * bound
     assert elapsed < 180
 
 
