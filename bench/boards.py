@@ -39,14 +39,17 @@ def main():
         cycles = [row["cycles"] for row in layer_cycles(desc, folds)]
         est = estimate(desc, folds, host_link=True)["total"]
         u = r["utilization"]
-        rows.append((board, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], u["ff"]["used"],
+        cells = f"{u['lc']['used']} ({u['lc']['percent']} %)" if "lc" in u else "-"
+        rows.append((board, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], cells, u["ff"]["used"],
                      u["bram"]["used"], r["fmax_mhz"], r["fits"], r["fmax_mhz"] * 1e6 / max(cycles),
                      sum(cycles) / r["fmax_mhz"]))
         print(f"built {board} {fold} in {r['seconds']} s", flush=True)
-    print("| board | fold | LUT4 | LUT4 estimate | FF | RAM blocks | Fmax (MHz) | fits | inferences/s at Fmax | latency (us) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for b, f, lut, e, ff, bram, fmax, fits, ips, lat in rows:
-        print(f"| {b} | {f} | {lut} | {e} | {ff} | {bram} | {fmax} | {'yes' if fits else 'no'} | {ips:,.0f} | {lat:.1f} |")
+    print("| board | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | Fmax (MHz) | fits | inferences/s at Fmax "
+          "| latency (us) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for b, f, lut, e, lc, ff, bram, fmax, fits, ips, lat in rows:
+        print(f"| {b} | {f} | {lut} | {e} | {lc} | {ff} | {bram} | {fmax} | {'yes' if fits else 'no'} | {ips:,.0f} "
+              f"| {lat:.1f} |")
     for what, figure in PUBLISHED:
         print(f"published: {what}: {figure}")
 

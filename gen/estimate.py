@@ -70,7 +70,7 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False) -> di
                      "ff_memory_bits": f["small"] + f["buffer"],
                      "ice40_blocks": sum(ice40_blocks(d, w) for d, w in big.values())})
     pixel_words = desc.input.size // folds[0].simd
-    pixel = ice40_blocks(pixel_words, folds[0].simd * desc.input.bits) if pixel_words >= BRAM_MIN_DEPTH else 0
+    pixel = ice40_blocks(pixel_words, folds[0].simd * desc.input.bits)   # (block RAM however shallow)
     total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "ice40_blocks")}
     total["ice40_blocks"] += pixel
     if host_link:

@@ -99,7 +99,8 @@ class Accelerator(wiring.Component):
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
                 accepted = self.pixels.valid & self.pixels.ready          # nonzero pixels, as they arrive
-                m.d.comb += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
+                # (input counts are registered: a cycle late, off the paths into the buffers)
+                m.d.sync += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
             else:
                 prev = engines[-1]
                 buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event,
@@ -107,7 +108,7 @@ class Accelerator(wiring.Component):
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)
-                m.d.comb += engine.in_count.eq(Mux(prev.out.we, tree_sum(list(prev.out.data)), 0))
+                m.d.sync += engine.in_count.eq(Mux(prev.out.we, tree_sum(list(prev.out.data)), 0))
             engines.append(engine)
         wiring.connect(m, engines[-1].result, wiring.flipped(self.result))
         m.d.comb += self.monitor.data.eq(reduce(operator.or_, monitor_words))   # one engine answers

@@ -10,15 +10,21 @@ def tree_sum(values):
 
     (A naive ``sum()`` widens at every add and makes Verilog export several times slower.)
     """
+    values = tree_levels(values, None)
+    return values[0] if values else Const(0, 1)
+
+
+def tree_levels(values, levels: int | None) -> list:
+    """The first ``levels`` levels of the pairwise adder tree of :func:`tree_sum` (all of them: None):
+    the partial sums left, which a pipelined tree registers before adding the rest."""
     values = list(values)
-    if not values:
-        return Const(0, 1)
-    while len(values) > 1:
+    while len(values) > 1 and (levels is None or levels > 0):
         paired = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
         if len(values) % 2:
             paired.append(values[-1])
         values = paired
-    return values[0]
+        levels = None if levels is None else levels - 1
+    return values
 
 
 def pack_lanes(values, width: int) -> int:

@@ -28,7 +28,10 @@ class PixelBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, self.words), init=[])
+        # in block RAM even when shallow: in flip-flops a wide first layer's pixels take hundreds of logic
+        # cells (each flip-flop fed straight from the stream needs a cell of its own on an iCE40)
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, self.words), init=[],
+                                               attrs={"ram_style": "block"})
         wr, rd = mem.write_port(), mem.read_port()
         full = Signal()
         addr = Signal(range(max(2, self.words)))

@@ -46,7 +46,9 @@ class HostLink(wiring.Component):
 
     ``accel``: the :class:`~flipspike.hw.accelerator.Accelerator` it drives (its signature decides the
     link's ports); ``layout``: the protocol's field sizes for that build; ``timeout``: cycles without a
-    byte inside a frame before the frame is abandoned with a TIMEOUT reply.
+    byte inside a frame before the frame is abandoned with a TIMEOUT reply. Received bytes must come at
+    least two cycles apart (a UART byte takes ten bit times): what each byte decides is looked up in
+    registers updated in the cycle after the byte before, so no comparator sits on the byte path.
     """
 
     def __init__(self, accel, layout: LinkLayout, timeout: int):
@@ -119,7 +121,10 @@ class HostLink(wiring.Component):
         label = arg[0:8]
         m.d.comb += [self._addr.eq(arg[:aw]), addr_ok.eq(arg[aw:32] == 0)]
 
-        cmd, length, idx = Signal(8), Signal(16), Signal(16)
+        cmd, length = Signal(8), Signal(16)
+        idx_top = max(ARG_BYTES.values())
+        idx = Signal(range(idx_top + 1))                  # payload bytes so far, saturating past the arguments
+        left = Signal(16)                                  # payload bytes still to come (no adder on the byte path)
         crc, code = Signal(8), Signal(8)   # code: the reply's status
         timer = Signal(range(self.timeout + 1))
         buf_bytes = L.buffer_bytes
@@ -142,12 +147,15 @@ class HostLink(wiring.Component):
             for name, n in ARG_BYTES.items():
                 with m.Case(CMD[name]):
                     m.d.comb += n_args.eq(n)
+        past_args, room, not_over = Signal(), Signal(), Signal()   # for the next payload byte (see above)
+        m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes)]
 
-        # -- validity of a complete request, decided at its CRC byte ------------------------------------------
-        verdict = Signal(8)
+        # -- validity of a complete request, decided after its CRC byte (from registers: off the byte path) ----
+        verdict, verdict_r, crc_ok = Signal(8), Signal(8), Signal()
+        m.d.sync += verdict_r.eq(verdict)
         pixels_len = L.n_in * L.pixel_bytes
         reply_len = Signal(16)            # set when the request is decided
-        n_words = Signal(16, init=1)
+        last_word = Signal(16)            # words in the reply - 1 (a register: no subtractor on the reply path)
         with m.Switch(cmd):
             with m.Case(CMD["INFO"], CMD["COUNTERS"]):
                 m.d.comb += verdict.eq(Mux(length == 0, STATUS["OK"], STATUS["BAD_LENGTH"]))
@@ -185,11 +193,12 @@ class HostLink(wiring.Component):
         first = Signal.like(pos)
         streamed = Signal()
         word_bytes = Signal(range(max(L.reply_bytes(c) for c in commands) + 1))
+        last_byte = Signal.like(word_bytes)              # word_bytes - 1, a constant per command
         stream_byte = Signal(8)
         with m.Switch(cmd):
             for name in commands:
                 with m.Case(CMD[name]):
-                    m.d.comb += word_bytes.eq(L.reply_bytes(name))
+                    m.d.comb += [word_bytes.eq(L.reply_bytes(name)), last_byte.eq(L.reply_bytes(name) - 1)]
                     if name in offsets:
                         m.d.comb += first.eq(offsets[name])
                     if name in streams:
@@ -231,7 +240,7 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             m.d.sync += timer.eq(Mux(got, 0, timer + 1))
             with m.If(~got & (timer == self.timeout)):
-                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), n_words.eq(1), reply_len.eq(0)]
+                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), last_word.eq(0), reply_len.eq(0)]
                 m.next = "REPLY_HEADER"
 
         with m.FSM():
@@ -254,21 +263,24 @@ class HostLink(wiring.Component):
                 receiving()
             with m.State("LEN_DONE"):                    # one cycle: the length is in its register
                 m.d.comb += in_frame.eq(1)
+                m.d.sync += left.eq(length)
                 m.next = "PAYLOAD"
                 with m.If(length == 0):
                     m.next = "CHECK"
                 receiving()
             with m.State("PAYLOAD"):
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc_in), idx.eq(idx + 1)]
+                    m.d.sync += [crc.eq(crc_in), left.eq(left - 1)]
+                    with m.If(idx != idx_top):
+                        m.d.sync += idx.eq(idx + 1)
                     with m.Switch(idx):
                         for k in range(6):
                             with m.Case(k):
                                 m.d.sync += arg[8 * k:8 * k + 8].eq(byte)
-                    with m.If(idx >= n_args):
-                        with m.If(stored < buf_bytes):
+                    with m.If(past_args):
+                        with m.If(room):
                             m.d.comb += [wr.addr.eq(stored), wr.data.eq(byte), wr.en.eq(1)]
-                        with m.If(stored <= buf_bytes):
+                        with m.If(not_over):
                             m.d.sync += stored.eq(stored + 1)
                         # pixel values: little-endian bytes, checked against input.max_value at each last byte
                         value = Cat(pix_val[8:], byte)
@@ -280,21 +292,24 @@ class HostLink(wiring.Component):
                         m.d.sync += word_sub.eq(Mux(last, 0, word_sub + 1))
                         with m.If(last):
                             m.d.sync += write_words.eq(write_words + 1)
-                    with m.If(idx + 1 == length):
+                    with m.If(left == 1):
                         m.next = "CHECK"
                 receiving()
             with m.State("CHECK"):
                 with m.If(got):
-                    ok = (byte == crc) & (verdict == STATUS["OK"])
-                    m.d.sync += [code.eq(Mux(byte != crc, STATUS["BAD_CRC"], verdict)), crc.eq(0),
-                                 reply_len.eq(Mux(ok, word_bytes, 0)),
-                                 hdr_k.eq(0), ridx.eq(0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
-                                 n_words.eq(1), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
-                    with m.If(ok):
-                        m.next = "EXECUTE"
-                    with m.Else():
-                        m.next = "REPLY_HEADER"
+                    m.d.sync += crc_ok.eq(byte == crc)
+                    m.next = "DECIDE"
                 receiving()
+            with m.State("DECIDE"):                      # the verdict, registered a cycle ago, is final
+                ok = crc_ok & (verdict_r == STATUS["OK"])
+                m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)), crc.eq(0),
+                             reply_len.eq(Mux(ok, word_bytes, 0)),
+                             hdr_k.eq(0), ridx.eq(0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
+                             last_word.eq(0), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
+                with m.If(ok):
+                    m.next = "EXECUTE"
+                with m.Else():
+                    m.next = "REPLY_HEADER"
             with m.State("EXECUTE"):
                 m.next = "REPLY_HEADER"
                 with m.Switch(cmd):
@@ -305,7 +320,7 @@ class HostLink(wiring.Component):
                         m.next = "FILL"
                     for name in ("READ", "READ_LEARN"):
                         with m.Case(CMD[name]):
-                            m.d.sync += [n_words.eq(count), reply_len.eq(_times(count, L.reply_bytes(name)))]
+                            m.d.sync += [last_word.eq(count - 1), reply_len.eq(_times(count, L.reply_bytes(name)))]
                     if self.has_learn:
                         with m.Case(CMD["LEARN"]):
                             m.next = "FILL"
@@ -358,17 +373,22 @@ class HostLink(wiring.Component):
                         m.next = "REPLY_SETTLE"
                         with m.If(reply_len == 0):
                             m.next = "REPLY_CRC"
-            with m.State("REPLY_SETTLE"):                  # memory sources answer a cycle after their address
+            # each reply byte is registered before it is sent (the byte mux over the reply space is wide):
+            # memory sources answer a cycle after their address, the byte register a cycle after that
+            out = Signal(8)
+            m.d.sync += out.eq(Mux(streamed, stream_byte, space.word_select(pos, 8)))
+            with m.State("REPLY_SETTLE"):
+                m.next = "REPLY_SETTLE2"
+            with m.State("REPLY_SETTLE2"):
                 m.next = "REPLY_DATA"
             with m.State("REPLY_DATA"):
-                out = Mux(streamed, stream_byte, space.word_select(pos, 8))
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
                 with m.If(self.tx.ready):
                     m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1), pos.eq(pos + 1)]
-                    with m.If(byte_k == word_bytes - 1):
+                    m.next = "REPLY_SETTLE"
+                    with m.If(byte_k == last_byte):
                         m.d.sync += [byte_k.eq(0), word_idx.eq(word_idx + 1)]
-                        m.next = "REPLY_SETTLE"
-                        with m.If(word_idx == n_words - 1):
+                        with m.If(word_idx == last_word):
                             m.next = "REPLY_CRC"
             with m.State("REPLY_CRC"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(crc)]

@@ -1,12 +1,13 @@
 """One layer (dense or convolutional) on PE x SIMD lanes: weights and membranes in block RAM.
 
 Per time step the engine walks its neuron groups and, inside each, the input words sf of the group's
-fan-in (F_in = N_in/SIMD), through a three-stage pipeline:
+fan-in (F_in = N_in/SIMD), through a pipeline:
 
-    A  issue:      weight address nf*F_in + sf, the input word of sf, state address g
-    B  synapses:   SynapseArray on (input word, weight word); acc = (sf == 0 ? 0 : acc) + current;
-                   at sf == 0 latch the neuron group's membrane, bias and threshold
-    C  neurons:    after the last word of a group, NeuronUpdate; write membrane and PE spikes back
+    A  issue:      weight address nf*F_in + sf, the address of input word sf
+    B  synapses:   SynapseArray on (input word, weight word), pipelined over SYNAPSE_LATENCY cycles;
+                   the cycle before C reads the group's membrane, bias and threshold
+    C  accumulate: acc = (first word ? 0 : acc) + current; at the first word latch membrane, bias, threshold
+    D  neurons:    after the last word of a group, NeuronUpdate; write membrane and PE spikes back
 
 A dense layer's groups are its F_out = N_out/PE neuron groups. A convolution walks output positions
 and, at each, its F_out channel groups; word sf = (ky*k + kx)*(C_in/SIMD) + cg reads SIMD channels of
@@ -15,7 +16,7 @@ input pixel (oy*s + ky - p, ox*s + kx - p) straight from the input buffer, or ze
 window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
 Positions no pooling window covers are skipped (their spikes would be dropped). A step costs
 G*F_in issue cycles (G groups); where its inputs and output slot are ready the next step's first word
-issues right after the last (see continues_directly), so the PIPELINE_DRAIN cycles of stages B and C
+issues right after the last (see continues_directly), so the PIPELINE_DRAIN cycles of stages B to D
 are hidden, otherwise the engine drains and waits. The first layer (direct encoding) runs its
 synapses once per sample ("synapse phase", storing the current per neuron) and then only the neuron
 update at each of the T steps. The output layer keeps its accumulators in registers, tracks the argmax
@@ -24,12 +25,15 @@ as the last step streams out, and offers (class, accumulators) on a stream.
 
 from __future__ import annotations
 
+import dataclasses
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_layer_fold
+from flipspike.ir.formats import leak
 from flipspike.ir.learning import FlipRule
 
 from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOutSignature, StepInputSignature,
@@ -37,10 +41,11 @@ from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOu
 from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
 from .neuron import NeuronUpdate
-from .synapse import SynapseArray
+from .arith import tree_sum
+from .synapse import SYNAPSE_LATENCY, SynapseArray
 
-#: Cycles after the last issue before a step's last neuron group is written back (stages B and C).
-PIPELINE_DRAIN = 2
+#: Cycles after the last issue before a step's last neuron group is written back (stages B to D).
+PIPELINE_DRAIN = SYNAPSE_LATENCY + 2
 
 
 class LayerEngine(wiring.Component):
@@ -127,107 +132,120 @@ class LayerEngine(wiring.Component):
         in_addr, in_bounds = walk.input_word(m, pos)
         group, out_word = walk.group_address(m, pos)
 
-        # stage A: addresses
-        m.d.comb += [waddr.eq(nf * f_in + sf), self.inp.addr.eq(in_addr), b_rd.addr.eq(nf)]
-        if not self.is_output:
-            m.d.comb += [t_rd.addr.eq(nf), v_rd.addr.eq(group)]
-        if self.first:
-            m.d.comb += i_rd.addr.eq(group)
+        # stage A: addresses of the weight word and the input word
+        m.d.comb += [waddr.eq(nf * f_in + sf), self.inp.addr.eq(in_addr)]
         if layer.shortcut is not None:
-            m.d.comb += [g_rd.addr.eq(nf), self.inp.own_addr.eq(group)]
+            m.d.comb += self.inp.own_addr.eq(group)        # (read with the input word: the bank may move on)
 
-        # stage B: synapses and accumulation
-        b_valid, b_first, b_last, b_in_bounds = Signal(), Signal(), Signal(), Signal()
-        b_nf, b_group, b_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
-        b_sub_first, b_sub_last = Signal(), Signal()
-        # the step's own flags travel with its words: the next step may already be issuing behind them
-        b_t0, b_tlast, b_end, b_commit, b_syn = Signal(), Signal(), Signal(), Signal(), Signal()
+        # each issued word's flags travel down the pipeline with it (the next step may already be issuing
+        # behind them): stage[0] is B, stage[SYNAPSE_LATENCY] is C (accumulate), the last is D (neurons)
         commits = ~syn if self.first else Const(1)         # (the synapse phase writes no spikes)
-        m.d.sync += [b_valid.eq(issuing), b_first.eq(issuing & group_start), b_last.eq(issuing & last_word),
-                     b_nf.eq(nf), b_group.eq(group), b_out_word.eq(out_word), b_in_bounds.eq(in_bounds),
-                     b_sub_first.eq(pos["sub_first"]), b_sub_last.eq(pos["sub_last"]), b_t0.eq(t == 0),
-                     b_tlast.eq(t == T - 1), b_end.eq(step_end), b_commit.eq(step_end & commits)]
+        flags = {"valid": issuing, "first": issuing & group_start, "last": issuing & last_word, "nf": nf,
+                 "group": group, "out_word": out_word, "in_bounds": in_bounds, "sf": sf,
+                 "sub_first": pos["sub_first"], "sub_last": pos["sub_last"], "t0": t == 0, "tlast": t == T - 1,
+                 "end": step_end, "commit": step_end & commits, "syn": syn if self.first else Const(0)}
+        stages = _flag_pipeline(m, flags, SYNAPSE_LATENCY + 2)
+        b, pre, c, d = stages[0], stages[SYNAPSE_LATENCY - 1], stages[SYNAPSE_LATENCY], stages[-1]
+
+        # stage B: synapses (pipelined: their current reaches stage C); the group's other memories are
+        # read a cycle before C, so that their words arrive with it
+        m.d.comb += b_rd.addr.eq(pre["nf"])
+        if not self.is_output:
+            m.d.comb += [t_rd.addr.eq(pre["nf"]), v_rd.addr.eq(pre["group"])]
         if self.first:
-            m.d.sync += b_syn.eq(syn)
+            m.d.comb += i_rd.addr.eq(pre["group"])
+        if layer.shortcut is not None:
+            m.d.comb += g_rd.addr.eq(pre["nf"])
         m.submodules.synapses = syns = SynapseArray(fold.simd, pe, W.input)
         m.d.comb += syns.w.eq(w_rd.data)
-        b_sf = Signal.like(sf)
-        m.d.sync += b_sf.eq(sf)
         # what the flip unit counts for on-chip traces: each input word, once per step (first group)
-        trace_tap = {"en": b_valid & (b_nf == 0), "addr": b_sf, "bits": self.inp.data.as_value(), "clear": b_t0}
-        with m.If(b_in_bounds):                            # outside the map (padding) the input is zero
+        trace_tap = {"en": b["valid"] & (b["nf"] == 0), "addr": b["sf"], "bits": self.inp.data.as_value(),
+                     "clear": b["t0"]}
+        with m.If(b["in_bounds"]):                         # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)
+
+        # stage C: accumulate the drive (I << F) + bias, starting from the bias at a group's first word (the
+        # first layer's synapse phase accumulates I << F alone, and stores I); latch the group's leaked
+        # membrane and its threshold. Stage D then adds, compares and writes back, nothing more.
+        F = layer.frac_bits
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
-            m.d.comb += partial[p].eq(Mux(b_syn, syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
-        acc = Signal(lanes(signed(W.current)))
+            m.d.comb += partial[p].eq(Mux(c["syn"], syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
+        acc = Signal(lanes(signed(max(W.current + F, W.bias) + 1)))
+        start = Signal(lanes(signed(W.bias)))
+        m.d.comb += start.eq(Mux(c["syn"], 0, b_rd.data) if self.first else b_rd.data)
         v_hold = Signal(lanes(signed(W.state)))
-        bias_hold = Signal(lanes(signed(W.bias)))
         thr_hold = Signal(lanes(unsigned(W.threshold)))
-        with m.If(b_valid):
+        with m.If(c["valid"]):
             for p in range(pe):
-                m.d.sync += acc[p].eq(Mux(b_first, 0, acc[p]) + partial[p])
+                m.d.sync += acc[p].eq(Mux(c["first"], start[p], acc[p]) + (partial[p] << F))
         if layer.shortcut is not None:                      # the gain where the input at the neuron's place spiked
+            own = self.inp.own_data
+            for _ in range(SYNAPSE_LATENCY):               # (read at stage A, with the input word: here at B)
+                own_next = Signal.like(own)
+                m.d.sync += own_next.eq(own)
+                own = own_next
             short_hold = Signal(lanes(signed(W.shortcut)))
-            with m.If(b_first):
+            with m.If(c["first"]):
                 for p in range(pe):
-                    m.d.sync += short_hold[p].eq(Mux(self.inp.own_data[p], g_rd.data[p], 0))
-        with m.If(b_first):
-            m.d.sync += bias_hold.eq(b_rd.data)
-            if not self.is_output:
+                    m.d.sync += short_hold[p].eq(Mux(own[p], g_rd.data[p], 0))
+        if not self.is_output:
+            with m.If(c["first"]):
                 m.d.sync += thr_hold.eq(t_rd.data)
 
-        # stage C: neuron update and write-back
-        c_fire, c_sub_first, c_sub_last = Signal(), Signal(), Signal()
-        c_nf, c_group, c_out_word = Signal.like(nf), Signal.like(group), Signal.like(out_word)
-        c_valid, c_t0, c_tlast, c_end, c_commit, c_syn = Signal(), Signal(), Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [c_fire.eq(b_valid & b_last), c_nf.eq(b_nf), c_group.eq(b_group), c_out_word.eq(b_out_word),
-                     c_sub_first.eq(b_sub_first), c_sub_last.eq(b_sub_last), c_valid.eq(b_valid), c_t0.eq(b_t0),
-                     c_tlast.eq(b_tlast), c_end.eq(b_end), c_commit.eq(b_commit), c_syn.eq(b_syn)]
-        m.submodules.neurons = neurons = NeuronUpdate(pe, W, frac_bits=layer.frac_bits, kind=layer.kind,
-                                                      leak_shift=layer.leak_shift, reset=layer.reset)
-        m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(bias_hold), neurons.threshold.eq(thr_hold)]
+        # stage D: neuron update and write-back
+        fire = d["valid"] & d["last"]
+        drive_widths = dataclasses.replace(W, current=len(acc[0]))     # (the leak was applied at stage C)
+        m.submodules.neurons = neurons = NeuronUpdate(pe, drive_widths, frac_bits=0, kind=layer.kind,
+                                                      leak_shift=None, reset=layer.reset)
+        m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(0), neurons.threshold.eq(thr_hold)]
         if layer.shortcut is not None:
             m.d.comb += neurons.shortcut.eq(short_hold)
-        neuron_step = c_fire & ~c_syn if self.first else c_fire
+        neuron_step = fire & ~d["syn"] if self.first else fire
         if self.first:
-            m.d.comb += [i_wr.addr.eq(c_group), i_wr.data.eq(acc), i_wr.en.eq(c_fire & c_syn)]
+            for p in range(pe):                             # I = (I << F) >> F: the low bits are zero
+                m.d.comb += i_wr.data[p].eq(acc[p] >> F)
+            m.d.comb += [i_wr.addr.eq(d["group"]), i_wr.en.eq(fire & d["syn"])]
         if not self.is_output:                             # the group's membrane, latched with its first word
-            v_now = v_rd.data
-            if walk.groups == 1:    # going straight on, the only group is read as stage C writes it back
-                v_now = Mux(neuron_step, neurons.v_next, v_rd.data)
-            with m.If(b_first):
-                m.d.sync += v_hold.eq(Mux(b_t0, 0, v_now))
+            with m.If(c["first"]):
+                for p in range(pe):
+                    v_now = v_rd.data[p]
+                    if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
+                        v_now = Mux(neuron_step, neurons.v_next[p], v_now)
+                    m.d.sync += v_hold[p].eq(leak(Mux(c["t0"], 0, v_now), layer.leak_shift))
         if self.is_output:
-            self._output_stage(m, neurons, c_nf, neuron_step, c_t0, c_tlast, c_end)
+            self._output_stage(m, neurons, d["nf"], neuron_step, d["t0"], d["tlast"], d["end"])
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
-            m.d.comb += window_or.eq(neurons.spike | Mux(c_sub_first, 0, pooled))
+            m.d.comb += window_or.eq(neurons.spike | Mux(d["sub_first"], 0, pooled))
             with m.If(neuron_step):
                 m.d.sync += pooled.eq(window_or)
             m.d.comb += [neurons.v.eq(v_hold),
-                         v_wr.addr.eq(c_group), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
-                         self.out.we.eq(neuron_step & c_sub_last), self.out.addr.eq(c_out_word),
-                         self.out.data.eq(window_or), self.out.commit.eq(c_commit)]
+                         v_wr.addr.eq(d["group"]), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
+                         self.out.we.eq(neuron_step & d["sub_last"]), self.out.addr.eq(d["out_word"]),
+                         self.out.data.eq(window_or), self.out.commit.eq(d["commit"])]
 
-        # -- counters -------------------------------------------------------------------------------
-        counting = b_valid & b_syn if self.first else b_valid
-        with m.If(counting):
-            m.d.sync += self.counters.sops.eq(self.counters.sops + syns.active * pe)
-        m.d.sync += self.counters.in_spikes.eq(self.counters.in_spikes + self.in_count)
+        # -- counters (each increment registered first: the 32-bit adds stay off the datapath) -------------
+        counting = c["valid"] & c["syn"] if self.first else c["valid"]     # (the array's count arrives at C)
+        sops_inc = Signal(range(fold.simd * pe + 1))
+        m.d.sync += [sops_inc.eq(Mux(counting, syns.active * pe, 0)),
+                     self.counters.sops.eq(self.counters.sops + sops_inc),
+                     self.counters.in_spikes.eq(self.counters.in_spikes + self.in_count)]
         if jump is not None:
-            with m.If(issuing):
-                m.d.sync += self.counters.skipped.eq(self.counters.skipped + jump.skipped())
+            skipped_inc = Signal(range(f_in + 1))
+            m.d.sync += [skipped_inc.eq(Mux(issuing, jump.skipped(), 0)),
+                         self.counters.skipped.eq(self.counters.skipped + skipped_inc)]
 
         # -- step sequencing ------------------------------------------------------------------------
         # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
         # step's last word (which releases this step's input and whose spikes commit two cycles later)
         if self.is_output:     # a new sample's step 0 waits until the last one's result has left
-            in_flight = ((b_valid & ~b_syn) | (c_valid & ~c_syn) | self._result_pending | self.result.valid)
+            in_flight = Cat(*(st["valid"] & ~st["syn"] for st in stages), self._result_pending,
+                            self.result.valid).any()
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
-            in_flight = b_commit + c_commit
+            in_flight = tree_sum(st["commit"] for st in stages)
             out_wait = self.out.free_banks >= in_flight + 1
             out_next = self.out.free_banks >= in_flight + 2    # (this step's commit is in flight too)
         if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
@@ -242,9 +260,9 @@ class LayerEngine(wiring.Component):
             go_on = Mux(syn, into_neurons, go_on)
         ready_next = ready_next & go_on
         if starts_only_when_empty(walk.groups):
-            ready_wait = ready_wait & ~b_valid
+            ready_wait = ready_wait & ~b["valid"]
         busy = Signal()
-        m.d.comb += busy.eq(issuing | b_valid | c_valid)
+        m.d.comb += busy.eq(Cat(issuing, *(st["valid"] for st in stages)).any())
         if self.learn_rule is None:
             m.d.comb += w_rd.addr.eq(waddr)
         else:
@@ -408,11 +426,24 @@ class LayerEngine(wiring.Component):
                      self.result.payload.acc.eq(accs)]
 
 
+def _flag_pipeline(m, flags: dict, n: int) -> list[dict]:
+    """``flags`` (values of the cycle a word issues) registered through ``n`` stages: one dict of
+    signals per stage, the first one cycle after issue."""
+    stages, prev = [], flags
+    for k in range(n):
+        stage = {name: Signal(Value.cast(v).shape(), name=f"s{k}_{name}") for name, v in prev.items()}
+        m.d.sync += [stage[name].eq(v) for name, v in prev.items()]
+        stages.append(stage)
+        prev = stage
+    return stages
+
+
 def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into_neurons: bool = False) -> bool:
     """Whether the engine may issue a step's first word in the cycle after the previous step's last one,
     hiding that step's PIPELINE_DRAIN cycles. A group's membrane (or, into the first layer's neuron
-    steps, ``into_neurons``, its stored current) is read as the group's first word issues and written
-    back PIPELINE_DRAIN cycles after its last word, so going straight on is safe where each such read
+    steps, ``into_neurons``, its stored current) is read SYNAPSE_LATENCY cycles after the group's first
+    word issues and written back PIPELINE_DRAIN = SYNAPSE_LATENCY + 2 cycles after its last word, so
+    going straight on is safe where each such read
     comes after the write it needs: with 3 or more groups; with one group (its membrane is forwarded
     from the write-back; the stored current is not); with two groups of 2 or more words each (which an
     event-driven layer cannot promise: a group may take a single word)."""

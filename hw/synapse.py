@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.formats import signed_width
 
-from .arith import tree_sum
+from .arith import tree_levels, tree_sum
+
+#: Registers from (x, w) to ``current``: after the adder trees' first FIRST_LEVELS levels, and at the output.
+#: The gated adds and a 16-input tree in one cycle were an iCE40 build's critical path.
+SYNAPSE_LATENCY = 2
+FIRST_LEVELS = 2
 
 
 class SynapseArray(wiring.Component):
@@ -19,6 +24,7 @@ class SynapseArray(wiring.Component):
     (the first layer) the same formula holds with b*x a gated add. ``active`` counts nonzero inputs.
 
     Weight word layout: bit p*SIMD + i is the weight of neuron p (of the group) from input i (of the fold).
+    Pipelined: ``current`` and ``active`` follow (x, w) SYNAPSE_LATENCY cycles later.
     """
 
     def __init__(self, simd: int, pe: int, input_bits: int):
@@ -37,9 +43,18 @@ class SynapseArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         xs = [self.x[i] for i in range(self.simd)]
-        total = tree_sum(xs)
-        m.d.comb += self.active.eq(tree_sum(x != 0 for x in xs))
+        trees = [[Mux(self.w[p * self.simd + i], x, 0) for i, x in enumerate(xs)] for p in range(self.pe)]
+        trees += [xs, [x != 0 for x in xs]]          # lane trees, the total of the inputs, the active inputs
+        sums = []
+        for k, tree in enumerate(trees):
+            partial = []
+            for j, value in enumerate(tree_levels(tree, FIRST_LEVELS)):
+                reg = Signal(value.shape(), name=f"partial_{k}_{j}")
+                m.d.sync += reg.eq(value)
+                partial.append(reg)
+            sums.append(tree_sum(partial))
+        *lanes, total, active = sums
         for p in range(self.pe):
-            selected = tree_sum(Mux(self.w[p * self.simd + i], x, 0) for i, x in enumerate(xs))
-            m.d.comb += self.current[p].eq((selected << 1) - total)
+            m.d.sync += self.current[p].eq((lanes[p] << 1) - total)
+        m.d.sync += self.active.eq(active)
         return m

@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 
 from flipspike.hw.buffers import SpikeBuffer
 from flipspike.hw.neuron import NeuronUpdate
-from flipspike.hw.synapse import SynapseArray
+from flipspike.hw.synapse import SYNAPSE_LATENCY, SynapseArray
 from flipspike.ir import LayerWidths
 
 
@@ -36,14 +36,26 @@ def test_synapse_array_is_and_popcount(simd, pe, bits):
     cases.append({"x": [2 ** bits - 1] * simd, "w": 0})                  # all inputs max, all weights -1
     cases.append({"x": [2 ** bits - 1] * simd, "w": 2 ** (simd * pe) - 1})
 
-    def check(ctx, case):
+    def expected(case):
         w = [(case["w"] >> k) & 1 for k in range(simd * pe)]
-        for p in range(pe):
-            expected = sum((1 if w[p * simd + i] else -1) * case["x"][i] for i in range(simd))   # +-1 dot product
-            assert ctx.get(dut.current[p]) == expected
-        assert ctx.get(dut.active) == sum(1 for v in case["x"] if v)
+        return [sum((1 if w[p * simd + i] else -1) * case["x"][i] for i in range(simd)) for p in range(pe)]  # +-1 dot
 
-    run_comb(dut, cases, check)
+    async def bench(ctx):              # a new (x, w) every cycle; each current SYNAPSE_LATENCY cycles later
+        for k in range(len(cases) + SYNAPSE_LATENCY):
+            if k < len(cases):
+                ctx.set(dut.x, cases[k]["x"])
+                ctx.set(dut.w, cases[k]["w"])
+                await ctx.delay(1e-9)
+            if k >= SYNAPSE_LATENCY:
+                case = cases[k - SYNAPSE_LATENCY]
+                assert [ctx.get(dut.current[p]) for p in range(pe)] == expected(case)
+                assert ctx.get(dut.active) == sum(1 for v in case["x"] if v)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def test_xnor_popcount_would_be_wrong_for_01_spikes():

@@ -20,10 +20,12 @@ def test_icebreaker_bitstream_with_utilization_and_fmax(tmp_path, capsys):
     bitstream = (out / "top.bin").read_bytes()
     assert len(bitstream) > 100_000 and b"\x7e\xaa\x99\x7e" in bitstream[:64]    # iCE40 sync word
     report = json.loads((out / "utilization.json").read_text())
-    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp", "io"}
+    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp", "io", "lc"}
     util = report["utilization"]
     assert util["lut4"]["total"] == 5280 and 200 < util["lut4"]["used"] < 5280
     assert util["io"]["used"] == 4                          # clock, UART rx and tx, one LED
+    assert util["lut4"]["used"] <= util["lc"]["used"] <= util["lut4"]["used"] + util["ff"]["used"]
+    assert report["placement_tries"] == 1 and report["seed"] == 1
     assert report["fits"] and report["fmax_mhz"] > 12 and report["timing_met"]
     assert report["build"]["baud"] == 1_000_000
     assert (out / "top.tim").read_text().count("Max frequency") >= 1
@@ -49,3 +51,27 @@ def test_an_overfull_device_is_reported_with_numbers():
     log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    8744/   5280   165%\n"
            "Info: \t        ICESTORM_RAM:      16/     30    53%\nInfo: \t               SB_IO:       4/     39    10%\n")
     assert _overfull(log) == ["ICESTORM_LC 8744/5280 (165 %)"]
+
+
+def test_a_failed_placement_is_tried_again_with_the_next_seed(tmp_path, monkeypatch):
+    pytest.importorskip("amaranth_boards")
+    from flipspike.gen import build
+
+    seeds = []
+
+    def place(platform, design, env, out_dir, board, seed, *, last):
+        seeds.append((seed, last))
+        if seed < 7:
+            raise build._PlacementFailed()
+        stat = {"modules": {"top": {"num_cells_by_type": {"SB_LUT4": 4000, "SB_DFF": 900}}}}
+        pnr = {"utilization": {"ICESTORM_LC": {"used": 4700, "available": 5280}, "SB_IO": {"used": 4, "available": 39}},
+               "fmax": {"clk": {"achieved": 20.5, "constraint": 12.0}}}
+        return stat, pnr, {"top.tim": "log"}, b"bits"
+
+    monkeypatch.setattr(build, "_place_and_route", place)
+    desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    report = build.build_board(desc, [Fold(4, 2), Fold(2, 2)], "icebreaker", tmp_path / "b", seed=5, tries=3)
+    assert seeds == [(5, False), (6, False), (7, True)]
+    assert report["seed"] == 7 and report["placement_tries"] == 3
+    assert report["utilization"]["lc"] == {"used": 4700, "total": 5280, "percent": 89.0}
+    assert (tmp_path / "b" / "top.bin").read_bytes() == b"bits"
