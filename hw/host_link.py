@@ -229,6 +229,12 @@ class HostLink(wiring.Component):
                 m.d.sync += shift_reg.eq(Cat(shift_reg[8:], rd.data))
             return pending & (issued == word_len)
 
+        # the load bus is driven from registers (a word lands a cycle after it is complete), so the
+        # memories' region decoders start from flip-flops
+        load_en, load_addr, load_data = Signal(), Signal.like(self.load.addr), Signal.like(self.load.data)
+        m.d.sync += load_en.eq(0)
+        m.d.comb += [self.load.en.eq(load_en), self.load.addr.eq(load_addr), self.load.data.eq(load_data)]
+
         in_frame = Signal()
         m.d.comb += self.status.eq(Mux(in_frame, LINK_RECEIVING, LINK_BUSY))
         from_label = Signal()
@@ -329,8 +335,8 @@ class HostLink(wiring.Component):
             with m.State("WRITE"):
                 done = pump(m, L.load_bytes, wword)
                 with m.If(done):
-                    m.d.comb += [self.load.en.eq(1), self.load.addr.eq(self._addr + write_words),
-                                 self.load.data.eq(Cat(wword[8:], rd.data))]
+                    m.d.sync += [load_en.eq(1), load_addr.eq(self._addr + write_words),
+                                 load_data.eq(Cat(wword[8:], rd.data))]
                     m.d.sync += [issued.eq(0), write_words.eq(write_words + 1)]
                     with m.If(ridx == stored):
                         m.next = "REPLY_HEADER"
