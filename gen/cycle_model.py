@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from flipspike.hw.accelerator import buffer_banks
-from flipspike.hw.layer_engine import PIPELINE_DRAIN, GroupWalk, continues_directly, starts_only_when_empty
+from flipspike.hw.layer_engine import (PIPELINE_DRAIN, GroupWalk, continues_directly, result_turnaround,
+                                      starts_only_when_empty)
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
@@ -123,9 +124,6 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
     return [engine.finish() for engine in engines]
 
 
-#: After the output layer's last word of a sample: its drain, the argmax's two stages, the result
-#: offered and taken; only then may the next sample's first step start (it overwrites the accumulators).
-RESULT_TURNAROUND = PIPELINE_DRAIN + 4
 
 
 def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, int]:
@@ -137,7 +135,7 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
     for _ in range(3):                # the period in steady state: between the second and third samples
         ready = _NEVER                # the output layer: step 0 waits for the last sample's result
         if layer.kind == "output" and engine.last_end is not None:
-            ready = engine.last_end + RESULT_TURNAROUND
+            ready = engine.last_end + result_turnaround(fold.pe)
         if first:
             engine.step(groups * f_in, _NEVER, writes=False)
             starts.append(engine.last_start)

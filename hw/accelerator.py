@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -108,7 +108,9 @@ class Accelerator(wiring.Component):
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)
-                m.d.sync += engine.in_count.eq(Mux(prev.out.we, tree_sum(list(prev.out.data)), 0))
+                written = Signal.like(prev.out.data, name=f"written{i - 1}")   # counted from a register
+                m.d.sync += [written.eq(Mux(prev.out.we, prev.out.data, 0)),
+                             engine.in_count.eq(tree_sum(list(written)))]
             engines.append(engine)
         wiring.connect(m, engines[-1].result, wiring.flipped(self.result))
         m.d.comb += self.monitor.data.eq(reduce(operator.or_, monitor_words))   # one engine answers

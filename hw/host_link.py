@@ -92,15 +92,15 @@ class HostLink(wiring.Component):
                               Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags)),
                  ("INFER", Cat(cls, *accs, self._latency, counters))]
         streams = {"READ": self.monitor.data}
-        m.d.comb += self.monitor.addr.eq(self._addr + index)
+        m.d.sync += self.monitor.addr.eq(self._addr + index)      # (registered: see REPLY_SETTLE)
         if self.has_learn:
             learn = self.learn
             v = learn.v if L.v_bytes else Const(0, 0)
             parts.append(("LEARN", Cat(cls, learn.flips, learn.cycles, v)))
             weights = Signal(L.learn_weight_bytes * 8)
             momentum = Signal(L.learn_momentum_bytes * 8)
-            m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum),
-                         learn.readback_addr.eq(self._addr + index)]
+            m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum)]
+            m.d.sync += learn.readback_addr.eq(self._addr + index)
             streams["READ_LEARN"] = Cat(weights, momentum)
         offsets, pos = {}, 0
         for name, value in parts:
@@ -380,12 +380,15 @@ class HostLink(wiring.Component):
                         with m.If(reply_len == 0):
                             m.next = "REPLY_CRC"
             # each reply byte is registered before it is sent (the byte mux over the reply space is wide):
-            # memory sources answer a cycle after their address, the byte register a cycle after that
+            # memory addresses are registered, memory sources answer a cycle after their address, the byte
+            # register a cycle after that
             out = Signal(8)
-            m.d.sync += out.eq(Mux(streamed, stream_byte, space.word_select(pos, 8)))
+            m.d.sync += out.eq(Mux(streamed, stream_byte, _byte_of(m, space, pos)))
             with m.State("REPLY_SETTLE"):
                 m.next = "REPLY_SETTLE2"
             with m.State("REPLY_SETTLE2"):
+                m.next = "REPLY_SETTLE3"
+            with m.State("REPLY_SETTLE3"):
                 m.next = "REPLY_DATA"
             with m.State("REPLY_DATA"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
@@ -402,6 +405,16 @@ class HostLink(wiring.Component):
                     m.next = "HUNT"
 
         return m
+
+
+def _byte_of(m, space, pos):
+    """Byte ``pos`` of ``space`` a cycle later: a registered 8-way select inside each block of 8 bytes,
+    then the block's byte (one wide multiplexer made two shallow ones)."""
+    blocks = [space[k:k + 64] for k in range(0, len(space), 64)]
+    picked = [Signal(8, name=f"reply_block{b}") for b in range(len(blocks))]
+    for block, reg in zip(blocks, picked):
+        m.d.sync += reg.eq(block.word_select(pos[:3], 8))
+    return Cat(*picked).word_select(pos[3:], 8) if len(picked) > 1 else picked[0]
 
 
 def _times(value, constant: int):

@@ -25,22 +25,19 @@ as the last step streams out, and offers (class, accumulators) on a stream.
 
 from __future__ import annotations
 
-import dataclasses
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_layer_fold
-from flipspike.ir.formats import leak
 from flipspike.ir.learning import FlipRule
 
 from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOutSignature, StepInputSignature,
                          result_layout)
 from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
-from .neuron import NeuronUpdate
+from .neuron import NeuronPrepare, NeuronUpdate, drive_width
 from .arith import tree_sum
 from .synapse import SYNAPSE_LATENCY, SynapseArray
 
@@ -164,65 +161,63 @@ class LayerEngine(wiring.Component):
         with m.If(b["in_bounds"]):                         # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)
 
-        # stage C: accumulate the drive (I << F) + bias, starting from the bias at a group's first word (the
-        # first layer's synapse phase accumulates I << F alone, and stores I); latch the group's leaked
-        # membrane and its threshold. Stage D then adds, compares and writes back, nothing more.
+        # stage C: accumulate the drive (I << F) + bias [+ shortcut term], starting from bias [+ term] at a
+        # group's first word (the first layer's synapse phase accumulates I << F alone, and stores I); latch
+        # the group's leaked membrane and its margin to the threshold (NeuronPrepare). Stage D is then one
+        # addition and a multiplexer deep (NeuronUpdate).
         F = layer.frac_bits
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
             m.d.comb += partial[p].eq(Mux(c["syn"], syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
-        acc = Signal(lanes(signed(max(W.current + F, W.bias) + 1)))
-        start = Signal(lanes(signed(W.bias)))
-        m.d.comb += start.eq(Mux(c["syn"], 0, b_rd.data) if self.first else b_rd.data)
-        v_hold = Signal(lanes(signed(W.state)))
-        thr_hold = Signal(lanes(unsigned(W.threshold)))
-        with m.If(c["valid"]):
-            for p in range(pe):
-                m.d.sync += acc[p].eq(Mux(c["first"], start[p], acc[p]) + (partial[p] << F))
+        acc = Signal(lanes(signed(drive_width(W, F))))
+        start = Signal(lanes(signed(drive_width(W, F))))
+        term = [0] * pe
         if layer.shortcut is not None:                      # the gain where the input at the neuron's place spiked
             own = self.inp.own_data
             for _ in range(SYNAPSE_LATENCY):               # (read at stage A, with the input word: here at B)
                 own_next = Signal.like(own)
                 m.d.sync += own_next.eq(own)
                 own = own_next
-            short_hold = Signal(lanes(signed(W.shortcut)))
-            with m.If(c["first"]):
-                for p in range(pe):
-                    m.d.sync += short_hold[p].eq(Mux(own[p], g_rd.data[p], 0))
-        if not self.is_output:
-            with m.If(c["first"]):
-                m.d.sync += thr_hold.eq(t_rd.data)
+            term = [Mux(own[p], g_rd.data[p], 0) for p in range(pe)]
+        for p in range(pe):
+            bias = b_rd.data[p] + term[p]
+            m.d.comb += start[p].eq(Mux(c["syn"], 0, bias) if self.first else bias)
+        with m.If(c["valid"]):
+            for p in range(pe):
+                m.d.sync += acc[p].eq(Mux(c["first"], start[p], acc[p]) + (partial[p] << F))
 
         # stage D: neuron update and write-back
         fire = d["valid"] & d["last"]
-        drive_widths = dataclasses.replace(W, current=len(acc[0]))     # (the leak was applied at stage C)
-        m.submodules.neurons = neurons = NeuronUpdate(pe, drive_widths, frac_bits=0, kind=layer.kind,
-                                                      leak_shift=None, reset=layer.reset)
-        m.d.comb += [neurons.current.eq(acc), neurons.bias.eq(0), neurons.threshold.eq(thr_hold)]
-        if layer.shortcut is not None:
-            m.d.comb += neurons.shortcut.eq(short_hold)
+        m.submodules.neurons = neurons = NeuronUpdate(pe, W, drive_width=drive_width(W, F), kind=layer.kind,
+                                                      reset=layer.reset)
+        m.d.comb += neurons.drive.eq(acc)
         neuron_step = fire & ~d["syn"] if self.first else fire
         if self.first:
             for p in range(pe):                             # I = (I << F) >> F: the low bits are zero
                 m.d.comb += i_wr.data[p].eq(acc[p] >> F)
             m.d.comb += [i_wr.addr.eq(d["group"]), i_wr.en.eq(fire & d["syn"])]
         if not self.is_output:                             # the group's membrane, latched with its first word
+            m.submodules.prepare = prep = NeuronPrepare(pe, W, leak_shift=layer.leak_shift)
+            v_hold = Signal(lanes(signed(W.state)))
+            margin_hold = Signal.like(prep.margin)
+            for p in range(pe):
+                v_now = v_rd.data[p]
+                if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
+                    v_now = Mux(neuron_step, neurons.v_next[p], v_now)
+                m.d.comb += prep.v[p].eq(Mux(c["t0"], 0, v_now))
+            m.d.comb += prep.threshold.eq(t_rd.data)
             with m.If(c["first"]):
-                for p in range(pe):
-                    v_now = v_rd.data[p]
-                    if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
-                        v_now = Mux(neuron_step, neurons.v_next[p], v_now)
-                    m.d.sync += v_hold[p].eq(leak(Mux(c["t0"], 0, v_now), layer.leak_shift))
+                m.d.sync += [v_hold.eq(prep.v1), margin_hold.eq(prep.margin)]
+            m.d.comb += [neurons.v.eq(v_hold), neurons.margin.eq(margin_hold)]
         if self.is_output:
-            self._output_stage(m, neurons, d["nf"], neuron_step, d["t0"], d["tlast"], d["end"])
+            self._output_stage(m, neurons, c, d["nf"], neuron_step, d["t0"], d["tlast"], d["end"])
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
             m.d.comb += window_or.eq(neurons.spike | Mux(d["sub_first"], 0, pooled))
             with m.If(neuron_step):
                 m.d.sync += pooled.eq(window_or)
-            m.d.comb += [neurons.v.eq(v_hold),
-                         v_wr.addr.eq(d["group"]), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
+            m.d.comb += [v_wr.addr.eq(d["group"]), v_wr.data.eq(neurons.v_next), v_wr.en.eq(neuron_step),
                          self.out.we.eq(neuron_step & d["sub_last"]), self.out.addr.eq(d["out_word"]),
                          self.out.data.eq(window_or), self.out.commit.eq(d["commit"])]
 
@@ -376,24 +371,37 @@ class LayerEngine(wiring.Component):
             with m.Else():
                 m.d.sync += t.eq(t + 1)
 
-    def _output_stage(self, m, neurons, c_nf, neuron_step, c_t0, c_tlast, c_end):
+    def _output_stage(self, m, neurons, c, c_nf, neuron_step, c_t0, c_tlast, c_end):
         """Accumulators in registers, a running argmax over the last step, and the result stream. The
-        ``c_`` flags: stage C holds a word of step 0 / of the last step / the step's last word."""
+        ``c_`` flags: stage D holds a word of step 0 / of the last step / the step's last word; ``c``:
+        the flags of stage C."""
         layer, pe = self.layer, self.fold.pe
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
         cls = Signal.like(self.result.payload.cls)
         res_valid = Signal()
-        # read the group's accumulators (0 at the first step)
-        with m.Switch(c_nf):
+        if self.f_out == 1:          # one group: its accumulators are read in place (0 at the first step)
+            for p in range(pe):
+                m.d.comb += neurons.v[p].eq(Mux(c_t0, 0, accs[p]))
+        else:   # the group's accumulators, selected as its first word reaches stage C (the previous
+            # step's write-back of the group is at least a group earlier: a register, not a wide mux, feeds D)
+            picked = Signal(data.ArrayLayout(signed(W.state), pe))
+            with m.If(c["first"]):
+                with m.Switch(c["nf"]):
+                    for g in range(self.f_out):
+                        with m.Case(g):
+                            for p in range(pe):
+                                m.d.sync += picked[p].eq(Mux(c["t0"], 0, accs[g * pe + p]))
+            m.d.comb += neurons.v.eq(picked)
+        with m.Switch(c_nf):        # write back
             for g in range(self.f_out):
                 with m.Case(g):
                     for p in range(pe):
-                        m.d.comb += neurons.v[p].eq(Mux(c_t0, 0, accs[g * pe + p]))
                         with m.If(neuron_step):
                             m.d.sync += accs[g * pe + p].eq(neurons.v_next[p])
-        # argmax over the last step, off the neuron update's path, in two registered stages: the group's
-        # best lane (a tree), then the running best across groups. Lowest index wins ties (strict >).
+        # argmax over the last step, off the neuron update's path, in registered stages: the group's best
+        # lane (a tree, a register after each level), then the running best across groups. Lowest index
+        # wins ties (strict >).
         a_step, a_done, a_nf = Signal(), Signal(), Signal.like(c_nf)
         a_val = Signal(data.ArrayLayout(signed(W.state), pe))
         last = neuron_step & c_tlast
@@ -401,13 +409,25 @@ class LayerEngine(wiring.Component):
         with m.If(neuron_step):
             m.d.sync += a_val.eq(neurons.v_next)
         lanes_best = [(a_val[p], Const(p, range(pe))) for p in range(pe)]
+        pending = [a_done]
+        level = 0
         while len(lanes_best) > 1:                          # left holds the lower indices: keep it on ties
             pairs = []
             for k in range(0, len(lanes_best) - 1, 2):
                 (lv, li), (rv, ri) = lanes_best[k], lanes_best[k + 1]
                 right = rv > lv
                 pairs.append((Mux(right, rv, lv), Mux(right, ri, li)))
-            lanes_best = pairs + ([lanes_best[-1]] if len(lanes_best) % 2 else [])
+            pairs += [lanes_best[-1]] if len(lanes_best) % 2 else []
+            lanes_best = []
+            for k, (v, i) in enumerate(pairs):
+                rv, ri = Signal(signed(W.state), name=f"best{level}_{k}"), Signal(range(pe), name=f"best{level}_idx{k}")
+                m.d.sync += [rv.eq(v), ri.eq(i)]
+                lanes_best.append((rv, ri))
+            nxt = Signal(), Signal(), Signal.like(a_nf)
+            m.d.sync += [nxt[0].eq(a_step), nxt[1].eq(a_done), nxt[2].eq(a_nf)]
+            a_step, a_done, a_nf = nxt
+            pending.append(a_done)
+            level += 1
         g_step, g_done, g_first = Signal(), Signal(), Signal()
         g_val, g_idx = Signal(signed(W.state)), Signal.like(cls)
         m.d.sync += [g_step.eq(a_step), g_done.eq(a_done), g_first.eq(a_nf == 0), g_val.eq(lanes_best[0][0]),
@@ -421,9 +441,16 @@ class LayerEngine(wiring.Component):
             m.d.sync += [cls.eq(Mux(take, g_idx, best_idx)), res_valid.eq(1)]
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
-        self._result_pending = a_done | g_done
+        self._result_pending = Cat(*pending, g_done).any()
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
                      self.result.payload.acc.eq(accs)]
+
+
+def result_turnaround(pe: int) -> int:
+    """Cycles from an output layer's last word of a sample until the next sample's first step may issue
+    (it overwrites the accumulators): the drain, the argmax (a register, one per lane-tree level, the
+    running best), the result offered and taken."""
+    return PIPELINE_DRAIN + 4 + (pe - 1).bit_length()
 
 
 def _flag_pipeline(m, flags: dict, n: int) -> list[dict]:

@@ -1,4 +1,19 @@
-"""The neuron update of PE lanes: leak, integrate, fire, reset (LIF) or accumulate (output layer)."""
+"""The neuron update of PE lanes: leak, integrate, fire, reset (LIF) or accumulate (output layer).
+
+The update is split over two pipeline stages, so that the last one (which writes the membrane back
+and the spikes out) is one addition and a multiplexer deep. With F fractional bits, leak shift k
+(None: no leak), drive D = (I << F) + c [+ g] (current I, bias c, shortcut term g; the engine
+accumulates it):
+
+    NeuronPrepare (with the membrane read):  v1 = v - (v >>> k);  margin = v1 - theta
+    NeuronUpdate  (after the group's words):  v2 = v1 + D;  w = margin + D  (= v2 - theta);
+                                              s = w >= 0;  v' = s ? (hard: 0 | soft: w) : v2
+    output layer:                             v' = v + D;  s = 0
+
+which is, term for term, ``v2 = v - (v >>> k) + (I << F) + c [+ g]; s = v2 >= theta`` of the integer
+semantics (docs/integer-semantics.md). Widths come from the description (flipspike.ir.formats), which
+guarantees that no intermediate value overflows the state width.
+"""
 
 from __future__ import annotations
 
@@ -10,52 +25,69 @@ from flipspike.ir import LayerWidths
 from flipspike.ir.formats import leak
 
 
+def _lanes(shape, lanes: int):
+    return data.ArrayLayout(shape, lanes)
+
+
+class NeuronPrepare(wiring.Component):
+    """Combinational, LIF layers: the leaked membrane v1 and its margin v1 - theta, per lane."""
+
+    def __init__(self, lanes: int, widths: LayerWidths, *, leak_shift: int | None = None):
+        self.lanes, self.widths, self.leak_shift = lanes, widths, leak_shift
+        super().__init__({
+            "v": In(_lanes(signed(widths.state), lanes)),
+            "threshold": In(_lanes(unsigned(widths.threshold), lanes)),
+            "v1": Out(_lanes(signed(widths.state), lanes)),
+            "margin": Out(_lanes(signed(margin_width(widths)), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for p in range(self.lanes):
+            v1 = leak(self.v[p], self.leak_shift)
+            m.d.comb += [self.v1[p].eq(v1), self.margin[p].eq(v1 - self.threshold[p])]
+        return m
+
+
 class NeuronUpdate(wiring.Component):
-    """Combinational. For each lane, with F fractional bits and leak shift k (None: no leak):
+    """Combinational: ``v`` (v1, the leaked membrane; the accumulator for an output layer), ``margin``
+    (v1 - theta, LIF only) and ``drive`` D -> ``v_next`` and ``spike`` (see the module's docstring)."""
 
-        lif:     v1 = v - (v >>> k);  v2 = v1 + (I << F) + c [+ g];  s = v2 >= theta;
-                 v' = s ? (hard: 0 | soft: v2 - theta) : v2
-        output:  v' = v + (I << F) + c;  s = 0
-
-    ``g``: the shortcut term of a layer with a shortcut (the gain where the input at the neuron's place
-    spiked, else 0). ``v`` must already be 0 at the first step of a sample. Widths come from the description
-    (flipspike.ir.formats), which guarantees that no intermediate value overflows the state width.
-    """
-
-    def __init__(self, lanes: int, widths: LayerWidths, *, frac_bits: int, kind: str,
-                 leak_shift: int | None = None, reset: str = "hard"):
+    def __init__(self, lanes: int, widths: LayerWidths, *, drive_width: int, kind: str, reset: str = "hard"):
         if kind not in ("lif", "output"):
             raise ValueError(f"kind must be 'lif' or 'output', got {kind!r}")
         if reset not in ("hard", "soft"):
             raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
-        self.lanes, self.widths, self.frac_bits = lanes, widths, frac_bits
-        self.kind, self.leak_shift, self.reset = kind, leak_shift, reset
-        lane = lambda shape: data.ArrayLayout(shape, lanes)
+        self.lanes, self.widths, self.kind, self.reset = lanes, widths, kind, reset
         members = {
-            "v": In(lane(signed(widths.state))),
-            "current": In(lane(signed(widths.current))),
-            "bias": In(lane(signed(widths.bias))),
-            "threshold": In(lane(unsigned(widths.threshold))),
-            "v_next": Out(lane(signed(widths.state))),
+            "v": In(_lanes(signed(widths.state), lanes)),
+            "drive": In(_lanes(signed(drive_width), lanes)),
+            "v_next": Out(_lanes(signed(widths.state), lanes)),
             "spike": Out(lanes),
         }
-        if widths.shortcut:
-            members["shortcut"] = In(lane(signed(widths.shortcut)))
+        if kind == "lif":
+            members["margin"] = In(_lanes(signed(margin_width(widths)), lanes))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         for p in range(self.lanes):
-            v = self.v[p]
-            if self.kind == "lif":
-                v = leak(v, self.leak_shift)
-            v = v + (self.current[p] << self.frac_bits) + self.bias[p]
-            if self.widths.shortcut:
-                v = v + self.shortcut[p]
+            v2 = self.v[p] + self.drive[p]
             if self.kind == "output":
-                m.d.comb += self.v_next[p].eq(v)
+                m.d.comb += self.v_next[p].eq(v2)
                 continue
-            fire = v >= self.threshold[p]
-            after = 0 if self.reset == "hard" else v - self.threshold[p]
-            m.d.comb += [self.spike[p].eq(fire), self.v_next[p].eq(Mux(fire, after, v))]
+            w = self.margin[p] + self.drive[p]
+            fire = w >= 0
+            after = 0 if self.reset == "hard" else w
+            m.d.comb += [self.spike[p].eq(fire), self.v_next[p].eq(Mux(fire, after, v2))]
         return m
+
+
+def margin_width(widths: LayerWidths) -> int:
+    """Bits of v1 - theta: the state and the (unsigned) threshold, signed, plus one."""
+    return max(widths.state, widths.threshold + 1) + 1
+
+
+def drive_width(widths: LayerWidths, frac_bits: int) -> int:
+    """Bits of the drive (I << F) + c [+ g], signed: no sum of the three overflows it."""
+    return max(widths.current + frac_bits, widths.bias, widths.shortcut) + 2

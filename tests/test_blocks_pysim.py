@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from flipspike.hw.buffers import SpikeBuffer
-from flipspike.hw.neuron import NeuronUpdate
+from flipspike.hw.neuron import NeuronPrepare, NeuronUpdate, drive_width
 from flipspike.hw.synapse import SYNAPSE_LATENCY, SynapseArray
 from flipspike.ir import LayerWidths
 
@@ -70,30 +70,48 @@ def test_xnor_popcount_would_be_wrong_for_01_spikes():
 @pytest.mark.parametrize("kind,k,reset", [("lif", 1, "hard"), ("lif", 3, "soft"), ("lif", None, "hard"),
                                           ("output", None, "hard")])
 def test_neuron_update(kind, k, reset):
+    """NeuronPrepare then NeuronUpdate, as the engine's stages C and D feed them, against the update
+    written from the spec in one piece: v2 = v - (v >>> k) + (I << F) + c; s = v2 >= theta; reset."""
+    from amaranth.hdl import Module
+
     rng = np.random.default_rng(7)
     widths = LayerWidths(input=1, current=7, bias=6, threshold=6, state=12)
     F, lanes = 2, 3
-    dut = NeuronUpdate(lanes, widths, frac_bits=F, kind=kind, leak_shift=k, reset=reset)
+    m = Module()
+    m.submodules.update = update = NeuronUpdate(lanes, widths, drive_width=drive_width(widths, F), kind=kind,
+                                                reset=reset)
+    if kind == "lif":
+        m.submodules.prepare = prepare = NeuronPrepare(lanes, widths, leak_shift=k)
+        m.d.comb += [update.v.eq(prepare.v1), update.margin.eq(prepare.margin)]
     cases = []
-    for _ in range(100):
+    for _ in range(200):
         cases.append({"v": [int(a) for a in rng.integers(-600, 600, lanes)],
                       "current": [int(a) for a in rng.integers(-60, 61, lanes)],
                       "bias": [int(a) for a in rng.integers(-32, 32, lanes)],
                       "threshold": [int(a) for a in rng.integers(1, 64, lanes)]})
+    cases.append({"v": [0, 40, -2048], "current": [0, 0, 63], "bias": [5, 0, -32], "threshold": [5, 40, 1]})
 
-    def check(ctx, case):
-        for p in range(lanes):
-            v, i, c, th = (case[n][p] for n in ("v", "current", "bias", "threshold"))
-            if kind == "lif" and k is not None:
-                v = v - v // 2 ** k
-            v = v + i * 2 ** F + c
-            spike = kind == "lif" and v >= th
-            if spike:
-                v = 0 if reset == "hard" else v - th
-            assert ctx.get(dut.v_next[p]) == v
-            assert (ctx.get(dut.spike) >> p) & 1 == int(spike)
+    async def bench(ctx):
+        for case in cases:
+            ctx.set(prepare.v if kind == "lif" else update.v, case["v"])
+            if kind == "lif":
+                ctx.set(prepare.threshold, case["threshold"])
+            ctx.set(update.drive, [i * 2 ** F + c for i, c in zip(case["current"], case["bias"])])
+            await ctx.delay(1e-9)
+            for p in range(lanes):
+                v, i, c, th = (case[n][p] for n in ("v", "current", "bias", "threshold"))
+                if kind == "lif" and k is not None:
+                    v = v - v // 2 ** k
+                v = v + i * 2 ** F + c
+                spike = kind == "lif" and v >= th
+                if spike:
+                    v = 0 if reset == "hard" else v - th
+                assert ctx.get(update.v_next[p]) == v
+                assert (ctx.get(update.spike) >> p) & 1 == int(spike)
 
-    run_comb(dut, cases, check)
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 @pytest.mark.parametrize("banks", [2, 4])
