@@ -84,16 +84,15 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
         raise ValueError(f"tries must be >= 1, got {tries}")
     from flipspike.hw.board_top import BoardDesign
 
-    platform = platform_for(board)
     env = {**os.environ, **{var: _tool(TOOLS[var]) for var in NEEDS[board]}}
-    clock_hz = platform.default_clk_frequency
-    design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud)
+    clock_hz = platform_for(board).default_clk_frequency
     device = BOARDS[board][2]
     start = time.perf_counter()
-    for attempt in range(tries):
+    for attempt in range(tries):       # (a platform builds once: a fresh one, and a fresh design, per try;
+        design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud)   # a bad baud rate stops here)
         try:
-            stat, pnr, files, bits = _place_and_route(platform, design, env, out_dir, board, seed + attempt,
-                                                      last=attempt == tries - 1)
+            stat, pnr, files, bits = _place_and_route(platform_for(board), design, env, out_dir, board,
+                                                      seed + attempt, last=attempt == tries - 1)
             break
         except _PlacementFailed:
             continue

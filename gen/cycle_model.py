@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from flipspike.hw.accelerator import buffer_banks
-from flipspike.hw.layer_engine import (PIPELINE_DRAIN, GroupWalk, continues_directly, result_turnaround,
-                                      starts_only_when_empty)
+from flipspike.hw.layer_engine import (PIPELINE_DRAIN, GroupWalk, continues_directly, keeps_result_register,
+                                      result_turnaround, starts_only_when_empty)
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
@@ -132,18 +132,21 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
     engine = _Engine(layer, fold, first)
     groups, f_in = engine.groups, engine.f_in
     starts = []
+    result_out = None                 # the output layer: the last sample's last step ended here
+    register = layer.kind == "output" and keeps_result_register(layer, fold, timesteps)
     for _ in range(3):                # the period in steady state: between the second and third samples
-        ready = _NEVER                # the output layer: step 0 waits for the last sample's result
-        if layer.kind == "output" and engine.last_end is not None:
-            ready = engine.last_end + result_turnaround(fold.pe)
         if first:
             engine.step(groups * f_in, _NEVER, writes=False)
             starts.append(engine.last_start)
         for j in range(timesteps):
-            engine.step(groups if first else groups * f_in, ready if j == 0 else _NEVER,
-                        into_neurons=first and j == 0)
+            ready = _NEVER            # the output layer waits for its last result to leave: at its last
+            waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
+            if layer.kind == "output" and waits and result_out is not None:
+                ready = result_out + result_turnaround(fold.pe)
+            engine.step(groups if first else groups * f_in, ready, into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)
+        result_out = engine.last_end
     return starts[2] - starts[1], engine.issue // 3
 
 

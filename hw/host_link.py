@@ -91,7 +91,9 @@ class HostLink(wiring.Component):
         parts = [("INFO", Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
                               Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags)),
                  ("INFER", Cat(cls, *accs, self._latency, counters))]
-        streams = {"READ": self.monitor.data}
+        monitor = Signal.like(self.monitor.data, reset_less=True)          # memory words pass a register (slow RAM outputs)
+        m.d.sync += monitor.eq(self.monitor.data)
+        streams = {"READ": monitor}
         m.d.sync += self.monitor.addr.eq(self._addr + index)      # (registered: see REPLY_SETTLE)
         if self.has_learn:
             learn = self.learn
@@ -101,7 +103,9 @@ class HostLink(wiring.Component):
             momentum = Signal(L.learn_momentum_bytes * 8)
             m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum)]
             m.d.sync += learn.readback_addr.eq(self._addr + index)
-            streams["READ_LEARN"] = Cat(weights, momentum)
+            learned = Signal(len(weights) + len(momentum), reset_less=True)
+            m.d.sync += learned.eq(Cat(weights, momentum))
+            streams["READ_LEARN"] = learned
         offsets, pos = {}, 0
         for name, value in parts:
             offsets[name] = pos
@@ -125,6 +129,7 @@ class HostLink(wiring.Component):
         idx_top = max(ARG_BYTES.values())
         idx = Signal(range(idx_top + 1))                  # payload bytes so far, saturating past the arguments
         left = Signal(16)                                  # payload bytes still to come (no adder on the byte path)
+        final, empty = Signal(), Signal()                  # the next payload byte is the last; no payload
         crc, code = Signal(8), Signal(8)   # code: the reply's status
         timer = Signal(range(self.timeout + 1))
         buf_bytes = L.buffer_bytes
@@ -264,19 +269,20 @@ class HostLink(wiring.Component):
             with m.State("LEN1"):
                 with m.If(got):
                     m.d.sync += [length[8:].eq(byte), crc.eq(crc_in), idx.eq(0), stored.eq(0), arg.eq(0),
+                                 empty.eq((length[:8] == 0) & (byte == 0)),
                                  bad_value.eq(0), pix_sub.eq(0), word_sub.eq(0), write_words.eq(0)]
                     m.next = "LEN_DONE"
                 receiving()
             with m.State("LEN_DONE"):                    # one cycle: the length is in its register
                 m.d.comb += in_frame.eq(1)
-                m.d.sync += left.eq(length)
+                m.d.sync += [left.eq(length), final.eq(length == 1)]
                 m.next = "PAYLOAD"
-                with m.If(length == 0):
+                with m.If(empty):
                     m.next = "CHECK"
                 receiving()
             with m.State("PAYLOAD"):
                 with m.If(got):
-                    m.d.sync += [crc.eq(crc_in), left.eq(left - 1)]
+                    m.d.sync += [crc.eq(crc_in), left.eq(left - 1), final.eq(left == 2)]
                     with m.If(idx != idx_top):
                         m.d.sync += idx.eq(idx + 1)
                     with m.Switch(idx):
@@ -298,7 +304,7 @@ class HostLink(wiring.Component):
                         m.d.sync += word_sub.eq(Mux(last, 0, word_sub + 1))
                         with m.If(last):
                             m.d.sync += write_words.eq(write_words + 1)
-                    with m.If(left == 1):
+                    with m.If(final):
                         m.next = "CHECK"
                 receiving()
             with m.State("CHECK"):
@@ -380,16 +386,16 @@ class HostLink(wiring.Component):
                         with m.If(reply_len == 0):
                             m.next = "REPLY_CRC"
             # each reply byte is registered before it is sent (the byte mux over the reply space is wide):
-            # memory addresses are registered, memory sources answer a cycle after their address, the byte
-            # register a cycle after that
-            out = Signal(8)
+            # memory addresses are registered, memories answer a cycle later, their words are registered,
+            # then the byte: REPLY_SETTLE waits SETTLE cycles after each byte for the next one
+            out = Signal(8, reset_less=True)
             m.d.sync += out.eq(Mux(streamed, stream_byte, _byte_of(m, space, pos)))
+            settle = Signal(range(SETTLE + 1))
             with m.State("REPLY_SETTLE"):
-                m.next = "REPLY_SETTLE2"
-            with m.State("REPLY_SETTLE2"):
-                m.next = "REPLY_SETTLE3"
-            with m.State("REPLY_SETTLE3"):
-                m.next = "REPLY_DATA"
+                m.d.sync += settle.eq(settle + 1)
+                with m.If(settle == SETTLE - 1):
+                    m.d.sync += settle.eq(0)
+                    m.next = "REPLY_DATA"
             with m.State("REPLY_DATA"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
                 with m.If(self.tx.ready):
@@ -407,11 +413,16 @@ class HostLink(wiring.Component):
         return m
 
 
+#: Cycles from a reply byte's handshake to the next byte ready in ``out``: the word index moves, the memory
+#: address register, the memory, the word register, the byte register.
+SETTLE = 4
+
+
 def _byte_of(m, space, pos):
     """Byte ``pos`` of ``space`` a cycle later: a registered 8-way select inside each block of 8 bytes,
     then the block's byte (one wide multiplexer made two shallow ones)."""
     blocks = [space[k:k + 64] for k in range(0, len(space), 64)]
-    picked = [Signal(8, name=f"reply_block{b}") for b in range(len(blocks))]
+    picked = [Signal(8, name=f"reply_block{b}", reset_less=True) for b in range(len(blocks))]
     for block, reg in zip(blocks, picked):
         m.d.sync += reg.eq(block.word_select(pos[:3], 8))
     return Cat(*picked).word_select(pos[3:], 8) if len(picked) > 1 else picked[0]

@@ -55,6 +55,7 @@ class LayerEngine(wiring.Component):
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
         self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
+        self.result_register = self.is_output and keeps_result_register(layer, fold, timesteps)
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         self.walk = GroupWalk(layer, fold)
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
@@ -169,13 +170,13 @@ class LayerEngine(wiring.Component):
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
             m.d.comb += partial[p].eq(Mux(c["syn"], syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
-        acc = Signal(lanes(signed(drive_width(W, F))))
+        acc = Signal(lanes(signed(drive_width(W, F))), reset_less=True)
         start = Signal(lanes(signed(drive_width(W, F))))
         term = [0] * pe
         if layer.shortcut is not None:                      # the gain where the input at the neuron's place spiked
             own = self.inp.own_data
             for _ in range(SYNAPSE_LATENCY):               # (read at stage A, with the input word: here at B)
-                own_next = Signal.like(own)
+                own_next = Signal.like(own, reset_less=True)
                 m.d.sync += own_next.eq(own)
                 own = own_next
             term = [Mux(own[p], g_rd.data[p], 0) for p in range(pe)]
@@ -198,8 +199,8 @@ class LayerEngine(wiring.Component):
             m.d.comb += [i_wr.addr.eq(d["group"]), i_wr.en.eq(fire & d["syn"])]
         if not self.is_output:                             # the group's membrane, latched with its first word
             m.submodules.prepare = prep = NeuronPrepare(pe, W, leak_shift=layer.leak_shift)
-            v_hold = Signal(lanes(signed(W.state)))
-            margin_hold = Signal.like(prep.margin)
+            v_hold = Signal(lanes(signed(W.state)), reset_less=True)
+            margin_hold = Signal.like(prep.margin, reset_less=True)
             for p in range(pe):
                 v_now = v_rd.data[p]
                 if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
@@ -234,10 +235,15 @@ class LayerEngine(wiring.Component):
 
         # -- step sequencing ------------------------------------------------------------------------
         # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
-        # step's last word (which releases this step's input and whose spikes commit two cycles later)
-        if self.is_output:     # a new sample's step 0 waits until the last one's result has left
-            in_flight = Cat(*(st["valid"] & ~st["syn"] for st in stages), self._result_pending,
-                            self.result.valid).any()
+        # step's last word (which releases this step's input and whose spikes commit PIPELINE_DRAIN cycles later)
+        if self.is_output and self.result_register:   # a sample's last step needs the register free
+            last_in_flight = Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in stages)).any()
+            free = self._result_free & ~last_in_flight
+            last_next = (t == T - 2) if T >= 2 else Const(1)
+            # (from a last step straight into the next one (T = 1): never, its own result is not out yet)
+            out_wait, out_next = (t != T - 1) | free, ~last_next | (free & (t != T - 1))
+        elif self.is_output:   # a new sample's step 0 waits until the last one's result has left
+            in_flight = Cat(*(st["valid"] & ~st["syn"] for st in stages)).any() | ~self._result_free
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
             in_flight = tree_sum(st["commit"] for st in stages)
@@ -385,7 +391,7 @@ class LayerEngine(wiring.Component):
                 m.d.comb += neurons.v[p].eq(Mux(c_t0, 0, accs[p]))
         else:   # the group's accumulators, selected as its first word reaches stage C (the previous
             # step's write-back of the group is at least a group earlier: a register, not a wide mux, feeds D)
-            picked = Signal(data.ArrayLayout(signed(W.state), pe))
+            picked = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
             with m.If(c["first"]):
                 with m.Switch(c["nf"]):
                     for g in range(self.f_out):
@@ -403,9 +409,16 @@ class LayerEngine(wiring.Component):
         # lane (a tree, a register after each level), then the running best across groups. Lowest index
         # wins ties (strict >).
         a_step, a_done, a_nf = Signal(), Signal(), Signal.like(c_nf)
-        a_val = Signal(data.ArrayLayout(signed(W.state), pe))
+        a_val = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
         last = neuron_step & c_tlast
         m.d.sync += [a_step.eq(last), a_done.eq(last & c_end), a_nf.eq(c_nf)]
+        # the result's accumulators: copied once the last write-back is done, so the next sample may
+        # start at once (step 0 overwrites the accumulators); or the accumulators themselves
+        result_acc = accs
+        if self.result_register:
+            result_acc = Signal.like(accs, reset_less=True)
+            with m.If(a_done):
+                m.d.sync += result_acc.eq(accs)
         with m.If(neuron_step):
             m.d.sync += a_val.eq(neurons.v_next)
         lanes_best = [(a_val[p], Const(p, range(pe))) for p in range(pe)]
@@ -420,7 +433,8 @@ class LayerEngine(wiring.Component):
             pairs += [lanes_best[-1]] if len(lanes_best) % 2 else []
             lanes_best = []
             for k, (v, i) in enumerate(pairs):
-                rv, ri = Signal(signed(W.state), name=f"best{level}_{k}"), Signal(range(pe), name=f"best{level}_idx{k}")
+                rv = Signal(signed(W.state), name=f"best{level}_{k}", reset_less=True)
+                ri = Signal(range(pe), name=f"best{level}_idx{k}", reset_less=True)
                 m.d.sync += [rv.eq(v), ri.eq(i)]
                 lanes_best.append((rv, ri))
             nxt = Signal(), Signal(), Signal.like(a_nf)
@@ -441,16 +455,30 @@ class LayerEngine(wiring.Component):
             m.d.sync += [cls.eq(Mux(take, g_idx, best_idx)), res_valid.eq(1)]
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
-        self._result_pending = Cat(*pending, g_done).any()
+        self._result_free = ~Cat(*pending, g_done, res_valid).any()
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
-                     self.result.payload.acc.eq(accs)]
+                     self.result.payload.acc.eq(result_acc)]
 
 
 def result_turnaround(pe: int) -> int:
-    """Cycles from an output layer's last word of a sample until the next sample's first step may issue
-    (it overwrites the accumulators): the drain, the argmax (a register, one per lane-tree level, the
-    running best), the result offered and taken."""
+    """Cycles from an output layer's last word of a sample until its result has left (the next sample's
+    step 0 may start then, or with a result register its last step): the drain, the argmax (a
+    register, one per lane-tree level, the running best), the result offered and taken at once."""
     return PIPELINE_DRAIN + 4 + (pe - 1).bit_length()
+
+
+def keeps_result_register(layer, fold: Fold, timesteps: int) -> bool:
+    """Whether an output layer copies its accumulators into a result register (N_out x state flip-flops)
+    so that the next sample need not wait for the result to leave: where that wait would cost more than
+    5 % of the layer's issue cycles per sample. (On a small device those flip-flops are better spent
+    where they buy more: the iCEBreaker's MLP at 16x1,8x1 waits 2 %.)"""
+    issue = timesteps * (layer.n_out // fold.pe) * (layer.n_in // fold.simd)
+    return 20 * result_turnaround(fold.pe) > issue
+
+
+#: Flags that act by themselves (the others only qualify them): these keep their reset; the rest, like the
+#: datapath registers, have none (free of set/reset nets, an iCE40 packs them more easily).
+CONTROL_FLAGS = ("valid", "first", "last", "end", "commit", "syn")
 
 
 def _flag_pipeline(m, flags: dict, n: int) -> list[dict]:
@@ -458,7 +486,8 @@ def _flag_pipeline(m, flags: dict, n: int) -> list[dict]:
     signals per stage, the first one cycle after issue."""
     stages, prev = [], flags
     for k in range(n):
-        stage = {name: Signal(Value.cast(v).shape(), name=f"s{k}_{name}") for name, v in prev.items()}
+        stage = {name: Signal(Value.cast(v).shape(), name=f"s{k}_{name}", reset_less=name not in CONTROL_FLAGS)
+                 for name, v in prev.items()}
         m.d.sync += [stage[name].eq(v) for name, v in prev.items()]
         stages.append(stage)
         prev = stage

@@ -10,9 +10,10 @@ from flipspike.ir.formats import signed_width
 
 from .arith import tree_levels, tree_sum
 
-#: Registers from (x, w) to ``current``: after the adder trees' first FIRST_LEVELS levels, and at the output.
+#: Registers from (x, w) to ``current``: at the inputs (block RAM outputs are slow: 5.6 ns on an ECP5
+#: without its output register), after the adder trees' first FIRST_LEVELS levels, and at the output.
 #: The gated adds and a 16-input tree in one cycle were an iCE40 build's critical path.
-SYNAPSE_LATENCY = 2
+SYNAPSE_LATENCY = 3
 FIRST_LEVELS = 2
 
 
@@ -42,14 +43,17 @@ class SynapseArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        xs = [self.x[i] for i in range(self.simd)]
-        trees = [[Mux(self.w[p * self.simd + i], x, 0) for i, x in enumerate(xs)] for p in range(self.pe)]
+        # (datapath registers have no reset: free of set/reset nets, an iCE40 packs them more easily)
+        x_in, w_in = Signal.like(self.x, reset_less=True), Signal.like(self.w, reset_less=True)
+        m.d.sync += [x_in.eq(self.x), w_in.eq(self.w)]
+        xs = [x_in[i] for i in range(self.simd)]
+        trees = [[Mux(w_in[p * self.simd + i], x, 0) for i, x in enumerate(xs)] for p in range(self.pe)]
         trees += [xs, [x != 0 for x in xs]]          # lane trees, the total of the inputs, the active inputs
         sums = []
         for k, tree in enumerate(trees):
             partial = []
             for j, value in enumerate(tree_levels(tree, FIRST_LEVELS)):
-                reg = Signal(value.shape(), name=f"partial_{k}_{j}")
+                reg = Signal(value.shape(), name=f"partial_{k}_{j}", reset_less=True)
                 m.d.sync += reg.eq(value)
                 partial.append(reg)
             sums.append(tree_sum(partial))

@@ -5,6 +5,7 @@ Random tiny networks (shapes, weights, thresholds, leak, reset, folding, T) and 
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from flipspike.gen.cycle_model import layer_cycles, sample_cycles
@@ -190,3 +191,24 @@ def test_shortcuts_are_bit_exact(seed, T, pe, event):
             folds[1] = Fold(folds[1].simd, folds[1].pe, True)
         x = random_pixels(rng, desc, 3)
         assert compare(run_integer(desc, x), run_pysim(desc, folds, x)) == []
+
+
+@pytest.mark.parametrize("out_fold", [Fold(1, 1), Fold(4, 4)])
+def test_output_layer_with_and_without_result_register(out_fold):
+    """A long output layer keeps no result register (its next sample waits for the result to leave), a
+    short one does (only its last step waits): both stream bit-exact, no faster than the slowest layer's
+    period and no slower than one sample at a time."""
+    from flipspike.hw.layer_engine import keeps_result_register
+    rng = np.random.default_rng(11)
+    desc = random_desc(rng, [8, 16, 4], timesteps=3, input_bits=3)
+    folds = [Fold(4, 8), out_fold]
+    assert keeps_result_register(desc.layers[1], out_fold, 3) == (out_fold.simd == 4)
+    x = random_pixels(rng, desc, 5)
+    ref = run_integer(desc, x)
+    observed = run_pysim(desc, folds, x)
+    assert compare(ref, observed) == []
+    for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
+        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
+    slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
+    latency = min(obs["latency"] for obs in observed["samples"])
+    assert slowest <= observed["stream"]["cycles_per_inference"] <= latency

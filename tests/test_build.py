@@ -57,10 +57,11 @@ def test_a_failed_placement_is_tried_again_with_the_next_seed(tmp_path, monkeypa
     pytest.importorskip("amaranth_boards")
     from flipspike.gen import build
 
-    seeds = []
+    seeds, platforms = [], []
 
     def place(platform, design, env, out_dir, board, seed, *, last):
         seeds.append((seed, last))
+        platforms.append(platform)                          # (an Amaranth platform builds only once)
         if seed < 7:
             raise build._PlacementFailed()
         stat = {"modules": {"top": {"num_cells_by_type": {"SB_LUT4": 4000, "SB_DFF": 900}}}}
@@ -72,6 +73,7 @@ def test_a_failed_placement_is_tried_again_with_the_next_seed(tmp_path, monkeypa
     desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
     report = build.build_board(desc, [Fold(4, 2), Fold(2, 2)], "icebreaker", tmp_path / "b", seed=5, tries=3)
     assert seeds == [(5, False), (6, False), (7, True)]
+    assert len({id(p) for p in platforms}) == 3
     assert report["seed"] == 7 and report["placement_tries"] == 3
     assert report["utilization"]["lc"] == {"used": 4700, "total": 5280, "percent": 89.0}
     assert (tmp_path / "b" / "top.bin").read_bytes() == b"bits"
