@@ -40,8 +40,9 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     """Banks of each spike buffer (between layers i and i+1). Two, except after the slowest layer (by
     issue cycles per sample) where two cannot keep it going: its step j+2 needs the next layer done with
     step j, which the next layer starts PIPELINE_DRAIN + 2 cycles after step j ends, so a next layer
-    whose step takes about as long stalls it every step. There a third bank lets it run on. The extra
-    bank is flip-flops: two stay wherever they suffice."""
+    whose step takes about as long stalls it every step. Where the next layer's step is no longer than
+    its own, a third bank lets it run on. (Where it is longer, a third bank only absorbs a burst of
+    steps; the bank is flip-flops, and on the iCEBreaker's MLP at 16x1,8x1 it cost the fit.)"""
     T = desc.timesteps
     walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
     step = [w.groups if i == 0 else w.groups * w.f_in for i, w in enumerate(walks)]   # issue cycles per step
@@ -50,7 +51,8 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     for i in range(len(desc.layers) - 1):
         slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
         keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
-        banks.append(2 if keeps_up or not slowest or T < 3 else 3)
+        helps = step[i + 1] <= step[i]
+        banks.append(3 if slowest and not keeps_up and helps and T >= 3 else 2)
     return banks
 
 

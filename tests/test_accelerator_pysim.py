@@ -212,3 +212,18 @@ def test_output_layer_with_and_without_result_register(out_fold):
     slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
     latency = min(obs["latency"] for obs in observed["samples"])
     assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
+
+
+def test_a_third_spike_bank_only_after_a_slowest_layer_that_two_would_stall():
+    from flipspike.hw.accelerator import buffer_banks
+    desc = random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=4, input_bits=5)
+    # fc1 slowest (128 issue cycles), its neuron step (16) no longer than fc2's step (16) plus the drain: 3
+    assert buffer_banks(desc, [Fold(16, 8), Fold(16, 5)]) == [3]
+    # fc2 the slowest: fc1 never waits on it for long enough to matter
+    assert buffer_banks(desc, [Fold(16, 8), Fold(1, 10)]) == [2]
+    # fc1 the slowest, but fc2's step (160) is longer than fc1's neuron step (128): a bank would only
+    # absorb a burst
+    assert buffer_banks(desc, [Fold(16, 1), Fold(8, 1)]) == [2]
+    # T = 2: a step pair fits the two banks as is
+    assert buffer_banks(random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=2, input_bits=5),
+                        [Fold(16, 8), Fold(16, 5)]) == [2]
