@@ -77,7 +77,8 @@ class SpikeBuffer(wiring.Component):
         banks = [Signal(self.size, name=f"bank{b}") for b in range(n)]
         wsel, rsel = Signal(range(n)), Signal(range(n))
         count = Signal(range(n + 1))
-        m.d.comb += [self.write.free_banks.eq(n - count), self.read.avail.eq(count > 0),
+        m.d.comb += [self.write.free_banks.eq(n - count), self.write.freed.eq(self.read.release),
+                     self.read.avail.eq(count > 0),
                      self.read.next_avail.eq(count >= 2)]
         for b, bank in enumerate(banks):
             with m.If(self.write.we & (wsel == b)):

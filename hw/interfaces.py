@@ -57,13 +57,15 @@ class SpikeOutSignature(wiring.Signature):
     """A layer's output spikes for one step, written PE bits at a time into a free buffer slot.
 
     ``free_banks``: banks neither full nor being read (a step may start while those before it have
-    yet to commit: each needs its own). ``we``/``addr``/``data``: write PE spikes of neuron group
-    ``addr``. ``commit``: the step is complete (a one-cycle pulse, with its last write).
+    yet to commit: each needs its own). ``freed``: a bank is released this cycle (the reader's last
+    word of a step issues). ``we``/``addr``/``data``: write PE spikes of neuron group ``addr``.
+    ``commit``: the step is complete (a one-cycle pulse, with its last write).
     """
 
     def __init__(self, groups: int, pe: int, banks: int = 2):
         super().__init__({
             "free_banks": In(range(banks + 1)),
+            "freed": In(1),
             "we": Out(1),
             "addr": Out(range(max(2, groups))),
             "data": Out(pe),

@@ -38,7 +38,6 @@ from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOu
 from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
 from .neuron import NeuronPrepare, NeuronUpdate, drive_width
-from .arith import tree_sum
 from .synapse import SYNAPSE_LATENCY, SynapseArray
 
 #: Cycles after the last issue before a step's last neuron group is written back (stages B to D).
@@ -66,7 +65,7 @@ class LayerEngine(wiring.Component):
                    "counters": Out(CounterLayout)}
         if monitor_bus is not None:
             members["monitor"] = In(MonitorSignature(*monitor_bus))
-        self.learn_rule = learn_rule
+        self.learn_rule, self.out_banks = learn_rule, out_banks
         if learn_rule is not None:
             members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
                                                  layer.n_out, learn_rule.v_bits if learn_rule.tbso else 0))
@@ -245,10 +244,13 @@ class LayerEngine(wiring.Component):
         elif self.is_output:   # a new sample's step 0 waits until the last one's result has left
             in_flight = Cat(*(st["valid"] & ~st["syn"] for st in stages)).any() | ~self._result_free
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
-        else:   # a step needs its own bank, besides the full ones and those its predecessors will commit
-            in_flight = tree_sum(st["commit"] for st in stages)
-            out_wait = self.out.free_banks >= in_flight + 1
-            out_next = self.out.free_banks >= in_flight + 2    # (this step's commit is in flight too)
+        else:   # a step needs its own bank, besides the full ones and those its predecessors will commit:
+            # unclaimed = free banks - commits in flight, kept in a register (off the sequencing path):
+            # a commit landing changes neither; a released bank adds one, a step's last word takes one
+            unclaimed = Signal(range(self.out_banks + 1), init=self.out_banks)
+            m.d.sync += unclaimed.eq(unclaimed + self.out.freed - flags["commit"])
+            out_wait = unclaimed >= 1
+            out_next = unclaimed >= 2                          # (this step's commit is in flight too)
         if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
             ready_wait = Mux(syn, self.inp.avail, out_wait)
             ready_next = Mux(syn, out_wait, Mux(t == T - 1, self.inp.avail, out_next))

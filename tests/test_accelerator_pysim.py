@@ -26,13 +26,17 @@ def test_random_networks_are_bit_exact(seed, hidden, T, k, reset, F, bits):
     sizes = [int(rng.choice([4, 6, 8])), *hidden, int(rng.choice([2, 3, 4]))]
     desc = random_desc(rng, sizes, timesteps=T, input_bits=bits, frac_bits=F, leak_shift=k, reset=reset)
     folds = divisor_fold(rng, desc)
-    x = random_pixels(rng, desc, 3)
+    check_exact_and_timed(desc, folds, random_pixels(rng, desc, 3))
+
+
+def check_exact_and_timed(desc, folds, x):
+    """Bit-exact one at a time and back to back, busy cycles as modelled, and back to back never faster
+    than the slowest layer's period nor slower than one sample at a time."""
     observed = run_pysim(desc, folds, x)
     ref = run_integer(desc, x)
     assert compare(ref, observed) == []
     for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
         assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
-    # back to back: never faster than the slowest layer's period, never slower than one at a time
     slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
     latency = min(obs["latency"] for obs in observed["samples"])
     assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
@@ -203,15 +207,7 @@ def test_output_layer_with_and_without_result_register(out_fold):
     desc = random_desc(rng, [8, 16, 4], timesteps=3, input_bits=3)
     folds = [Fold(4, 8), out_fold]
     assert keeps_result_register(desc.layers[1], out_fold, 3) == (out_fold.simd == 4)
-    x = random_pixels(rng, desc, 5)
-    ref = run_integer(desc, x)
-    observed = run_pysim(desc, folds, x)
-    assert compare(ref, observed) == []
-    for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
-        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
-    slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
-    latency = min(obs["latency"] for obs in observed["samples"])
-    assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
+    check_exact_and_timed(desc, folds, random_pixels(rng, desc, 5))
 
 
 def test_a_third_spike_bank_only_after_a_slowest_layer_that_two_would_stall():
