@@ -1,6 +1,6 @@
 """Board builds of a trained network: utilization, Fmax and throughput next to published figures.
 
-    python bench/boards.py [NET] [--icebreaker-fold 16x1,8x1] [--ulx3s-fold 16x8,16x5]
+    python bench/boards.py [NET] [--icebreaker-fold 8x1,8x1] [--ulx3s-fold 16x8,16x5]
 
 NET defaults to runs/demo/net.json (``make demo`` writes it). Each build runs yosys + nextpnr from
 PyPI (about two minutes each on 2 cores). Throughput is the slowest layer's modelled busy cycles per
@@ -27,7 +27,7 @@ PUBLISHED = [("FINN, binarized MLP, MNIST, ZC706 (Umuroglu et al. 2017)", "12.3M
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("net", nargs="?", default="runs/demo/net.json")
-    p.add_argument("--icebreaker-fold", default="16x1,8x1")
+    p.add_argument("--icebreaker-fold", default="8x1,8x1")
     p.add_argument("--ulx3s-fold", default="16x8,16x5")
     args = p.parse_args()
     desc = NetDesc.load(args.net)
