@@ -99,13 +99,13 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
     steps). ``event[l]``: the words event-driven layer l issues at each step (:func:`event_words`)."""
     T, out = desc.timesteps, []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        groups, f_in = GroupWalk(layer, fold).groups, layer.n_in // fold.simd
+        walk = GroupWalk(layer, fold)
         if i == 0:
-            out.append([groups * f_in] + [groups] * T)
+            out.append([walk.groups * walk.f_in] + [walk.step_issue(first=True)] * T)
         elif fold.event:
             out.append([int(w) for w in event[i]])
         else:
-            out.append([groups * f_in] * T)
+            out.append([walk.step_issue(first=False)] * T)
     return out
 
 
@@ -129,21 +129,20 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
 def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, int]:
     """(period, issue cycles) of ``layer`` at ``fold`` (dense mode): the cycles from one sample's first
     word to the next's when its neighbours never keep it waiting, and the words it issues per sample."""
-    engine = _Engine(layer, fold, first)
-    groups, f_in = engine.groups, engine.f_in
+    engine, walk = _Engine(layer, fold, first), GroupWalk(layer, fold)
     starts = []
     result_out = None                 # the output layer: the last sample's last step ended here
     register = layer.kind == "output" and keeps_result_register(layer, fold, timesteps)
     for _ in range(3):                # the period in steady state: between the second and third samples
         if first:
-            engine.step(groups * f_in, _NEVER, writes=False)
+            engine.step(walk.groups * walk.f_in, _NEVER, writes=False)
             starts.append(engine.last_start)
         for j in range(timesteps):
             ready = _NEVER            # the output layer waits for its last result to leave: at its last
             waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
             if layer.kind == "output" and waits and result_out is not None:
                 ready = result_out + result_turnaround(fold.pe)
-            engine.step(groups if first else groups * f_in, ready, into_neurons=first and j == 0)
+            engine.step(walk.step_issue(first), ready, into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)
         result_out = engine.last_end

@@ -45,8 +45,8 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     steps; the bank is flip-flops, and on the iCEBreaker's MLP at 16x1,8x1 it cost the fit.)"""
     T = desc.timesteps
     walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
-    step = [w.groups if i == 0 else w.groups * w.f_in for i, w in enumerate(walks)]   # issue cycles per step
-    issue = [T * s + (walks[0].groups * walks[0].f_in if i == 0 else 0) for i, s in enumerate(step)]
+    step = [w.step_issue(first=i == 0) for i, w in enumerate(walks)]
+    issue = [w.sample_issue(T, first=i == 0) for i, w in enumerate(walks)]
     banks = []
     for i in range(len(desc.layers) - 1):
         slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])

@@ -210,7 +210,7 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [v_hold.eq(prep.v1), margin_hold.eq(prep.margin)]
             m.d.comb += [neurons.v.eq(v_hold), neurons.margin.eq(margin_hold)]
         if self.is_output:
-            self._output_stage(m, neurons, c, d["nf"], neuron_step, d["t0"], d["tlast"], d["end"])
+            self._output_stage(m, neurons, c, d, neuron_step)
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
@@ -379,10 +379,9 @@ class LayerEngine(wiring.Component):
             with m.Else():
                 m.d.sync += t.eq(t + 1)
 
-    def _output_stage(self, m, neurons, c, c_nf, neuron_step, c_t0, c_tlast, c_end):
-        """Accumulators in registers, a running argmax over the last step, and the result stream. The
-        ``c_`` flags: stage D holds a word of step 0 / of the last step / the step's last word; ``c``:
-        the flags of stage C."""
+    def _output_stage(self, m, neurons, c, d, neuron_step):
+        """Accumulators in registers, a running argmax over the last step, and the result stream. ``c``,
+        ``d``: the flags of stages C and D (a word of step 0 / of the last step / the step's last word)."""
         layer, pe = self.layer, self.fold.pe
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
@@ -390,7 +389,7 @@ class LayerEngine(wiring.Component):
         res_valid = Signal()
         if self.f_out == 1:          # one group: its accumulators are read in place (0 at the first step)
             for p in range(pe):
-                m.d.comb += neurons.v[p].eq(Mux(c_t0, 0, accs[p]))
+                m.d.comb += neurons.v[p].eq(Mux(d["t0"], 0, accs[p]))
         else:   # the group's accumulators, selected as its first word reaches stage C (the previous
             # step's write-back of the group is at least a group earlier: a register, not a wide mux, feeds D)
             picked = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
@@ -401,7 +400,7 @@ class LayerEngine(wiring.Component):
                             for p in range(pe):
                                 m.d.sync += picked[p].eq(Mux(c["t0"], 0, accs[g * pe + p]))
             m.d.comb += neurons.v.eq(picked)
-        with m.Switch(c_nf):        # write back
+        with m.Switch(d["nf"]):     # write back
             for g in range(self.f_out):
                 with m.Case(g):
                     for p in range(pe):
@@ -410,10 +409,10 @@ class LayerEngine(wiring.Component):
         # argmax over the last step, off the neuron update's path, in registered stages: the group's best
         # lane (a tree, a register after each level), then the running best across groups. Lowest index
         # wins ties (strict >).
-        a_step, a_done, a_nf = Signal(), Signal(), Signal.like(c_nf)
+        a_step, a_done, a_nf = Signal(), Signal(), Signal.like(d["nf"])
         a_val = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
-        last = neuron_step & c_tlast
-        m.d.sync += [a_step.eq(last), a_done.eq(last & c_end), a_nf.eq(c_nf)]
+        last = neuron_step & d["tlast"]
+        m.d.sync += [a_step.eq(last), a_done.eq(last & d["end"]), a_nf.eq(d["nf"])]
         # the result's accumulators: copied once the last write-back is done, so the next sample may
         # start at once (step 0 overwrites the accumulators); or the accumulators themselves
         result_acc = accs
@@ -474,8 +473,7 @@ def keeps_result_register(layer, fold: Fold, timesteps: int) -> bool:
     so that the next sample need not wait for the result to leave: where that wait would cost more than
     5 % of the layer's issue cycles per sample. (On a small device those flip-flops are better spent
     where they buy more: the iCEBreaker's MLP at 16x1,8x1 waits 2 %.)"""
-    issue = timesteps * (layer.n_out // fold.pe) * (layer.n_in // fold.simd)
-    return 20 * result_turnaround(fold.pe) > issue
+    return 20 * result_turnaround(fold.pe) > GroupWalk(layer, fold).sample_issue(timesteps, first=False)
 
 
 #: Flags that act by themselves (the others only qualify them): these keep their reset; the rest, like the
@@ -557,6 +555,15 @@ class GroupWalk:
         self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
         self.groups = self.hp * self.pool * self.wc * self.f_out     # groups walked per step = membrane words
         self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
+
+    def step_issue(self, first: bool) -> int:
+        """Issue cycles of one dense time step: G * F_in words, or a first layer's G pseudo-words (its
+        current, stored by the synapse phase of G * F_in words once per sample)."""
+        return self.groups if first else self.groups * self.f_in
+
+    def sample_issue(self, timesteps: int, first: bool) -> int:
+        """Issue cycles of one sample in dense mode (a first layer's synapse phase included)."""
+        return timesteps * self.step_issue(first) + (self.groups * self.f_in if first else 0)
 
     def counters(self, m) -> dict:
         names = {"py": self.hp, "px": self.wp, "nf": self.f_out, "dy": self.pool, "dx": self.pool,
