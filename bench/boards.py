@@ -1,10 +1,13 @@
 """Board builds of a trained network: utilization, Fmax and throughput next to published figures.
 
-    python bench/boards.py [NET] [--icebreaker-fold 8x1,8x1] [--ulx3s-fold 16x8,16x5]
+    python bench/boards.py [NET] [--conv CONV_NET] [--icebreaker-fold 16x1,8x1] [--icebreaker-clock 40]
+                           [--ulx3s-fold 16x8,16x5] [--ulx3s-clock 100] [--conv-fold 1x1,8x2,1x1]
 
-NET defaults to runs/demo/net.json (``make demo`` writes it). Each build runs yosys + nextpnr from
-PyPI (about two minutes each on 2 cores). Throughput is the slowest layer's modelled busy cycles per
-inference at the Fmax nextpnr reports (samples streamed back to back); latency is the sum over layers.
+NET defaults to runs/demo/net.json (``make demo`` writes it); with --conv, the conv net is built for the
+iCEBreaker too. Each build runs yosys + nextpnr from PyPI (one to two minutes each on 2 cores), the
+design clocked from the board's PLL at the given MHz (nextpnr works to that constraint; 0: the board's
+oscillator). Throughput is the slowest layer's modelled busy cycles per inference at the Fmax nextpnr
+reports (samples streamed back to back); latency is the sum over layers.
 The published figures are for other devices and datasets (MNIST, not 8x8 digits): context, not a
 like-for-like comparison.
 """
@@ -27,29 +30,38 @@ PUBLISHED = [("FINN, binarized MLP, MNIST, ZC706 (Umuroglu et al. 2017)", "12.3M
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("net", nargs="?", default="runs/demo/net.json")
-    p.add_argument("--icebreaker-fold", default="8x1,8x1")
+    p.add_argument("--conv", default=None, help="a conv net's description, built for the iCEBreaker too")
+    p.add_argument("--icebreaker-fold", default="16x1,8x1")
+    p.add_argument("--icebreaker-clock", type=float, default=40)
+    p.add_argument("--conv-fold", default="1x1,8x2,1x1")
     p.add_argument("--ulx3s-fold", default="16x8,16x5")
+    p.add_argument("--ulx3s-clock", type=float, default=100)
     args = p.parse_args()
     desc = NetDesc.load(args.net)
+    builds = [("icebreaker", desc, args.icebreaker_fold, args.icebreaker_clock),
+              ("ulx3s", desc, args.ulx3s_fold, args.ulx3s_clock)]
+    if args.conv:
+        builds.insert(1, ("icebreaker", NetDesc.load(args.conv), args.conv_fold, args.icebreaker_clock))
     rows = []
-    for board, fold in (("icebreaker", args.icebreaker_fold), ("ulx3s", args.ulx3s_fold)):
+    for board, desc, fold, clock in builds:
         folds = parse_folding(fold, desc.layers)
         with tempfile.TemporaryDirectory() as tmp:
-            r = build_board(desc, folds, board, Path(tmp) / board)
+            r = build_board(desc, folds, board, Path(tmp) / board, clock_mhz=clock or None)
         cycles = [row["cycles"] for row in layer_cycles(desc, folds)]
         est = estimate(desc, folds, host_link=True)["total"]
         u = r["utilization"]
         cells = f"{u['lc']['used']} ({u['lc']['percent']} %)" if "lc" in u else "-"
-        rows.append((board, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], cells, u["ff"]["used"],
-                     u["bram"]["used"], r["fmax_mhz"], r["fits"], r["fmax_mhz"] * 1e6 / max(cycles),
-                     sum(cycles) / r["fmax_mhz"]))
-        print(f"built {board} {fold} in {r['seconds']} s", flush=True)
-    print("| board | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | Fmax (MHz) | fits | inferences/s at Fmax "
-          "| latency (us) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for b, f, lut, e, lc, ff, bram, fmax, fits, ips, lat in rows:
-        print(f"| {b} | {f} | {lut} | {e} | {lc} | {ff} | {bram} | {fmax} | {'yes' if fits else 'no'} | {ips:,.0f} "
-              f"| {lat:.1f} |")
+        arch = "conv" if any(layer.conv is not None for layer in desc.layers) else "MLP"
+        rows.append((board, arch, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], cells,
+                     u["ff"]["used"], u["bram"]["used"], r["clock_mhz"], r["fmax_mhz"], r["fits"],
+                     r["fmax_mhz"] * 1e6 / max(cycles), sum(cycles) / r["fmax_mhz"]))
+        print(f"built {board} {arch} {fold} in {r['seconds']} s", flush=True)
+    print("| board | net | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | clock (MHz) | Fmax (MHz) | fits "
+          "| inferences/s at Fmax | latency (us) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for b, a, f, lut, e, lc, ff, bram, clock, fmax, fits, ips, lat in rows:
+        print(f"| {b} | {a} | {f} | {lut} | {e} | {lc} | {ff} | {bram} | {clock:g} | {fmax} | {'yes' if fits else 'no'} "
+              f"| {ips:,.0f} | {lat:.1f} |")
     for what, figure in PUBLISHED:
         print(f"published: {what}: {figure}")
 

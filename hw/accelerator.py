@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +22,7 @@ from flipspike.ir.folding import Fold, validate_folding
 from flipspike.ir.geometry import size
 
 from .arith import tree_sum
-from .buffers import PixelBuffer, SpikeBuffer
+from .buffers import PixelBuffer, SpikeBuffer, spike_ram_shape
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import PIPELINE_DRAIN, GroupWalk, LayerEngine
 from .flip_unit import LearnSignature
@@ -36,13 +36,19 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
                                "supported; learn a dense layer (the output layer)")
 
 
+#: Most banks in one spike buffer (a sample's worth of steps, up to this)
+MAX_BANKS = 8
+
+
 def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     """Banks of each spike buffer (between layers i and i+1). Two, except after the slowest layer (by
     issue cycles per sample) where two cannot keep it going: its step j+2 needs the next layer done with
     step j, which the next layer starts PIPELINE_DRAIN + 2 cycles after step j ends, so a next layer
-    whose step takes about as long stalls it every step. Where the next layer's step is no longer than
-    its own, a third bank lets it run on. (Where it is longer, a third bank only absorbs a burst of
-    steps; the bank is flip-flops, and on the iCEBreaker's MLP at 16x1,8x1 it cost the fit.)"""
+    whose step takes about as long stalls it every step. There a buffer in block RAM holds a sample's
+    worth of steps (T banks, at most MAX_BANKS: the next layer's waits between samples, for its result
+    to leave, no longer reach back). A buffer in flip-flops gets a third bank, and only where the next
+    layer's step is no longer than the slowest one's (where it is longer, a bank only absorbs a burst of
+    steps, and flip-flops are dear: on the iCEBreaker's MLP at 16x1,8x1 it cost the fit)."""
     T = desc.timesteps
     walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
     step = [w.step_issue(first=i == 0) for i, w in enumerate(walks)]
@@ -51,9 +57,26 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     for i in range(len(desc.layers) - 1):
         slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
         keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
-        helps = step[i + 1] <= step[i]
-        banks.append(3 if slowest and not keeps_up and helps and T >= 3 else 2)
+        if not slowest or keeps_up or T < 3:
+            banks.append(2)
+        elif spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None:
+            banks.append(min(T, MAX_BANKS))
+        else:
+            banks.append(3 if step[i + 1] <= step[i] else 2)
     return banks
+
+
+def _buffer_shape(desc: NetDesc, folds: list[Fold], index: int) -> dict:
+    layer, fold = desc.layers[index], folds[index]
+    return {"size": size(desc.layers[index - 1].output_shape), "pe": folds[index - 1].pe, "simd": fold.simd,
+            "own_pe": fold.pe if layer.shortcut is not None else 0}
+
+
+def spike_buffer_args(desc: NetDesc, folds: list[Fold], index: int) -> dict:
+    """SpikeBuffer arguments of the buffer in front of layer ``index`` (> 0); one place for the
+    accelerator and the resource estimate."""
+    return {**_buffer_shape(desc, folds, index), "mask": folds[index].event,
+            "banks": buffer_banks(desc, folds)[index - 1]}
 
 
 class Accelerator(wiring.Component):
@@ -111,12 +134,14 @@ class Accelerator(wiring.Component):
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
                 accepted = self.pixels.valid & self.pixels.ready          # nonzero pixels, as they arrive
-                # (input counts are registered: a cycle late, off the paths into the buffers)
-                m.d.sync += engine.in_count.eq(Mux(accepted, tree_sum([self.pixels.payload[j] != 0 for j in range(fold.simd)]), 0))
+                # (input counts are registered, and the nonzero flags before them: off the paths into the
+                # buffers, and no comparator in front of the adder tree)
+                nonzero = Signal(fold.simd, name="pixels_nonzero")
+                m.d.sync += [nonzero.eq(Mux(accepted, Cat(self.pixels.payload[j] != 0 for j in range(fold.simd)), 0)),
+                             engine.in_count.eq(tree_sum(list(nonzero)))]
             else:
                 prev = engines[-1]
-                buf = SpikeBuffer(size(desc.layers[i - 1].output_shape), folds[i - 1].pe, fold.simd, fold.event,
-                                  fold.pe if layer.shortcut is not None else 0, banks[i - 1])
+                buf = SpikeBuffer(**spike_buffer_args(desc, folds, i))
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)

@@ -20,6 +20,7 @@ from flipspike.ir.folding import Fold
 from .accelerator import Accelerator
 from .host_link import HostLink, link_layout
 from .memory_map import Learning
+from .pll import PLLConfig, PLLDomain
 from .uart import UARTRx, UARTTx, check_divisor
 
 
@@ -51,10 +52,15 @@ class HostTop(wiring.Component):
 
 
 class BoardDesign(Elaboratable):
-    """:class:`HostTop` on a board: UART 0 of the platform at ``baud``, LED 0 lit while busy."""
+    """:class:`HostTop` on a board: UART 0 of the platform at ``baud``, LED 0 lit while busy. With a
+    ``pll`` (:func:`flipspike.hw.pll.pll_config`) the design runs at the PLL's frequency, else at the
+    board's oscillator (``clock_hz``)."""
 
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, clock_hz: float,
-                 baud: int, timeout_s: float = 0.05):
+                 baud: int, timeout_s: float = 0.05, pll: PLLConfig | None = None):
+        self.pll = pll
+        if pll is not None:
+            clock_hz = pll.f_out
         divisor = round(clock_hz / baud)
         if divisor < 4 or abs(clock_hz / divisor - baud) / baud > 0.02:
             self._MustUse__silence = True                   # refused: never elaborated, on purpose
@@ -65,6 +71,8 @@ class BoardDesign(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.top = top = self.top
+        if self.pll is not None:
+            m.submodules.clock = PLLDomain(self.pll, platform.request(platform.default_clk, dir="-"))
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)

@@ -51,20 +51,42 @@ class PixelBuffer(wiring.Component):
         return m
 
 
+def spike_ram_shape(size: int, pe: int, simd: int, own_pe: int = 0, banks: int = 2) -> tuple[int, int] | None:
+    """(depth, width) of a spike buffer kept in block RAM, or None where it stays in flip-flops.
+
+    In RAM a bank is ``size / W`` words of ``W = max(PE, SIMD)`` bits, banks placed at a power-of-two
+    stride (the address is the bank number above the word number: no adder). The writer writes PE-bit
+    lanes of a word (write granularity PE), the reader reads a word and picks its SIMD-bit lane. That
+    needs PE and SIMD to be powers of two of each other. A layer with a shortcut reads its own
+    neurons' places through a second port: its input stays in flip-flops."""
+    wide, narrow = max(pe, simd), min(pe, simd)
+    ratio = wide // narrow
+    if own_pe or wide % narrow or ratio & (ratio - 1):
+        return None
+    stride = 1 << max(0, (size // wide - 1).bit_length())
+    return (banks - 1) * stride + size // wide, wide
+
+
 class SpikeBuffer(wiring.Component):
     """A ring of ``banks`` (2 or more) banks of one step's spikes: layer l writes step t into one while
     layer l+1 reads an earlier step from another.
 
     The writer stores PE bits per neuron group and commits; the reader fetches SIMD bits per word (one
-    cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake.
+    cycle of latency, like a memory) and releases. ``count`` of full banks gives the handshake. The
+    banks live in block RAM where :func:`spike_ram_shape` allows (``ram``): a bank in flip-flops costs
+    a flip-flop per spike, a write decoder and a bank-wide read multiplexer. In RAM an event-driven
+    reader's ``nonzero`` mask comes from flags kept beside it, set as the lanes are written (every lane
+    of a bank is written each step).
     """
 
-    def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0, banks: int = 2):
+    def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0, banks: int = 2,
+                 ram: bool = True):
         if size % pe or size % simd or (own_pe and size % own_pe):
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
         if banks < 2:
             raise ValueError(f"SpikeBuffer: {banks} banks; it needs 2 or more")
         self.size, self.pe, self.simd, self.mask, self.own_pe, self.banks = size, pe, simd, mask, own_pe, banks
+        self.ram_shape = spike_ram_shape(size, pe, simd, own_pe, banks) if ram else None
         own = (size // own_pe, own_pe) if own_pe else None
         super().__init__({
             "write": In(SpikeOutSignature(size // pe, pe, banks)),
@@ -74,12 +96,24 @@ class SpikeBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.banks
-        banks = [Signal(self.size, name=f"bank{b}") for b in range(n)]
         wsel, rsel = Signal(range(n)), Signal(range(n))
         count = Signal(range(n + 1))
         m.d.comb += [self.write.free_banks.eq(n - count), self.write.freed.eq(self.read.release),
                      self.read.avail.eq(count > 0),
                      self.read.next_avail.eq(count >= 2)]
+        if self.ram_shape is None:
+            self._banks_in_flip_flops(m, wsel, rsel)
+        else:
+            self._banks_in_ram(m, wsel, rsel)
+        with m.If(self.write.commit):
+            m.d.sync += wsel.eq(Mux(wsel == n - 1, 0, wsel + 1))
+        with m.If(self.read.release):
+            m.d.sync += rsel.eq(Mux(rsel == n - 1, 0, rsel + 1))
+        m.d.sync += count.eq(count + self.write.commit - self.read.release)
+        return m
+
+    def _banks_in_flip_flops(self, m, wsel, rsel):
+        banks = [Signal(self.size, name=f"bank{b}") for b in range(self.banks)]
         for b, bank in enumerate(banks):
             with m.If(self.write.we & (wsel == b)):
                 m.d.sync += bank.word_select(self.write.addr, self.pe).eq(self.write.data)
@@ -94,9 +128,55 @@ class SpikeBuffer(wiring.Component):
         if self.mask:                                      # which words of the read bank hold a spike
             m.d.comb += self.read.nonzero.eq(Cat(rbank[w * self.simd:(w + 1) * self.simd].any()
                                                  for w in range(self.size // self.simd)))
-        with m.If(self.write.commit):
-            m.d.sync += wsel.eq(Mux(wsel == n - 1, 0, wsel + 1))
-        with m.If(self.read.release):
-            m.d.sync += rsel.eq(Mux(rsel == n - 1, 0, rsel + 1))
-        m.d.sync += count.eq(count + self.write.commit - self.read.release)
-        return m
+
+    def _banks_in_ram(self, m, wsel, rsel):
+        depth, width = self.ram_shape
+        pe, simd = self.pe, self.simd
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(width), depth=depth, init=[],
+                                               attrs={"ram_style": "block"})
+        wr = mem.write_port(granularity=pe if pe < width else None)
+        rd = mem.read_port()
+        word_bits = (self.size // width - 1).bit_length()   # the bank's stride is 2**word_bits words
+        w_lanes, r_lanes = width // pe, width // simd       # (powers of two)
+        w_shift, r_shift = (w_lanes - 1).bit_length(), (r_lanes - 1).bit_length()
+        waddr, raddr = self.write.addr, self.read.addr
+
+        def address(lane_addr, shift, sel):                 # bank number above the word number
+            if not word_bits:
+                return sel
+            word = Signal(word_bits)
+            m.d.comb += word.eq(lane_addr[shift:])
+            return Cat(word, sel)
+
+        m.d.comb += [wr.addr.eq(address(waddr, w_shift, wsel)), wr.data.eq(Cat([self.write.data] * w_lanes)),
+                     rd.addr.eq(address(raddr, r_shift, rsel))]
+        if w_lanes > 1:
+            m.d.comb += wr.en.eq(Mux(self.write.we, 1 << waddr[:w_shift], 0))
+        else:
+            m.d.comb += wr.en.eq(self.write.we)
+        if r_lanes > 1:
+            lane = Signal(r_shift)
+            m.d.sync += lane.eq(raddr[:r_shift])
+            m.d.comb += self.read.data.eq(rd.data.word_select(lane, simd))
+        else:
+            m.d.comb += self.read.data.eq(rd.data)
+        if self.mask:
+            self._nonzero_flags(m, wsel, rsel)
+
+    def _nonzero_flags(self, m, wsel, rsel):
+        """Per bank, one flag per min(PE, SIMD) spikes: set as they are written, ORed into a word's bit."""
+        unit = min(self.pe, self.simd)
+        units = self.size // unit
+        flags = [Signal(units, name=f"nonzero{b}") for b in range(self.banks)]
+        written = Cat(self.write.data[j * unit:(j + 1) * unit].any() for j in range(self.pe // unit))
+        for b, f in enumerate(flags):
+            with m.If(self.write.we & (wsel == b)):
+                m.d.sync += f.word_select(self.write.addr, self.pe // unit).eq(written)
+        rflags = Signal(units)
+        with m.Switch(rsel):
+            for b, f in enumerate(flags):
+                with m.Case(b):
+                    m.d.comb += rflags.eq(f)
+        per_word = self.simd // unit
+        m.d.comb += self.read.nonzero.eq(Cat(rflags[w * per_word:(w + 1) * per_word].any()
+                                             for w in range(self.size // self.simd)))

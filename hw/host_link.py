@@ -14,6 +14,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from flipspike.ir.formats import MONITOR_LATENCY
 from flipspike.ir.host_protocol import (ARG_BYTES, CMD, MAGIC, STATUS, SYNC_REPLY, SYNC_REQUEST,
                                         VERSION, LinkLayout, crc8)
 
@@ -125,13 +126,14 @@ class HostLink(wiring.Component):
         label = arg[0:8]
         m.d.comb += [self._addr.eq(arg[:aw]), addr_ok.eq(arg[aw:32] == 0)]
 
-        cmd, length = Signal(8), Signal(16)
+        cmd, length = Signal(8, name="cmd"), Signal(16, name="length")
         idx_top = max(ARG_BYTES.values())
         idx = Signal(range(idx_top + 1))                  # payload bytes so far, saturating past the arguments
         left = Signal(16)                                  # payload bytes still to come (no adder on the byte path)
-        final, empty = Signal(), Signal()                  # the next payload byte is the last; no payload
-        crc, code = Signal(8), Signal(8)   # code: the reply's status
-        timer = Signal(range(self.timeout + 1))
+        final, empty = Signal(name="final"), Signal(name="empty")  # the next payload byte is the last; no payload
+        crc, code = Signal(8, name="crc"), Signal(8, name="code")   # code: the reply's status
+        timer = Signal(range(self.timeout + 2))
+        expired = Signal()                                 # timer past the timeout, a cycle late (a byte clears it)
         buf_bytes = L.buffer_bytes
         m.submodules.buf = buf = memory.Memory(shape=8, depth=buf_bytes, init=[])
         wr, rd = buf.write_port(), buf.read_port()
@@ -142,47 +144,66 @@ class HostLink(wiring.Component):
         word_sub = Signal(range(max(2, L.load_bytes)))
         write_words = Signal(16)
 
-        byte = self.rx.payload
-        got = self.rx.valid
+        # each received byte passes a register together with what it decides alone (the CRC folded in,
+        # comparisons with constants and with the CRC, a pixel's range check): the state machine then
+        # acts on flags, not on comparators. Bytes come at least two cycles apart, so the registers a
+        # byte changes have settled when the next one is looked at.
         m.d.comb += self.rx.ready.eq(1)                 # bytes outside a frame are dropped
-        crc_in = crc8_next(crc, byte)
+        byte, got = Signal(8, name="byte", reset_less=True), Signal(name="got")
+        crc_in = Signal(8, reset_less=True)
+        is_sync, is_zero, crc_match, too_big = (Signal(name=n, reset_less=True)
+                                                for n in ("is_sync", "is_zero", "crc_match", "too_big"))
+        value = Signal.like(pix_val, reset_less=True)  # the pixel value with this byte on top
+        m.d.sync += [byte.eq(self.rx.payload), got.eq(self.rx.valid),
+                     crc_in.eq(crc8_next(crc, self.rx.payload)), is_sync.eq(self.rx.payload == SYNC_REQUEST),
+                     is_zero.eq(self.rx.payload == 0), crc_match.eq(self.rx.payload == crc),
+                     value.eq(Cat(pix_val[8:], self.rx.payload)),
+                     too_big.eq(Cat(pix_val[8:], self.rx.payload) > L.max_value)]
+        m.d.sync += expired.eq(~got & (timer >= self.timeout))
 
         n_args = Signal(8)
         with m.Switch(cmd):
             for name, n in ARG_BYTES.items():
                 with m.Case(CMD[name]):
                     m.d.comb += n_args.eq(n)
-        past_args, room, not_over = Signal(), Signal(), Signal()   # for the next payload byte (see above)
+        past_args, room, not_over = (Signal(name=n) for n in ("past_args", "room", "not_over"))   # for the next payload byte (see above)
         m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes)]
 
         # -- validity of a complete request, decided after its CRC byte (from registers: off the byte path) ----
-        verdict, verdict_r, crc_ok = Signal(8), Signal(8), Signal()
+        verdict, verdict_r, crc_ok = Signal(8, name="verdict"), Signal(8, name="verdict_r"), Signal(name="crc_ok")
         m.d.sync += verdict_r.eq(verdict)
+
+        def early(name, condition):     # a condition of the verdict, registered a cycle earlier still (its
+            flag = Signal(name=name)    # inputs settle with the last payload byte, DECIDE comes >= 3 cycles later)
+            m.d.sync += flag.eq(condition)
+            return flag
+
         pixels_len = L.n_in * L.pixel_bytes
         reply_len = Signal(16)            # set when the request is decided
         last_word = Signal(16)            # words in the reply - 1 (a register: no subtractor on the reply path)
         with m.Switch(cmd):
             with m.Case(CMD["INFO"], CMD["COUNTERS"]):
-                m.d.comb += verdict.eq(Mux(length == 0, STATUS["OK"], STATUS["BAD_LENGTH"]))
+                m.d.comb += verdict.eq(Mux(early("no_payload", length == 0), STATUS["OK"], STATUS["BAD_LENGTH"]))
             with m.Case(CMD["WRITE"]):
-                ok_len = (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0)
-                in_range = addr_ok & (self._addr + write_words <= self.load_end)
+                ok_len = early("write_len_ok", (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0))
+                in_range = early("write_in_range", addr_ok & (self._addr + write_words <= self.load_end))
                 m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
                                            Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"])))
             with m.Case(CMD["INFER"]):
-                m.d.comb += verdict.eq(Mux(length != pixels_len, STATUS["BAD_LENGTH"],
+                m.d.comb += verdict.eq(Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
                                            Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"])))
             for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
                 if name == "READ_LEARN" and not self.has_learn:
                     continue
                 with m.Case(CMD[name]):
-                    fits = (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name))
-                    m.d.comb += verdict.eq(Mux(length != 6, STATUS["BAD_LENGTH"],
+                    fits = early(f"{name.lower()}_fits",
+                                 (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name)))
+                    m.d.comb += verdict.eq(Mux(early(f"{name.lower()}_len_bad", length != 6), STATUS["BAD_LENGTH"],
                                                Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"])))
             if self.has_learn:
                 with m.Case(CMD["LEARN"]):
-                    ok_len = (length == 0) | (length == 1 + pixels_len)
-                    ok_val = (length == 0) | ((label < L.classes) & ~bad_value)
+                    ok_len = early("learn_len_ok", (length == 0) | (length == 1 + pixels_len))
+                    ok_val = early("learn_value_ok", (length == 0) | ((label < L.classes) & ~bad_value))
                     m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
                                                Mux(ok_val, STATUS["OK"], STATUS["BAD_VALUE"])))
             with m.Default():
@@ -200,14 +221,20 @@ class HostLink(wiring.Component):
         word_bytes = Signal(range(max(L.reply_bytes(c) for c in commands) + 1))
         last_byte = Signal.like(word_bytes)              # word_bytes - 1, a constant per command
         stream_byte = Signal(8)
-        with m.Switch(cmd):
+        with m.Switch(cmd):       # (what the command decides, in registers: cmd is set long before the reply)
             for name in commands:
                 with m.Case(CMD[name]):
-                    m.d.comb += [word_bytes.eq(L.reply_bytes(name)), last_byte.eq(L.reply_bytes(name) - 1)]
-                    if name in offsets:
-                        m.d.comb += first.eq(offsets[name])
+                    m.d.sync += [word_bytes.eq(L.reply_bytes(name)), last_byte.eq(L.reply_bytes(name) - 1),
+                                 first.eq(offsets.get(name, 0)), streamed.eq(name in streams)]
                     if name in streams:
-                        m.d.comb += [streamed.eq(1), stream_byte.eq(streams[name].word_select(byte_k, 8))]
+                        m.d.comb += stream_byte.eq(streams[name].word_select(byte_k, 8))
+            with m.Default():
+                m.d.sync += [word_bytes.eq(0), last_byte.eq(0), first.eq(0), streamed.eq(0)]
+        # the reply's end conditions, registered: the counters they read move at a byte's handshake, and
+        # the next byte comes SETTLE cycles later at the earliest (after the header: a UART byte later)
+        no_words, at_last_byte, at_last_word = (Signal(name=n) for n in ("no_words", "at_last_byte", "at_last_word"))
+        m.d.sync += [no_words.eq(reply_len == 0), at_last_byte.eq(byte_k == last_byte),
+                     at_last_word.eq(word_idx == last_word)]
         header = Signal(8)
         with m.Switch(hdr_k):
             for k, value in enumerate([SYNC_REPLY, cmd, code, reply_len[:8], reply_len[8:16]]):
@@ -236,7 +263,8 @@ class HostLink(wiring.Component):
 
         # the load bus is driven from registers (a word lands a cycle after it is complete), so the
         # memories' region decoders start from flip-flops
-        load_en, load_addr, load_data = Signal(), Signal.like(self.load.addr), Signal.like(self.load.data)
+        load_en = Signal(name="load_en")
+        load_addr, load_data = Signal.like(self.load.addr, name="load_addr"), Signal.like(self.load.data, name="load_data")
         m.d.sync += load_en.eq(0)
         m.d.comb += [self.load.en.eq(load_en), self.load.addr.eq(load_addr), self.load.data.eq(load_data)]
 
@@ -250,14 +278,14 @@ class HostLink(wiring.Component):
             """Inside a frame: a frame whose bytes stop arriving is abandoned with a TIMEOUT reply."""
             m.d.comb += in_frame.eq(1)
             m.d.sync += timer.eq(Mux(got, 0, timer + 1))
-            with m.If(~got & (timer == self.timeout)):
+            with m.If(~got & expired):
                 m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), last_word.eq(0), reply_len.eq(0)]
                 m.next = "REPLY_HEADER"
 
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += self.status.eq(LINK_IDLE)
-                with m.If(got & (byte == SYNC_REQUEST)):
+                with m.If(got & is_sync):
                     m.d.sync += [crc.eq(0), timer.eq(0)]
                     m.next = "CMD"
             for state, target, nxt in (("CMD", cmd, "LEN0"), ("LEN0", length[:8], "LEN1")):
@@ -269,7 +297,7 @@ class HostLink(wiring.Component):
             with m.State("LEN1"):
                 with m.If(got):
                     m.d.sync += [length[8:].eq(byte), crc.eq(crc_in), idx.eq(0), stored.eq(0), arg.eq(0),
-                                 empty.eq((length[:8] == 0) & (byte == 0)),
+                                 empty.eq((length[:8] == 0) & is_zero),
                                  bad_value.eq(0), pix_sub.eq(0), word_sub.eq(0), write_words.eq(0)]
                     m.next = "LEN_DONE"
                 receiving()
@@ -295,9 +323,8 @@ class HostLink(wiring.Component):
                         with m.If(not_over):
                             m.d.sync += stored.eq(stored + 1)
                         # pixel values: little-endian bytes, checked against input.max_value at each last byte
-                        value = Cat(pix_val[8:], byte)
                         m.d.sync += [pix_val.eq(value), pix_sub.eq(Mux(pix_sub == L.pixel_bytes - 1, 0, pix_sub + 1))]
-                        with m.If((pix_sub == L.pixel_bytes - 1) & (value > L.max_value)):
+                        with m.If((pix_sub == L.pixel_bytes - 1) & too_big):
                             m.d.sync += bad_value.eq(1)
                         # load words: whole words only
                         last = word_sub == L.load_bytes - 1
@@ -309,7 +336,7 @@ class HostLink(wiring.Component):
                 receiving()
             with m.State("CHECK"):
                 with m.If(got):
-                    m.d.sync += crc_ok.eq(byte == crc)
+                    m.d.sync += crc_ok.eq(crc_match)
                     m.next = "DECIDE"
                 receiving()
             with m.State("DECIDE"):                      # the verdict, registered a cycle ago, is final
@@ -383,7 +410,7 @@ class HostLink(wiring.Component):
                         m.d.sync += crc.eq(crc8_next(crc, header))
                     with m.If(hdr_k == 4):
                         m.next = "REPLY_SETTLE"
-                        with m.If(reply_len == 0):
+                        with m.If(no_words):
                             m.next = "REPLY_CRC"
             # each reply byte is registered before it is sent (the byte mux over the reply space is wide):
             # memory addresses are registered, memories answer a cycle later, their words are registered,
@@ -401,9 +428,9 @@ class HostLink(wiring.Component):
                 with m.If(self.tx.ready):
                     m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1), pos.eq(pos + 1)]
                     m.next = "REPLY_SETTLE"
-                    with m.If(byte_k == last_byte):
+                    with m.If(at_last_byte):
                         m.d.sync += [byte_k.eq(0), word_idx.eq(word_idx + 1)]
-                        with m.If(word_idx == last_word):
+                        with m.If(at_last_word):
                             m.next = "REPLY_CRC"
             with m.State("REPLY_CRC"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(crc)]
@@ -414,8 +441,8 @@ class HostLink(wiring.Component):
 
 
 #: Cycles from a reply byte's handshake to the next byte ready in ``out``: the word index moves, the memory
-#: address register, the memory, the word register, the byte register.
-SETTLE = 4
+#: address register, the monitor port (MONITOR_LATENCY), the word register, the byte register.
+SETTLE = 3 + MONITOR_LATENCY
 
 
 def _byte_of(m, space, pos):

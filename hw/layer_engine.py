@@ -80,6 +80,7 @@ class LayerEngine(wiring.Component):
         layer, fold, T, W = self.layer, self.fold, self.timesteps, self.layer.widths
         pe, f_in, f_out = fold.pe, self.f_in, self.f_out
         lanes = lambda shape: data.ArrayLayout(shape, pe)
+        self._load_late = None                             # the load bus a cycle late (see _decode)
 
         # -- memories (contents from the description); shapes from engine_memories() -------------------
         depth = {name: d for name, (d, _) in engine_memories(layer, fold, self.first, self.walk.groups).items()}
@@ -235,14 +236,18 @@ class LayerEngine(wiring.Component):
         # -- step sequencing ------------------------------------------------------------------------
         # ready_wait: the next step may start from WAIT; ready_next: it may start right behind this
         # step's last word (which releases this step's input and whose spikes commit PIPELINE_DRAIN cycles later)
+        # (the output layer's "result free" is registered, from the words in flight including the one
+        # issuing: it rises with them and falls a cycle late, which result_turnaround counts)
+        words = [flags] + stages
         if self.is_output and self.result_register:   # a sample's last step needs the register free
-            last_in_flight = Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in stages)).any()
-            free = self._result_free & ~last_in_flight
+            free = Signal()
+            m.d.sync += free.eq(self._result_free & ~Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in words)).any())
             last_next = (t == T - 2) if T >= 2 else Const(1)
             # (from a last step straight into the next one (T = 1): never, its own result is not out yet)
             out_wait, out_next = (t != T - 1) | free, ~last_next | (free & (t != T - 1))
         elif self.is_output:   # a new sample's step 0 waits until the last one's result has left
-            in_flight = Cat(*(st["valid"] & ~st["syn"] for st in stages)).any() | ~self._result_free
+            in_flight = Signal()
+            m.d.sync += in_flight.eq(Cat(*(st["valid"] & ~st["syn"] for st in words)).any() | ~self._result_free)
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit:
             # unclaimed = free banks - commits in flight, kept in a register (off the sequencing path):
@@ -287,31 +292,38 @@ class LayerEngine(wiring.Component):
                     self._finish_step(m, t, syn)
                     with m.If(~ready_next):
                         m.next = "WAIT"
-        if "monitor" in self.signature.members:
-            ports = {"weights": w_rd, "bias": b_rd}
+        if "monitor" in self.signature.members:     # each port with the engine's "reading it now"
+            reads_w = issuing if self.learn_rule is None else busy | learning
+            ports = {"weights": (w_rd, reads_w), "bias": (b_rd, pre["valid"])}
             if not self.is_output:
-                ports.update(threshold=t_rd, membrane=v_rd)
+                ports.update(threshold=(t_rd, pre["valid"]), membrane=(v_rd, pre["valid"]))
             if self.layer.shortcut is not None:
-                ports["shortcut"] = g_rd
-            self._monitor(m, ports, ~busy if self.learn_rule is None else ~busy & ~learning)
+                ports["shortcut"] = (g_rd, pre["valid"])
+            self._monitor(m, ports)
         return m
 
-    def _monitor(self, m, ports: dict, idle):
-        """While idle, the monitor borrows the read ports: a hit in a region sets that memory's address;
-        the word appears on ``monitor.data`` one cycle later (0 where no region of this layer was hit)."""
+    def _monitor(self, m, ports: dict):
+        """The monitor borrows each read port in the cycles the engine does not read it (``ports``: name ->
+        (port, engine reads it now); the host reads only while the accelerator is idle). The address is
+        decoded into registers (a hit and a local address per memory: the range comparisons stay off the
+        memories' address paths), and the word read is registered too; it appears on ``monitor.data``
+        MONITOR_LATENCY cycles after the address (0 where no region of this layer was hit)."""
         sel = Signal(range(len(ports) + 1))
-        for k, (name, port) in enumerate(ports.items()):
-            addr, _, hit = self._decode(name, self.monitor.addr, 1)
-            with m.If(idle & hit):
-                m.d.comb += port.addr.eq(addr)
-            with m.If(hit):
+        m.d.sync += sel.eq(0)
+        for k, (name, (port, engine_reads)) in enumerate(ports.items()):
+            hit_r = Signal(name=f"monitor_hit_{name}")
+            addr_r = Signal.like(port.addr, name=f"monitor_addr_{name}", reset_less=True)
+            m.d.sync += [hit_r.eq(self._region_hit(name, self.monitor.addr)),
+                         addr_r.eq(self.monitor.addr - self.regions[name].base)]
+            with m.If(~engine_reads & hit_r):
+                m.d.comb += port.addr.eq(addr_r)
+            with m.If(hit_r):
                 m.d.sync += sel.eq(k + 1)
-        hits = [self._decode(name, self.monitor.addr, 1)[2] for name in ports]
-        with m.If(~Cat(*hits).any()):
-            m.d.sync += sel.eq(0)
-        for k, port in enumerate(ports.values()):
+        word = Signal.like(self.monitor.data, name="monitor_word")   # (registered: block RAM outputs are slow)
+        for k, (port, _) in enumerate(ports.values()):
             with m.If(sel == k + 1):
-                m.d.comb += self.monitor.data.eq(Value.cast(port.data))
+                m.d.comb += word.eq(Value.cast(port.data))
+        m.d.sync += self.monitor.data.eq(word)
 
     def _flip_unit(self, m, w_rd, w_wr, waddr, running, trace_tap):
         """Attach a flip unit to the weight memory. Inference, update and readback take turns on its read
@@ -320,7 +332,7 @@ class LayerEngine(wiring.Component):
         layer, fold = self.layer, self.fold
         m.submodules.flip = unit = FlipUnit(layer.n_in, layer.n_out, fold, self.learn_rule)
         for name, port in (("delta", unit.delta), ("trace", unit.trace)):
-            addr, value, hit = self._decode(name)
+            addr, value, hit = self._decode(m, name)
             m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
         learn = self.learn
         m.d.comb += [unit.from_label.eq(learn.from_label), unit.label.eq(learn.label)]
@@ -341,21 +353,35 @@ class LayerEngine(wiring.Component):
             m.d.comb += [w_wr.addr.eq(unit.weights.waddr), w_wr.data.eq(unit.weights.wdata), w_wr.en.eq(1)]
         return unit.busy
 
-    def _decode(self, name, addr=None, enable=None):
-        """(local address, data, hit) of this memory's region on the load bus (or at ``addr``)."""
-        region, load = self.regions[name], self.load
-        addr = load.addr if addr is None else addr
-        hit = load.en if enable is None else Const(enable, 1)
+    def _region_hit(self, name, addr):
+        """Whether ``addr`` (a load-bus or monitor address) falls in this memory's region."""
+        region = self.regions[name]
+        hit = Const(1, 1)
         if region.base:                                        # (no constant comparisons: lint-clean)
             hit &= addr >= region.base
         if region.base + region.depth < 2 ** len(addr):
             hit &= addr < region.base + region.depth
-        return addr - region.base, load.data[:region.width], hit
+        return hit
+
+    def _decode(self, m, name):
+        """(local address, data, enable) of this memory's words on the load bus, a cycle late: the region
+        decode goes into a register per memory (its comparisons stay off the write enables), and the bus
+        is delayed once per engine to match."""
+        if self._load_late is None:
+            late = Signal.like(self.load.addr, name="load_addr_late", reset_less=True), \
+                Signal.like(self.load.data, name="load_data_late", reset_less=True)
+            m.d.sync += [late[0].eq(self.load.addr), late[1].eq(self.load.data)]
+            self._load_late = late
+        addr, value = self._load_late
+        enable = Signal(name=f"load_{name}")
+        m.d.sync += enable.eq(self.load.en & self._region_hit(name, self.load.addr))
+        region = self.regions[name]
+        return addr - region.base, value[:region.width], enable
 
     def _load_port(self, m, mem, name):
         """A write port through which words of this memory's region on the load bus are written."""
         port = mem.write_port()
-        addr, value, hit = self._decode(name)
+        addr, value, hit = self._decode(m, name)
         m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
         return port
 
@@ -449,7 +475,12 @@ class LayerEngine(wiring.Component):
                      g_idx.eq(a_nf * pe + lanes_best[0][1])]
         best_val = Signal(signed(W.state))
         best_idx = Signal.like(cls)
-        take = g_first | (g_val > best_val)
+        # g_val > best_val, compared a cycle ahead (g_val's next value is the tree's output): against
+        # best_val, and against g_val in case g_val becomes the best at this clock edge
+        gt_best, gt_last, took = Signal(), Signal(), Signal()
+        m.d.sync += [gt_best.eq(lanes_best[0][0] > best_val), gt_last.eq(lanes_best[0][0] > g_val)]
+        take = g_first | Mux(took, gt_last, gt_best)
+        m.d.sync += took.eq(g_step & take)
         with m.If(g_step & take):
             m.d.sync += [best_val.eq(g_val), best_idx.eq(g_idx)]
         with m.If(g_done):
@@ -464,8 +495,9 @@ class LayerEngine(wiring.Component):
 def result_turnaround(pe: int) -> int:
     """Cycles from an output layer's last word of a sample until its result has left (the next sample's
     step 0 may start then, or with a result register its last step): the drain, the argmax (a
-    register, one per lane-tree level, the running best), the result offered and taken at once."""
-    return PIPELINE_DRAIN + 4 + (pe - 1).bit_length()
+    register, one per lane-tree level, the running best), the result offered and taken at once, and
+    the register that tells the sequencing the result is out."""
+    return PIPELINE_DRAIN + 5 + (pe - 1).bit_length()
 
 
 def keeps_result_register(layer, fold: Fold, timesteps: int) -> bool:

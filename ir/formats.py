@@ -21,6 +21,9 @@ from dataclasses import asdict, dataclass
 MAX_WIDTH = 40
 #: Width of every hardware event counter (cycles, input spikes, SOPs); readers take differences modulo 2**32.
 COUNTER_WIDTH = 32
+#: Cycles from a monitor-port address to its word on the port's data (the address is decoded into a
+#: register, the memory answers, its word is registered); the benches and the host link wait this long.
+MONITOR_LATENCY = 3
 #: Leak shifts allowed: lambda = 1 - 2**-k.
 LEAK_SHIFT_RANGE = (1, 15)
 

@@ -90,11 +90,12 @@ async def stream_samples(dut):
     dut.rst.value = 0
     await FallingEdge(dut.clk)
     async def read_monitor(addresses):
-        """The monitor port: the word at an address appears one cycle later."""
+        """The monitor port: the word at an address appears ``monitor_latency`` cycles later."""
         values = []
         for addr in addresses:
             dut.monitor__addr.value = addr
-            await FallingEdge(dut.clk)
+            for _ in range(stimulus["monitor_latency"]):
+                await FallingEdge(dut.clk)
             values.append(dut.monitor__data.value.to_unsigned())
         return values
 

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from flipspike.ir.formats import MONITOR_LATENCY
+
 from .samples import counter_delta, decode_counters, decode_result, pack_word, stream_summary
 from .verilator import (BUILD_FLAGS, SimulationFailed, _env_with_verilator, _tail, cached_build, content_key,
                         find_verilator)
@@ -28,13 +30,14 @@ MAKE_FLAGS = ["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
 def build_fast(verilog: Path, waivers: Path, top: str, build_root: Path, *, jobs: int = 2) -> Path:
     """Build (or reuse) the compiled bench for ``verilog``; returns the program's path."""
     bench = BENCH_SOURCE.read_text()
-    key = content_key(verilog.read_text(), waivers.read_text(), bench, top, " ".join(BUILD_FLAGS + MAKE_FLAGS))
+    header = f'#include "V{top}.h"\n#define TOP_CLASS V{top}\n#define MONITOR_LATENCY {MONITOR_LATENCY}\n'
+    key = content_key(verilog.read_text(), waivers.read_text(), bench, header, " ".join(BUILD_FLAGS + MAKE_FLAGS))
     env = _env_with_verilator()
 
     def fill(staging: Path) -> None:
         for src in (verilog, waivers, BENCH_SOURCE):
             shutil.copyfile(src, staging / src.name)
-        (staging / "fast_top.h").write_text(f'#include "V{top}.h"\n#define TOP_CLASS V{top}\n')
+        (staging / "fast_top.h").write_text(header)
         cmd = [find_verilator(), "--cc", "--exe", "--build", "-j", str(jobs), "--top-module", top,
                "-Mdir", "obj", "-o", f"../{PROGRAM}", *BUILD_FLAGS, *(a for f in MAKE_FLAGS for a in ("-MAKEFLAGS", f)),
                waivers.name, verilog.name, BENCH_SOURCE.name]

@@ -188,9 +188,9 @@ int main(int argc, char** argv) {
         bench.one_at_a_time(samples);
         if (!peeks.empty()) {
             std::cout << "peek";
-            for (const Words& addr : peeks) {              // the word appears one cycle later
+            for (const Words& addr : peeks) {              // the word appears MONITOR_LATENCY cycles later
                 put(top.monitor___05Faddr, addr);
-                bench.tick();
+                for (int k = 0; k < MONITOR_LATENCY; ++k) bench.tick();
                 std::cout << ' ' << hex(top.monitor___05Fdata);
             }
             std::cout << '\n';

@@ -9,6 +9,7 @@ from __future__ import annotations
 from amaranth.sim import Simulator
 
 from flipspike.hw.accelerator import Accelerator
+from flipspike.ir.formats import MONITOR_LATENCY
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
@@ -101,7 +102,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
         values = []
         for addr in peek:
             ctx.set(dut.monitor.addr, addr)
-            await ctx.tick()
+            await ctx.tick().repeat(MONITOR_LATENCY)
             values.append(ctx.get(dut.monitor.data))
         observed["peek"] = values
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
+from flipspike.ir.formats import MONITOR_LATENCY
 
 BENCH_MODULE = "flipspike.sim.bench_accel"
 BUILD_FLAGS = ["-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"]
@@ -156,7 +157,7 @@ def run_bench(build_dir: Path, top: str, ports: dict, jobs: list[dict], *, quiet
     with tempfile.TemporaryDirectory(prefix="flipspike-bench-") as tmp:
         tmp = Path(tmp)
         stimulus, observed = tmp / "stimulus.json", tmp / "observed.json"
-        stimulus.write_text(json.dumps({"ports": ports, "jobs": jobs}))
+        stimulus.write_text(json.dumps({"ports": ports, "jobs": jobs, "monitor_latency": MONITOR_LATENCY}))
         run_cocotb(build_dir, top, BENCH_MODULE, tmp,
                    {"FLIPSPIKE_STIMULUS": str(stimulus), "FLIPSPIKE_OBSERVED": str(observed)}, quiet=quiet,
                    test_args=["--trace", "--trace-file", str(Path(waves).resolve())] if waves else [])

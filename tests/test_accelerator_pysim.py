@@ -204,22 +204,27 @@ def test_output_layer_with_and_without_result_register(out_fold):
     period and no slower than one sample at a time."""
     from flipspike.hw.layer_engine import keeps_result_register
     rng = np.random.default_rng(11)
-    desc = random_desc(rng, [8, 16, 4], timesteps=3, input_bits=3)
+    desc = random_desc(rng, [8, 24, 4], timesteps=3, input_bits=3)
     folds = [Fold(4, 8), out_fold]
     assert keeps_result_register(desc.layers[1], out_fold, 3) == (out_fold.simd == 4)
     check_exact_and_timed(desc, folds, random_pixels(rng, desc, 5))
 
 
-def test_a_third_spike_bank_only_after_a_slowest_layer_that_two_would_stall():
-    from flipspike.hw.accelerator import buffer_banks
+def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall():
+    from flipspike.hw.accelerator import buffer_banks, spike_buffer_args
     desc = random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=4, input_bits=5)
-    # fc1 slowest (128 issue cycles), its neuron step (16) no longer than fc2's step (16) plus the drain: 3
-    assert buffer_banks(desc, [Fold(16, 8), Fold(16, 5)]) == [3]
+    # fc1 slowest (128 issue cycles), its neuron step (16) no longer than fc2's step (16) plus the drain:
+    # a sample's worth of steps (T = 4) in block RAM
+    assert buffer_banks(desc, [Fold(16, 8), Fold(16, 5)]) == [4]
     # fc2 the slowest: fc1 never waits on it for long enough to matter
     assert buffer_banks(desc, [Fold(16, 8), Fold(1, 10)]) == [2]
-    # fc1 the slowest, but fc2's step (160) is longer than fc1's neuron step (128): a bank would only
-    # absorb a burst
-    assert buffer_banks(desc, [Fold(16, 1), Fold(8, 1)]) == [2]
+    # fc1 the slowest, fc2's step (160) longer than fc1's neuron step (128): block RAM banks absorb bursts
+    assert buffer_banks(desc, [Fold(16, 1), Fold(8, 1)]) == [4]
     # T = 2: a step pair fits the two banks as is
     assert buffer_banks(random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=2, input_bits=5),
                         [Fold(16, 8), Fold(16, 5)]) == [2]
+    # in flip-flops (PE 12 writes, SIMD 32 reads: not powers of two of each other): a third bank, where
+    # the next layer's step (24 / 4) is no longer than the slowest one's (64 / 4)
+    odd = random_desc(np.random.default_rng(5), [64, 96, 10], timesteps=4, input_bits=5)
+    assert buffer_banks(odd, [Fold(16, 12), Fold(32, 5)]) == [3]
+    assert spike_buffer_args(odd, [Fold(16, 12), Fold(32, 5)], 1)["banks"] == 3

@@ -114,18 +114,30 @@ def test_neuron_update(kind, k, reset):
     sim.run()
 
 
-@pytest.mark.parametrize("banks", [2, 4])
-def test_spike_buffer_ring(banks):
-    dut = SpikeBuffer(8, pe=4, simd=2, banks=banks)
-    steps = [0b10110001, 0b01101110, 0b11110000, 0b00000101][:banks]
+@pytest.mark.parametrize("size,pe,simd,banks,kind", [
+    (8, 4, 2, 2, "ff"), (8, 4, 2, 4, "ff"),              # flip-flops
+    (8, 4, 2, 2, "ram"), (8, 4, 2, 3, "ram"),            # block RAM: writer wider than reader
+    (32, 2, 8, 3, "ram"), (48, 1, 16, 2, "ram"),         # reader wider (bit lanes; a bank stride > words)
+    (16, 4, 4, 2, "ram"), (12, 3, 6, 2, "ram"),          # equal widths; 12 = 2 words at a stride of 2
+    (12, 4, 6, 2, "falls back")])                        # widths not powers of two of each other: flip-flops
+def test_spike_buffer_ring(size, pe, simd, banks, kind):
+    """Fill every bank (lanes in a random order), read them back in order: words and nonzero masks
+    against a list of the steps' bits."""
+    dut = SpikeBuffer(size, pe=pe, simd=simd, mask=True, banks=banks, ram=kind != "ff")
+    assert (dut.ram_shape is not None) == (kind == "ram")
+    rng = np.random.default_rng(size * pe + simd)
+    steps = [[int(b) for b in rng.integers(0, 2, size) * (rng.random(size) < 0.5)] for _ in range(banks)]
+
+    def word(bits, w, n):
+        return sum(b << k for k, b in enumerate(bits[w * n:(w + 1) * n]))
 
     async def bench(ctx):
         assert ctx.get(dut.write.free_banks) == banks and not ctx.get(dut.read.avail)
         for step, bits in enumerate(steps):                                # fill every bank
-            for g in range(2):
+            for g in rng.permutation(size // pe):
                 ctx.set(dut.write.we, 1)
-                ctx.set(dut.write.addr, g)
-                ctx.set(dut.write.data, (bits >> (4 * g)) & 0xF)
+                ctx.set(dut.write.addr, int(g))
+                ctx.set(dut.write.data, word(bits, g, pe))
                 await ctx.tick()
             ctx.set(dut.write.we, 0)
             ctx.set(dut.write.commit, 1)
@@ -135,10 +147,12 @@ def test_spike_buffer_ring(banks):
             assert ctx.get(dut.read.next_avail) == (step >= 1)
         assert ctx.get(dut.read.avail)                                     # all banks full
         for bits in steps:                                                 # read them back in order
-            for word in range(4):
-                ctx.set(dut.read.addr, word)
+            nonzero = [any(bits[w * simd:(w + 1) * simd]) for w in range(size // simd)]
+            assert ctx.get(dut.read.nonzero) == sum(b << w for w, b in enumerate(nonzero))
+            for w in rng.permutation(size // simd):
+                ctx.set(dut.read.addr, int(w))
                 await ctx.tick()
-                assert ctx.get(dut.read.data.as_value()) == (bits >> (2 * word)) & 0b11
+                assert ctx.get(dut.read.data.as_value()) == word(bits, w, simd)
             ctx.set(dut.read.release, 1)
             await ctx.tick()
             ctx.set(dut.read.release, 0)
