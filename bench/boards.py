@@ -1,7 +1,7 @@
 """Board builds of a trained network: utilization, Fmax and throughput next to published figures.
 
     python bench/boards.py [NET] [--conv CONV_NET] [--icebreaker-fold 16x1,8x1] [--icebreaker-clock 40]
-                           [--ulx3s-fold 16x8,16x5] [--ulx3s-clock 100] [--conv-fold 1x1,8x2,1x1]
+                           [--ulx3s-fold 16x8,16x5] [--ulx3s-clock 100] [--conv-fold 1x1,8x2,1x1] [--conv-clock 36]
 
 NET defaults to runs/demo/net.json (``make demo`` writes it); with --conv, the conv net is built for the
 iCEBreaker too. Each build runs yosys + nextpnr from PyPI (one to two minutes each on 2 cores), the
@@ -33,6 +33,7 @@ def main():
     p.add_argument("--conv", default=None, help="a conv net's description, built for the iCEBreaker too")
     p.add_argument("--icebreaker-fold", default="16x1,8x1")
     p.add_argument("--icebreaker-clock", type=float, default=40)
+    p.add_argument("--conv-clock", type=float, default=36)
     p.add_argument("--conv-fold", default="1x1,8x2,1x1")
     p.add_argument("--ulx3s-fold", default="16x8,16x5")
     p.add_argument("--ulx3s-clock", type=float, default=100)
@@ -41,7 +42,7 @@ def main():
     builds = [("icebreaker", desc, args.icebreaker_fold, args.icebreaker_clock),
               ("ulx3s", desc, args.ulx3s_fold, args.ulx3s_clock)]
     if args.conv:
-        builds.insert(1, ("icebreaker", NetDesc.load(args.conv), args.conv_fold, args.icebreaker_clock))
+        builds.insert(1, ("icebreaker", NetDesc.load(args.conv), args.conv_fold, args.conv_clock))
     rows = []
     for board, desc, fold, clock in builds:
         folds = parse_folding(fold, desc.layers)
@@ -53,14 +54,14 @@ def main():
         cells = f"{u['lc']['used']} ({u['lc']['percent']} %)" if "lc" in u else "-"
         arch = "conv" if any(layer.conv is not None for layer in desc.layers) else "MLP"
         rows.append((board, arch, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], cells,
-                     u["ff"]["used"], u["bram"]["used"], r["clock_mhz"], r["fmax_mhz"], r["fits"],
+                     u["ff"]["used"], u["bram"]["used"], r["clock_mhz"], r["fmax_mhz"], r["fits"] and r["timing_met"],
                      r["fmax_mhz"] * 1e6 / max(cycles), sum(cycles) / r["fmax_mhz"]))
         print(f"built {board} {arch} {fold} in {r['seconds']} s", flush=True)
-    print("| board | net | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | clock (MHz) | Fmax (MHz) | fits "
-          "| inferences/s at Fmax | latency (us) |")
+    print("| board | net | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | clock (MHz) | Fmax (MHz) "
+          "| fits, timing met | inferences/s at Fmax | latency (us) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for b, a, f, lut, e, lc, ff, bram, clock, fmax, fits, ips, lat in rows:
-        print(f"| {b} | {a} | {f} | {lut} | {e} | {lc} | {ff} | {bram} | {clock:g} | {fmax} | {'yes' if fits else 'no'} "
+    for b, a, f, lut, e, lc, ff, bram, clock, fmax, ok, ips, lat in rows:
+        print(f"| {b} | {a} | {f} | {lut} | {e} | {lc} | {ff} | {bram} | {clock:g} | {fmax} | {'yes' if ok else 'no'} "
               f"| {ips:,.0f} | {lat:.1f} |")
     for what, figure in PUBLISHED:
         print(f"published: {what}: {figure}")

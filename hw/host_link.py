@@ -235,14 +235,17 @@ class HostLink(wiring.Component):
         no_words, at_last_byte, at_last_word = (Signal(name=n) for n in ("no_words", "at_last_byte", "at_last_word"))
         m.d.sync += [no_words.eq(reply_len == 0), at_last_byte.eq(byte_k == last_byte),
                      at_last_word.eq(word_idx == last_word)]
-        header = Signal(8)
+        # header byte k (k >= 1) from a register: hdr_k moves at a byte's handshake and the next one comes
+        # a UART byte later; byte 0 is the constant sync byte (and outside the CRC)
+        header = Signal(8, reset_less=True)
         with m.Switch(hdr_k):
             for k, value in enumerate([SYNC_REPLY, cmd, code, reply_len[:8], reply_len[8:16]]):
                 with m.Case(k):
-                    m.d.comb += header.eq(value)
+                    m.d.sync += header.eq(value)
 
         # -- byte pump from the buffer: pixels words (INFER, LEARN) and load words (WRITE) ------------------
         ridx = Signal(range(buf_bytes + 1))
+        all_read = Signal()                              # ridx == stored, kept as ridx moves (off the FSM's path)
         issued = Signal(range(max(self.simd * L.pixel_bytes, L.load_bytes) + 1))
         pending = Signal()
         pword = Signal(self.simd * L.pixel_bytes * 8)
@@ -256,7 +259,7 @@ class HostLink(wiring.Component):
             """Issue one buffer read per cycle until ``word_len`` bytes of the word are issued; shift each
             byte into ``shift_reg`` a cycle later. Returns the condition: the word completes this cycle."""
             with m.If(issued < word_len):
-                m.d.sync += [ridx.eq(ridx + 1), issued.eq(issued + 1), pending.eq(1)]
+                m.d.sync += [ridx.eq(ridx + 1), issued.eq(issued + 1), pending.eq(1), all_read.eq(ridx + 1 == stored)]
             with m.If(pending):
                 m.d.sync += shift_reg.eq(Cat(shift_reg[8:], rd.data))
             return pending & (issued == word_len)
@@ -343,7 +346,7 @@ class HostLink(wiring.Component):
                 ok = crc_ok & (verdict_r == STATUS["OK"])
                 m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)), crc.eq(0),
                              reply_len.eq(Mux(ok, word_bytes, 0)),
-                             hdr_k.eq(0), ridx.eq(0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
+                             hdr_k.eq(0), ridx.eq(0), all_read.eq(stored == 0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
                              last_word.eq(0), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
                 with m.If(ok):
                     m.next = "EXECUTE"
@@ -371,7 +374,7 @@ class HostLink(wiring.Component):
                     m.d.sync += [load_en.eq(1), load_addr.eq(self._addr + write_words),
                                  load_data.eq(Cat(wword[8:], rd.data))]
                     m.d.sync += [issued.eq(0), write_words.eq(write_words + 1)]
-                    with m.If(ridx == stored):
+                    with m.If(all_read):
                         m.next = "REPLY_HEADER"
             with m.State("FILL"):
                 m.d.sync += self._latency.eq(self._latency + 1)
@@ -383,7 +386,7 @@ class HostLink(wiring.Component):
                 with m.If(self.pixels.ready):
                     m.d.sync += issued.eq(0)
                     m.next = "FILL"
-                    with m.If(ridx == stored):
+                    with m.If(all_read):
                         m.next = "RESULT"
             with m.State("RESULT"):
                 m.d.sync += self._latency.eq(self._latency + 1)
@@ -403,7 +406,7 @@ class HostLink(wiring.Component):
                         m.d.sync += from_label.eq(0)
                         m.next = "REPLY_HEADER"
             with m.State("REPLY_HEADER"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(header)]
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(Mux(hdr_k == 0, SYNC_REPLY, header))]
                 with m.If(self.tx.ready):
                     m.d.sync += hdr_k.eq(hdr_k + 1)
                     with m.If(hdr_k != 0):

@@ -16,7 +16,8 @@ def test_icebreaker_bitstream_with_utilization_and_fmax(tmp_path, capsys):
     pytest.importorskip("amaranth_boards")
     net = random_desc(np.random.default_rng(3), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
     out = tmp_path / "board"
-    assert main(["build", str(net), "--board", "icebreaker", "--out", str(out), "--fold", "4x2,2x2"]) == 0
+    assert main(["build", str(net), "--board", "icebreaker", "--out", str(out), "--fold", "4x2,2x2",
+                 "--clock", "30"]) == 0
     bitstream = (out / "top.bin").read_bytes()
     assert len(bitstream) > 100_000 and b"\x7e\xaa\x99\x7e" in bitstream[:64]    # iCE40 sync word
     report = json.loads((out / "utilization.json").read_text())
@@ -26,11 +27,46 @@ def test_icebreaker_bitstream_with_utilization_and_fmax(tmp_path, capsys):
     assert util["io"]["used"] == 4                          # clock, UART rx and tx, one LED
     assert util["lut4"]["used"] <= util["lc"]["used"] <= util["lut4"]["used"] + util["ff"]["used"]
     assert report["placement_tries"] == 1 and report["seed"] == 1
-    assert report["fits"] and report["fmax_mhz"] > 12 and report["timing_met"]
+    assert report["fits"] and report["fmax_mhz"] > 30 and report["timing_met"]
     assert report["build"]["baud"] == 1_000_000
-    assert (out / "top.tim").read_text().count("Max frequency") >= 1
+    # clocked from the PLL: 12 MHz x 80 / 32 (VCO 960 MHz), and nextpnr times the design against it
+    assert report["clock_mhz"] == 30 and report["pll"] == {"f_out_mhz": 30, "DIVR": 0, "DIVF": 79, "DIVQ": 5,
+                                                           "FILTER_RANGE": 1}
+    log = (out / "top.tim").read_text()
+    assert "constrained PLL" in log and "constraining clock net 'clock.clk' to 30.00 MHz" in log
+    assert log.count("Max frequency") >= 1
     printed = capsys.readouterr().out
     assert "Fmax" in printed and "inferences/s" in printed
+
+
+@pytest.mark.parametrize("family,f_in,want", [("ice40", 12e6, 48e6), ("ice40", 12e6, 40e6), ("ice40", 12e6, 275e6),
+                                               ("ecp5", 25e6, 100e6), ("ecp5", 25e6, 73.3e6), ("ecp5", 25e6, 7e6)])
+def test_pll_settings_are_within_the_documented_ranges(family, f_in, want):
+    """The output follows from the dividers by the datasheet's formula, never exceeds the request, and
+    every internal frequency is in range; the best settings found by hand are found."""
+    from flipspike.hw.pll import pll_config
+    c = pll_config(family, f_in, want)
+    p = c.params
+    if family == "ice40":
+        pfd = f_in / (p["DIVR"] + 1)
+        vco = pfd * (p["DIVF"] + 1)
+        out = vco / 2 ** p["DIVQ"]
+        assert 10e6 <= pfd <= 133e6 and 533e6 <= vco <= 1066e6 and 16e6 <= out <= 275e6
+        assert p["FILTER_RANGE"] == (1 if pfd < 17e6 else 2)
+    else:
+        pfd = f_in / p["CLKI_DIV"]
+        out = pfd * p["CLKFB_DIV"]
+        assert 3.125e6 <= pfd <= 400e6 and 400e6 <= out * p["CLKOP_DIV"] <= 800e6
+    assert out == pytest.approx(c.f_out) and out <= want
+    best = {48e6: 48e6, 40e6: 39.75e6, 275e6: 270e6, 100e6: 100e6}   # 12 x 64 / 16; 12 x 53 / 16; 12 x 45 / 2; 25 x 4
+    if want in best:
+        assert c.f_out == pytest.approx(best[want])
+
+
+def test_a_clock_no_pll_reaches_is_refused():
+    from flipspike.hw.pll import pll_config
+    with pytest.raises(ValueError, match="output starts at 16 MHz"):
+        pll_config("ice40", 12e6, 15e6)
 
 
 def test_unreachable_baud_rate_is_refused():
