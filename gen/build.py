@@ -32,6 +32,7 @@ from flipspike.hw.memory_map import Learning, build_shape
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
+from flipspike.ir.netdesc import write_text_atomic
 
 from .design import write_dir_atomic
 from .synth import DEVICES, utilization
@@ -80,15 +81,38 @@ def platform_for(board: str):
                              "(or pip install -e '.[boards]')") from None
 
 
+#: ``--clock auto``: the first build's PLL target (the project's Fmax goals: nextpnr works harder against
+#: a tight constraint), then rebuilds at the Fmax reached, at most AUTO_ROUNDS builds in all
+AUTO_START_MHZ = {"icebreaker": 48.0, "ulx3s": 100.0}
+AUTO_ROUNDS = 3
+
+
 def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
                 learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1, tries: int = 3,
-                clock_mhz: float | None = None) -> dict:
+                clock_mhz: float | str | None = None) -> dict:
     """Synthesize, place and route, pack; returns the utilization report (also written to out_dir). Where
     nextpnr finds no legal placement of a design that is within the device (near full devices), the
     build is tried again with the next seed, ``tries`` times in all. ``clock_mhz``: run the design at
-    that frequency (or the PLL's nearest below it) from the board's PLL; None: at the board's oscillator."""
+    that frequency (or the PLL's nearest below it) from the board's PLL; None: at the board's
+    oscillator; "auto": from AUTO_START_MHZ down to the Fmax each build reaches, until timing is met
+    (``report["clock_rounds"]`` lists the tries)."""
     if tries < 1:
         raise ValueError(f"tries must be >= 1, got {tries}")
+    if clock_mhz != "auto":
+        return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz)
+    target, rounds = AUTO_START_MHZ[board], []
+    for _ in range(AUTO_ROUNDS):
+        report = _build(desc, folds, board, out_dir, learn, baud, seed, tries, target)
+        rounds.append({"clock_mhz": report["clock_mhz"], "fmax_mhz": report["fmax_mhz"]})
+        if report["timing_met"] or not report["fmax_mhz"]:
+            break
+        target = math.floor(report["fmax_mhz"] * 100) / 100
+    report["clock_rounds"] = rounds
+    write_text_atomic(Path(out_dir) / "utilization.json", json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> dict:
     from flipspike.hw.board_top import BoardDesign
 
     env = {**os.environ, **{var: _tool(TOOLS[var]) for var in NEEDS[board]}}
@@ -218,11 +242,15 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
     source = "from the PLL" if report.get("pll") else "the board's oscillator"
     lines.append(f"Fmax {fmax} MHz (clock {report['clock_mhz']:g} MHz, {source}: "
                  f"{'timing met' if report['timing_met'] else 'TIMING NOT MET'})")
+    for k, r in enumerate(report.get("clock_rounds", [])[:-1]):
+        lines.append(f"  (--clock auto: build {k + 1} at {r['clock_mhz']:g} MHz reached {r['fmax_mhz']} MHz)")
     if fmax and not report.get("pll") and fmax > report["clock_mhz"]:
         lines.append(f"  (to run at Fmax: --clock {math.floor(fmax * 10) / 10:g}, which clocks the design from the PLL)")
     elif fmax and not report["timing_met"]:
         lines.append(f"  (the clock is above Fmax: build with --clock {math.floor(fmax * 10) / 10:g} or lower)")
     if cycles_per_inference and fmax:
-        lines.append(f"throughput at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f} inferences/s "
-                     f"({cycles_per_inference:g} cycles each, pipelined)")
+        at_clock = min(fmax, report["clock_mhz"])
+        lines.append(f"throughput at {at_clock:g} MHz: {at_clock * 1e6 / cycles_per_inference:,.0f} inferences/s "
+                     f"({cycles_per_inference:g} cycles each, pipelined); at Fmax: "
+                     f"{fmax * 1e6 / cycles_per_inference:,.0f}")
     return "\n".join(lines)

@@ -144,6 +144,15 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _clock(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--clock takes MHz or 'auto', got {text!r}") from None
+
+
 def _cmd_build(args) -> int:
     from flipspike.gen.build import board_table, build_board
     from flipspike.gen.cycle_model import layer_cycles
@@ -430,9 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="icebreaker: iCE40UP5K, 12 MHz; ulx3s: LFE5U-85F, 25 MHz")
     b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
     _fold_options(b)
-    b.add_argument("--clock", type=float, default=None, metavar="MHZ",
-                   help="clock the design from the board's PLL at MHZ (or the PLL's nearest frequency below it), "
-                   "e.g. the Fmax of an earlier build; default: the board's oscillator")
+    b.add_argument("--clock", type=_clock, default=None, metavar="MHZ|auto",
+                   help="clock the design from the board's PLL at MHZ (or the PLL's nearest frequency below it); "
+                   "auto: from the Fmax goal (48 MHz iCE40, 100 MHz ECP5) down to the Fmax each build reaches, "
+                   "until timing is met (a few builds); default: the board's oscillator")
     b.add_argument("--baud", type=int, default=1_000_000, help="UART bit rate (must divide the clock within 2 %%)")
     b.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (the first one tried)")
     b.add_argument("--tries", type=int, default=3, help="seeds to try where nextpnr finds no legal placement "
