@@ -34,11 +34,13 @@ class PixelBuffer(wiring.Component):
                                                attrs={"ram_style": "block"})
         wr, rd = mem.write_port(), mem.read_port()
         full = Signal()
+        released = Signal()          # the release, registered (off the first layer's walk): the buffer
+        m.d.sync += released.eq(self.read.release)       # empties a cycle later, unseen by the reader
         addr = Signal(range(max(2, self.words)))
         m.d.comb += [
             self.pixels.ready.eq(~full),
             wr.addr.eq(addr), wr.data.eq(self.pixels.payload), wr.en.eq(self.pixels.valid & ~full),
-            rd.addr.eq(self.read.addr), self.read.data.eq(rd.data), self.read.avail.eq(full),
+            rd.addr.eq(self.read.addr), self.read.data.eq(rd.data), self.read.avail.eq(full & ~released),
             self.read.next_avail.eq(0),                    # one sample at a time
         ]
         with m.If(self.pixels.valid & ~full):
@@ -46,7 +48,7 @@ class PixelBuffer(wiring.Component):
                 m.d.sync += [addr.eq(0), full.eq(1)]
             with m.Else():
                 m.d.sync += addr.eq(addr + 1)
-        with m.If(self.read.release):
+        with m.If(released):
             m.d.sync += full.eq(0)
         return m
 

@@ -10,6 +10,9 @@ bytes that arrive while a request executes are dropped (the driver waits for eac
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -161,11 +164,20 @@ class HostLink(wiring.Component):
                      too_big.eq(Cat(pix_val[8:], self.rx.payload) > L.max_value)]
         m.d.sync += expired.eq(~got & (timer >= self.timeout))
 
+        # the command, decoded into a flag per command (registered: cmd is set bytes before any use)
+        is_cmd = {name: Signal(name=f"is_{name.lower()}") for name in CMD}
+        m.d.sync += [flag.eq(cmd == CMD[name]) for name, flag in is_cmd.items()]
+
+        def by_command(values: dict, default=0):
+            """values[name] where cmd is that command (an OR of flag-gated values), else ``default``."""
+            if not values:
+                return Const(default)
+            picked = [Mux(is_cmd[name], value, 0) for name, value in values.items()]
+            known = Cat(*(is_cmd[name] for name in values)).any()
+            return Mux(known, reduce(operator.or_, picked), default)
+
         n_args = Signal(8)
-        with m.Switch(cmd):
-            for name, n in ARG_BYTES.items():
-                with m.Case(CMD[name]):
-                    m.d.comb += n_args.eq(n)
+        m.d.comb += n_args.eq(by_command(ARG_BYTES))
         past_args, room, not_over = (Signal(name=n) for n in ("past_args", "room", "not_over"))   # for the next payload byte (see above)
         m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes)]
 
@@ -181,33 +193,26 @@ class HostLink(wiring.Component):
         pixels_len = L.n_in * L.pixel_bytes
         reply_len = Signal(16)            # set when the request is decided
         last_word = Signal(16)            # words in the reply - 1 (a register: no subtractor on the reply path)
-        with m.Switch(cmd):
-            with m.Case(CMD["INFO"], CMD["COUNTERS"]):
-                m.d.comb += verdict.eq(Mux(early("no_payload", length == 0), STATUS["OK"], STATUS["BAD_LENGTH"]))
-            with m.Case(CMD["WRITE"]):
-                ok_len = early("write_len_ok", (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0))
-                in_range = early("write_in_range", addr_ok & (self._addr + write_words <= self.load_end))
-                m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
-                                           Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"])))
-            with m.Case(CMD["INFER"]):
-                m.d.comb += verdict.eq(Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
-                                           Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"])))
-            for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
-                if name == "READ_LEARN" and not self.has_learn:
-                    continue
-                with m.Case(CMD[name]):
-                    fits = early(f"{name.lower()}_fits",
-                                 (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name)))
-                    m.d.comb += verdict.eq(Mux(early(f"{name.lower()}_len_bad", length != 6), STATUS["BAD_LENGTH"],
-                                               Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"])))
-            if self.has_learn:
-                with m.Case(CMD["LEARN"]):
-                    ok_len = early("learn_len_ok", (length == 0) | (length == 1 + pixels_len))
-                    ok_val = early("learn_value_ok", (length == 0) | ((label < L.classes) & ~bad_value))
-                    m.d.comb += verdict.eq(Mux(~ok_len, STATUS["BAD_LENGTH"],
-                                               Mux(ok_val, STATUS["OK"], STATUS["BAD_VALUE"])))
-            with m.Default():
-                m.d.comb += verdict.eq(STATUS["BAD_COMMAND"])
+        verdicts = {}
+        ok_len = early("no_payload", length == 0)
+        verdicts["INFO"] = verdicts["COUNTERS"] = Mux(ok_len, STATUS["OK"], STATUS["BAD_LENGTH"])
+        ok_len = early("write_len_ok", (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0))
+        in_range = early("write_in_range", addr_ok & (self._addr + write_words <= self.load_end))
+        verdicts["WRITE"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"]))
+        verdicts["INFER"] = Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
+                                Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"]))
+        for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
+            if name == "READ_LEARN" and not self.has_learn:
+                continue
+            fits = early(f"{name.lower()}_fits",
+                         (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name)))
+            verdicts[name] = Mux(early(f"{name.lower()}_len_bad", length != 6), STATUS["BAD_LENGTH"],
+                                 Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"]))
+        if self.has_learn:
+            ok_len = early("learn_len_ok", (length == 0) | (length == 1 + pixels_len))
+            ok_val = early("learn_value_ok", (length == 0) | ((label < L.classes) & ~bad_value))
+            verdicts["LEARN"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(ok_val, STATUS["OK"], STATUS["BAD_VALUE"]))
+        m.d.comb += verdict.eq(by_command(verdicts, STATUS["BAD_COMMAND"]))
 
         # -- the reply: header, words (one, or ``count`` from a memory), CRC ---------------------------------
         hdr_k = Signal(range(5))
@@ -221,15 +226,14 @@ class HostLink(wiring.Component):
         word_bytes = Signal(range(max(L.reply_bytes(c) for c in commands) + 1))
         last_byte = Signal.like(word_bytes)              # word_bytes - 1, a constant per command
         stream_byte = Signal(8)
-        with m.Switch(cmd):       # (what the command decides, in registers: cmd is set long before the reply)
-            for name in commands:
-                with m.Case(CMD[name]):
-                    m.d.sync += [word_bytes.eq(L.reply_bytes(name)), last_byte.eq(L.reply_bytes(name) - 1),
-                                 first.eq(offsets.get(name, 0)), streamed.eq(name in streams)]
-                    if name in streams:
-                        m.d.comb += stream_byte.eq(streams[name].word_select(byte_k, 8))
-            with m.Default():
-                m.d.sync += [word_bytes.eq(0), last_byte.eq(0), first.eq(0), streamed.eq(0)]
+        # (what the command decides, in registers: cmd is set long before the reply)
+        m.d.sync += [word_bytes.eq(by_command({n: L.reply_bytes(n) for n in commands})),
+                     last_byte.eq(by_command({n: L.reply_bytes(n) - 1 for n in commands})),
+                     first.eq(by_command({n: offsets[n] for n in commands if n in offsets})),
+                     streamed.eq(by_command({n: 1 for n in commands if n in streams}))]
+        for name in streams:
+            with m.If(is_cmd[name]):
+                m.d.comb += stream_byte.eq(streams[name].word_select(byte_k, 8))
         # the reply's end conditions, registered: the counters they read move at a byte's handshake, and
         # the next byte comes SETTLE cycles later at the earliest (after the header: a UART byte later)
         no_words, at_last_byte, at_last_word = (Signal(name=n) for n in ("no_words", "at_last_byte", "at_last_word"))

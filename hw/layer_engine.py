@@ -37,7 +37,7 @@ from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOu
                          result_layout)
 from .flip_unit import FlipUnit, LearnSignature
 from .memory_map import Region, lane_groups, weight_words
-from .neuron import NeuronPrepare, NeuronUpdate, drive_width
+from .neuron import NeuronPrepare, NeuronUpdate, drive_width, threshold_term
 from .synapse import SYNAPSE_LATENCY, SynapseArray
 
 #: Cycles after the last issue before a step's last neuron group is written back (stages B to D).
@@ -124,7 +124,7 @@ class LayerEngine(wiring.Component):
             last_word = jump.last
         else:
             jump = None
-            last_word = Mux(syn, pos["sf"] == f_in - 1, 1) if self.first else (pos["sf"] == f_in - 1)
+            last_word = Mux(syn, walk.at_end["sf"], 1) if self.first else walk.at_end["sf"]
         nf, sf = pos["nf"], pos["sf"]
         waddr = Signal(range(max(2, f_out * f_in)))
         in_addr, in_bounds = walk.input_word(m, pos)
@@ -149,7 +149,8 @@ class LayerEngine(wiring.Component):
         # read a cycle before C, so that their words arrive with it
         m.d.comb += b_rd.addr.eq(pre["nf"])
         if not self.is_output:
-            m.d.comb += [t_rd.addr.eq(pre["nf"]), v_rd.addr.eq(pre["group"])]
+            # (the threshold a cycle earlier still: NeuronPrepare takes a term computed from it at pre)
+            m.d.comb += [t_rd.addr.eq(stages[SYNAPSE_LATENCY - 2]["nf"]), v_rd.addr.eq(pre["group"])]
         if self.first:
             m.d.comb += i_rd.addr.eq(pre["group"])
         if layer.shortcut is not None:
@@ -206,12 +207,15 @@ class LayerEngine(wiring.Component):
                 if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
                     v_now = Mux(neuron_step, neurons.v_next[p], v_now)
                 m.d.comb += prep.v[p].eq(Mux(c["t0"], 0, v_now))
-            m.d.comb += prep.threshold.eq(t_rd.data)
+            theta_term = Signal.like(prep.theta_term, reset_less=True)
+            for p in range(pe):
+                m.d.sync += theta_term[p].eq(threshold_term(t_rd.data[p], layer.leak_shift))
+            m.d.comb += prep.theta_term.eq(theta_term)
             with m.If(c["first"]):
                 m.d.sync += [v_hold.eq(prep.v1), margin_hold.eq(prep.margin)]
             m.d.comb += [neurons.v.eq(v_hold), neurons.margin.eq(margin_hold)]
         if self.is_output:
-            self._output_stage(m, neurons, c, d, neuron_step)
+            self._output_stage(m, neurons, pre, c, d, neuron_step)
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
@@ -251,11 +255,13 @@ class LayerEngine(wiring.Component):
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit:
             # unclaimed = free banks - commits in flight, kept in a register (off the sequencing path):
-            # a commit landing changes neither; a released bank adds one, a step's last word takes one
-            unclaimed = Signal(range(self.out_banks + 1), init=self.out_banks)
-            m.d.sync += unclaimed.eq(unclaimed + self.out.freed - flags["commit"])
-            out_wait = unclaimed >= 1
-            out_next = unclaimed >= 2                          # (this step's commit is in flight too)
+            # a commit landing changes neither; a released bank adds one, a step's last word takes one.
+            # The register takes a step's last word a cycle late, from stage B (the walk's end-of-step
+            # logic stays off its adder), and the checks count the one in B: the same numbers
+            unclaimed = Signal(range(self.out_banks + 2), init=self.out_banks)
+            m.d.sync += unclaimed.eq(unclaimed + self.out.freed - b["commit"])
+            out_wait = unclaimed >= 1 + b["commit"]
+            out_next = unclaimed >= 2 + b["commit"]            # (this step's commit is in flight too)
         if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
             ready_wait = Mux(syn, self.inp.avail, out_wait)
             ready_next = Mux(syn, out_wait, Mux(t == T - 1, self.inp.avail, out_next))
@@ -281,7 +287,7 @@ class LayerEngine(wiring.Component):
         with m.FSM():
             with m.State("WAIT"):
                 with m.If(ready_wait):
-                    m.d.sync += [c.eq(0) for c in counters.values() if isinstance(c, Signal)]
+                    walk.reset(m, counters)
                     m.d.sync += group_start.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
@@ -296,7 +302,7 @@ class LayerEngine(wiring.Component):
             reads_w = issuing if self.learn_rule is None else busy | learning
             ports = {"weights": (w_rd, reads_w), "bias": (b_rd, pre["valid"])}
             if not self.is_output:
-                ports.update(threshold=(t_rd, pre["valid"]), membrane=(v_rd, pre["valid"]))
+                ports.update(threshold=(t_rd, stages[SYNAPSE_LATENCY - 2]["valid"]), membrane=(v_rd, pre["valid"]))
             if self.layer.shortcut is not None:
                 ports["shortcut"] = (g_rd, pre["valid"])
             self._monitor(m, ports)
@@ -405,9 +411,10 @@ class LayerEngine(wiring.Component):
             with m.Else():
                 m.d.sync += t.eq(t + 1)
 
-    def _output_stage(self, m, neurons, c, d, neuron_step):
-        """Accumulators in registers, a running argmax over the last step, and the result stream. ``c``,
-        ``d``: the flags of stages C and D (a word of step 0 / of the last step / the step's last word)."""
+    def _output_stage(self, m, neurons, pre, c, d, neuron_step):
+        """Accumulators in registers, a running argmax over the last step, and the result stream. ``pre``,
+        ``c``, ``d``: the flags of the stage before C, of C and of D (a word of step 0 / of the last step /
+        the step's last word)."""
         layer, pe = self.layer, self.fold.pe
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
@@ -419,12 +426,29 @@ class LayerEngine(wiring.Component):
         else:   # the group's accumulators, selected as its first word reaches stage C (the previous
             # step's write-back of the group is at least a group earlier: a register, not a wide mux, feeds D)
             picked = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
-            with m.If(c["first"]):
-                with m.Switch(c["nf"]):
-                    for g in range(self.f_out):
-                        with m.Case(g):
-                            for p in range(pe):
-                                m.d.sync += picked[p].eq(Mux(c["t0"], 0, accs[g * pe + p]))
+            if self.f_out < 3:
+                with m.If(c["first"]):
+                    with m.Switch(c["nf"]):
+                        for g in range(self.f_out):
+                            with m.Case(g):
+                                for p in range(pe):
+                                    m.d.sync += picked[p].eq(Mux(c["t0"], 0, accs[g * pe + p]))
+            else:   # in two levels: a group within each block of four a cycle earlier (with 3 or more groups
+                # the previous step's write-back of the group has landed by then), the block at C
+                blocks = [Signal(data.ArrayLayout(signed(W.state), pe), name=f"acc_block{b}", reset_less=True)
+                          for b in range((self.f_out + 3) // 4)]
+                with m.If(pre["first"]):
+                    for b, near in enumerate(blocks):
+                        with m.Switch(pre["nf"][:2]):
+                            for j in range(min(4, self.f_out - 4 * b)):
+                                with m.Case(j):
+                                    m.d.sync += near.eq(accs.as_value().word_select(4 * b + j, pe * W.state))
+                with m.If(c["first"]):
+                    with m.Switch(c["nf"][2:]):
+                        for b, near in enumerate(blocks):
+                            with m.Case(b):
+                                for p in range(pe):
+                                    m.d.sync += picked[p].eq(Mux(c["t0"], 0, near[p]))
             m.d.comb += neurons.v.eq(picked)
         with m.Switch(d["nf"]):     # write back
             for g in range(self.f_out):
@@ -604,9 +628,18 @@ class GroupWalk:
             for name in ("ky", "kx", "cg"):
                 del names[name]
         pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in names.items()}
+        # each counter's "at its last value", kept in a register beside it (no comparator between the
+        # counters and the end-of-group / end-of-step logic)
+        self.sizes = names
+        self.at_end = {n: Signal(name=f"walk_{n}_at_end", init=int(size == 1)) for n, size in names.items()}
         pos["sub_first"] = (pos["dy"] == 0) & (pos["dx"] == 0)
-        pos["sub_last"] = (pos["dy"] == self.pool - 1) & (pos["dx"] == self.pool - 1)
+        pos["sub_last"] = self.at_end["dy"] & self.at_end["dx"]
         return pos
+
+    def reset(self, m, pos):
+        """Every counter to 0 (a step's first word)."""
+        for name, size in self.sizes.items():
+            m.d.sync += [pos[name].eq(0), self.at_end[name].eq(size == 1)]
 
     def advance(self, m, pos, last_word, jump=None):
         """Step the counters after one issued word; returns 'this was the step's last word'. With
@@ -615,20 +648,27 @@ class GroupWalk:
             # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
             carry = Const(1)
             for name, size in levels:
-                sig, at_end = pos[name], pos[name] == size - 1
+                sig, at_end = pos[name], self.at_end[name]
                 with m.If(carry):
-                    m.d.sync += sig.eq(Mux(at_end, 0, sig + 1))
+                    m.d.sync += [sig.eq(Mux(at_end, 0, sig + 1)),
+                                 at_end.eq(Mux(at_end, size == 1, sig == size - 2))]
                 carry = carry & at_end
             return carry
 
         counter = pos.get("sf_counter", pos["sf"])
+        sf_end = self.at_end["sf"]
         with m.If(last_word):
-            m.d.sync += [pos[n].eq(0) for n in ("ky", "kx", "cg") if jump is None] + [counter.eq(0)]
+            m.d.sync += [counter.eq(0), sf_end.eq(self.f_in == 1)]
+            for n in ("ky", "kx", "cg"):
+                if jump is None:
+                    m.d.sync += [pos[n].eq(0), self.at_end[n].eq(self.sizes[n] == 1)]
             done = nested([("dx", self.pool), ("dy", self.pool), ("nf", self.f_out), ("px", self.wp), ("py", self.hp)])
         with m.Else():
-            m.d.sync += counter.eq(pos["sf"] + 1 if jump is None else jump.next)
             if jump is None:
+                m.d.sync += [counter.eq(pos["sf"] + 1), sf_end.eq(pos["sf"] == self.f_in - 2)]
                 nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
+            else:                  # (event-driven: the end of a group comes from the jump, not from sf)
+                m.d.sync += counter.eq(jump.next)
         return done & last_word
 
     def _window_offsets(self) -> list[tuple[int, int, int]]:

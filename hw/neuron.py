@@ -6,6 +6,8 @@ and the spikes out) is one addition and a multiplexer deep. With F fractional bi
 accumulates it):
 
     NeuronPrepare (with the membrane read):  v1 = v - (v >>> k);  margin = v1 - theta
+                                              (margin as v + ~(v >>> k) + (1 - theta): a carry-save
+                                              layer and one carry chain, 1 - theta precomputed)
     NeuronUpdate  (after the group's words):  v2 = v1 + D;  w = margin + D  (= v2 - theta);
                                               s = w >= 0;  v' = s ? (hard: 0 | soft: w) : v2
     output layer:                             v' = v + D;  s = 0
@@ -17,7 +19,7 @@ guarantees that no intermediate value overflows the state width.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,23 +32,41 @@ def _lanes(shape, lanes: int):
 
 
 class NeuronPrepare(wiring.Component):
-    """Combinational, LIF layers: the leaked membrane v1 and its margin v1 - theta, per lane."""
+    """Combinational, LIF layers: the leaked membrane v1 and its margin v1 - theta, per lane, from the
+    membrane ``v`` and ``theta_term`` = :func:`threshold_term` (theta), which the engine computes a
+    cycle earlier: so the margin is one carry chain behind the membrane read, not two."""
 
     def __init__(self, lanes: int, widths: LayerWidths, *, leak_shift: int | None = None):
         self.lanes, self.widths, self.leak_shift = lanes, widths, leak_shift
         super().__init__({
             "v": In(_lanes(signed(widths.state), lanes)),
-            "threshold": In(_lanes(unsigned(widths.threshold), lanes)),
+            "theta_term": In(_lanes(signed(widths.threshold + 2), lanes)),
             "v1": Out(_lanes(signed(widths.state), lanes)),
             "margin": Out(_lanes(signed(margin_width(widths)), lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
+        width = margin_width(self.widths)
         for p in range(self.lanes):
-            v1 = leak(self.v[p], self.leak_shift)
-            m.d.comb += [self.v1[p].eq(v1), self.margin[p].eq(v1 - self.threshold[p])]
+            v, term = self.v[p], self.theta_term[p]
+            m.d.comb += self.v1[p].eq(leak(v, self.leak_shift))
+            if self.leak_shift is None:                  # v - theta = v + (-theta)
+                m.d.comb += self.margin[p].eq(v + term)
+                continue
+            # v - (v >>> k) - theta = v + ~(v >>> k) + (1 - theta): three operands, summed carry-save
+            # (sum and majority bits), then one addition; modulo 2**width, where the margin fits
+            a, b, c = (Signal(signed(width), name=f"csa{p}_{n}") for n in "abc")    # (sign-extended)
+            m.d.comb += [a.eq(v), b.eq(~(v >> self.leak_shift)), c.eq(term)]
+            s, carry = a ^ b ^ c, (a & b) | (a & c) | (b & c)
+            m.d.comb += self.margin[p].eq((s.as_unsigned() + (carry.as_unsigned() << 1))[:width].as_signed())
         return m
+
+
+def threshold_term(theta, leak_shift: int | None):
+    """What NeuronPrepare takes for the threshold: 1 - theta with a leak (see its docstring), -theta
+    without."""
+    return (0 if leak_shift is None else 1) - theta
 
 
 class NeuronUpdate(wiring.Component):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,11 +18,13 @@ FIRST_LEVELS = 2
 
 
 class SynapseArray(wiring.Component):
-    """current[p] = sum_i (2 b[p,i] - 1) x[i] = 2 * sum_i b[p,i] x[i] - sum_i x[i].
+    """current[p] = sum_i (2 b[p,i] - 1) x[i]. Weight bit b = 1 is +1.
 
-    Weight bit b = 1 is +1. For 1-bit spikes this is the AND-popcount 2*popcount(s & b) - popcount(s):
-    a plain XNOR-popcount would count silent inputs (0, weight -1) as matches. For multi-bit pixels
-    (the first layer) the same formula holds with b*x a gated add. ``active`` counts nonzero inputs.
+    For 1-bit spikes this is the AND-popcount 2*popcount(s & b) - popcount(s) (the lanes' popcounts and
+    the inputs' total, subtracted at the end): a plain XNOR-popcount would count silent inputs (0,
+    weight -1) as matches. For multi-bit pixels (the first layer) each synapse picks +x or -x, the
+    negations registered with the inputs, so a lane's tree sums the current itself (no wide subtraction
+    after a tree of wide sums). ``active`` counts nonzero inputs.
 
     Weight word layout: bit p*SIMD + i is the weight of neuron p (of the group) from input i (of the fold).
     Pipelined: ``current`` and ``active`` follow (x, w) SYNAPSE_LATENCY cycles later.
@@ -47,18 +49,29 @@ class SynapseArray(wiring.Component):
         x_in, w_in = Signal.like(self.x, reset_less=True), Signal.like(self.w, reset_less=True)
         m.d.sync += [x_in.eq(self.x), w_in.eq(self.w)]
         xs = [x_in[i] for i in range(self.simd)]
-        trees = [[Mux(w_in[p * self.simd + i], x, 0) for i, x in enumerate(xs)] for p in range(self.pe)]
-        trees += [xs, [x != 0 for x in xs]]          # lane trees, the total of the inputs, the active inputs
-        sums = []
-        for k, tree in enumerate(trees):
-            partial = []
-            for j, value in enumerate(tree_levels(tree, FIRST_LEVELS)):
-                reg = Signal(value.shape(), name=f"partial_{k}_{j}", reset_less=True)
-                m.d.sync += reg.eq(value)
-                partial.append(reg)
-            sums.append(tree_sum(partial))
-        *lanes, total, active = sums
+        weight = [[w_in[p * self.simd + i] for i in range(self.simd)] for p in range(self.pe)]
+        if self.input_bits == 1:                     # lanes' popcounts and the total, then 2 x lane - total
+            trees = [[w & x for w, x in zip(ws, xs)] for ws in weight] + [xs]
+        else:                                        # +x or -x per synapse: the trees sum the currents
+            neg = [Signal(signed(self.input_bits + 1), name=f"neg{i}", reset_less=True) for i in range(self.simd)]
+            m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
+            trees = [[Mux(w, x, n) for w, x, n in zip(ws, xs, neg)] for ws in weight]
+        sums = [self._pipelined_sum(m, k, tree) for k, tree in enumerate(trees + [[x != 0 for x in xs]])]
+        *lanes, active = sums
+        if self.input_bits == 1:
+            *lanes, total = lanes
+            lanes = [(lane << 1) - total for lane in lanes]
         for p in range(self.pe):
-            m.d.sync += self.current[p].eq((lanes[p] << 1) - total)
+            m.d.sync += self.current[p].eq(lanes[p])
         m.d.sync += self.active.eq(active)
         return m
+
+    @staticmethod
+    def _pipelined_sum(m, k, tree):
+        """The adder tree of ``tree``, registered after its first FIRST_LEVELS levels."""
+        partial = []
+        for j, value in enumerate(tree_levels(tree, FIRST_LEVELS)):
+            reg = Signal(Value.cast(value).shape(), name=f"partial_{k}_{j}", reset_less=True)
+            m.d.sync += reg.eq(value)
+            partial.append(reg)
+        return tree_sum(partial)

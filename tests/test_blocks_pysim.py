@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from flipspike.hw.buffers import SpikeBuffer
-from flipspike.hw.neuron import NeuronPrepare, NeuronUpdate, drive_width
+from flipspike.hw.neuron import NeuronPrepare, NeuronUpdate, drive_width, threshold_term
 from flipspike.hw.synapse import SYNAPSE_LATENCY, SynapseArray
 from flipspike.ir import LayerWidths
 
@@ -95,7 +95,7 @@ def test_neuron_update(kind, k, reset):
         for case in cases:
             ctx.set(prepare.v if kind == "lif" else update.v, case["v"])
             if kind == "lif":
-                ctx.set(prepare.threshold, case["threshold"])
+                ctx.set(prepare.theta_term, [threshold_term(th, k) for th in case["threshold"]])
             ctx.set(update.drive, [i * 2 ** F + c for i, c in zip(case["current"], case["bias"])])
             await ctx.delay(1e-9)
             for p in range(lanes):
