@@ -1,12 +1,12 @@
 """Board builds of a trained network: utilization, Fmax and throughput next to published figures.
 
-    python bench/boards.py [NET] [--conv CONV_NET] [--icebreaker-fold 16x1,8x1] [--icebreaker-clock 40]
-                           [--ulx3s-fold 16x8,16x5] [--ulx3s-clock 100] [--conv-fold 1x1,8x2,1x1] [--conv-clock 36]
+    python bench/boards.py [NET] [--conv CONV_NET] [--icebreaker-fold 16x1,8x1] [--icebreaker-clock auto]
+                           [--ulx3s-fold 16x8,16x5] [--ulx3s-clock auto] [--conv-fold 1x1,8x2,1x1] [--conv-clock auto]
 
 NET defaults to runs/demo/net.json (``make demo`` writes it); with --conv, the conv net is built for the
 iCEBreaker too. Each build runs yosys + nextpnr from PyPI (one to two minutes each on 2 cores), the
 design clocked from the board's PLL at the given MHz (nextpnr works to that constraint; 0: the board's
-oscillator). Throughput is the slowest layer's modelled busy cycles per inference at the Fmax nextpnr
+oscillator; auto, the default: ``flipspike build --clock auto``, one to three builds). Throughput is the slowest layer's modelled busy cycles per inference at the Fmax nextpnr
 reports (samples streamed back to back); latency is the sum over layers.
 The published figures are for other devices and datasets (MNIST, not 8x8 digits): context, not a
 like-for-like comparison.
@@ -27,16 +27,20 @@ PUBLISHED = [("FINN, binarized MLP, MNIST, ZC706 (Umuroglu et al. 2017)", "12.3M
              ("Spiker+, SNN, MNIST (Carpegna et al. 2024)", "780 us per image")]
 
 
+def _clock(text: str):
+    return text if text == "auto" else float(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("net", nargs="?", default="runs/demo/net.json")
     p.add_argument("--conv", default=None, help="a conv net's description, built for the iCEBreaker too")
     p.add_argument("--icebreaker-fold", default="16x1,8x1")
-    p.add_argument("--icebreaker-clock", type=float, default=40)
-    p.add_argument("--conv-clock", type=float, default=36)
+    p.add_argument("--icebreaker-clock", type=_clock, default="auto")
+    p.add_argument("--conv-clock", type=_clock, default="auto")
     p.add_argument("--conv-fold", default="1x1,8x2,1x1")
     p.add_argument("--ulx3s-fold", default="16x8,16x5")
-    p.add_argument("--ulx3s-clock", type=float, default=100)
+    p.add_argument("--ulx3s-clock", type=_clock, default="auto")
     args = p.parse_args()
     desc = NetDesc.load(args.net)
     builds = [("icebreaker", desc, args.icebreaker_fold, args.icebreaker_clock),
@@ -56,7 +60,8 @@ def main():
         rows.append((board, arch, fold, f"{u['lut4']['used']} ({u['lut4']['percent']} %)", est["lut4"], cells,
                      u["ff"]["used"], u["bram"]["used"], r["clock_mhz"], r["fmax_mhz"], r["fits"] and r["timing_met"],
                      r["fmax_mhz"] * 1e6 / max(cycles), sum(cycles) / r["fmax_mhz"]))
-        print(f"built {board} {arch} {fold} in {r['seconds']} s", flush=True)
+        rounds = ", ".join(f"{x['clock_mhz']:g} MHz -> {x['fmax_mhz']}" for x in r.get("clock_rounds", []))
+        print(f"built {board} {arch} {fold} in {r['seconds']} s{' (' + rounds + ')' if rounds else ''}", flush=True)
     print("| board | net | fold | LUT4 | LUT4 estimate | logic cells | FF | RAM blocks | clock (MHz) | Fmax (MHz) "
           "| fits, timing met | inferences/s at Fmax | latency (us) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

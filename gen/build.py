@@ -82,9 +82,11 @@ def platform_for(board: str):
 
 
 #: ``--clock auto``: the first build's PLL target (the project's Fmax goals: nextpnr works harder against
-#: a tight constraint), then rebuilds at the Fmax reached, at most AUTO_ROUNDS builds in all
+#: a tight constraint), then rebuilds at the Fmax reached less AUTO_MARGIN per round (a looser
+#: constraint usually ends a little lower), at most AUTO_ROUNDS builds in all
 AUTO_START_MHZ = {"icebreaker": 48.0, "ulx3s": 100.0}
 AUTO_ROUNDS = 3
+AUTO_MARGIN = 0.03
 
 
 def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
@@ -94,19 +96,19 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     nextpnr finds no legal placement of a design that is within the device (near full devices), the
     build is tried again with the next seed, ``tries`` times in all. ``clock_mhz``: run the design at
     that frequency (or the PLL's nearest below it) from the board's PLL; None: at the board's
-    oscillator; "auto": from AUTO_START_MHZ down to the Fmax each build reaches, until timing is met
-    (``report["clock_rounds"]`` lists the tries)."""
+    oscillator; "auto": from AUTO_START_MHZ down to (a little below) the Fmax each build reaches, until
+    timing is met (``report["clock_rounds"]`` lists the tries)."""
     if tries < 1:
         raise ValueError(f"tries must be >= 1, got {tries}")
     if clock_mhz != "auto":
         return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz)
     target, rounds = AUTO_START_MHZ[board], []
-    for _ in range(AUTO_ROUNDS):
+    for k in range(AUTO_ROUNDS):
         report = _build(desc, folds, board, out_dir, learn, baud, seed, tries, target)
         rounds.append({"clock_mhz": report["clock_mhz"], "fmax_mhz": report["fmax_mhz"]})
         if report["timing_met"] or not report["fmax_mhz"]:
             break
-        target = math.floor(report["fmax_mhz"] * 100) / 100
+        target = math.floor(report["fmax_mhz"] * (1 - AUTO_MARGIN * (k + 1)) * 100) / 100
     report["clock_rounds"] = rounds
     write_text_atomic(Path(out_dir) / "utilization.json", json.dumps(report, indent=1) + "\n")
     return report
