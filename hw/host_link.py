@@ -134,7 +134,8 @@ class HostLink(wiring.Component):
         idx = Signal(range(idx_top + 1))                  # payload bytes so far, saturating past the arguments
         left = Signal(16)                                  # payload bytes still to come (no adder on the byte path)
         final, empty = Signal(name="final"), Signal(name="empty")  # the next payload byte is the last; no payload
-        crc, code = Signal(8, name="crc"), Signal(8, name="code")   # code: the reply's status
+        # the request's CRC and the reply's, in registers of their own (each updated from few states)
+        crc, tx_crc, code = Signal(8, name="crc"), Signal(8, name="tx_crc"), Signal(8, name="code")
         timer = Signal(range(self.timeout + 2))
         expired = Signal()                                 # timer past the timeout, a cycle late (a byte clears it)
         buf_bytes = L.buffer_bytes
@@ -186,9 +187,14 @@ class HostLink(wiring.Component):
         m.d.sync += verdict_r.eq(verdict)
 
         def early(name, condition):     # a condition of the verdict, registered a cycle earlier still (its
-            flag = Signal(name=name)    # inputs settle with the last payload byte, DECIDE comes >= 3 cycles later)
+            flag = Signal(name=name)    # inputs settle with the last payload byte, DECIDE comes >= 4 cycles later)
             m.d.sync += flag.eq(condition)
             return flag
+
+        def span(name, start, n):       # start + n, registered before it is compared (see VERDICT_WAIT)
+            total = Signal(max(len(start), len(n)) + 1, name=name)
+            m.d.sync += total.eq(start + n)
+            return total
 
         pixels_len = L.n_in * L.pixel_bytes
         reply_len = Signal(16)            # set when the request is decided
@@ -197,15 +203,15 @@ class HostLink(wiring.Component):
         ok_len = early("no_payload", length == 0)
         verdicts["INFO"] = verdicts["COUNTERS"] = Mux(ok_len, STATUS["OK"], STATUS["BAD_LENGTH"])
         ok_len = early("write_len_ok", (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0))
-        in_range = early("write_in_range", addr_ok & (self._addr + write_words <= self.load_end))
+        in_range = early("write_in_range", addr_ok & (span("write_span", self._addr, write_words) <= self.load_end))
         verdicts["WRITE"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"]))
         verdicts["INFER"] = Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
                                 Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"]))
         for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
             if name == "READ_LEARN" and not self.has_learn:
                 continue
-            fits = early(f"{name.lower()}_fits",
-                         (count != 0) & addr_ok & (self._addr + count <= end) & (count <= L.max_words(name)))
+            fits = early(f"{name.lower()}_fits", (count != 0) & addr_ok & (count <= L.max_words(name)) &
+                         (span(f"{name.lower()}_span", self._addr, count) <= end))
             verdicts[name] = Mux(early(f"{name.lower()}_len_bad", length != 6), STATUS["BAD_LENGTH"],
                                  Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"]))
         if self.has_learn:
@@ -286,7 +292,7 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             m.d.sync += timer.eq(Mux(got, 0, timer + 1))
             with m.If(~got & expired):
-                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), crc.eq(0), last_word.eq(0), reply_len.eq(0)]
+                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), tx_crc.eq(0), last_word.eq(0), reply_len.eq(0)]
                 m.next = "REPLY_HEADER"
 
         with m.FSM():
@@ -344,11 +350,13 @@ class HostLink(wiring.Component):
             with m.State("CHECK"):
                 with m.If(got):
                     m.d.sync += crc_ok.eq(crc_match)
-                    m.next = "DECIDE"
+                    m.next = "VERDICT_WAIT"
                 receiving()
+            with m.State("VERDICT_WAIT"):                # (the verdict's spans, flags and register settle)
+                m.next = "DECIDE"
             with m.State("DECIDE"):                      # the verdict, registered a cycle ago, is final
                 ok = crc_ok & (verdict_r == STATUS["OK"])
-                m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)), crc.eq(0),
+                m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)), tx_crc.eq(0),
                              reply_len.eq(Mux(ok, word_bytes, 0)),
                              hdr_k.eq(0), ridx.eq(0), all_read.eq(stored == 0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
                              last_word.eq(0), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
@@ -414,7 +422,7 @@ class HostLink(wiring.Component):
                 with m.If(self.tx.ready):
                     m.d.sync += hdr_k.eq(hdr_k + 1)
                     with m.If(hdr_k != 0):
-                        m.d.sync += crc.eq(crc8_next(crc, header))
+                        m.d.sync += tx_crc.eq(crc8_next(tx_crc, header))
                     with m.If(hdr_k == 4):
                         m.next = "REPLY_SETTLE"
                         with m.If(no_words):
@@ -433,14 +441,14 @@ class HostLink(wiring.Component):
             with m.State("REPLY_DATA"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
                 with m.If(self.tx.ready):
-                    m.d.sync += [crc.eq(crc8_next(crc, out)), byte_k.eq(byte_k + 1), pos.eq(pos + 1)]
+                    m.d.sync += [tx_crc.eq(crc8_next(tx_crc, out)), byte_k.eq(byte_k + 1), pos.eq(pos + 1)]
                     m.next = "REPLY_SETTLE"
                     with m.If(at_last_byte):
                         m.d.sync += [byte_k.eq(0), word_idx.eq(word_idx + 1)]
                         with m.If(at_last_word):
                             m.next = "REPLY_CRC"
             with m.State("REPLY_CRC"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(crc)]
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc)]
                 with m.If(self.tx.ready):
                     m.next = "HUNT"
 

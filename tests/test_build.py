@@ -95,7 +95,7 @@ def test_a_failed_placement_is_tried_again_with_the_next_seed(tmp_path, monkeypa
 
     seeds, platforms = [], []
 
-    def place(platform, design, env, out_dir, board, seed, *, last):
+    def place(platform, design, env, out_dir, board, seed, *, last, after_read):
         seeds.append((seed, last))
         platforms.append(platform)                          # (an Amaranth platform builds only once)
         if seed < 7:
@@ -134,3 +134,23 @@ def test_clock_auto_rebuilds_at_the_fmax_reached_until_timing_is_met(tmp_path, m
     assert asked == [48.0, 40.32] and report["timing_met"]
     assert report["clock_rounds"] == [{"clock_mhz": 48.0, "fmax_mhz": 41.57}, {"clock_mhz": 40.32, "fmax_mhz": 41.3}]
     assert json.loads((tmp_path / "b" / "utilization.json").read_text())["clock_rounds"] == report["clock_rounds"]
+
+
+def test_read_ports_declared_collision_free_are_only_those_that_never_need_the_old_word():
+    """Spike, pixel and byte buffers, and the memories only the load bus writes; not the membranes or
+    stored currents (the engine writes them as it runs), nor the weights a flip unit updates."""
+    from flipspike.gen.build import script_after_read
+    from flipspike.hw.memory_map import Learning
+    BACKSLASH = "\\"                                   # (yosys: the memory's RTLIL name)
+    desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    plain = script_after_read(desc, None)
+    assert plain.startswith("setattr -unset init w:fsm_state; setparam -set COLLISION_X_MASK 1 ")
+    for module in ("spikes*", "pixels"):
+        assert f"top.top.accel.{module}/t:$memrd_v2" in plain
+    assert "top.top.link/t:$memrd_v2" in plain
+    for i in (0, 1):
+        for memory in ("weights", "bias", "threshold", "shortcut"):
+            assert f"top.top.accel.layer{i}/r:MEMID={BACKSLASH}{memory} %i" in plain
+    assert "membrane" not in plain and "current" not in plain
+    learning = script_after_read(desc, Learning(layer=1, rule=None))     # (only the layer matters here)
+    assert f"layer1/r:MEMID={BACKSLASH}weights" not in learning and f"layer0/r:MEMID={BACKSLASH}weights" in learning
