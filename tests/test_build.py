@@ -115,24 +115,28 @@ def test_a_failed_placement_is_tried_again_with_the_next_seed(tmp_path, monkeypa
     assert (tmp_path / "b" / "top.bin").read_bytes() == b"bits"
 
 
-def test_clock_auto_rebuilds_at_the_fmax_reached_until_timing_is_met(tmp_path, monkeypatch):
-    """--clock auto: the first build aims at the Fmax goal; each build that misses timing is followed by
-    one a little (3 % a round) below the Fmax it reached, until one meets it (here the second), and the
-    rounds are reported."""
+@pytest.mark.parametrize("start_fmax,expected_rounds", [
+    (41.57, [(48.0, 1, 41.57), (40.32, 1, 41.3)]),      # a clear miss: 3 % below the Fmax reached
+    (47.0, [(48.0, 1, 47.0), (48.0, 2, 48.5)]),         # a near miss: the next seed, same clock
+])
+def test_clock_auto_rebuilds_until_timing_is_met(tmp_path, monkeypatch, start_fmax, expected_rounds):
+    """--clock auto: the first build aims at the Fmax goal. After a near miss there (within 3 %) the same
+    clock is tried with the next seed; otherwise each build that misses timing is followed by one a
+    little (3 % a round) below the Fmax it reached, until one meets it. The rounds are reported."""
     from flipspike.gen import build
     asked = []
 
     def fake_build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz):
-        asked.append(clock_mhz)
-        fmax = {48.0: 41.57, 40.32: 41.3}[clock_mhz]          # (the second: 41.57 less 3 %)
+        asked.append((clock_mhz, seed))
+        fmax = {(48.0, 1): start_fmax, (40.32, 1): 41.3, (48.0, 2): 48.5}[(clock_mhz, seed)]
         out_dir.mkdir(exist_ok=True)
         return {"clock_mhz": clock_mhz, "fmax_mhz": fmax, "timing_met": fmax >= clock_mhz}
 
     monkeypatch.setattr(build, "_build", fake_build)
     desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
     report = build.build_board(desc, [Fold(4, 2), Fold(2, 2)], "icebreaker", tmp_path / "b", clock_mhz="auto")
-    assert asked == [48.0, 40.32] and report["timing_met"]
-    assert report["clock_rounds"] == [{"clock_mhz": 48.0, "fmax_mhz": 41.57}, {"clock_mhz": 40.32, "fmax_mhz": 41.3}]
+    assert asked == [(c, s) for c, s, _ in expected_rounds] and report["timing_met"]
+    assert report["clock_rounds"] == [{"clock_mhz": c, "fmax_mhz": f, "seed": s} for c, s, f in expected_rounds]
     assert json.loads((tmp_path / "b" / "utilization.json").read_text())["clock_rounds"] == report["clock_rounds"]
 
 
