@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,7 +21,7 @@ from flipspike.ir.errors import DescriptionError
 from flipspike.ir.folding import Fold, validate_folding
 from flipspike.ir.geometry import size
 
-from .arith import tree_levels, tree_sum
+from .arith import registered_tree_sum, tree_sum
 from .buffers import PixelBuffer, SpikeBuffer, spike_ram_shape
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import PIPELINE_DRAIN, GroupWalk, LayerEngine
@@ -138,11 +138,8 @@ class Accelerator(wiring.Component):
                 # buffers, and no comparator in front of the adder tree)
                 nonzero = Signal(fold.simd, name="pixels_nonzero")
                 m.d.sync += nonzero.eq(Mux(accepted, Cat(self.pixels.payload[j] != 0 for j in range(fold.simd)), 0))
-                partial = []                          # (the count's tree registered after two levels too)
-                for k, value in enumerate(tree_levels(list(nonzero), 2)):
-                    partial.append(Signal(Value.cast(value).shape(), name=f"pixels_counted{k}"))
-                    m.d.sync += partial[-1].eq(value)
-                m.d.sync += engine.in_count.eq(tree_sum(partial))
+                # (the count's tree registered after two levels too)
+                m.d.sync += engine.in_count.eq(registered_tree_sum(m, list(nonzero), 2, "pixels_counted"))
             else:
                 prev = engines[-1]
                 buf = SpikeBuffer(**spike_buffer_args(desc, folds, i))

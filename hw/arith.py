@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const
+from amaranth.hdl import Const, Signal, Value
 
 
 def tree_sum(values):
@@ -25,6 +25,17 @@ def tree_levels(values, levels: int | None) -> list:
         values = paired
         levels = None if levels is None else levels - 1
     return values
+
+
+def registered_tree_sum(m, values, levels: int, name: str):
+    """:func:`tree_sum` of ``values`` with a register after its first ``levels`` levels (datapath
+    registers, no reset): the sum follows the values a cycle later."""
+    partial = []
+    for j, value in enumerate(tree_levels(values, levels)):
+        reg = Signal(Value.cast(value).shape(), name=f"{name}_{j}", reset_less=True)
+        m.d.sync += reg.eq(value)
+        partial.append(reg)
+    return tree_sum(partial)
 
 
 def pack_lanes(values, width: int) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.formats import signed_width
 
-from .arith import tree_levels, tree_sum
+from .arith import registered_tree_sum
 
 #: Registers from (x, w) to ``current``: at the inputs (block RAM outputs are slow: 5.6 ns on an ECP5
 #: without its output register), after the adder trees' first FIRST_LEVELS levels, and at the output.
@@ -56,7 +56,8 @@ class SynapseArray(wiring.Component):
             neg = [Signal(signed(self.input_bits + 1), name=f"neg{i}", reset_less=True) for i in range(self.simd)]
             m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
             trees = [[Mux(w, x, n) for w, x, n in zip(ws, xs, neg)] for ws in weight]
-        sums = [self._pipelined_sum(m, k, tree) for k, tree in enumerate(trees + [[x != 0 for x in xs]])]
+        sums = [registered_tree_sum(m, tree, FIRST_LEVELS, f"partial_{k}")
+                for k, tree in enumerate(trees + [[x != 0 for x in xs]])]
         *lanes, active = sums
         if self.input_bits == 1:
             *lanes, total = lanes
@@ -65,13 +66,3 @@ class SynapseArray(wiring.Component):
             m.d.sync += self.current[p].eq(lanes[p])
         m.d.sync += self.active.eq(active)
         return m
-
-    @staticmethod
-    def _pipelined_sum(m, k, tree):
-        """The adder tree of ``tree``, registered after its first FIRST_LEVELS levels."""
-        partial = []
-        for j, value in enumerate(tree_levels(tree, FIRST_LEVELS)):
-            reg = Signal(Value.cast(value).shape(), name=f"partial_{k}_{j}", reset_less=True)
-            m.d.sync += reg.eq(value)
-            partial.append(reg)
-        return tree_sum(partial)
