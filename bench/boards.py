@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from flipspike.gen.build import build_board
+from flipspike.gen.cli import parse_clock
 from flipspike.gen.cycle_model import layer_cycles
 from flipspike.gen.estimate import estimate
 from flipspike.ir import NetDesc, parse_folding
@@ -27,20 +28,16 @@ PUBLISHED = [("FINN, binarized MLP, MNIST, ZC706 (Umuroglu et al. 2017)", "12.3M
              ("Spiker+, SNN, MNIST (Carpegna et al. 2024)", "780 us per image")]
 
 
-def _clock(text: str):
-    return text if text == "auto" else float(text)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("net", nargs="?", default="runs/demo/net.json")
     p.add_argument("--conv", default=None, help="a conv net's description, built for the iCEBreaker too")
     p.add_argument("--icebreaker-fold", default="16x1,8x1")
-    p.add_argument("--icebreaker-clock", type=_clock, default="auto")
-    p.add_argument("--conv-clock", type=_clock, default="auto")
+    p.add_argument("--icebreaker-clock", type=parse_clock, default="auto")
+    p.add_argument("--conv-clock", type=parse_clock, default="auto")
     p.add_argument("--conv-fold", default="1x1,8x2,1x1")
     p.add_argument("--ulx3s-fold", default="16x8,16x5")
-    p.add_argument("--ulx3s-clock", type=_clock, default="auto")
+    p.add_argument("--ulx3s-clock", type=parse_clock, default="auto")
     args = p.parse_args()
     desc = NetDesc.load(args.net)
     builds = [("icebreaker", desc, args.icebreaker_fold, args.icebreaker_clock),

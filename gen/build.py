@@ -282,7 +282,7 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
         lines.append(f"  (the clock is above Fmax: build with --clock {math.floor(fmax * 10) / 10:g} or lower)")
     if cycles_per_inference and fmax:
         at_clock = min(fmax, report["clock_mhz"])
+        at_fmax = f"; at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f}" if fmax > at_clock else ""
         lines.append(f"throughput at {at_clock:g} MHz: {at_clock * 1e6 / cycles_per_inference:,.0f} inferences/s "
-                     f"({cycles_per_inference:g} cycles each, pipelined); at Fmax: "
-                     f"{fmax * 1e6 / cycles_per_inference:,.0f}")
+                     f"({cycles_per_inference:g} cycles each, pipelined){at_fmax}")
     return "\n".join(lines)

@@ -144,7 +144,8 @@ def _cmd_synth(args) -> int:
     return 0
 
 
-def _clock(text: str):
+def parse_clock(text: str):
+    """A --clock value: MHz, or 'auto' (see flipspike.gen.build.build_board)."""
     if text == "auto":
         return text
     try:
@@ -439,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="icebreaker: iCE40UP5K, 12 MHz; ulx3s: LFE5U-85F, 25 MHz")
     b.add_argument("--out", required=True, help="directory: bitstream, utilization.json, build logs")
     _fold_options(b)
-    b.add_argument("--clock", type=_clock, default=None, metavar="MHZ|auto",
+    b.add_argument("--clock", type=parse_clock, default=None, metavar="MHZ|auto",
                    help="clock the design from the board's PLL at MHZ (or the PLL's nearest frequency below it); "
                    "auto: from the Fmax goal (48 MHz iCE40, 100 MHz ECP5) down to the Fmax each build reaches, "
                    "until timing is met (a few builds); default: the board's oscillator")

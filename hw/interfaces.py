@@ -75,8 +75,8 @@ class SpikeOutSignature(wiring.Signature):
 
 class LoadSignature(wiring.Signature):
     """The load bus, from the host's side (components take ``In(LoadSignature(...))``): one word written
-    per cycle where ``en`` is high (it lands in its memory a cycle later). Addresses and images come from :mod:`flipspike.hw.memory_map`.
-    Write only while the accelerator is idle."""
+    per cycle where ``en`` is high (it lands in its memory a cycle later). Addresses and images come
+    from :mod:`flipspike.hw.memory_map`. Write only while the accelerator is idle."""
 
     def __init__(self, addr_width: int, data_width: int):
         super().__init__({"addr": Out(addr_width), "data": Out(data_width), "en": Out(1)})
@@ -84,8 +84,8 @@ class LoadSignature(wiring.Signature):
 
 class MonitorSignature(wiring.Signature):
     """Read any weight, bias, threshold or membrane word while the accelerator is idle (ODIN's monitor
-    mode), from the host's side: ``data`` holds the word at ``addr`` ``ir.formats.MONITOR_LATENCY`` cycles later (a new
-    address may come every cycle). Addresses: see
+    mode), from the host's side: ``data`` holds the word at ``addr`` ``ir.formats.MONITOR_LATENCY``
+    cycles later (a new address may come every cycle). Addresses: see
     :func:`flipspike.hw.memory_map.monitor_map`. It shares the memories' existing read ports, which are
     free when a layer is idle, so it costs multiplexers, not block RAM."""
 

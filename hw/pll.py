@@ -18,6 +18,8 @@ from amaranth.lib import io
 
 #: cycles the sync domain stays in reset after the PLL locks
 RESET_CYCLES = 1024
+#: output frequencies each PLL makes, Hz (the datasheets' ranges)
+OUTPUT_RANGE = {"ice40": (16e6, 275e6), "ecp5": (3.125e6, 400e6)}
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,13 @@ def pll_config(family: str, f_in: float, f_want: float) -> PLLConfig:
         raise ValueError(f"no PLL for FPGA family {family!r} (ice40 or ecp5)")
     best = max(search[family](f_in, f_want), key=lambda c: c.f_out, default=None)
     if best is None:
-        low = {"ice40": 16e6, "ecp5": 3.125e6}[family]
         raise ValueError(f"no {family} PLL setting gives {f_want / 1e6:g} MHz or less from {f_in / 1e6:g} MHz; "
-                         f"the PLL's output starts at {low / 1e6:g} MHz")
+                         f"the PLL's output starts at {OUTPUT_RANGE[family][0] / 1e6:g} MHz")
     return best
 
 
 def _ice40(f_in: float, f_want: float):
+    low, high = OUTPUT_RANGE["ice40"]
     for divr in range(16):
         f_pfd = f_in / (divr + 1)
         if not 10e6 <= f_pfd <= 133e6:
@@ -52,7 +54,7 @@ def _ice40(f_in: float, f_want: float):
                 continue
             for divq in range(1, 7):
                 f_out = f_vco / 2 ** divq
-                if 16e6 <= f_out <= min(f_want, 275e6):
+                if low <= f_out <= min(f_want, high):
                     filt = next(k for k, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, float("inf")), 1)
                                 if f_pfd < top)
                     yield PLLConfig("ice40", f_in, f_out, {"DIVR": divr, "DIVF": divf, "DIVQ": divq,
@@ -60,13 +62,14 @@ def _ice40(f_in: float, f_want: float):
 
 
 def _ecp5(f_in: float, f_want: float):
+    high = OUTPUT_RANGE["ecp5"][1]
     for clki in range(1, 129):
         f_pfd = f_in / clki
         if not 3.125e6 <= f_pfd <= 400e6:
             continue
         for clkfb in range(1, 81):
             f_out = f_pfd * clkfb                      # (feedback from CLKOP)
-            if f_out > min(f_want, 400e6):
+            if f_out > min(f_want, high):
                 break
             clkop = next((d for d in range(1, 129) if 400e6 <= f_out * d <= 800e6), None)
             if clkop is not None:
