@@ -53,16 +53,24 @@ SYNTH_FLOW = {"ulx3s": ("-run :map_luts", "techmap -map +/lattice/latches_map.v;
 #: yosys recodes a state machine (one-hot where that helps) only if its state register has no initial
 #: value, and Amaranth gives every register one; the state registers are reset, so the value is not needed
 FSM_RECODE = "setattr -unset init w:fsm_state"
-#: Memories whose reads never use a word written to the same address in the same cycle: the spike
-#: buffers (the reader's bank is never the writer's while its words are used), the pixel buffer and the
-#: host link's byte buffer (written and read at different times), and the engines' memories that only
-#: the load bus writes, while the layer is idle (weights, except where a flip unit updates them; biases,
-#: thresholds, shortcut gains). Amaranth's read ports promise the old word on such a collision, which
-#: yosys emulates with comparators and bypass registers around an iCE40 RAM; declaring it undefined
-#: drops that logic (the iCEBreaker's MLP at 16x1,8x1: 219 fewer logic cells and 43.8 -> 46.2 MHz from
-#: the buffers alone). The names are the board top's module hierarchy.
+#: Memories whose reads never use a word written to the same address in the same cycle. Amaranth's read
+#: ports promise the old word on such a collision, which yosys emulates with comparators and bypass
+#: registers around an iCE40 RAM; declaring it undefined drops that logic (the iCEBreaker's MLP at
+#: 16x1,8x1: 219 fewer logic cells and 43.8 -> 46.2 MHz from the buffers alone). They are
+#:
+#: * the spike buffers: the reader's bank is never the writer's while its words are used;
+#: * the pixel buffer and the host link's byte buffer: written and read at different times;
+#: * the engines' memories that only the load bus writes, while the layer is idle (weights, except where
+#:   a flip unit updates them; biases, thresholds, shortcut gains);
+#: * the engines' membranes and stored currents: the step sequencing (``continues_directly``,
+#:   ``starts_only_when_empty``) reads a group's word only in a cycle after the write-back it needs, or
+#:   replaces it by the word being written (one group). On a collision the old word would be the stale
+#:   one, so co-simulation, which keeps Amaranth's semantics, fails wherever a read that is used ever
+#:   met its write; the monitor borrows the ports only while the accelerator is idle.
+#:
+#: The names are the board top's module hierarchy.
 COLLISION_FREE_MODULES = ("top.top.accel.spikes*", "top.top.accel.pixels", "top.top.link")
-LOAD_ONLY_MEMORIES = ("weights", "bias", "threshold", "shortcut")
+ENGINE_MEMORIES = ("weights", "bias", "threshold", "shortcut", "membrane", "current")
 
 
 def script_after_read(desc: NetDesc, learn: Learning | None) -> str:
@@ -71,7 +79,7 @@ def script_after_read(desc: NetDesc, learn: Learning | None) -> str:
     parts = [f"{module}/t:$memrd_v2" for module in COLLISION_FREE_MODULES]
     for i in range(len(desc.layers)):
         layer = f"top.top.accel.layer{i}"
-        for memory in LOAD_ONLY_MEMORIES:
+        for memory in ENGINE_MEMORIES:
             if memory == "weights" and learn is not None and learn.layer == i:
                 continue
             parts.append(f"{layer}/t:$memrd_v2 {layer}/r:MEMID=\\{memory} %i")

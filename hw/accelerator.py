@@ -48,7 +48,9 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     worth of steps (T banks, at most MAX_BANKS: the next layer's waits between samples, for its result
     to leave, no longer reach back). A buffer in flip-flops gets a third bank, and only where the next
     layer's step is no longer than the slowest one's (where it is longer, a bank only absorbs a burst of
-    steps, and flip-flops are dear: on the iCEBreaker's MLP at 16x1,8x1 it cost the fit)."""
+    steps, and flip-flops are dear: on the iCEBreaker's MLP at 16x1,8x1 it cost the fit). In front of an
+    event-driven layer, whose steps are as long as their spikes make them (a busy step can keep the layer
+    before it waiting even where it is faster on average), a buffer in block RAM holds T banks too."""
     T = desc.timesteps
     walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
     step = [w.step_issue(first=i == 0) for i, w in enumerate(walks)]
@@ -57,9 +59,12 @@ def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
     for i in range(len(desc.layers) - 1):
         slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
         keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
-        if not slowest or keeps_up or T < 3:
+        in_ram = spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None
+        if T >= 3 and in_ram and folds[i + 1].event:       # an event-driven reader's steps vary with its spikes
+            banks.append(min(T, MAX_BANKS))
+        elif not slowest or keeps_up or T < 3:
             banks.append(2)
-        elif spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None:
+        elif in_ram:
             banks.append(min(T, MAX_BANKS))
         else:
             banks.append(3 if step[i + 1] <= step[i] else 2)

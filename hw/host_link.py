@@ -134,7 +134,8 @@ class HostLink(wiring.Component):
         idx = Signal(range(idx_top + 1))                  # payload bytes so far, saturating past the arguments
         left = Signal(16)                                  # payload bytes still to come (no adder on the byte path)
         final, empty = Signal(name="final"), Signal(name="empty")  # the next payload byte is the last; no payload
-        # the request's CRC and the reply's, in registers of their own (each updated from few states)
+        # the request's CRC and the reply's, in registers of their own (each updated from few states; the
+        # reply's is cleared with the request's, at the sync byte)
         crc, tx_crc, code = Signal(8, name="crc"), Signal(8, name="tx_crc"), Signal(8, name="code")
         timer = Signal(range(self.timeout + 2))
         expired = Signal()                                 # timer past the timeout, a cycle late (a byte clears it)
@@ -179,8 +180,11 @@ class HostLink(wiring.Component):
 
         n_args = Signal(8)
         m.d.comb += n_args.eq(by_command(ARG_BYTES))
-        past_args, room, not_over = (Signal(name=n) for n in ("past_args", "room", "not_over"))   # for the next payload byte (see above)
-        m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes)]
+        # for the next payload byte (see above): where it goes, and whether it ends a pixel or a load word
+        past_args, room, not_over, pix_last, word_last = (
+            Signal(name=n) for n in ("past_args", "room", "not_over", "pix_last", "word_last"))
+        m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes),
+                     pix_last.eq(pix_sub == L.pixel_bytes - 1), word_last.eq(word_sub == L.load_bytes - 1)]
 
         # -- validity of a complete request, decided after its CRC byte (from registers: off the byte path) ----
         verdict, verdict_r, crc_ok = Signal(8, name="verdict"), Signal(8, name="verdict_r"), Signal(name="crc_ok")
@@ -292,14 +296,13 @@ class HostLink(wiring.Component):
             m.d.comb += in_frame.eq(1)
             m.d.sync += timer.eq(Mux(got, 0, timer + 1))
             with m.If(~got & expired):
-                m.d.sync += [code.eq(STATUS["TIMEOUT"]), hdr_k.eq(0), tx_crc.eq(0), last_word.eq(0), reply_len.eq(0)]
-                m.next = "REPLY_HEADER"
+                m.next = "TIMEOUT"
 
         with m.FSM():
             with m.State("HUNT"):
                 m.d.comb += self.status.eq(LINK_IDLE)
                 with m.If(got & is_sync):
-                    m.d.sync += [crc.eq(0), timer.eq(0)]
+                    m.d.sync += [crc.eq(0), tx_crc.eq(0), timer.eq(0)]
                     m.next = "CMD"
             for state, target, nxt in (("CMD", cmd, "LEN0"), ("LEN0", length[:8], "LEN1")):
                 with m.State(state):
@@ -336,13 +339,12 @@ class HostLink(wiring.Component):
                         with m.If(not_over):
                             m.d.sync += stored.eq(stored + 1)
                         # pixel values: little-endian bytes, checked against input.max_value at each last byte
-                        m.d.sync += [pix_val.eq(value), pix_sub.eq(Mux(pix_sub == L.pixel_bytes - 1, 0, pix_sub + 1))]
-                        with m.If((pix_sub == L.pixel_bytes - 1) & too_big):
+                        m.d.sync += [pix_val.eq(value), pix_sub.eq(Mux(pix_last, 0, pix_sub + 1))]
+                        with m.If(pix_last & too_big):
                             m.d.sync += bad_value.eq(1)
                         # load words: whole words only
-                        last = word_sub == L.load_bytes - 1
-                        m.d.sync += word_sub.eq(Mux(last, 0, word_sub + 1))
-                        with m.If(last):
+                        m.d.sync += word_sub.eq(Mux(word_last, 0, word_sub + 1))
+                        with m.If(word_last):
                             m.d.sync += write_words.eq(write_words + 1)
                     with m.If(final):
                         m.next = "CHECK"
@@ -352,11 +354,15 @@ class HostLink(wiring.Component):
                     m.d.sync += crc_ok.eq(crc_match)
                     m.next = "VERDICT_WAIT"
                 receiving()
+            with m.State("TIMEOUT"):                     # (its own state: the reply registers' enables stay
+                m.d.sync += [code.eq(STATUS["TIMEOUT"]),     # off the receiving states' timeout logic)
+                             hdr_k.eq(0), last_word.eq(0), reply_len.eq(0)]
+                m.next = "REPLY_HEADER"
             with m.State("VERDICT_WAIT"):                # (the verdict's spans, flags and register settle)
                 m.next = "DECIDE"
             with m.State("DECIDE"):                      # the verdict, registered a cycle ago, is final
                 ok = crc_ok & (verdict_r == STATUS["OK"])
-                m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)), tx_crc.eq(0),
+                m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)),
                              reply_len.eq(Mux(ok, word_bytes, 0)),
                              hdr_k.eq(0), ridx.eq(0), all_read.eq(stored == 0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
                              last_word.eq(0), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
@@ -365,21 +371,21 @@ class HostLink(wiring.Component):
                 with m.Else():
                     m.next = "REPLY_HEADER"
             with m.State("EXECUTE"):
-                m.next = "REPLY_HEADER"
-                with m.Switch(cmd):
-                    with m.Case(CMD["WRITE"]):
-                        m.d.sync += write_words.eq(0)
-                        m.next = "WRITE"
-                    with m.Case(CMD["INFER"]):
-                        m.next = "FILL"
-                    for name in ("READ", "READ_LEARN"):
-                        with m.Case(CMD[name]):
+                m.next = "REPLY_HEADER"                  # (by the registered command flags: one is set)
+                with m.If(is_cmd["WRITE"]):
+                    m.d.sync += write_words.eq(0)
+                    m.next = "WRITE"
+                with m.If(is_cmd["INFER"]):
+                    m.next = "FILL"
+                for name in _commands(self.has_learn):
+                    if name in ("READ", "READ_LEARN"):
+                        with m.If(is_cmd[name]):
                             m.d.sync += [last_word.eq(count - 1), reply_len.eq(_times(count, L.reply_bytes(name)))]
-                    if self.has_learn:
-                        with m.Case(CMD["LEARN"]):
-                            m.next = "FILL"
-                            with m.If(length == 0):
-                                m.next = "LEARN_START"
+                if self.has_learn:
+                    with m.If(is_cmd["LEARN"]):
+                        m.next = "FILL"
+                        with m.If(length == 0):
+                            m.next = "LEARN_START"
             with m.State("WRITE"):
                 done = pump(m, L.load_bytes, wword)
                 with m.If(done):
@@ -406,7 +412,7 @@ class HostLink(wiring.Component):
                 with m.If(self.result.valid):
                     m.next = "REPLY_HEADER"
                     if self.has_learn:
-                        with m.If(cmd == CMD["LEARN"]):
+                        with m.If(is_cmd["LEARN"]):
                             m.d.sync += from_label.eq(1)
                             m.next = "LEARN_START"
             if self.has_learn:

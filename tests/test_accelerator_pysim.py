@@ -210,7 +210,7 @@ def test_output_layer_with_and_without_result_register(out_fold):
     check_exact_and_timed(desc, folds, random_pixels(rng, desc, 5))
 
 
-def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall():
+def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall_or_before_an_event_driven_one():
     from flipspike.hw.accelerator import buffer_banks, spike_buffer_args
     desc = random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=4, input_bits=5)
     # fc1 slowest (128 issue cycles), its neuron step (16) no longer than fc2's step (16) plus the drain:
@@ -218,6 +218,9 @@ def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall():
     assert buffer_banks(desc, [Fold(16, 8), Fold(16, 5)]) == [4]
     # fc2 the slowest: fc1 never waits on it for long enough to matter
     assert buffer_banks(desc, [Fold(16, 8), Fold(1, 10)]) == [2]
+    # ... unless fc2 is event-driven: its steps vary with its spikes, so block RAM holds T banks
+    assert buffer_banks(desc, [Fold(16, 8), Fold(1, 10, event=True)]) == [4]
+    assert buffer_banks(desc, [Fold(8, 4), Fold(1, 5, event=True)]) == [4]
     # fc1 the slowest, fc2's step (160) longer than fc1's neuron step (128): block RAM banks absorb bursts
     assert buffer_banks(desc, [Fold(16, 1), Fold(8, 1)]) == [4]
     # T = 2: a step pair fits the two banks as is
@@ -227,4 +230,5 @@ def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall():
     # the next layer's step (24 / 4) is no longer than the slowest one's (64 / 4)
     odd = random_desc(np.random.default_rng(5), [64, 96, 10], timesteps=4, input_bits=5)
     assert buffer_banks(odd, [Fold(16, 12), Fold(32, 5)]) == [3]
+    assert buffer_banks(odd, [Fold(16, 12), Fold(32, 5, event=True)]) == [3]     # (flip-flops: as dense)
     assert spike_buffer_args(odd, [Fold(16, 12), Fold(32, 5)], 1)["banks"] == 3

@@ -143,20 +143,21 @@ def test_clock_auto_rebuilds_until_timing_is_met(tmp_path, monkeypatch, start_fm
 
 
 def test_read_ports_declared_collision_free_are_only_those_that_never_need_the_old_word():
-    """Spike, pixel and byte buffers, and the memories only the load bus writes; not the membranes or
-    stored currents (the engine writes them as it runs), nor the weights a flip unit updates."""
+    """Spike, pixel and byte buffers, the memories only the load bus writes, and the membranes and stored
+    currents (read only after the write-back they need); not the weights a flip unit updates."""
     from flipspike.gen.build import script_after_read
     from flipspike.hw.memory_map import Learning
     BACKSLASH = "\\"                                   # (yosys: the memory's RTLIL name)
     desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
+    learn = Learning(layer=1, rule=None)                     # (only the layer matters here)
     plain = script_after_read(desc, None)
     assert plain.startswith("setattr -unset init w:fsm_state; setparam -set COLLISION_X_MASK 1 ")
     for module in ("spikes*", "pixels"):
         assert f"top.top.accel.{module}/t:$memrd_v2" in plain
     assert "top.top.link/t:$memrd_v2" in plain
     for i in (0, 1):
-        for memory in ("weights", "bias", "threshold", "shortcut"):
-            assert f"top.top.accel.layer{i}/r:MEMID={BACKSLASH}{memory} %i" in plain
-    assert "membrane" not in plain and "current" not in plain
-    learning = script_after_read(desc, Learning(layer=1, rule=None))     # (only the layer matters here)
-    assert f"layer1/r:MEMID={BACKSLASH}weights" not in learning and f"layer0/r:MEMID={BACKSLASH}weights" in learning
+        for memory in ("weights", "bias", "threshold", "shortcut", "membrane", "current"):
+            selected = f"top.top.accel.layer{i}/r:MEMID={BACKSLASH}{memory} %i"
+            assert selected in plain
+            assert (selected in script_after_read(desc, learn)) == (memory != "weights" or i != 1)
+    assert "flip" not in plain and "momentum" not in script_after_read(desc, learn)
