@@ -18,7 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from flipspike.gen.build import build_board
+from flipspike.gen.build import BOARDS, build_board
 from flipspike.gen.cli import parse_clock
 from flipspike.gen.cycle_model import layer_cycles
 from flipspike.gen.estimate import estimate
@@ -50,7 +50,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             r = build_board(desc, folds, board, Path(tmp) / board, clock_mhz=clock or None)
         cycles = [row["cycles"] for row in layer_cycles(desc, folds)]
-        est = estimate(desc, folds, host_link=True)["total"]
+        est = estimate(desc, folds, host_link=True, device=BOARDS[board][2])["total"]
         u = r["utilization"]
         cells = f"{u['lc']['used']} ({u['lc']['percent']} %)" if "lc" in u else "-"
         arch = "conv" if any(layer.conv is not None for layer in desc.layers) else "MLP"

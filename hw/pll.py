@@ -77,15 +77,16 @@ def _ecp5(f_in: float, f_want: float):
 
 
 class PLLDomain(Elaboratable):
-    """The ``sync`` domain at ``config.f_out``, from the PLL fed by the board's clock pin ``clk_port``
-    (a raw port: ``platform.request(platform.default_clk, dir="-")``)."""
+    """Drives ``domain`` (a ClockDomain its parent defines, the design's ``sync``) at ``config.f_out``,
+    from the PLL fed by the board's clock pin ``clk_port`` (a raw port:
+    ``platform.request(platform.default_clk, dir="-")``)."""
 
-    def __init__(self, config: PLLConfig, clk_port):
-        self.config, self.clk_port = config, clk_port
+    def __init__(self, config: PLLConfig, clk_port, domain: ClockDomain):
+        self.config, self.clk_port, self.domain = config, clk_port, domain
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = cd = ClockDomain("sync")
+        cd = self.domain
         locked = Signal()
         c, p = self.config, self.config.params
         if c.family == "ice40":      # straight from the pad (the PLL sits beside the clock pin)

@@ -85,7 +85,13 @@ def test_generate_with_target_cycles_and_event(tmp_path, capsys):
     config = json.loads((tmp_path / "rtl" / "config.json").read_text())
     assert [f["event"] for f in config["folding"]] == [False, True]
     assert max(row["cycles"] for row in config["cycle_model"]) <= 40
-    assert "groups/step" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "groups/step" in captured.out
+    fold = config["folding"][1]                      # (the net is 8-6-4: l1 takes 6 inputs to 4 neurons)
+    advised = f"layer l1 is event-driven at {fold['simd']}x{fold['pe']}e" in captured.err
+    assert advised == (fold["simd"] > 1)
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl4"), "--fold", "8x6,3x2e"]) == 0
+    assert "1x4e walks one active input per cycle across 4 neurons (4 lanes, 6 now)" in capsys.readouterr().err
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl2"), "--fold", "8x6e,6x4"]) == 2
     assert "event-driven execution needs a layer fed by spikes" in capsys.readouterr().err
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl3"), "--target-cycles", "3"]) == 2
