@@ -230,6 +230,9 @@ def _cmd_cosim(args) -> int:
     from flipspike.sim.cosim import cosim
     from flipspike.sw.data import load_dataset
 
+    if args.bench == "compiled" and (args.waves or args.learn):
+        raise FlipspikeError(f"--bench compiled runs inference only; {'--waves' if args.waves else '--learn'} runs "
+                             "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
     desc = NetDesc.load(args.net)
     folds = _folds(args, desc)
     data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"), args.data_dir)

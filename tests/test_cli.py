@@ -96,3 +96,11 @@ def test_generate_with_target_cycles_and_event(tmp_path, capsys):
     assert "event-driven execution needs a layer fed by spikes" in capsys.readouterr().err
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl3"), "--target-cycles", "3"]) == 2
     assert "raise --target-cycles" in capsys.readouterr().err
+
+
+def test_compiled_bench_refuses_waves_and_learning(tmp_path, capsys):
+    net = _net(tmp_path)
+    for extra, flag in ((["--waves", str(tmp_path / "w.fst")], "--waves"), (["--learn"], "--learn")):
+        assert main(["cosim", str(net), "--bench", "compiled", *extra]) == 2
+        assert f"--bench compiled runs inference only; {flag} runs on the cocotb bench" in capsys.readouterr().err
+    assert not (tmp_path / "w.fst").exists()
