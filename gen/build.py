@@ -286,6 +286,9 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
         lines.append(f"  (to run at Fmax: --clock {math.floor(fmax * 10) / 10:g}, which clocks the design from the PLL)")
     elif fmax and not report["timing_met"]:
         lines.append(f"  (the clock is above Fmax: build with --clock {math.floor(fmax * 10) / 10:g} or lower)")
+        if fmax >= report["clock_mhz"] * (1 - AUTO_MARGIN) and "seed" in report:
+            lines.append(f"  (a near miss: placement seeds spread Fmax by a few %, so --seed {report['seed'] + 1} "
+                         "may meet this clock; --clock auto tries that itself)")
     if cycles_per_inference and fmax:
         at_clock = min(fmax, report["clock_mhz"])
         at_fmax = f"; at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f}" if fmax > at_clock else ""

@@ -161,3 +161,16 @@ def test_read_ports_declared_collision_free_are_only_those_that_never_need_the_o
             assert selected in plain
             assert (selected in script_after_read(desc, learn)) == (memory != "weights" or i != 1)
     assert "flip" not in plain and "momentum" not in script_after_read(desc, learn)
+
+
+def test_board_table_names_a_clock_that_meets_timing_and_a_seed_after_a_near_miss():
+    from flipspike.gen.build import board_table
+    base = {"part": "iCE40UP5K", "board": "icebreaker", "seconds": 40.0, "seed": 1, "pll": {"f_out": 48e6},
+            "utilization": {"lut4": {"used": 2700, "total": 5280, "percent": 51.1}}, "clock_mhz": 48.0}
+    near = board_table({**base, "fmax_mhz": 47.81, "timing_met": False}, 1024)
+    assert "TIMING NOT MET" in near and "--clock 47.8 or lower" in near and "--seed 2 may meet" in near
+    assert "throughput at 47.81 MHz: 46,689 inferences/s" in near            # (capped at Fmax)
+    far = board_table({**base, "fmax_mhz": 44.0, "timing_met": False})
+    assert "--clock 44 or lower" in far and "--seed" not in far            # (7 % short: a seed will not do)
+    met = board_table({**base, "fmax_mhz": 50.35, "timing_met": True}, 1024)
+    assert "timing met" in met and "46,875 inferences/s" in met and "at Fmax: 49,170" in met
