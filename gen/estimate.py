@@ -36,11 +36,11 @@ FEATURES = ("synapses", "pixels", "neurons", "buffer", "small", "outputs", "laye
 #: host link and PLL reset, less what the board flow saves; measured by the same script).
 COEFFICIENTS = {
     "up5k": {
-        "lut4": {"synapses": 5.203, "pixels": 3.496, "neurons": 3.534, "buffer": 1.784, "small": 0.707,
-                 "outputs": 5.585, "layer": 171.02, "conv": 49.77},
-        "ff": {"synapses": 6.492, "pixels": 1.687, "neurons": 2.839, "buffer": 0.866, "small": 1.115,
-               "outputs": 4.529, "layer": 202.927, "conv": 0.0},
-        "host_link": {"lut4": 1038, "ff": 445, "blocks": 2}},
+        "lut4": {"synapses": 4.748, "pixels": 4.489, "neurons": 4.69, "buffer": 1.784, "small": 0.501,
+                 "outputs": 5.602, "layer": 185.887, "conv": 26.46},
+        "ff": {"synapses": 6.444, "pixels": 1.968, "neurons": 2.709, "buffer": 0.866, "small": 1.142,
+               "outputs": 5.595, "layer": 184.579, "conv": 0.0},
+        "host_link": {"lut4": 880, "ff": 315, "blocks": 2}},
     "ecp5-85f": {
         "lut4": {"synapses": 8.755, "pixels": 5.74, "neurons": 2.177, "buffer": 1.784, "small": 1.053,
                  "outputs": 9.848, "layer": 57.581, "conv": 51.29},
