@@ -2,51 +2,69 @@
 
 The slowest layer sets the throughput of a sample stream, so every layer is folded as far as the
 target allows and no further: per layer, the fold with the fewest lanes (SIMD * PE, a proxy for
-LUTs) whose modelled busy cycles per inference are at most the target; among equals, the faster.
+LUTs) whose modelled busy cycles per inference are at most the target; among equals, the one with the
+fewest neurons per cycle (PE: a neuron lane costs tens of LUTs, a synapse lane a few), then the faster.
+
+Event-driven layers (``spikes``: layer index -> its input spikes [T, samples, n_in], e.g. from the
+integer reference on training images) are planned with the cycles those spikes give each candidate
+fold (:func:`flipspike.gen.cycle_model.mean_event_words`), so the planner sees that SIMD 1 walks
+active inputs while a wider word pays for every word with a spike.
 """
 
 from __future__ import annotations
+
+import math
 
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FoldingError
 from flipspike.ir.folding import Fold, divisors, simd_base
 
-from .cycle_model import fold_cycles
+from .cycle_model import fold_cycles, mean_event_words
 
 
-def fold_for_cycles(desc: NetDesc, target: int) -> list[Fold]:
+def fold_options(desc: NetDesc, index: int, spikes: dict | None = None) -> list[tuple[Fold, float]]:
+    """Every fold of layer ``index`` with its modelled cycles per inference: event-driven where its
+    input spikes are given, else dense."""
+    layer, event = desc.layers[index], bool(spikes) and spikes.get(index) is not None
+    options = []
+    for simd in divisors(simd_base(layer)):
+        for pe in divisors(layer.n_out):
+            fold = Fold(simd, pe, event)
+            words = mean_event_words(layer, fold, spikes[index]) if event else None
+            options.append((fold, fold_cycles(layer, fold, desc.timesteps, index == 0, words)[0]))
+    return options
+
+
+def fold_for_cycles(desc: NetDesc, target: int, spikes: dict | None = None, *, table=None) -> list[Fold]:
+    """``table``: fold_options of every layer, where the caller has them already."""
     if target < 1:
         raise FoldingError(f"--target-cycles must be >= 1, got {target}")
+    table = table or [fold_options(desc, i, spikes) for i in range(len(desc.layers))]
     folds = []
-    for i, layer in enumerate(desc.layers):
-        options = []
-        for simd in divisors(simd_base(layer)):
-            for pe in divisors(layer.n_out):
-                cycles, _ = fold_cycles(layer, Fold(simd, pe), desc.timesteps, i == 0)
-                options.append((simd * pe, cycles, -simd, Fold(simd, pe)))
-        fitting = [o for o in options if o[1] <= target]
+    for layer, layer_options in zip(desc.layers, table):
+        options = [(f.simd * f.pe, f.pe, cycles, f) for f, cycles in layer_options]
+        fitting = [o for o in options if o[2] <= target]
         if not fitting:
-            fastest = min(o[1] for o in options)
-            raise FoldingError(f"layer {layer.name} needs at least {fastest} cycles per inference even fully "
-                               f"unrolled; raise --target-cycles to {fastest} or more")
+            fastest = min(o[2] for o in options)
+            raise FoldingError(f"layer {layer.name} needs at least {math.ceil(fastest)} cycles per inference "
+                               f"even fully unrolled; raise --target-cycles to {math.ceil(fastest)} or more")
         folds.append(min(fitting)[3])
     return folds
 
 
 def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None,
-                  device: str = "up5k") -> list[Fold]:
+                  device: str = "up5k", spikes: dict | None = None) -> list[Fold]:
     """The fastest balanced folding whose estimated LUT4 count on ``device`` (:mod:`flipspike.gen.estimate`)
     fits ``budget`` (and, with ``max_blocks``, its block RAMs): try the cycle targets every layer's
     folds can reach, fastest first, folding each time with :func:`fold_for_cycles`."""
     from .estimate import estimate
 
-    targets = sorted({fold_cycles(layer, Fold(simd, pe), desc.timesteps, i == 0)[0]
-                      for i, layer in enumerate(desc.layers)
-                      for simd in divisors(simd_base(layer)) for pe in divisors(layer.n_out)})
+    table = [fold_options(desc, i, spikes) for i in range(len(desc.layers))]
+    targets = sorted({cycles for options in table for _, cycles in options})
     cheapest = None
     for target in targets:
         try:
-            folds = fold_for_cycles(desc, target)
+            folds = fold_for_cycles(desc, target, table=table)
         except FoldingError:
             continue
         total = estimate(desc, folds, host_link=host_link, device=device)["total"]

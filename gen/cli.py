@@ -89,22 +89,28 @@ def _cmd_export(args) -> int:
 
 
 def _folds(args, desc):
-    """The folding from --fold / --target-cycles, with --event applied."""
+    """The folding from --fold / --target-cycles / --lut-budget, with --event applied. Planned with
+    --event, the event-driven layers are folded for the cycles their input spikes give (see
+    _event_spikes); without spikes to go by, with the dense model (an upper bound) and a note."""
     from flipspike.ir import parse_folding
-    from flipspike.ir.folding import event_fold_advice, with_event
+    from flipspike.ir.folding import event_capable, event_fold_advice, with_event
 
     chosen = [o for o in ("fold", "target_cycles", "lut_budget") if getattr(args, o, None) not in (None, "auto")]
     if len(chosen) > 1:
         raise FlipspikeError("give one of --fold, --target-cycles and --lut-budget")
+    planned = bool(getattr(args, "target_cycles", None) or getattr(args, "lut_budget", None))
+    spikes = None
+    if planned and args.event:
+        spikes = _event_spikes(args, desc, [i for i, l in enumerate(desc.layers) if event_capable(i, l)])
     if getattr(args, "target_cycles", None):
         from flipspike.gen.autofold import fold_for_cycles
-        folds = fold_for_cycles(desc, args.target_cycles)
+        folds = fold_for_cycles(desc, args.target_cycles, spikes)
     elif getattr(args, "lut_budget", None):
         from flipspike.gen.autofold import fold_for_luts
         from flipspike.gen.synth import DEVICES
         board = args.command == "build"
         device = _device(args)
-        folds = fold_for_luts(desc, args.lut_budget, host_link=board, device=device,
+        folds = fold_for_luts(desc, args.lut_budget, host_link=board, device=device, spikes=spikes,
                               max_blocks=DEVICES[device]["totals"]["bram"] if board else None)
     else:
         folds = parse_folding(args.fold, desc.layers)
@@ -112,6 +118,25 @@ def _folds(args, desc):
     for note in event_fold_advice(desc.layers, folds):
         print(f"note: {note}", file=sys.stderr)
     return folds
+
+
+def _event_spikes(args, desc, layers) -> dict | None:
+    """The input spikes of event-driven ``layers`` on training images (flipspike.gen.activity), once per
+    command; None, with a note, where the description's dataset cannot be read."""
+    from flipspike.gen.activity import training_spikes
+
+    if not layers:
+        return None
+    memo = getattr(args, "_spikes", None)              # (spikes, source): no dataset stays no dataset
+    if memo is None or (memo[0] is not None and not set(layers) <= set(memo[0])):
+        spikes, source = training_spikes(desc, layers, getattr(args, "data_dir", None))
+        if spikes is None:
+            print(f"note: event-driven layers are planned with the dense model (an upper bound): {source}",
+                  file=sys.stderr)
+        else:
+            print(f"event-driven layers: expected cycles from {source}")
+        memo = args._spikes = (spikes, source)
+    return memo[0]
 
 
 def _device(args) -> str:
@@ -209,7 +234,12 @@ def _cmd_generate(args) -> int:
     desc = NetDesc.load(args.net)
     folds = _folds(args, desc)
     design = generate(desc, folds, args.out)
-    print(cycle_plan_table(design.config["cycle_model"], desc.timesteps))
+    plan = design.config["cycle_model"]
+    events = [i for i, f in enumerate(folds) if f.event]
+    if events and (spikes := _event_spikes(args, desc, events)) is not None:
+        from flipspike.gen.cycle_model import layer_cycles
+        plan = layer_cycles(desc, folds, spikes)         # (event-driven layers: expected, from spikes)
+    print(cycle_plan_table(plan, desc.timesteps))
     print(estimate_table(estimate(desc, folds)))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
     return 0
@@ -487,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(dense layers skip all-zero input words)")
     g.add_argument("--target-cycles", type=int, default=None,
                    help="pick the folding: the fewest lanes with which every layer takes at most this many "
-                        "cycles per inference (dense model)")
+                        "cycles per inference (dense model; with --event, event-driven layers by the spikes "
+                        "of 100 training images of the description's dataset)")
     g.add_argument("--lut-budget", type=int, default=None,
                    help="pick the folding: the fastest balanced one whose estimated LUT4 count fits")
     g.set_defaults(func=_cmd_generate)

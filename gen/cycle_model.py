@@ -126,9 +126,17 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
 
 
 
-def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, int]:
-    """(period, issue cycles) of ``layer`` at ``fold`` (dense mode): the cycles from one sample's first
-    word to the next's when its neighbours never keep it waiting, and the words it issues per sample."""
+def mean_event_words(layer, fold: Fold, spikes) -> list[float]:
+    """Words an event-driven ``layer`` at ``fold`` issues at each step, averaged over the samples of
+    ``spikes`` [steps, samples, n_in] (0/1, the layer's input): what planning takes for its steps."""
+    spikes = np.asarray(spikes)
+    return list(np.mean([event_words(layer, fold, spikes[:, b]) for b in range(spikes.shape[1])], axis=0))
+
+
+def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None) -> tuple[float, float]:
+    """(period, issue cycles) of ``layer`` at ``fold``: the cycles from one sample's first word to the
+    next's when its neighbours never keep it waiting, and the words it issues per sample. Dense mode,
+    or with ``step_words`` the words of each of its T steps (an event-driven layer: mean_event_words)."""
     engine, walk = _Engine(layer, fold, first), GroupWalk(layer, fold)
     starts = []
     result_out = None                 # the output layer: the last sample's last step ended here
@@ -142,21 +150,34 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool) -> tuple[int, in
             waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
             if layer.kind == "output" and waits and result_out is not None:
                 ready = result_out + result_turnaround(fold.pe)
-            engine.step(walk.step_issue(first), ready, into_neurons=first and j == 0)
+            words = walk.step_issue(first) if step_words is None else step_words[j]
+            engine.step(words, ready, into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)
         result_out = engine.last_end
-    return starts[2] - starts[1], engine.issue // 3
+    return starts[2] - starts[1], engine.issue / 3
 
 
-def layer_cycles(desc: NetDesc, folds: list[Fold]) -> list[dict]:
+def layer_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None) -> list[dict]:
+    """Each layer's period and issue cycles at its fold (:func:`fold_cycles`): dense mode, except an
+    event-driven layer i whose input spikes are given (``spikes[i]``: [T, samples, n_in]), whose
+    expected figures come from them (then ``"expected": True``)."""
     rows = []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0)
+        words = None
+        if fold.event and spikes and spikes.get(i) is not None:
+            words = mean_event_words(layer, fold, spikes[i])
+        cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0, words)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
-                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).groups, "cycles": cycles,
-                     "issue_cycles": issue})
+                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).groups,
+                     "cycles": _figure(cycles), "issue_cycles": _figure(issue), "event": fold.event,
+                     "expected": words is not None})
     return rows
+
+
+def _figure(value):
+    """Cycles as an int where they are whole (dense mode), else to one decimal (means over samples)."""
+    return int(value) if float(value).is_integer() else round(float(value), 1)
 
 
 def sample_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:

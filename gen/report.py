@@ -46,11 +46,20 @@ def cosim_table(report: dict) -> str:
 
 
 def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
-    body = [[r["name"], f"{r['simd']}x{r['pe']}", r["f_in"], r.get("groups", r["f_out"]), r["issue_cycles"], r["cycles"]]
-            for r in rows]
+    """The plan: per layer its fold, walk and modelled cycles; an event-driven layer's marked ``~``
+    where they are expected from sample spikes (``"expected"``), ``<=`` where only the dense bound is known."""
+    def mark(r):
+        return "~" if r.get("expected") else "<=" if r.get("event") else ""
+    body = [[r["name"], f"{r['simd']}x{r['pe']}{'e' if r.get('event') else ''}", r["f_in"], r.get("groups", r["f_out"]),
+             f"{mark(r)}{r['issue_cycles']}", f"{mark(r)}{r['cycles']}"] for r in rows]
     slowest = max(r["cycles"] for r in rows)
-    return (_table(["layer", "SIMDxPE", "words/group", "groups/step", "issue cycles", "model cycles"], body)
-            + f"\nT={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)")
+    lines = [_table(["layer", "SIMDxPE", "words/group", "groups/step", "issue cycles", "model cycles"], body),
+             f"T={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)"]
+    legend = {"~": "~ expected from sample spikes", "<=": "<= the dense bound (no spikes to go by)"}
+    marks = [legend[k] for k in legend if any(mark(r) == k for r in rows)]
+    if marks:
+        lines.append("event-driven layers: " + "; ".join(marks))
+    return "\n".join(lines)
 
 
 def learn_table(report: dict) -> str:

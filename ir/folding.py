@@ -40,17 +40,17 @@ def with_event(layers, folds: list[Fold]) -> list[Fold]:
 
 
 def event_fold_advice(layers, folds: list[Fold]) -> list[str]:
-    """A note for each event-driven layer with SIMD > 1. A visited word holds SIMD inputs, of which few
-    spiked at typical rates, so the layer pays a cycle per nonzero word (2.4-5x SOPs/lanes measured);
-    with SIMD 1 it walks one active input per cycle across PE neurons (within 1.04x). The note names the
-    fold that puts the same lanes (or as many as the fan-out allows) on neurons."""
+    """A note for each event-driven layer with SIMD > 1 whose lanes could all go on neurons. A visited
+    word holds SIMD inputs, of which few spiked at typical rates, so the layer pays a cycle per nonzero
+    word (2.4-5x SOPs/lanes measured); at SIMD 1 with the same lanes it walks one active input per cycle
+    across them (within 1.04x), which is never slower."""
     notes = []
     for layer, fold in zip(layers, folds):
-        if fold.event and fold.simd > 1:
-            pe = max(d for d in divisors(layer.n_out) if d <= fold.simd * fold.pe)
+        lanes = fold.simd * fold.pe
+        if fold.event and fold.simd > 1 and layer.n_out % lanes == 0:
             notes.append(f"layer {layer.name} is event-driven at {fold}: each visited word holds {fold.simd} inputs, "
-                         f"so it pays a cycle per word with any spike, not per spike; {Fold(1, pe, True)} walks one "
-                         f"active input per cycle across {pe} neurons ({pe} lanes, {fold.simd * fold.pe} now)")
+                         f"so it pays a cycle per word with any spike, not per spike; {Fold(1, lanes, True)} puts "
+                         f"the same {lanes} lanes on neurons and walks one active input per cycle")
     return notes
 
 

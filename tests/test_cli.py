@@ -87,11 +87,16 @@ def test_generate_with_target_cycles_and_event(tmp_path, capsys):
     assert max(row["cycles"] for row in config["cycle_model"]) <= 40
     captured = capsys.readouterr()
     assert "groups/step" in captured.out
+    assert "planned with the dense model (an upper bound): the description names no dataset" in captured.err
     fold = config["folding"][1]                      # (the net is 8-6-4: l1 takes 6 inputs to 4 neurons)
     advised = f"layer l1 is event-driven at {fold['simd']}x{fold['pe']}e" in captured.err
-    assert advised == (fold["simd"] > 1)
-    assert main(["generate", str(net), "--out", str(tmp_path / "rtl4"), "--fold", "8x6,3x2e"]) == 0
-    assert "1x4e walks one active input per cycle across 4 neurons (4 lanes, 6 now)" in capsys.readouterr().err
+    assert advised == (fold["simd"] > 1 and 4 % (fold["simd"] * fold["pe"]) == 0)
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl4"), "--fold", "8x6,2x2e"]) == 0
+    err = capsys.readouterr().err
+    assert "layer l1 is event-driven at 2x2e: each visited word holds 2 inputs" in err
+    assert "1x4e puts the same 4 lanes on neurons" in err
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl5"), "--fold", "8x6,3x2e"]) == 0
+    assert "event-driven at" not in capsys.readouterr().err          # (6 lanes: no SIMD-1 fold has them)
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl2"), "--fold", "8x6e,6x4"]) == 2
     assert "event-driven execution needs a layer fed by spikes" in capsys.readouterr().err
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl3"), "--target-cycles", "3"]) == 2
@@ -104,3 +109,18 @@ def test_compiled_bench_refuses_waves_and_learning(tmp_path, capsys):
         assert main(["cosim", str(net), "--bench", "compiled", *extra]) == 2
         assert f"--bench compiled runs inference only; {flag} runs on the cocotb bench" in capsys.readouterr().err
     assert not (tmp_path / "w.fst").exists()
+
+
+def test_event_planning_uses_the_spikes_of_training_images(tmp_path, capsys):
+    import numpy as np
+    from helpers import random_desc
+    desc = random_desc(np.random.default_rng(1), [64, 32, 10], timesteps=2, input_bits=5)
+    desc.meta["dataset"] = "digits"
+    net = desc.save(tmp_path / "net.json")
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl"), "--target-cycles", "400", "--event"]) == 0
+    out = capsys.readouterr().out
+    assert "event-driven layers: expected cycles from the spikes of 100 training images of digits" in out
+    row = next(line for line in out.splitlines() if line.startswith("l1"))
+    assert "e " in row and "~" in row                                # planned event-driven, cycles expected
+    config = json.loads((tmp_path / "rtl" / "config.json").read_text())
+    assert [f["event"] for f in config["folding"]] == [False, True]

@@ -1,0 +1,43 @@
+"""The spikes each layer receives, from the integer reference on sample inputs: what planning and the
+cycle estimate of event-driven layers need (flipspike.gen.autofold, cycle_model.layer_cycles), since
+an event-driven layer's cycles follow its input spikes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flipspike.ir import NetDesc
+from flipspike.ir.errors import FlipspikeError
+
+#: Training images whose spikes stand for the network's activity when planning event-driven layers.
+PLANNING_SAMPLES = 100
+
+
+def input_spikes(desc: NetDesc, x, layers) -> dict[int, np.ndarray]:
+    """{layer index: its input spikes [T, samples, n_in]} for the inputs ``x`` (pixel values), layers > 0."""
+    from flipspike.sw.integer import run_integer
+
+    if any(i < 1 for i in layers):
+        raise ValueError("the first layer reads pixels, not spikes")
+    ref = run_integer(desc, x)
+    return {i: ref.layers[i - 1].outputs.numpy() for i in layers}
+
+
+def training_spikes(desc: NetDesc, layers, data_dir=None, samples: int = PLANNING_SAMPLES):
+    """(spikes, source) from the first ``samples`` training images of the dataset the description was
+    exported from; (None, why not) where it names none or the data cannot be read."""
+    from flipspike.sw.data import DatasetMissing, load_dataset
+
+    name = desc.meta.get("dataset")
+    if not name:
+        return None, "the description names no dataset (meta.dataset)"
+    try:
+        data = load_dataset(name, data_dir)
+    except (DatasetMissing, ValueError) as exc:
+        return None, str(exc)
+    x = data.x_train[:samples]
+    if x.shape[1] != desc.input.size or (x > desc.input.max_value).any():
+        raise FlipspikeError(f"dataset {name!r} does not match the description's input "
+                             f"({x.shape[1]} values up to {int(x.max())}; it takes {desc.input.size} up to "
+                             f"{desc.input.max_value})")
+    return input_spikes(desc, x, layers), f"the spikes of {len(x)} training images of {name}"
