@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from flipspike.ir import NetDesc
-from flipspike.ir.errors import FlipspikeError
 
 #: Training images whose spikes stand for the network's activity when planning event-driven layers.
 PLANNING_SAMPLES = 100
@@ -37,7 +36,6 @@ def training_spikes(desc: NetDesc, layers, data_dir=None, samples: int = PLANNIN
         return None, str(exc)
     x = data.x_train[:samples]
     if x.shape[1] != desc.input.size or (x > desc.input.max_value).any():
-        raise FlipspikeError(f"dataset {name!r} does not match the description's input "
-                             f"({x.shape[1]} values up to {int(x.max())}; it takes {desc.input.size} up to "
-                             f"{desc.input.max_value})")
+        return None, (f"dataset {name!r} does not match the description's input ({x.shape[1]} values up to "
+                      f"{int(x.max())}; it takes {desc.input.size} up to {desc.input.max_value})")
     return input_spikes(desc, x, layers), f"the spikes of {len(x)} training images of {name}"

@@ -124,3 +124,8 @@ def test_event_planning_uses_the_spikes_of_training_images(tmp_path, capsys):
     assert "e " in row and "~" in row                                # planned event-driven, cycles expected
     config = json.loads((tmp_path / "rtl" / "config.json").read_text())
     assert [f["event"] for f in config["folding"]] == [False, True]
+    small = random_desc(np.random.default_rng(1), [16, 8, 4], timesteps=2, input_bits=5)
+    small.meta["dataset"] = "digits"                                  # (digits has 64 pixels, not 16)
+    net = small.save(tmp_path / "small.json")
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl2"), "--target-cycles", "60", "--event"]) == 0
+    assert "dense model (an upper bound): dataset 'digits' does not match" in capsys.readouterr().err
