@@ -15,7 +15,7 @@ the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per l
 
 with coefficients fitted per device by least squares to yosys' ``synth_ice40`` / ``synth_ecp5`` counts
 of a set of designs (``python bench/estimate_calibration.py --device up5k|ecp5-85f`` refits them and
-prints the errors). The block RAM count takes, for each memory of at least ``BRAM_MIN_DEPTH`` words,
+prints the errors). The block RAM count takes, for each memory of at least ``BLOCK_MIN_DEPTH`` words,
 the block's best aspect ratio (iCE40 SB_RAM40_4K: 256x16 ... 2048x2; ECP5 DP16KD: 512x36 ... 16384x1).
 """
 
@@ -33,7 +33,9 @@ from flipspike.ir.folding import Fold
 FEATURES = ("synapses", "pixels", "neurons", "buffer", "small", "outputs", "layer", "conv")
 #: Per device (flipspike.gen.synth.DEVICES): LUT4 and flip-flop coefficients fitted by
 #: bench/estimate_calibration.py, and what a board build adds to the accelerator's synthesis (the UART
-#: host link and PLL reset, less what the board flow saves; measured by the same script).
+#: host link and PLL reset, less what the board flow saves; measured by the same script). "buffer":
+#: no calibration design keeps its spike buffers in flip-flops any more, so the fit cannot see them;
+#: both devices keep the last iCE40 fit that could.
 COEFFICIENTS = {
     "up5k": {
         "lut4": {"synapses": 4.748, "pixels": 4.489, "neurons": 4.69, "buffer": 1.784, "small": 0.501,
@@ -48,8 +50,6 @@ COEFFICIENTS = {
                "outputs": 6.07, "layer": 135.549, "conv": 0.0},
         "host_link": {"lut4": 1290, "ff": 549, "blocks": 1}},
 }
-#: (buffer: no calibration design keeps its spike buffers in flip-flops any more, so the fit cannot see
-#: them; the coefficients are those of the last fit that could, on the iCE40)
 #: Block RAM aspect ratios (depth, width) per device: SB_RAM40_4K, DP16KD (512x36 as PDPW16KD).
 BLOCK_MODES = {"up5k": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
                "ecp5-85f": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
