@@ -4,7 +4,8 @@
 
 Trains the digits MLP (64-128-10) and the VGG-style net (c16-c32-p2-fc10), STBP, T=4, unless given;
 then for four foldings of each, dense and with event-driven layers (--event: every layer fed by
-spikes, convolutions included), and three foldings shaped for event-driven layers (SIMD 1), co-simulates the first --samples test images and prints per layer:
+spikes, convolutions included), and three foldings shaped for event-driven layers (SIMD 1),
+co-simulates the first --samples test images and prints per layer:
 
 * dense bound: the issue cycles G * F_in per step (one word per cycle, no stall): measured / bound;
 * event bound: SOPs / lanes (every lane of every cycle doing useful work): measured / bound;
@@ -67,7 +68,7 @@ def main() -> None:
             for text, event in runs + [(text, False) for text in EVENT_FOLDINGS[name]]:
                 folds = parse_folding(text, desc.layers)
                 folds = with_event(desc.layers, folds) if event else folds
-                event = any(f.event for f in folds)
+                mode = "event" if any(f.event for f in folds) else "dense"
                 r = cosim(desc, folds, x, y, build_root=args.build_dir)
                 assert r["mismatches"] == 0, r["mismatch_details"]
                 for layer in r["layers"]:
@@ -76,13 +77,13 @@ def main() -> None:
                         bound, kind = layer["sops_measured"] / args.samples / lanes, "SOPs/lanes"
                     else:
                         bound, kind = layer["issue_cycles_dense"], "issue"
-                    rows.append((name, text, "event" if event else "dense", layer["name"],
+                    rows.append((name, text, mode, layer["name"],
                                  layer["cycles_measured"], layer["cycles_model"], bound, kind,
                                  layer["cycles_measured"] / max(bound, 1e-9)))
                 slowest = max(row[6] for row in rows[-len(r["layers"]):])
-                streams.append((name, text, "event" if event else "dense", r["streaming_cycles_per_inference"],
+                streams.append((name, text, mode, r["streaming_cycles_per_inference"],
                                 slowest, r["streaming_cycles_per_inference"] / slowest))
-                print(f"{name} {text} {'event' if event else 'dense'}: {r['streaming_cycles_per_inference']:.0f} "
+                print(f"{name} {text} {mode}: {r['streaming_cycles_per_inference']:.0f} "
                       f"cycles/result, {r['cycles_per_second']:,.0f} simulated cycles/s, 0 mismatches", flush=True)
     print("\n| net | folding | mode | layer | cycles measured | model | bound | bound kind | measured/bound |")
     print("|---|---|---|---|---|---|---|---|---|")

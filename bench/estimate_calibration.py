@@ -53,9 +53,9 @@ def designs():
     return out
 
 
-def synthesized(desc, folds, device: str, host: dict | None = None) -> dict:
+def synthesized(desc, folds, device: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        d = generate(desc, folds, Path(tmp) / "rtl", host=host)
+        d = generate(desc, folds, Path(tmp) / "rtl")
         r = synthesize(d.verilog, d.config["top"], device, Path(tmp) / "syn")
     return {k: r["utilization"][k]["used"] for k in ("lut4", "ff", "bram")}
 

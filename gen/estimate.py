@@ -55,8 +55,10 @@ BLOCK_MODES = {"up5k": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
                "ecp5-85f": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
 BRAM_MIN_DEPTH = 8
 #: The shallowest memory counted in block RAMs: yosys keeps the iCE40's shallow ones in flip-flops (the
-#: "small" feature) and maps the ECP5's up to 16 words to LUT RAM (16 words per TRELLIS_DPR16X4).
+#: "small" feature) and maps the ECP5's up to 16 words to LUT RAM (16 words per TRELLIS_DPR16X4). The
+#: pixel and spike buffers sit in the iCE40's block RAM however shallow.
 BLOCK_MIN_DEPTH = {"up5k": BRAM_MIN_DEPTH, "ecp5-85f": 17}
+BUFFER_MIN_DEPTH = {"up5k": 1, "ecp5-85f": 17}
 
 
 def ram_blocks(depth: int, width: int, device: str = "up5k") -> int:
@@ -97,15 +99,15 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
     ``device`` (a key of COEFFICIENTS)."""
     if device not in COEFFICIENTS:
         raise FlipspikeError(f"no resource estimate for device {device!r}; calibrated: {', '.join(COEFFICIENTS)}")
-    coef, shallowest = COEFFICIENTS[device], BLOCK_MIN_DEPTH[device]
+    coef, shallowest, buffer_depth = COEFFICIENTS[device], BLOCK_MIN_DEPTH[device], BUFFER_MIN_DEPTH[device]
     rows = []
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         f = layer_features(desc, folds, i)
         mems = engine_memories(layer, fold, i == 0, GroupWalk(layer, fold).groups)
         big = {n: dw for n, dw in mems.items() if dw[0] >= shallowest}
         spikes = input_buffer_ram(desc, folds, i)
-        if spikes is not None and (device == "up5k" or spikes[0] >= shallowest):
-            big["spikes"] = spikes                        # (iCE40: block RAM however shallow)
+        if spikes is not None and spikes[0] >= buffer_depth:
+            big["spikes"] = spikes
         rows.append({"name": layer.name, "fold": str(fold),
                      "lut4": round(sum(coef["lut4"][k] * f[k] for k in FEATURES)),
                      "ff": round(sum(coef["ff"][k] * f[k] for k in FEATURES)),
@@ -113,9 +115,7 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
                      "ff_memory_bits": f["small"] + f["buffer"],
                      "blocks": sum(ram_blocks(d, w, device) for d, w in big.values())})
     pixel_words = desc.input.size // folds[0].simd
-    pixel = 0                                          # (iCE40: block RAM however shallow)
-    if device == "up5k" or pixel_words >= shallowest:
-        pixel = ram_blocks(pixel_words, folds[0].simd * desc.input.bits, device)
+    pixel = ram_blocks(pixel_words, folds[0].simd * desc.input.bits, device) if pixel_words >= buffer_depth else 0
     total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks")}
     total["blocks"] += pixel
     if host_link:
