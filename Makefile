@@ -36,7 +36,7 @@ demo-learn: $(STAMP)
 
 # docs/cli.md from every command's --help (a test fails when it is stale)
 docs: $(STAMP)
-	$(BIN)/python -c 'from flipspike.gen.cli import cli_reference; from flipspike.ir.netdesc import write_text_atomic; write_text_atomic("docs/cli.md", cli_reference())'
+	$(BIN)/python -c 'from flipspike.cli import cli_reference; from flipspike.ir.files import write_text_atomic; write_text_atomic("docs/cli.md", cli_reference())'
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

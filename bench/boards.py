@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from flipspike.gen.build import BOARDS, build_board
-from flipspike.gen.cli import parse_clock
-from flipspike.gen.cycle_model import layer_cycles
+from flipspike.cli import parse_clock
+from flipspike.ir.cycle_model import layer_cycles
 from flipspike.gen.estimate import estimate
 from flipspike.ir import NetDesc, parse_folding
 

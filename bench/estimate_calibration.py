@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers import random_conv_desc, random_desc  # noqa: E402
 
 from flipspike.gen import estimate as est  # noqa: E402
-from flipspike.gen.design import generate  # noqa: E402
+from flipspike.hw.verilog import generate  # noqa: E402
 from flipspike.gen.synth import synthesize  # noqa: E402
-from flipspike.ir import parse_folding  # noqa: E402
+from flipspike.ir import parse_folding  # noqa
+from flipspike.ir.plan import NetPlan  # noqa: E402
 
 #: The design whose board build measures the host link's cost (one that fits the board).
 HOST_DESIGN = {"up5k": ("mlp", "16x1,16x1"), "ecp5-85f": ("mlp", "16x8,16x5")}
@@ -69,7 +70,8 @@ def synth_all(cached: dict, device: str) -> list[dict]:
         if counts is None:
             counts = synthesized(desc, folds, device)
             print(f"synthesized {name} {fold}: {counts}", flush=True)
-        feats = [est.layer_features(desc, folds, i) for i in range(len(desc.layers))]
+        plan = NetPlan(desc, folds)
+        feats = [est.layer_features(plan, i) for i in range(len(desc.layers))]
         rows.append({"design": name, "fold": fold, **counts,
                      "features": {k: sum(f[k] for f in feats) for k in est.FEATURES},
                      "estimate": est.estimate(desc, folds, device=device)["total"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flipspike.hw.memory_map import Learning
+from flipspike.ir.learning import Learning
 from flipspike.ir import NetDesc, default_folding
 from flipspike.ir.learning import FlipRule
 from flipspike.sim.learn import label_updates, learning_memory

@@ -7,7 +7,7 @@ fewest neurons per cycle (PE: a neuron lane costs tens of LUTs, a synapse lane a
 
 Event-driven layers (``spikes``: layer index -> its input spikes [T, samples, n_in], e.g. from the
 integer reference on training images) are planned with the cycles those spikes give each candidate
-fold (:func:`flipspike.gen.cycle_model.mean_event_words`), so the planner sees that SIMD 1 walks
+fold (:func:`flipspike.ir.cycle_model.mean_event_words`), so the planner sees that SIMD 1 walks
 active inputs while a wider word pays for every word with a spike.
 """
 
@@ -19,7 +19,7 @@ from flipspike.ir import NetDesc
 from flipspike.ir.errors import FoldingError
 from flipspike.ir.folding import Fold, divisors, simd_base
 
-from .cycle_model import fold_cycles, mean_event_words
+from flipspike.ir.cycle_model import fold_cycles, mean_event_words
 
 
 def fold_options(desc: NetDesc, index: int, spikes: dict | None = None) -> list[tuple[Fold, float]]:

@@ -28,13 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from flipspike.hw.memory_map import Learning, build_shape
+from flipspike.ir.learning import Learning
+from flipspike.ir.memory_map import build_shape
 from flipspike.ir import NetDesc
-from flipspike.ir.errors import FlipspikeError
+from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.files import write_bytes_atomic, write_dir_atomic, write_text_atomic
 
-from .design import write_dir_atomic
 from .synth import DEVICES, ECP5_LUT_MAP, utilization
 
 #: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program,
@@ -129,7 +129,7 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     to a little below the Fmax each build reaches, until timing is met (``report["clock_rounds"]``
     lists the tries)."""
     if tries < 1:
-        raise ValueError(f"tries must be >= 1, got {tries}")
+        raise ConfigError(f"tries must be >= 1, got {tries}")
     if clock_mhz != "auto":
         return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz)
     target, rounds, lowered = AUTO_START_MHZ[board], [], 0
@@ -181,7 +181,7 @@ def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> 
                        "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
     files["utilization.json"] = json.dumps(report, indent=1) + "\n"
     final = write_dir_atomic(out_dir, files)
-    _write_bytes_atomic(final / BOARDS[board][3], bits)
+    write_bytes_atomic(final / BOARDS[board][3], bits)
     return report
 
 
@@ -236,12 +236,6 @@ def _overfull(log: str) -> list[str]:
         if int(used) > int(avail):
             out.append(f"{cell} {used}/{avail} ({100 * int(used) // int(avail)} %)")
     return out
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def board_report(board: str, device: str, stat: dict, pnr: dict, clock_hz: float, baud: int) -> dict:

@@ -1,7 +1,7 @@
 """Analytic resource estimate per layer, before any synthesis: LUT4s, flip-flops, memory bits, iCE40 blocks.
 
-Memory bits are exact: the engines' memories (:func:`flipspike.hw.layer_engine.engine_memories`) plus
-the spike buffers. LUT4s and flip-flops are linear in a few datapath sizes per layer::
+Memory bits are exact: the engines' memories (:attr:`flipspike.ir.plan.LayerPlan.memories`) plus
+the spike buffers (:class:`flipspike.ir.plan.SpikeBufferPlan`). LUT4s and flip-flops are linear in a few datapath sizes per layer::
 
     synapses  PE * SIMD                   layers fed by spikes: AND gates and the popcount tree
     pixels    PE * SIMD * pixel bits      the first layer: +x / -x per synapse and the adder tree
@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import math
 
-from flipspike.hw.accelerator import spike_buffer_args
-from flipspike.hw.buffers import spike_ram_shape
-from flipspike.hw.layer_engine import GroupWalk, engine_memories
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.folding import Fold
+from flipspike.ir.plan import NetPlan
 
 FEATURES = ("synapses", "pixels", "neurons", "buffer", "small", "outputs", "layer", "conv")
 #: Per device (flipspike.gen.synth.DEVICES): LUT4 and flip-flop coefficients fitted by
@@ -66,32 +64,23 @@ def ram_blocks(depth: int, width: int, device: str = "up5k") -> int:
     return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BLOCK_MODES[device])
 
 
-def layer_features(desc: NetDesc, folds: list[Fold], index: int) -> dict[str, float]:
-    layer, fold = desc.layers[index], folds[index]
+def layer_features(plan: NetPlan, index: int) -> dict[str, float]:
+    desc, layer, fold = plan.desc, plan.desc.layers[index], plan.folds[index]
     W = layer.widths
-    mems = engine_memories(layer, fold, index == 0, GroupWalk(layer, fold).groups)
-    small = sum(d * w for d, w in mems.values() if d < BRAM_MIN_DEPTH)
+    small = sum(d * w for d, w in plan.layers[index].memories.values() if d < BRAM_MIN_DEPTH)
     in_bits = desc.layer_input(index)[1]
     buffer = 0
-    if index:
-        b = spike_buffer_args(desc, folds, index)
-        if input_buffer_ram(desc, folds, index) is None:
-            buffer = b["banks"] * b["size"]
-        elif b["mask"]:
-            buffer = b["banks"] * b["size"] // min(b["pe"], b["simd"])
+    b = plan.buffers[index]
+    if b is not None:
+        if b.ram is None:
+            buffer = b.banks * b.size
+        elif b.mask:
+            buffer = b.banks * b.size // min(b.pe, b.simd)
     lanes = fold.pe * fold.simd
     return {"synapses": lanes * in_bits if index else 0, "pixels": 0 if index else lanes * in_bits,
             "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}
-
-
-def input_buffer_ram(desc: NetDesc, folds: list[Fold], index: int) -> tuple[int, int] | None:
-    """(depth, width) of the block RAM holding layer ``index``'s input spikes, or None."""
-    if index == 0:
-        return None
-    b = spike_buffer_args(desc, folds, index)
-    return spike_ram_shape(b["size"], b["pe"], b["simd"], b["own_pe"], b["banks"])
 
 
 def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, device: str = "up5k") -> dict:
@@ -101,11 +90,11 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
         raise FlipspikeError(f"no resource estimate for device {device!r}; calibrated: {', '.join(COEFFICIENTS)}")
     coef, shallowest, buffer_depth = COEFFICIENTS[device], BLOCK_MIN_DEPTH[device], BUFFER_MIN_DEPTH[device]
     rows = []
+    plan = NetPlan(desc, folds)
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        f = layer_features(desc, folds, i)
-        mems = engine_memories(layer, fold, i == 0, GroupWalk(layer, fold).groups)
-        big = {n: dw for n, dw in mems.items() if dw[0] >= shallowest}
-        spikes = input_buffer_ram(desc, folds, i)
+        f = layer_features(plan, i)
+        big = {n: dw for n, dw in plan.layers[i].memories.items() if dw[0] >= shallowest}
+        spikes = None if plan.buffers[i] is None else plan.buffers[i].ram
         if spikes is not None and spikes[0] >= buffer_depth:
             big["spikes"] = spikes
         rows.append({"name": layer.name, "fold": str(fold),

@@ -27,7 +27,8 @@ import numpy as np
 
 from flipspike.ir import ConvSpec, InputSpec, LayerDesc, NetDesc
 from flipspike.ir.errors import DescriptionError
-from flipspike.ir.formats import LEAK_SHIFT_RANGE
+from flipspike.ir.files import write_atomic
+from flipspike.ir.formats import LEAK_SHIFT_RANGE, divide_by_scale, fixed_point
 
 
 def _nir():
@@ -120,18 +121,8 @@ def to_nir(desc: NetDesc):
 
 def write_nir(desc: NetDesc, path: str | Path) -> Path:
     """Write atomically (temporary name, then rename)."""
-    import os
-    import tempfile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        _nir().write(tmp, to_nir(desc))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    graph = to_nir(desc)
+    return write_atomic(path, lambda tmp: _nir().write(tmp, graph))
 
 
 # -- import ----------------------------------------------------------------------------------------------
@@ -174,10 +165,6 @@ def _binarize(name: str, w: np.ndarray, report: ImportReport) -> tuple[np.ndarra
         report.note(f"{name}: {int(off.sum())} of {w.size} weights are not +-s per row; binarized by sign "
                     "with s = mean |w| of the row")
     return (w >= 0).astype(np.uint8), s
-
-
-def _fixed(x: np.ndarray, frac_bits: int) -> np.ndarray:
-    return np.round(np.asarray(x, dtype=np.float64) * (1 << frac_bits)).astype(np.int64)
 
 
 def _per_channel(name: str, values: np.ndarray, channels: int, what: str, report: ImportReport) -> np.ndarray:
@@ -246,7 +233,7 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
             scale = float(s.mean())
             if not np.allclose(s, scale, rtol=1e-6):
                 report.note(f"{name}: output rows have different scales; using their mean (argmax may change)")
-            layers.append(LayerDesc(name, "output", bits, _fixed(bias / scale, frac_bits), None, frac_bits))
+            layers.append(LayerDesc(name, "output", bits, fixed_point(bias / scale, frac_bits), None, frac_bits))
             k += 1
             continue
         if nkind not in ("LIF", "IF"):
@@ -280,13 +267,8 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
                 report.note(f"{nxt[0]}: no v_reset given; reset to 0 (hard reset) assumed")
         elif not np.allclose(np.asarray(neuron.v_reset), 0):
             report.note(f"{nxt[0]}: v_reset is not 0; flipspike resets to 0")
-        a = gain * s
-        negative = a < 0
-        bits = bits ^ negative[:, None].astype(np.uint8)
-        a = np.abs(a)
         cst = gain * bias + offset
-        threshold = np.maximum(_fixed(theta / a, frac_bits), 1)
-        b_int = _fixed(cst / a, frac_bits)
+        bits, b_int, threshold, a = divide_by_scale(bits, gain * s, cst, theta, frac_bits)
         for what, val, fx in (("bias", cst / a, b_int), ("threshold", theta / a, threshold)):
             if not np.allclose(val * (1 << frac_bits), fx, atol=1e-6):
                 report.note(f"{name}: {what} rounded to multiples of 2**-{frac_bits}")

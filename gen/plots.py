@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from flipspike.ir.files import write_atomic
 
 
 def _figure():
@@ -16,14 +17,7 @@ def _figure():
 
 def save_png(fig, path: Path) -> Path:
     """Write, then rename: a crash never leaves half an image."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"), suffix=".png")
 
 
 def plot_curves(summary: dict, out: str | os.PathLike) -> list[Path]:

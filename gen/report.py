@@ -12,11 +12,6 @@ def _table(headers: list[str], rows: list[list]) -> str:
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 
-def shape_text(in_shape, out_shape) -> str:
-    """``64->128`` for a dense layer, ``8x8x1->8x8x16`` for a convolution (HWC, after pooling)."""
-    return f"{'x'.join(map(str, in_shape))}->{'x'.join(map(str, out_shape))}"
-
-
 def cosim_table(report: dict) -> str:
     n = report["samples"]
     rows = [[l["name"], l.get("shape", f"{l['n_in']}->{l['n_out']}"),

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.errors import MissingFileError
+from flipspike.ir.files import write_text_atomic
 
 from .energy import energy_line
 from .plots import _figure, save_png
@@ -162,10 +163,10 @@ def _build_section(path: Path, doc: dict, root: Path) -> Section:
 def build_report(root: str | os.PathLike) -> tuple[Path, Path]:
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such directory; point `flipspike report` at a run or output directory")
+        raise MissingFileError(f"{root}: no such directory; point `flipspike report` at a run or output directory")
     found = collect(root)
     if not found:
-        raise FileNotFoundError(f"{root}: no metrics.json, summary.json or co-simulation JSON found below it")
+        raise MissingFileError(f"{root}: no metrics.json, summary.json or co-simulation JSON found below it")
     plt = _figure()
     sections = []
     for kind, path, doc in found:

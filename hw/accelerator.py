@@ -10,6 +10,7 @@ works on step t-1, and the pixel buffer takes the next sample while the first la
 from __future__ import annotations
 
 import operator
+from dataclasses import asdict
 from functools import reduce
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -17,16 +18,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import NetDesc
-from flipspike.ir.errors import DescriptionError
+from flipspike.ir.errors import ConfigError, DescriptionError
 from flipspike.ir.folding import Fold, validate_folding
-from flipspike.ir.geometry import size
+from flipspike.ir.learning import Learning
+from flipspike.ir.plan import NetPlan
 
 from .arith import registered_tree_sum, tree_sum
-from .buffers import PixelBuffer, SpikeBuffer, spike_ram_shape
+from .buffers import PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
-from .layer_engine import PIPELINE_DRAIN, GroupWalk, LayerEngine
+from .layer_engine import LayerEngine
 from .flip_unit import LearnSignature
-from .memory_map import Learning, bus_widths, monitor_map, monitor_widths
 
 
 def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
@@ -36,67 +37,19 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
                                "supported; learn a dense layer (the output layer)")
 
 
-#: Most banks in one spike buffer (a sample's worth of steps, up to this)
-MAX_BANKS = 8
-
-
-def buffer_banks(desc: NetDesc, folds: list[Fold]) -> list[int]:
-    """Banks of each spike buffer (between layers i and i+1). Two, except after the slowest layer (by
-    issue cycles per sample) where two cannot keep it going: its step j+2 needs the next layer done with
-    step j, which the next layer starts PIPELINE_DRAIN + 2 cycles after step j ends, so a next layer
-    whose step takes about as long stalls it every step. There a buffer in block RAM holds a sample's
-    worth of steps (T banks, at most MAX_BANKS: the next layer's waits between samples, for its result
-    to leave, no longer reach back). A buffer in flip-flops gets a third bank, and only where the next
-    layer's step is no longer than the slowest one's (where it is longer, a bank only absorbs a burst of
-    steps, and flip-flops are dear: on the iCEBreaker's MLP at 16x1,8x1 it cost the fit). In front of an
-    event-driven layer, whose steps are as long as their spikes make them (a busy step can keep the layer
-    before it waiting even where it is faster on average), a buffer in block RAM holds T banks too."""
-    T = desc.timesteps
-    walks = [GroupWalk(layer, fold) for layer, fold in zip(desc.layers, folds)]
-    step = [w.step_issue(first=i == 0) for i, w in enumerate(walks)]
-    issue = [w.sample_issue(T, first=i == 0) for i, w in enumerate(walks)]
-    banks = []
-    for i in range(len(desc.layers) - 1):
-        slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
-        keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
-        in_ram = spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None
-        if T >= 3 and in_ram and folds[i + 1].event:       # an event-driven reader's steps vary with its spikes
-            banks.append(min(T, MAX_BANKS))
-        elif not slowest or keeps_up or T < 3:
-            banks.append(2)
-        elif in_ram:
-            banks.append(min(T, MAX_BANKS))
-        else:
-            banks.append(3 if step[i + 1] <= step[i] else 2)
-    return banks
-
-
-def _buffer_shape(desc: NetDesc, folds: list[Fold], index: int) -> dict:
-    layer, fold = desc.layers[index], folds[index]
-    return {"size": size(desc.layers[index - 1].output_shape), "pe": folds[index - 1].pe, "simd": fold.simd,
-            "own_pe": fold.pe if layer.shortcut is not None else 0}
-
-
-def spike_buffer_args(desc: NetDesc, folds: list[Fold], index: int) -> dict:
-    """SpikeBuffer arguments of the buffer in front of layer ``index`` (> 0); one place for the
-    accelerator and the resource estimate."""
-    return {**_buffer_shape(desc, folds, index), "mask": folds[index].event,
-            "banks": buffer_banks(desc, folds)[index - 1]}
-
-
 class Accelerator(wiring.Component):
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None):
         desc.validate()
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
-            raise ValueError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
+            raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
         check_supported(desc, learn)
         validate_folding(desc.layers, folds)
         if learn is not None and folds[learn.layer].event:
-            raise ValueError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
+            raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
         self.desc, self.folds, self.learn_cfg = desc, folds, learn
-        self.load_bus = bus_widths(desc, folds, learn)
-        self.monitor_bus = monitor_widths(desc, folds, learn)
+        self.plan = NetPlan(desc, folds, learn)
+        self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
         out = desc.layers[-1]
         members = {}
         if learn is not None:
@@ -119,8 +72,7 @@ class Accelerator(wiring.Component):
         m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
         learn = self.learn_cfg
-        regions = monitor_map(desc, folds, learn)
-        banks = buffer_banks(desc, folds)
+        regions, banks = self.plan.monitor_regions, self.plan.banks
         monitor_words = []
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
@@ -147,7 +99,7 @@ class Accelerator(wiring.Component):
                 m.d.sync += engine.in_count.eq(registered_tree_sum(m, list(nonzero), 2, "pixels_counted"))
             else:
                 prev = engines[-1]
-                buf = SpikeBuffer(**spike_buffer_args(desc, folds, i))
+                buf = SpikeBuffer(**asdict(self.plan.buffers[i]))
                 m.submodules[f"spikes{i - 1}"] = buf
                 wiring.connect(m, prev.out, buf.write)
                 wiring.connect(m, buf.read, engine.inp)

@@ -36,12 +36,3 @@ def registered_tree_sum(m, values, levels: int, name: str):
         m.d.sync += reg.eq(value)
         partial.append(reg)
     return tree_sum(partial)
-
-
-def pack_lanes(values, width: int) -> int:
-    """Pack integers (two's complement, ``width`` bits each) into one word, lane 0 in the low bits."""
-    word = 0
-    mask = (1 << width) - 1
-    for lane, value in enumerate(values):
-        word |= (int(value) & mask) << (lane * width)
-    return word

@@ -14,12 +14,14 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
+from flipspike.ir.errors import ConfigError
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
+from flipspike.ir.host_protocol import link_layout
+from flipspike.ir.learning import Learning
 
 from .accelerator import Accelerator
-from .host_link import HostLink, link_layout
-from .memory_map import Learning
+from .host_link import HostLink
 from .pll import PLLConfig, PLLDomain
 from .uart import UARTRx, UARTTx, check_divisor
 
@@ -64,7 +66,7 @@ class BoardDesign(Elaboratable):
         divisor = round(clock_hz / baud)
         if divisor < 4 or abs(clock_hz / divisor - baud) / baud > 0.02:
             self._MustUse__silence = True                   # refused: never elaborated, on purpose
-            raise ValueError(f"{baud} baud is not reachable from a {clock_hz / 1e6:g} MHz clock within 2 % "
+            raise ConfigError(f"{baud} baud is not reachable from a {clock_hz / 1e6:g} MHz clock within 2 % "
                              f"(divisor {clock_hz / baud:.2f}); choose a baud rate that divides the clock")
         self.top = HostTop(desc, folds, learn, divisor=divisor, timeout=max(16, round(clock_hz * timeout_s)))
 

@@ -6,6 +6,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In
 
+from flipspike.ir.plan import spike_ram_shape
+
 from .interfaces import SpikeOutSignature, StepInputSignature
 
 
@@ -51,22 +53,6 @@ class PixelBuffer(wiring.Component):
         with m.If(released):
             m.d.sync += full.eq(0)
         return m
-
-
-def spike_ram_shape(size: int, pe: int, simd: int, own_pe: int = 0, banks: int = 2) -> tuple[int, int] | None:
-    """(depth, width) of a spike buffer kept in block RAM, or None where it stays in flip-flops.
-
-    In RAM a bank is ``size / W`` words of ``W = max(PE, SIMD)`` bits, banks placed at a power-of-two
-    stride (the address is the bank number above the word number: no adder). The writer writes PE-bit
-    lanes of a word (write granularity PE), the reader reads a word and picks its SIMD-bit lane. That
-    needs PE and SIMD to be powers of two of each other. A layer with a shortcut reads its own
-    neurons' places through a second port: its input stays in flip-flops."""
-    wide, narrow = max(pe, simd), min(pe, simd)
-    ratio = wide // narrow
-    if own_pe or wide % narrow or ratio & (ratio - 1):
-        return None
-    stride = 1 << max(0, (size // wide - 1).bit_length())
-    return (banks - 1) * stride + size // wide, wide
 
 
 class SpikeBuffer(wiring.Component):

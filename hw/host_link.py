@@ -17,8 +17,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from flipspike.ir.errors import ConfigError
 from flipspike.ir.formats import MONITOR_LATENCY
-from flipspike.ir.host_protocol import (ARG_BYTES, CMD, MAGIC, STATUS, SYNC_REPLY, SYNC_REQUEST,
+from flipspike.ir.host_protocol import (ARG_BYTES, CMD, MAGIC, STATUS, SYNC_REPLY, SYNC_REQUEST, arg_field,
                                         VERSION, LinkLayout, crc8)
 
 from .arith import tree_sum
@@ -57,11 +58,11 @@ class HostLink(wiring.Component):
 
     def __init__(self, accel, layout: LinkLayout, timeout: int):
         if timeout < 16:
-            raise ValueError(f"host link timeout must be >= 16 cycles, got {timeout}")
+            raise ConfigError(f"host link timeout must be >= 16 cycles, got {timeout}")
         self.layout, self.timeout = layout, timeout
         self.has_learn = "learn" in accel.signature.members
-        self.load_end = _region_end(accel, "load")
-        self.monitor_end = _region_end(accel, "monitor")
+        self.load_end = _region_end(accel.plan.regions)
+        self.monitor_end = _region_end(accel.plan.monitor_regions)
         self.learn_words = 0
         if self.has_learn:
             layer, fold = accel.desc.layers[accel.learn_cfg.layer], accel.folds[accel.learn_cfg.layer]
@@ -124,10 +125,10 @@ class HostLink(wiring.Component):
         self._addr = Signal(aw)           # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
         addr_ok = Signal()                # ... and the bytes above that are zero
         self._latency = Signal(32)
-        arg = Signal(48)                  # argument bytes as they arrive (addr, count, label)
-        count = arg[32:48]
-        label = arg[0:8]
-        m.d.comb += [self._addr.eq(arg[:aw]), addr_ok.eq(arg[aw:32] == 0)]
+        arg = Signal(8 * max(ARG_BYTES.values()))    # argument bytes as they arrive (addr, count, label)
+        field = lambda name: arg[8 * arg_field(name)[0]:8 * sum(arg_field(name))]
+        count, label, addr = field("count"), field("label"), field("addr")
+        m.d.comb += [self._addr.eq(addr[:aw]), addr_ok.eq(addr[aw:] == 0)]
 
         cmd, length = Signal(8, name="cmd"), Signal(16, name="length")
         idx_top = max(ARG_BYTES.values())
@@ -485,31 +486,5 @@ def _commands(has_learn: bool) -> list[str]:
     return [c for c in CMD if has_learn or c not in ("LEARN", "READ_LEARN")]
 
 
-def _region_end(accel, bus: str) -> int:
-    from .memory_map import memory_map, monitor_map
-    regions = (memory_map if bus == "load" else monitor_map)(accel.desc, accel.folds, accel.learn_cfg)
+def _region_end(regions) -> int:
     return regions[-1].base + regions[-1].depth
-
-
-def link_layout(desc, folds, learn=None) -> LinkLayout:
-    """The protocol's field sizes for a build of ``desc`` with ``folds`` (and a flip unit if ``learn``)."""
-    from flipspike.ir.host_protocol import build_digest, nbytes
-
-    from .memory_map import build_shape, bus_widths, monitor_widths
-    out = desc.layers[-1]
-    pixel_bytes = nbytes(desc.input.bits)
-    weight_bytes = momentum_bytes = v_bytes = 0
-    if learn is not None:
-        fold = folds[learn.layer]
-        lanes = fold.pe * fold.simd
-        weight_bytes, momentum_bytes = nbytes(lanes), nbytes(lanes * learn.rule.momentum_bits)
-        v_bytes = nbytes(learn.rule.v_bits) if learn.rule.tbso else 0
-    buffer_bytes = 1 << max(8, (desc.input.size * pixel_bytes - 1).bit_length())
-    return LinkLayout(
-        n_in=desc.input.size, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
-        cls_bytes=nbytes(max(1, (out.n_out - 1).bit_length())), acc_bytes=nbytes(out.widths.state),
-        layers=len(desc.layers), load_bytes=nbytes(bus_widths(desc, folds, learn)[1]),
-        monitor_bytes=nbytes(monitor_widths(desc, folds, learn)[1]), learn_weight_bytes=weight_bytes,
-        learn_momentum_bytes=momentum_bytes, v_bytes=v_bytes, buffer_bytes=buffer_bytes,
-        digest=build_digest(build_shape(desc, folds), None if learn is None else
-                            {"layer": learn.layer, "rule": learn.rule.as_dict()}))

@@ -6,15 +6,11 @@ from amaranth.hdl import unsigned, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from flipspike.ir.formats import COUNTER_WIDTH
+from flipspike.ir.formats import COUNTER_WIDTH, COUNTERS
 
-#: Per-layer hardware counters, readable after each inference (free-running, wrap modulo 2**32).
-CounterLayout = data.StructLayout({
-    "cycles": unsigned(COUNTER_WIDTH),     # busy cycles: issuing or draining the pipeline
-    "in_spikes": unsigned(COUNTER_WIDTH),  # active inputs seen (nonzero pixels / input spikes)
-    "sops": unsigned(COUNTER_WIDTH),       # synaptic operations: active input x synapse it reaches
-    "skipped": unsigned(COUNTER_WIDTH),    # event-driven layers: all-zero input words not issued
-})
+#: Per-layer hardware counters (:data:`flipspike.ir.formats.COUNTERS`), readable after each inference
+#: (free-running, wrap modulo 2**COUNTER_WIDTH).
+CounterLayout = data.StructLayout({name: unsigned(COUNTER_WIDTH) for name in COUNTERS})
 
 
 def result_layout(classes: int, acc_width: int) -> data.StructLayout:
@@ -76,7 +72,7 @@ class SpikeOutSignature(wiring.Signature):
 class LoadSignature(wiring.Signature):
     """The load bus, from the host's side (components take ``In(LoadSignature(...))``): one word written
     per cycle where ``en`` is high (it lands in its memory a cycle later). Addresses and images come
-    from :mod:`flipspike.hw.memory_map`. Write only while the accelerator is idle."""
+    from :mod:`flipspike.ir.memory_map`. Write only while the accelerator is idle."""
 
     def __init__(self, addr_width: int, data_width: int):
         super().__init__({"addr": Out(addr_width), "data": Out(data_width), "en": Out(1)})
@@ -86,7 +82,7 @@ class MonitorSignature(wiring.Signature):
     """Read any weight, bias, threshold or membrane word while the accelerator is idle (ODIN's monitor
     mode), from the host's side: ``data`` holds the word at ``addr`` ``ir.formats.MONITOR_LATENCY``
     cycles later (a new address may come every cycle). Addresses: see
-    :func:`flipspike.hw.memory_map.monitor_map`. It shares the memories' existing read ports, which are
+    :func:`flipspike.ir.memory_map.monitor_map`. It shares the memories' existing read ports, which are
     free when a layer is idle, so it costs multiplexers, not block RAM."""
 
     def __init__(self, addr_width: int, data_width: int):

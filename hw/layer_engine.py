@@ -32,16 +32,14 @@ from amaranth.lib.wiring import In, Out
 from flipspike.ir import Fold, LayerDesc
 from flipspike.ir.folding import check_layer_fold
 from flipspike.ir.learning import FlipRule
+from flipspike.ir.memory_map import Region, lane_groups, weight_words
+from flipspike.ir.plan import SYNAPSE_LATENCY, LayerPlan
 
 from .interfaces import (CounterLayout, LoadSignature, MonitorSignature, SpikeOutSignature, StepInputSignature,
                          result_layout)
 from .flip_unit import FlipUnit, LearnSignature
-from .memory_map import Region, lane_groups, weight_words
-from .neuron import NeuronPrepare, NeuronUpdate, drive_width, threshold_term
-from .synapse import SYNAPSE_LATENCY, SynapseArray
-
-#: Cycles after the last issue before a step's last neuron group is written back (stages B to D).
-PIPELINE_DRAIN = SYNAPSE_LATENCY + 2
+from .neuron import NeuronPrepare, NeuronUpdate, threshold_term
+from .synapse import SynapseArray
 
 
 class LayerEngine(wiring.Component):
@@ -54,12 +52,12 @@ class LayerEngine(wiring.Component):
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
         self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
-        self.result_register = self.is_output and keeps_result_register(layer, fold, timesteps)
+        self.plan = plan = LayerPlan(layer, fold, first=first, timesteps=timesteps)
+        self.result_register = plan.result_register
         self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-        self.walk = GroupWalk(layer, fold)
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
-        own = (self.walk.groups, fold.pe) if layer.shortcut is not None else None
-        members = {"inp": Out(StepInputSignature(self.walk.in_words, fold.simd, layer.widths.input, fold.event, own)),
+        own = (plan.groups, fold.pe) if layer.shortcut is not None else None
+        members = {"inp": Out(StepInputSignature(plan.in_words, fold.simd, layer.widths.input, fold.event, own)),
                    "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
@@ -72,7 +70,7 @@ class LayerEngine(wiring.Component):
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
         else:
-            members["out"] = Out(SpikeOutSignature(self.walk.out_words, fold.pe, out_banks))
+            members["out"] = Out(SpikeOutSignature(plan.out_words, fold.pe, out_banks))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -82,8 +80,8 @@ class LayerEngine(wiring.Component):
         lanes = lambda shape: data.ArrayLayout(shape, pe)
         self._load_late = None                             # the load bus a cycle late (see _decode)
 
-        # -- memories (contents from the description); shapes from engine_memories() -------------------
-        depth = {name: d for name, (d, _) in engine_memories(layer, fold, self.first, self.walk.groups).items()}
+        # -- memories (contents from the description); shapes from the plan ------------------------------
+        depth = {name: d for name, (d, _) in self.plan.memories.items()}
         m.submodules.weights = wmem = memory.Memory(shape=unsigned(pe * fold.simd), depth=depth["weights"],
                                                     init=weight_words(layer, fold))
         m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=depth["bias"],
@@ -109,7 +107,7 @@ class LayerEngine(wiring.Component):
             i_rd, i_wr = imem.read_port(), imem.write_port()
 
         # -- control ------------------------------------------------------------------------------
-        walk = self.walk
+        walk = GroupWalk(self.plan)
         t = Signal(range(max(2, T)))
         syn = Signal(init=1) if self.first else None      # first layer: synapse phase of a new sample
         # (the first layer's neuron steps replay the stored current: one pseudo-word per group)
@@ -118,7 +116,7 @@ class LayerEngine(wiring.Component):
         pos = counters = walk.counters(m)
         group_start = Signal(init=1)                       # the next issued word begins a neuron group
         if fold.event:       # skip all-zero input words: of the step (dense) or of the window (convolution)
-            mask = self.inp.nonzero if walk.dense else walk.window_mask(m, pos, self.inp.nonzero)
+            mask = self.inp.nonzero if self.plan.dense else walk.window_mask(m, pos, self.inp.nonzero)
             jump = EventSkip(m, mask, pos["sf"], group_start, f_in)
             pos = walk.with_word(pos, jump.sf)             # the word issued: sf, or a group's first nonzero
             last_word = jump.last
@@ -171,8 +169,8 @@ class LayerEngine(wiring.Component):
         partial = Signal(lanes(signed(W.current)))
         for p in range(pe):   # lane by lane: the array's current is narrower than the layer's
             m.d.comb += partial[p].eq(Mux(c["syn"], syns.current[p], i_rd.data[p]) if self.first else syns.current[p])
-        acc = Signal(lanes(signed(drive_width(W, F))), reset_less=True)
-        start = Signal(lanes(signed(drive_width(W, F))))
+        acc = Signal(lanes(signed(W.drive(F))), reset_less=True)
+        start = Signal(lanes(signed(W.drive(F))))
         term = [0] * pe
         if layer.shortcut is not None:                      # the gain where the input at the neuron's place spiked
             own = self.inp.own_data
@@ -190,7 +188,7 @@ class LayerEngine(wiring.Component):
 
         # stage D: neuron update and write-back
         fire = d["valid"] & d["last"]
-        m.submodules.neurons = neurons = NeuronUpdate(pe, W, drive_width=drive_width(W, F), kind=layer.kind,
+        m.submodules.neurons = neurons = NeuronUpdate(pe, W, drive_width=W.drive(F), kind=layer.kind,
                                                       reset=layer.reset)
         m.d.comb += neurons.drive.eq(acc)
         neuron_step = fire & ~d["syn"] if self.first else fire
@@ -204,7 +202,7 @@ class LayerEngine(wiring.Component):
             margin_hold = Signal.like(prep.margin, reset_less=True)
             for p in range(pe):
                 v_now = v_rd.data[p]
-                if walk.groups == 1:    # going straight on, the only group is read as stage D writes it back
+                if self.plan.groups == 1:    # going straight on, the only group is read as stage D writes it back
                     v_now = Mux(neuron_step, neurons.v_next[p], v_now)
                 m.d.comb += prep.v[p].eq(Mux(c["t0"], 0, v_now))
             theta_term = Signal.like(prep.theta_term, reset_less=True)
@@ -268,12 +266,11 @@ class LayerEngine(wiring.Component):
         else:
             ready_wait = self.inp.avail & out_wait
             ready_next = self.inp.next_avail & out_next
-        go_on = continues_directly(walk.groups, f_in, event=fold.event, first=self.first)
+        go_on = self.plan.continues_directly()
         if self.first:
-            into_neurons = continues_directly(walk.groups, f_in, event=fold.event, first=True, into_neurons=True)
-            go_on = Mux(syn, into_neurons, go_on)
+            go_on = Mux(syn, self.plan.continues_directly(into_neurons=True), go_on)
         ready_next = ready_next & go_on
-        if starts_only_when_empty(walk.groups):
+        if self.plan.starts_only_when_empty:
             ready_wait = ready_wait & ~b["valid"]
         busy = Signal()
         m.d.comb += busy.eq(Cat(issuing, *(st["valid"] for st in stages)).any())
@@ -516,22 +513,6 @@ class LayerEngine(wiring.Component):
                      self.result.payload.acc.eq(result_acc)]
 
 
-def result_turnaround(pe: int) -> int:
-    """Cycles from an output layer's last word of a sample until its result has left (the next sample's
-    step 0 may start then, or with a result register its last step): the drain, the argmax (a
-    register, one per lane-tree level, the running best), the result offered and taken at once, and
-    the register that tells the sequencing the result is out."""
-    return PIPELINE_DRAIN + 5 + (pe - 1).bit_length()
-
-
-def keeps_result_register(layer, fold: Fold, timesteps: int) -> bool:
-    """Whether an output layer copies its accumulators into a result register (N_out x state flip-flops)
-    so that the next sample need not wait for the result to leave: where that wait would cost more than
-    5 % of the layer's issue cycles per sample. (On a small device those flip-flops are better spent
-    where they buy more: the iCEBreaker's MLP at 16x1,8x1 waits 2 %.)"""
-    return 20 * result_turnaround(fold.pe) > GroupWalk(layer, fold).sample_issue(timesteps, first=False)
-
-
 #: Flags that act by themselves (the others only qualify them): these keep their reset; the rest, like the
 #: datapath registers, have none (free of set/reset nets, an iCE40 packs them more easily).
 CONTROL_FLAGS = ("valid", "first", "last", "end", "commit", "syn")
@@ -550,81 +531,19 @@ def _flag_pipeline(m, flags: dict, n: int) -> list[dict]:
     return stages
 
 
-def continues_directly(groups: int, f_in: int, *, event: bool, first: bool, into_neurons: bool = False) -> bool:
-    """Whether the engine may issue a step's first word in the cycle after the previous step's last one,
-    hiding that step's PIPELINE_DRAIN cycles. A group's membrane (or, into the first layer's neuron
-    steps, ``into_neurons``, its stored current) is read SYNAPSE_LATENCY cycles after the group's first
-    word issues and written back PIPELINE_DRAIN = SYNAPSE_LATENCY + 2 cycles after its last word, so
-    going straight on is safe where each such read
-    comes after the write it needs: with 3 or more groups; with one group (its membrane is forwarded
-    from the write-back; the stored current is not); with two groups of 2 or more words each (which an
-    event-driven layer cannot promise: a group may take a single word)."""
-    if groups >= 3:
-        return True
-    if groups == 1:
-        return not (first and into_neurons)
-    return not first and not event and f_in >= 2
-
-
-def starts_only_when_empty(groups: int) -> bool:
-    """With one group a step started from WAIT must wait until its predecessor's last word has left
-    stage B: otherwise its membrane read would come in the cycle of the write-back it needs."""
-    return groups == 1
-
-
-def engine_memories(layer, fold: Fold, first: bool, groups: int) -> dict[str, tuple[int, int]]:
-    """(depth, width) of each memory of a layer engine (depth >= 2, so no address is zero bits wide):
-    what the engine instantiates and what the resource estimator counts."""
-    W, pe = layer.widths, fold.pe
-    f_in, f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-    mems = {"weights": (max(2, f_out * f_in), pe * fold.simd), "bias": (max(2, f_out), pe * W.bias)}
-    if layer.kind == "lif":
-        mems["threshold"] = (max(2, f_out), pe * W.threshold)
-        mems["membrane"] = (max(2, groups), pe * W.state)
-    if layer.shortcut is not None:
-        mems["shortcut"] = (max(2, f_out), pe * W.shortcut)
-    if first:
-        mems["current"] = (max(2, groups), pe * W.current)
-    return mems
-
-
 class GroupWalk:
-    """The order in which a layer visits its neuron groups and input words, and the addresses that
-    follow from it. Dense: groups nf, words sf. Convolution: pooling windows (py, px), channel groups nf,
-    positions in the window (dy, dx), words sf = (ky, kx, cg). Python ints describe the geometry;
-    ``counters`` / ``advance`` / ``input_word`` / ``group_address`` build the hardware."""
+    """The hardware of a layer's walk (:class:`flipspike.ir.plan.LayerPlan` has its geometry): the
+    counters of the neuron groups and input words a step visits, and the addresses that follow from
+    them. ``counters`` / ``advance`` / ``input_word`` / ``group_address`` build it inside an elaboration."""
 
-    def __init__(self, layer: LayerDesc, fold: Fold):
-        conv, self.simd, self.pe, self.event = layer.conv, fold.simd, fold.pe, fold.event
-        self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
-        if conv is None:
-            self.h_in = self.w_in = self.k = self.stride = 1
-            self.pad, c_in, (ho, wo) = 0, layer.n_in, (1, 1)
-        else:
-            (self.h_in, self.w_in, c_in), self.k, self.stride, self.pad = conv.in_shape, conv.kernel, conv.stride, conv.padding
-            ho, wo = conv.out_hw()
-        self.dense = conv is None
-        self.ho, self.wo, self.pool = ho, wo, layer.pool
-        self.hp, self.wp = ho // self.pool, wo // self.pool
-        self.cg = c_in // fold.simd                                  # SIMD words per input pixel
-        self.in_words = self.h_in * self.w_in * self.cg
-        self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
-        self.groups = self.hp * self.pool * self.wc * self.f_out     # groups walked per step = membrane words
-        self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
-
-    def step_issue(self, first: bool) -> int:
-        """Issue cycles of one dense time step: G * F_in words, or a first layer's G pseudo-words (its
-        current, stored by the synapse phase of G * F_in words once per sample)."""
-        return self.groups if first else self.groups * self.f_in
-
-    def sample_issue(self, timesteps: int, first: bool) -> int:
-        """Issue cycles of one sample in dense mode (a first layer's synapse phase included)."""
-        return timesteps * self.step_issue(first) + (self.groups * self.f_in if first else 0)
+    def __init__(self, plan: LayerPlan):
+        self.plan = plan
 
     def counters(self, m) -> dict:
-        names = {"py": self.hp, "px": self.wp, "nf": self.f_out, "dy": self.pool, "dx": self.pool,
-                 "ky": self.k, "kx": self.k, "cg": self.cg, "sf": self.f_in}
-        if self.event:                     # the word's place in the window follows from sf (with_word)
+        p = self.plan
+        names = {"py": p.hp, "px": p.wp, "nf": p.f_out, "dy": p.pool, "dx": p.pool,
+                 "ky": p.k, "kx": p.k, "cg": p.cg, "sf": p.f_in}
+        if p.event:                     # the word's place in the window follows from sf (with_word)
             for name in ("ky", "kx", "cg"):
                 del names[name]
         pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in names.items()}
@@ -644,6 +563,7 @@ class GroupWalk:
     def advance(self, m, pos, last_word, jump=None):
         """Step the counters after one issued word; returns 'this was the step's last word'. With
         ``jump`` (event-driven), sf moves to the next nonzero word instead of the next word."""
+        p = self.plan
         def nested(levels):
             # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
             carry = Const(1)
@@ -658,31 +578,28 @@ class GroupWalk:
         counter = pos.get("sf_counter", pos["sf"])
         sf_end = self.at_end["sf"]
         with m.If(last_word):
-            m.d.sync += [counter.eq(0), sf_end.eq(self.f_in == 1)]
+            m.d.sync += [counter.eq(0), sf_end.eq(p.f_in == 1)]
             for n in ("ky", "kx", "cg"):
                 if jump is None:
                     m.d.sync += [pos[n].eq(0), self.at_end[n].eq(self.sizes[n] == 1)]
-            done = nested([("dx", self.pool), ("dy", self.pool), ("nf", self.f_out), ("px", self.wp), ("py", self.hp)])
+            done = nested([("dx", p.pool), ("dy", p.pool), ("nf", p.f_out), ("px", p.wp), ("py", p.hp)])
         with m.Else():
             if jump is None:
-                m.d.sync += [counter.eq(pos["sf"] + 1), sf_end.eq(pos["sf"] == self.f_in - 2)]
-                nested([("cg", self.cg), ("kx", self.k), ("ky", self.k)])
+                m.d.sync += [counter.eq(pos["sf"] + 1), sf_end.eq(pos["sf"] == p.f_in - 2)]
+                nested([("cg", p.cg), ("kx", p.k), ("ky", p.k)])
             else:                  # (event-driven: the end of a group comes from the jump, not from sf)
                 m.d.sync += counter.eq(jump.next)
         return done & last_word
 
-    def _window_offsets(self) -> list[tuple[int, int, int]]:
-        """(ky, kx, cg) of each word sf of a window, in walk order."""
-        return [(ky, kx, c) for ky in range(self.k) for kx in range(self.k) for c in range(self.cg)]
-
     def with_word(self, pos, word):
         """``pos`` with ``word`` as the issued word sf (event-driven: a group's first nonzero word, or the
         last jump's target); for a convolution also its (ky, kx, cg), looked up from constant tables."""
+        p = self.plan
         pos = {**pos, "sf_counter": pos["sf"], "sf": word}
-        if not self.dense:
-            offsets = self._window_offsets()
+        if not p.dense:
+            offsets = p.window_offsets()
             for k, name in enumerate(("ky", "kx", "cg")):
-                size = max(2, (self.k, self.k, self.cg)[k])
+                size = max(2, (p.k, p.k, p.cg)[k])
                 bits = (size - 1).bit_length()
                 table = Const(sum(o[k] << (i * bits) for i, o in enumerate(offsets)), bits * len(offsets))
                 pos[name] = table.word_select(word, bits)
@@ -691,50 +608,54 @@ class GroupWalk:
     def window_mask(self, m, pos, nonzero):
         """One bit per word of the window at the group's output position: the input word is inside the map
         and holds a spike (``nonzero``: one bit per input word of the step)."""
+        p = self.plan
         oy, ox = self._out_position(pos)
-        bits = max(self.h_in, self.w_in, self.ho * self.stride + self.k).bit_length() + 2
+        bits = max(p.h_in, p.w_in, p.ho * p.stride + p.k).bit_length() + 2
         y0, x0 = Signal(signed(bits), name="window_y"), Signal(signed(bits), name="window_x")
-        m.d.comb += [y0.eq(oy * self.stride - self.pad), x0.eq(ox * self.stride - self.pad)]
-        mask = Signal(self.f_in, name="window_mask")
-        for i, (ky, kx, c) in enumerate(self._window_offsets()):
+        m.d.comb += [y0.eq(oy * p.stride - p.pad), x0.eq(ox * p.stride - p.pad)]
+        mask = Signal(p.f_in, name="window_mask")
+        for i, (ky, kx, c) in enumerate(p.window_offsets()):
             y, x = y0 + ky, x0 + kx
-            inside = (y >= 0) & (y < self.h_in) & (x >= 0) & (x < self.w_in)
-            addr = (y * self.w_in + x) * self.cg + c
-            m.d.comb += mask[i].eq(inside & nonzero.bit_select(addr.as_unsigned()[:max(1, (self.in_words - 1).bit_length())], 1))
+            inside = (y >= 0) & (y < p.h_in) & (x >= 0) & (x < p.w_in)
+            addr = (y * p.w_in + x) * p.cg + c
+            m.d.comb += mask[i].eq(inside & nonzero.bit_select(addr.as_unsigned()[:max(1, (p.in_words - 1).bit_length())], 1))
         return mask
 
 
     def _out_position(self, pos):
-        return pos["py"] * self.pool + pos["dy"], pos["px"] * self.pool + pos["dx"]
+        p = self.plan
+        return pos["py"] * p.pool + pos["dy"], pos["px"] * p.pool + pos["dx"]
 
     def input_word(self, m, pos):
         """(address of the input word, in bounds) for the word being issued."""
-        if self.dense:
+        p = self.plan
+        if p.dense:
             return pos["sf"], 1
         oy, ox = self._out_position(pos)
-        bits = max(self.h_in, self.w_in, self.ho * self.stride + self.k).bit_length() + 2
+        bits = max(p.h_in, p.w_in, p.ho * p.stride + p.k).bit_length() + 2
         y, x = Signal(signed(bits), name="in_y"), Signal(signed(bits), name="in_x")
-        offset = Const(-self.pad, signed(bits))
-        m.d.comb += [y.eq(oy * self.stride + pos["ky"] + offset), x.eq(ox * self.stride + pos["kx"] + offset)]
+        offset = Const(-p.pad, signed(bits))
+        m.d.comb += [y.eq(oy * p.stride + pos["ky"] + offset), x.eq(ox * p.stride + pos["kx"] + offset)]
         in_bounds = Signal()
-        if self.pad:
-            m.d.comb += in_bounds.eq((y >= 0) & (y < self.h_in) & (x >= 0) & (x < self.w_in))
+        if p.pad:
+            m.d.comb += in_bounds.eq((y >= 0) & (y < p.h_in) & (x >= 0) & (x < p.w_in))
         else:
             m.d.comb += in_bounds.eq(1)
-        addr = Signal(range(max(2, self.in_words)), name="in_addr")
-        m.d.comb += addr.eq((y * self.w_in + x) * self.cg + pos["cg"])
+        addr = Signal(range(max(2, p.in_words)), name="in_addr")
+        m.d.comb += addr.eq((y * p.w_in + x) * p.cg + pos["cg"])
         return addr, in_bounds
 
     def group_address(self, m, pos):
         """(membrane / current word of the group, output spike word it writes into)."""
-        group = Signal(range(max(2, self.groups)), name="group")
-        out_word = Signal(range(max(2, self.out_words)), name="out_word")
-        if self.dense:
+        p = self.plan
+        group = Signal(range(max(2, p.groups)), name="group")
+        out_word = Signal(range(max(2, p.out_words)), name="out_word")
+        if p.dense:
             m.d.comb += [group.eq(pos["nf"]), out_word.eq(pos["nf"])]
         else:
             oy, ox = self._out_position(pos)
-            m.d.comb += [group.eq((oy * self.wc + ox) * self.f_out + pos["nf"]),
-                         out_word.eq((pos["py"] * self.wp + pos["px"]) * self.f_out + pos["nf"])]
+            m.d.comb += [group.eq((oy * p.wc + ox) * p.f_out + pos["nf"]),
+                         out_word.eq((pos["py"] * p.wp + pos["px"]) * p.f_out + pos["nf"])]
         return group, out_word
 
 

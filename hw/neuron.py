@@ -42,12 +42,12 @@ class NeuronPrepare(wiring.Component):
             "v": In(_lanes(signed(widths.state), lanes)),
             "theta_term": In(_lanes(signed(widths.threshold + 2), lanes)),
             "v1": Out(_lanes(signed(widths.state), lanes)),
-            "margin": Out(_lanes(signed(margin_width(widths)), lanes)),
+            "margin": Out(_lanes(signed(widths.margin), lanes)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        width = margin_width(self.widths)
+        width = self.widths.margin
         for p in range(self.lanes):
             v, term = self.v[p], self.theta_term[p]
             m.d.comb += self.v1[p].eq(leak(v, self.leak_shift))
@@ -86,7 +86,7 @@ class NeuronUpdate(wiring.Component):
             "spike": Out(lanes),
         }
         if kind == "lif":
-            members["margin"] = In(_lanes(signed(margin_width(widths)), lanes))
+            members["margin"] = In(_lanes(signed(widths.margin), lanes))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -101,13 +101,3 @@ class NeuronUpdate(wiring.Component):
             after = 0 if self.reset == "hard" else w
             m.d.comb += [self.spike[p].eq(fire), self.v_next[p].eq(Mux(fire, after, v2))]
         return m
-
-
-def margin_width(widths: LayerWidths) -> int:
-    """Bits of v1 - theta: the state and the (unsigned) threshold, signed, plus one."""
-    return max(widths.state, widths.threshold + 1) + 1
-
-
-def drive_width(widths: LayerWidths, frac_bits: int) -> int:
-    """Bits of the drive (I << F) + c [+ g], signed: no sum of the three overflows it."""
-    return max(widths.current + frac_bits, widths.bias, widths.shortcut) + 2

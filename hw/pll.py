@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 
+from flipspike.ir.errors import ConfigError
+
 #: cycles the sync domain stays in reset after the PLL locks
 RESET_CYCLES = 1024
 #: output frequencies each PLL makes, Hz (the datasheets' ranges)
@@ -34,10 +36,10 @@ def pll_config(family: str, f_in: float, f_want: float) -> PLLConfig:
     """Dividers for the highest output frequency <= ``f_want`` from ``f_in`` (both in Hz)."""
     search = {"ice40": _ice40, "ecp5": _ecp5}
     if family not in search:
-        raise ValueError(f"no PLL for FPGA family {family!r} (ice40 or ecp5)")
+        raise ConfigError(f"no PLL for FPGA family {family!r} (ice40 or ecp5)")
     best = max(search[family](f_in, f_want), key=lambda c: c.f_out, default=None)
     if best is None:
-        raise ValueError(f"no {family} PLL setting gives {f_want / 1e6:g} MHz or less from {f_in / 1e6:g} MHz; "
+        raise ConfigError(f"no {family} PLL setting gives {f_want / 1e6:g} MHz or less from {f_in / 1e6:g} MHz; "
                          f"the PLL's output starts at {OUTPUT_RANGE[family][0] / 1e6:g} MHz")
     return best
 

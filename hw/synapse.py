@@ -10,10 +10,9 @@ from flipspike.ir.formats import signed_width
 
 from .arith import registered_tree_sum
 
-#: Registers from (x, w) to ``current``: at the inputs (block RAM outputs are slow: 5.6 ns on an ECP5
-#: without its output register), after the adder trees' first FIRST_LEVELS levels, and at the output.
-#: The gated adds and a 16-input tree in one cycle were an iCE40 build's critical path.
-SYNAPSE_LATENCY = 3
+#: The registers from (x, w) to ``current``, :data:`flipspike.ir.plan.SYNAPSE_LATENCY` of them (the plan
+#: times the pipeline by that number; test_blocks_pysim holds this array to it): at the inputs, after the adder trees' first FIRST_LEVELS levels, and at the output. The
+#: gated adds and a 16-input tree in one cycle were an iCE40 build's critical path.
 FIRST_LEVELS = 2
 
 

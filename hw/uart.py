@@ -13,10 +13,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from flipspike.ir.errors import ConfigError
+
 
 def check_divisor(divisor: int) -> None:
     if not isinstance(divisor, int) or divisor < 4:
-        raise ValueError(f"UART divisor must be an integer >= 4 clock cycles per bit, got {divisor!r} "
+        raise ConfigError(f"UART divisor must be an integer >= 4 clock cycles per bit, got {divisor!r} "
                          "(lower the baud rate or raise the clock)")
 
 

@@ -17,10 +17,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 #: Registers wider than this are refused (lower ``frac_bits`` or ``timesteps`` instead).
 MAX_WIDTH = 40
 #: Width of every hardware event counter (cycles, input spikes, SOPs); readers take differences modulo 2**32.
 COUNTER_WIDTH = 32
+#: Each layer's hardware counters, in the order every port, frame and report lists them: busy cycles
+#: (issuing or draining the pipeline), active inputs seen, synaptic operations (active input x synapse it
+#: reaches), and all-zero input words an event-driven layer did not issue.
+COUNTERS = ("cycles", "in_spikes", "sops", "skipped")
+
+
+def counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """One layer's counter increments between two readings (the counters wrap modulo 2**COUNTER_WIDTH)."""
+    return {name: (after[name] - before[name]) % (1 << COUNTER_WIDTH) for name in COUNTERS}
 #: Cycles from a monitor-port address to its word on the port's data (the address is decoded into a
 #: register, the memory answers, its word is registered); the benches and the host link wait this long.
 MONITOR_LATENCY = 3
@@ -53,6 +64,11 @@ def leak(v, k: int | None):
     return v if k is None else v - (v >> k)
 
 
+def leak_factor(k: int | None) -> float:
+    """The leak as a real factor, lambda = 1 - 2**-k (1 without leak): what the float model multiplies by."""
+    return 1.0 if k is None else 1.0 - 2.0 ** -k
+
+
 def leak_bound(vmax: int, k: int | None) -> int:
     """Largest |leak(v)| over |v| <= vmax: ceil(lambda * vmax), reached at v = +vmax."""
     return leak(vmax, k)
@@ -71,6 +87,16 @@ class LayerWidths:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def drive(self, frac_bits: int) -> int:
+        """Bits of the drive (I << F) + c [+ g], signed: no sum of the three overflows it."""
+        return max(self.current + frac_bits, self.bias, self.shortcut) + 2
+
+    @property
+    def margin(self) -> int:
+        """Bits of v1 - theta (the leaked membrane less the threshold): the state and the unsigned
+        threshold, signed, plus one."""
+        return max(self.state, self.threshold + 1) + 1
 
 
 def state_bound(*, n_in: int, input_max: int, frac_bits: int, bias_max_abs: int,
@@ -104,3 +130,42 @@ def required_widths(*, n_in: int, input_max: int, input_bits: int, frac_bits: in
         state=signed_width(-bound, bound),
         shortcut=signed_width(-shortcut_max_abs, shortcut_max_abs) if shortcut_max_abs else 0,
     )
+
+
+def to_signed(value: int, width: int) -> int:
+    """A ``width``-bit two's complement field's value."""
+    return value - (1 << width) if value >> (width - 1) & 1 else value
+
+
+def pack_lanes(values, width: int) -> int:
+    """Pack integers (two's complement, ``width`` bits each) into one word, lane 0 in the low bits."""
+    word = 0
+    mask = (1 << width) - 1
+    for lane, value in enumerate(values):
+        word |= (int(value) & mask) << (lane * width)
+    return word
+
+
+def unpack_lanes(word: int, lanes: int, width: int, signed: bool = False) -> list[int]:
+    """The inverse of :func:`pack_lanes`: ``lanes`` fields of ``width`` bits, lane 0 in the low bits."""
+    mask = (1 << width) - 1
+    fields = [(int(word) >> (k * width)) & mask for k in range(lanes)]
+    return [to_signed(v, width) for v in fields] if signed else fields
+
+
+def fixed_point(x, frac_bits: int) -> np.ndarray:
+    """Real values on the 2**-F grid: round(x * 2**F) to nearest (ties to even), as int64."""
+    return np.round(np.asarray(x, dtype=np.float64) * (1 << frac_bits)).astype(np.int64)
+
+
+def divide_by_scale(bits: np.ndarray, scale, offset, threshold, frac_bits: int, min_scale: float = 0.0):
+    """A layer whose neuron j integrates ``scale[j] * I + offset[j]`` against ``threshold`` (float) as
+    the integer LIF of the semantics: divide the neuron's equation by a = |scale[j]| (at least
+    ``min_scale``), negating its weight bits where scale[j] < 0 (I -> -I, free in binary). Returns
+    (bits, bias, threshold, a) with bias = round(offset/a * 2**F) and threshold = round(theta/a * 2**F),
+    at least 1 LSB. The one rule for ``flipspike export`` (BatchNorm) and NIR import (r/tau gains)."""
+    scale = np.asarray(scale, dtype=np.float64)
+    a = np.maximum(np.abs(scale), min_scale)
+    flipped = np.asarray(bits).astype(np.uint8) ^ (scale < 0)[:, None].astype(np.uint8)
+    return (flipped, fixed_point(np.asarray(offset, dtype=np.float64) / a, frac_bits),
+            np.maximum(fixed_point(np.asarray(threshold, dtype=np.float64) / a, frac_bits), 1), a)

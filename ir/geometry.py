@@ -78,3 +78,8 @@ def pooled(shape: Shape, pool: int) -> Shape:
 
 def size(shape: Shape) -> int:
     return prod(shape)
+
+
+def shape_text(in_shape, out_shape) -> str:
+    """``64->128`` for a dense layer, ``8x8x1->8x8x16`` for a convolution (HWC, after pooling)."""
+    return f"{'x'.join(map(str, in_shape))}->{'x'.join(map(str, out_shape))}"

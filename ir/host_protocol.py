@@ -33,6 +33,8 @@ import json
 from dataclasses import dataclass
 
 from .errors import FlipspikeError
+from .formats import COUNTERS
+from .memory_map import build_shape, bus_widths, monitor_widths
 
 SYNC_REQUEST = 0xA5
 SYNC_REPLY = 0x5A
@@ -42,8 +44,25 @@ CRC_POLY = 0x07
 
 CMD = {"INFO": 0x00, "WRITE": 0x01, "READ": 0x02, "INFER": 0x03, "COUNTERS": 0x04, "LEARN": 0x05,
        "READ_LEARN": 0x06}
-#: Argument bytes at the start of each request payload, kept in registers (the rest goes to the buffer).
-ARG_BYTES = {"WRITE": 4, "READ": 6, "READ_LEARN": 6, "LEARN": 1}
+#: Argument fields (name, bytes) at the start of each request payload, in order: the board keeps them
+#: in registers (the rest goes to its buffer), the driver writes them with :func:`encode_args`.
+ARGS = {"WRITE": (("addr", 4),), "READ": (("addr", 4), ("count", 2)), "READ_LEARN": (("addr", 4), ("count", 2)),
+        "LEARN": (("label", 1),)}
+ARG_BYTES = {cmd: sum(n for _, n in fields) for cmd, fields in ARGS.items()}
+
+
+def arg_field(name: str) -> tuple[int, int]:
+    """(first byte, bytes) of argument ``name``: the same place in every command that has it."""
+    places = {(sum(n for _, n in fields[:k]), fields[k][1])
+              for fields in ARGS.values() for k in range(len(fields)) if fields[k][0] == name}
+    if len(places) != 1:
+        raise KeyError(f"argument {name!r} has {len(places)} places in ARGS")
+    return places.pop()
+
+
+def encode_args(cmd: str, **values: int) -> bytes:
+    """The argument bytes of a ``cmd`` request (little-endian), e.g. encode_args("READ", addr=0, count=8)."""
+    return b"".join(int(values[name]).to_bytes(n, "little") for name, n in ARGS[cmd])
 
 STATUS = {"OK": 0, "BAD_CRC": 1, "BAD_COMMAND": 2, "BAD_LENGTH": 3, "TIMEOUT": 4, "BAD_VALUE": 5}
 STATUS_TEXT = {
@@ -110,7 +129,7 @@ class LinkLayout:
     def reply_fields(self, cmd: str) -> list[tuple[str, int]]:
         """(field, bytes) of one reply payload, in order (streamed replies: of one word)."""
         counters = [(f"counter{l}.{k}", COUNTER_BYTES) for l in range(self.layers)
-                    for k in ("cycles", "in_spikes", "sops", "skipped")]
+                    for k in COUNTERS]
         if cmd == "INFO":
             return [("magic", 4), ("version", 1), ("digest", 4), ("buffer_bytes", 2), ("flags", 1)]
         if cmd == "INFER":
@@ -155,3 +174,23 @@ def decode_fields(fields: list[tuple[str, int]], payload: bytes, signed: tuple[s
     if pos != len(payload):
         raise LinkError(f"reply payload is {len(payload)} bytes, the layout says {pos}")
     return out
+
+
+def link_layout(desc, folds, learn=None) -> LinkLayout:
+    """The protocol's field sizes for a build of ``desc`` with ``folds`` (and a flip unit if ``learn``)."""
+    out = desc.layers[-1]
+    pixel_bytes = nbytes(desc.input.bits)
+    weight_bytes = momentum_bytes = v_bytes = 0
+    if learn is not None:
+        fold = folds[learn.layer]
+        lanes = fold.pe * fold.simd
+        weight_bytes, momentum_bytes = nbytes(lanes), nbytes(lanes * learn.rule.momentum_bits)
+        v_bytes = nbytes(learn.rule.v_bits) if learn.rule.tbso else 0
+    buffer_bytes = 1 << max(8, (desc.input.size * pixel_bytes - 1).bit_length())
+    return LinkLayout(
+        n_in=desc.input.size, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
+        cls_bytes=nbytes(max(1, (out.n_out - 1).bit_length())), acc_bytes=nbytes(out.widths.state),
+        layers=len(desc.layers), load_bytes=nbytes(bus_widths(desc, folds, learn)[1]),
+        monitor_bytes=nbytes(monitor_widths(desc, folds, learn)[1]), learn_weight_bytes=weight_bytes,
+        learn_momentum_bytes=momentum_bytes, v_bytes=v_bytes, buffer_bytes=buffer_bytes,
+        digest=build_digest(build_shape(desc, folds), None if learn is None else learn.as_dict()))

@@ -95,3 +95,13 @@ class FlipRule:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Learning:
+    """On-chip learning: a flip unit on layer ``layer``'s weights, following ``rule``."""
+    layer: int
+    rule: FlipRule
+
+    def as_dict(self) -> dict:
+        return {"layer": self.layer, "rule": self.rule.as_dict()}

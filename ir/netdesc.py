@@ -16,13 +16,13 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DescriptionError
+from .files import write_text_atomic
 from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
 from .geometry import ConvSpec, Shape, neuron_shape, pooled, size
 
@@ -307,18 +307,3 @@ def _layer_from_json(index: int, entry: dict) -> LayerDesc:
         shortcut=None if shortcut is None else np.asarray(shortcut, dtype=np.int64))
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                     # mkstemp makes 0600; give a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

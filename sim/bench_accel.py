@@ -61,7 +61,7 @@ async def stream_samples(dut):
             if not dut.result__valid.value:
                 await RisingEdge(dut.result__valid)
             await FallingEdge(dut.clk)                    # valid is high for this cycle (ready is tied high)
-            observed.append({**result(), "counters": counter_delta(before, counters()),
+            observed.append({**result(), "counters": counter_delta(before, counters(), ports),
                              "latency": round((get_sim_time("ns") - start) / CLOCK_NS)})
         return observed
 

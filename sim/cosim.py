@@ -11,19 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from flipspike.gen.cycle_model import layer_cycles, sample_cycles
-from flipspike.gen.design import TOP, generate
-from flipspike.hw.memory_map import Learning, build_shape, load_writes
+from flipspike.hw.verilog import TOP, generate
 from flipspike.ir import NetDesc
-from flipspike.ir.errors import FlipspikeError
+from flipspike.ir.cycle_model import layer_cycles, sample_cycles
+from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
-from flipspike.gen.energy import energy_estimate
-from flipspike.gen.waves import write_gtkw
-from flipspike.gen.report import shape_text
+from flipspike.ir.geometry import shape_text
+from flipspike.ir.learning import Learning
+from flipspike.ir.memory_map import build_shape, load_writes
 from flipspike.sw.integer import run_integer
 
 from .compare import compare
 from .samples import pixel_words
+from .waves import write_gtkw
 
 SIMULATORS = ("verilator", "pysim")
 #: Verilator benches: "compiled" (a C++ main clocks the model: fast, inference only), "cocotb" (Python
@@ -49,7 +49,7 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
                   target=None, bench: str = "auto") -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
-        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+        raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     base = template or jobs[0][0]
     loads = []
     for desc, _ in jobs:
@@ -75,7 +75,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     co-simulation's), which first gets ``base``'s contents over its load bus. ``bench``: which Verilator
     bench (see BENCHES)."""
     if simulator not in SIMULATORS:
-        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+        raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
     if target is not None:
         start = time.perf_counter()
@@ -123,11 +123,11 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
 def pick_bench(bench: str, learns_or_traces: bool) -> str:
     """The Verilator bench a run uses: ``auto`` is the compiled one unless it must learn or trace."""
     if bench not in BENCHES:
-        raise ValueError(f"unknown bench {bench!r}; choose one of {', '.join(BENCHES)}")
+        raise ConfigError(f"unknown bench {bench!r}; choose one of {', '.join(BENCHES)}")
     if bench == "auto":
         return "cocotb" if learns_or_traces else "compiled"
     if bench == "compiled" and learns_or_traces:
-        raise ValueError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
+        raise ConfigError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
     return bench
 
 
@@ -174,6 +174,10 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         "samples": n,
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],
+        # samples where a layer's busy cycles or skipped words differ from the cycle model's
+        "cycle_model_mismatches": sum(any(o["counters"][i]["cycles"] != p[i]["cycles"] or
+                                          o["counters"][i]["skipped"] != p[i]["skipped"] for i in range(len(layers)))
+                                      for o, p in zip(samples, per_sample)),
         "cycles_per_inference": total_cycles / n,
         "streaming_cycles_per_inference": (observed.get("stream") or {}).get("cycles_per_inference"),
         "simulated_cycles": observed["simulated_cycles"],
@@ -187,5 +191,4 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         report["accuracy_ref"] = float((ref.cls.numpy() == np.asarray(y)).mean())
     sim_s = timings.get("simulate_s", 0)
     report["cycles_per_second"] = observed["simulated_cycles"] / sim_s if sim_s else None
-    report["energy"] = energy_estimate(desc, [layer["sops_measured"] / n for layer in layers])
     return report

@@ -82,7 +82,7 @@ def decode_observations(text: str, ports: dict) -> list[dict]:
             jobs[-1]["samples"].append({
                 **decode_result(int(payload, 16), ports),
                 "counters": counter_delta(decode_counters(int(before, 16), ports),
-                                          decode_counters(int(after, 16), ports)),
+                                          decode_counters(int(after, 16), ports), ports),
                 "latency": int(latency)})
         elif kind == "peek":
             jobs[-1]["peek"] = [int(v, 16) for v in fields]

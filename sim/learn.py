@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flipspike.hw.memory_map import Learning, memory_map, update_writes, words_to_matrix
+from flipspike.ir.errors import ConfigError
+from flipspike.ir.learning import Learning
+from flipspike.ir.memory_map import memory_map, update_writes, words_to_matrix
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 from flipspike.ir.learning import FlipRule
@@ -47,7 +49,7 @@ def label_updates(desc: NetDesc, rule: FlipRule, x: np.ndarray, y: np.ndarray):
     layer = desc.layers[index]
     traces = layer_inputs(desc, index, x)
     if traces.max(initial=0) >= 1 << rule.trace_bits:
-        raise ValueError(f"traces reach {traces.max()}: raise --trace-bits to {int(traces.max()).bit_length()}")
+        raise ConfigError(f"traces reach {traces.max()}: raise --trace-bits to {int(traces.max()).bit_length()}")
     # acc = sum_t (I_t << F) + T*c with sum_t I_t = w @ (spike counts); pixels: T * ((w @ x) << F + c)
     bias_steps = desc.timesteps if index else 1
     big = (1 << (rule.delta_bits - 1)) - 1

@@ -7,20 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from flipspike.hw.memory_map import memory_image, monitor_map
+from flipspike.ir.memory_map import memory_image, monitor_map
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
+from flipspike.ir.formats import unpack_lanes
 from flipspike.sw.integer import run_integer
 
 from .cosim import run_hardware
-
-
-def _lanes(word: int, lanes: int, width: int) -> list[int]:
-    out = []
-    for k in range(lanes):
-        v = (word >> (k * width)) & ((1 << width) - 1)
-        out.append(v - (1 << width) if v >> (width - 1) else v)
-    return out
 
 
 def monitor_check(desc: NetDesc, folds: list[Fold], pixels: np.ndarray, *, simulator: str = "verilator",
@@ -40,7 +33,7 @@ def monitor_check(desc: NetDesc, folds: list[Fold], pixels: np.ndarray, *, simul
         layer, fold = desc.layers[region.layer], folds[region.layer]
         if region.memory == "membrane":
             width = layer.widths.state
-            values = [v for w in got for v in _lanes(w, fold.pe, width)]
+            values = [v for w in got for v in unpack_lanes(w, fold.pe, width, signed=True)]
             want = ref.layers[region.layer].state[0].reshape(-1).tolist()
             membranes[layer.name] = values
             diffs += [{"layer": layer.name, "memory": "membrane", "index": i, "hw": h, "ref": r}

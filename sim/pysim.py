@@ -9,11 +9,12 @@ from __future__ import annotations
 from amaranth.sim import Simulator
 
 from flipspike.hw.accelerator import Accelerator
-from flipspike.ir.formats import MONITOR_LATENCY
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 
-from .samples import COUNTER_FIELDS, counter_delta, pixel_words, stream_summary
+from flipspike.ir.formats import COUNTERS, MONITOR_LATENCY, counter_delta
+
+from .samples import pixel_words, stream_summary
 
 TIMEOUT_CYCLES = 200_000       # (Amaranth simulates ~2k cycles/s: minutes, not hours, to say it is stuck)
 
@@ -22,7 +23,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
               learn=None, updates=(), samples_after=(), vcd: str | None = None, peek=()) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
     if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
-    writes applied first (see flipspike.hw.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
+    writes applied first (see flipspike.ir.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
     each of ``updates`` ({"writes", "words"}) runs one on-chip learning step, read back as in the
     Verilator bench, and ``samples_after`` are then observed one at a time."""
     dut = Accelerator(desc, folds, learn)
@@ -31,7 +32,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
     observed = {"samples": [], "stream": None, "simulated_cycles": 0, "samples_after": []}
 
     def read_counters(ctx):
-        return [[ctx.get(dut.counters[i][name]) for name in COUNTER_FIELDS] for i in range(n_layers)]
+        return [{name: ctx.get(dut.counters[i][name]) for name in COUNTERS} for i in range(n_layers)]
 
     def read_result(payload):
         return {"cls": int(payload.cls), "acc": [int(payload.acc[i]) for i in range(classes)]}
@@ -68,7 +69,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
                 if cycles > TIMEOUT_CYCLES:
                     raise TimeoutError(f"no result after {TIMEOUT_CYCLES} cycles: the accelerator is stuck")
             observed.setdefault(into, []).append({**read_result(payload),
-                                                 "counters": counter_delta(before, read_counters(ctx)),
+                                                 "counters": [counter_delta(b, a) for b, a in zip(before, read_counters(ctx))],
                                                  "latency": cycles})
             observed["simulated_cycles"] += cycles
 

@@ -5,9 +5,6 @@ Kept free of torch and Amaranth so the cocotb bench can share it.
 
 from __future__ import annotations
 
-COUNTER_FIELDS = ("cycles", "in_spikes", "sops", "skipped")
-COUNTER_MOD = 1 << 32
-
 
 def field(value: int, offset: int, width: int, signed: bool = False) -> int:
     """The ``width``-bit field at ``offset`` of a flat port value (two's complement when ``signed``)."""
@@ -15,9 +12,9 @@ def field(value: int, offset: int, width: int, signed: bool = False) -> int:
     return v - (1 << width) if signed and v >> (width - 1) else v
 
 
-def decode_counters(raw: int, ports: dict) -> list[list[int]]:
-    """Every layer's counters (in COUNTER_FIELDS order) from the flat ``counters`` port."""
-    return [[field(raw, *layer[name]) for name in COUNTER_FIELDS] for layer in ports["counters"]]
+def decode_counters(raw: int, ports: dict) -> list[dict[str, int]]:
+    """Every layer's counters ({name: value}, as the port map names them) from the flat ``counters`` port."""
+    return [{name: field(raw, *place) for name, place in layer.items()} for layer in ports["counters"]]
 
 
 def decode_result(payload: int, ports: dict) -> dict:
@@ -37,10 +34,12 @@ def pixel_words(pixels, simd: int) -> list[list[int]]:
     return [pixels[k:k + simd] for k in range(0, len(pixels), simd)]
 
 
-def counter_delta(before: list[list[int]], after: list[list[int]]) -> list[dict[str, int]]:
-    """Per-layer counter increments over one sample (the counters wrap modulo 2**32)."""
-    return [{name: (a - b) % COUNTER_MOD for name, b, a in zip(COUNTER_FIELDS, lb, la)}
-            for lb, la in zip(before, after)]
+def counter_delta(before: list[dict[str, int]], after: list[dict[str, int]], ports: dict) -> list[dict[str, int]]:
+    """Per-layer counter increments over one sample: the counters wrap modulo 2**width, their width from
+    the port map. (The bench runs inside the simulator and imports no numpy: flipspike.ir.formats'
+    counter_delta is the same rule for the processes that may.)"""
+    return [{name: (la[name] - lb[name]) % (1 << place[1]) for name, place in layer.items()}
+            for lb, la, layer in zip(before, after, ports["counters"])]
 
 
 def stream_summary(results: list[dict], arrival: list[float]) -> dict:

@@ -16,8 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from flipspike.gen.design import HOST_TOP, generate
-from flipspike.hw.memory_map import Learning
+from flipspike.hw.verilog import HOST_TOP, generate
+from flipspike.ir.learning import Learning
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
+from flipspike.ir.files import fill_dir_atomic
 from flipspike.ir.formats import MONITOR_LATENCY
 
 BENCH_MODULE = "flipspike.sim.bench_accel"
@@ -132,17 +133,7 @@ def cached_build(build_dir: Path, product: str, fill) -> Path:
     build_dir = build_dir.resolve()
     if (build_dir / product).is_file():
         return build_dir
-    build_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent))
-    try:
-        fill(staging)
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        os.replace(staging, build_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return build_dir
+    return fill_dir_atomic(build_dir, fill)
 
 
 def _tail(log: Path) -> str:

@@ -22,6 +22,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from flipspike.ir.errors import ConfigError
+
 FORMS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "gate": lambda x, mean, alpha: x * torch.sigmoid(alpha * mean),
     "scale": lambda x, mean, alpha: alpha * x * torch.sigmoid(mean),
@@ -32,7 +34,7 @@ class AGMM(nn.Module):
     def __init__(self, timesteps: int, form: str = "gate"):
         super().__init__()
         if form not in FORMS:
-            raise ValueError(f"unknown AGMM form {form!r}; available: {', '.join(FORMS)}")
+            raise ConfigError(f"unknown AGMM form {form!r}; available: {', '.join(FORMS)}")
         self.form = form
         self.alpha = nn.Parameter(torch.ones(timesteps))
         self.register_buffer("mix", torch.tensor(1.0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flipspike.ir.errors import ConfigError
 from flipspike.ir.geometry import ConvSpec, Shape, neuron_shape, pooled, size
 
 _CONV = re.compile(r"c(\d+)(?:k(\d+))?(?:s(\d+))?$")
@@ -52,7 +53,7 @@ class LayerSpec:
 def parse_arch(arch: str, input_shape: Shape) -> list[LayerSpec]:
     """Layers of ``arch`` for inputs of ``input_shape`` ((H, W, C), or (N,) for vectors)."""
     def fail(why: str):
-        raise ValueError(f"--arch {arch!r}: {why}. Examples: 64-128-10, c16-c32-p2-fc10, c8k5s2-fc10")
+        raise ConfigError(f"--arch {arch!r}: {why}. Examples: 64-128-10, c16-c32-p2-fc10, c8k5s2-fc10")
 
     tokens = [t.strip().lower() for t in arch.split("-")]
     if not tokens or not all(tokens):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.files import write_text_atomic
 
 from .model import ModelConfig
 from .train import TrainConfig, train

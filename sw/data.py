@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flipspike.ir.errors import ConfigError, DataError, MissingFileError
+
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 DVS_POOL, DVS_MAX = 4, 15
@@ -48,8 +50,8 @@ class Split:
         return tuple(self.shape) if self.shape else (self.x_train.shape[1],)
 
 
-class DatasetMissing(FileNotFoundError):
-    pass
+class DatasetMissing(MissingFileError):
+    """A dataset's files are not where they were looked for (nothing downloads at run time)."""
 
 
 def data_root(data_dir: str | os.PathLike | None) -> Path:
@@ -58,7 +60,7 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Split:
     if name not in LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
     return LOADERS[name](data_root(data_dir))
 
 
@@ -84,12 +86,12 @@ def read_idx(path: Path) -> np.ndarray:
     """An IDX file (plain or .gz): magic 0x0000 0x08 (unsigned bytes) ndim, then big-endian int32 sizes."""
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
     ndim = raw[3]
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims.tolist()} but {data.size} values follow (truncated file?)")
+        raise DataError(f"{path}: header says {dims.tolist()} but {data.size} values follow (truncated file?)")
     return data.reshape(dims)
 
 
@@ -145,7 +147,7 @@ def dvs_frame(events: np.ndarray, sensor: int = 128) -> np.ndarray:
     n = sensor // DVS_POOL
     x, y, p = (events[:, i].astype(np.int64) for i in range(3))
     if ((x < 0) | (x >= sensor) | (y < 0) | (y >= sensor) | (p < 0) | (p > 1)).any():
-        raise ValueError(f"DVS events outside the {sensor}x{sensor} sensor or with polarity not 0/1")
+        raise DataError(f"DVS events outside the {sensor}x{sensor} sensor or with polarity not 0/1")
     counts = np.zeros((n, n, 2), dtype=np.int64)
     np.add.at(counts, (y // DVS_POOL, x // DVS_POOL, p), 1)
     return np.minimum(counts, DVS_MAX).reshape(-1)

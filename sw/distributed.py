@@ -10,7 +10,7 @@ BatchNorm is the one layer that mixes samples: under data parallelism it normali
 statistics of the global batch (``GlobalBatchNorm``: sums all-reduced, differentiably), so the
 forward pass equals the single-process one too. torch's own SyncBatchNorm needs a GPU.
 
-    torchrun --nproc_per_node 2 -m flipspike.gen.cli train --method bso ... --out RUN
+    torchrun --nproc_per_node 2 -m flipspike.cli train --method bso ... --out RUN
 """
 
 from __future__ import annotations

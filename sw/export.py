@@ -19,14 +19,11 @@ import torch
 
 from flipspike.ir import InputSpec, LayerDesc, NetDesc
 from flipspike.ir.errors import DescriptionError
+from flipspike.ir.formats import divide_by_scale, fixed_point
 
 from .model import BSNN
 
 MIN_SCALE = 1e-6
-
-
-def _fixed(x: torch.Tensor, frac_bits: int) -> np.ndarray:
-    return torch.round(x.double() * (1 << frac_bits)).to(torch.int64).numpy()
 
 
 def weight_bits(op) -> torch.Tensor:
@@ -54,18 +51,16 @@ def export_model(model: BSNN, *, pixel_bits: int, pixel_max: int, frac_bits: int
         alpha = op.alpha.double() if op.alpha is not None else torch.ones_like(inv_std)
         a = bn.weight.double() * alpha * inv_std
         c = bn.bias.double() - bn.weight.double() * bn.running_mean.double() * inv_std
-        negative = a < 0
-        bits = weight_bits(op) ^ negative.unsqueeze(1)                  # negate the neuron's weights
-        a = a.abs().clamp(min=MIN_SCALE)
-        threshold = np.maximum(_fixed(cfg.threshold / a, frac_bits), 1)
+        bits, bias, threshold, a = divide_by_scale(weight_bits(op).numpy(), a.numpy(), c.numpy(),
+                                                   np.full(len(a), cfg.threshold), frac_bits, MIN_SCALE)
         layers.append(LayerDesc(
-            name=names[i], kind="lif", weights=bits.to(torch.uint8).numpy(), bias=_fixed(c / a, frac_bits),
-            threshold=threshold, frac_bits=frac_bits, leak_shift=cfg.leak_shift, reset=cfg.reset, conv=spec.conv,
-            pool=spec.pool, shortcut=_fixed(1 / a, frac_bits) if model.shortcut[i] else None))
+            name=names[i], kind="lif", weights=bits, bias=bias, threshold=threshold, frac_bits=frac_bits,
+            leak_shift=cfg.leak_shift, reset=cfg.reset, conv=spec.conv, pool=spec.pool,
+            shortcut=fixed_point(1 / a, frac_bits) if model.shortcut[i] else None))
     scale = model.out_log_scale.double().exp().clamp(min=MIN_SCALE)
     layers.append(LayerDesc(
         name=names[-1], kind="output", weights=weight_bits(model.out).to(torch.uint8).numpy(),
-        bias=_fixed(model.out_bias.double() / scale, frac_bits), threshold=None, frac_bits=frac_bits))
+        bias=fixed_point((model.out_bias.double() / scale).numpy(), frac_bits), threshold=None, frac_bits=frac_bits))
     shape = tuple(cfg.input_shape)
     inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None)
     desc = NetDesc(timesteps=cfg.timesteps, input=inp, layers=layers, meta=dict(meta or {}))

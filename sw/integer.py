@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from flipspike.ir.errors import DataError
 from flipspike.ir import ConvSpec, LayerDesc, NetDesc
 from flipspike.ir.formats import leak
 from flipspike.ir.geometry import covered
@@ -88,9 +89,9 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
     """Run ``x`` ([B, n_in] unsigned integers, HWC order for images) through the integer network."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.int64)
     if x.ndim != 2 or x.shape[1] != desc.input.size:
-        raise ValueError(f"input must be [B, {desc.input.size}], got {tuple(x.shape)}")
+        raise DataError(f"input must be [B, {desc.input.size}], got {tuple(x.shape)}")
     if (x < 0).any() or (x > desc.input.max_value).any():
-        raise ValueError(f"input values must lie in 0..{desc.input.max_value}")
+        raise DataError(f"input values must lie in 0..{desc.input.max_value}")
     T, B = desc.timesteps, x.shape[0]
     traces = []
     s_in = None                                                                # [T, B, *shape] input spikes

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from flipspike.ir.errors import ConfigError
 from flipspike.ir.learning import FlipRule
 
 
@@ -27,7 +28,7 @@ def flip_step(state: FlipState, delta: torch.Tensor, trace: torch.Tensor, rule: 
     trace = torch.as_tensor(trace, dtype=torch.int64)
     lo, hi = -(1 << (rule.delta_bits - 1)), (1 << (rule.delta_bits - 1)) - 1
     if (delta < lo).any() or (delta > hi).any() or (trace < 0).any() or (trace >= 1 << rule.trace_bits).any():
-        raise ValueError(f"delta must fit {rule.delta_bits} signed bits and trace {rule.trace_bits} unsigned bits")
+        raise ConfigError(f"delta must fit {rule.delta_bits} signed bits and trace {rule.trace_bits} unsigned bits")
     v = state.v
     if rule.tbso:
         sample = (int((delta * delta).sum()) * int((trace * trace).sum())) >> rule.v_in_shift

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flipspike.ir.errors import ConfigError
+from flipspike.ir.formats import leak_factor
+
 
 def sign_pm1(w: torch.Tensor) -> torch.Tensor:
     """sign with sign(0) = +1: a binary weight is never 0."""
@@ -41,7 +44,7 @@ class _BinaryOp(nn.Module):
     def __init__(self, shape: tuple[int, ...], per_output_scale: bool, mode: str):
         super().__init__()
         if mode not in WEIGHT_MODES:
-            raise ValueError(f"weight mode must be one of {WEIGHT_MODES}, got {mode!r}")
+            raise ConfigError(f"weight mode must be one of {WEIGHT_MODES}, got {mode!r}")
         self.mode = mode
         w = torch.empty(shape)
         if mode == "direct":
@@ -125,7 +128,7 @@ SURROGATES = {"triangular": 1.0, "sigmoid": 0.25}
 
 def spike(x: torch.Tensor, surrogate: str = "triangular") -> torch.Tensor:
     if surrogate not in SURROGATES:
-        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+        raise ConfigError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
     return _Heaviside.apply(x, surrogate, SURROGATES[surrogate])
 
 
@@ -135,7 +138,7 @@ def lif_sequence(z: torch.Tensor, *, leak_shift: int | None, threshold: float, r
 
     Same order as the integer semantics: leak (lambda = 1 - 2**-k), integrate, fire (v >= threshold), reset.
     """
-    lam = 1.0 if leak_shift is None else 1.0 - 2.0 ** -leak_shift
+    lam = leak_factor(leak_shift)
     v = torch.zeros_like(z[0])
     out = []
     for t in range(z.shape[0]):

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flipspike.ir.errors import ConfigError
+from flipspike.ir.formats import leak_factor
 from .agmm import AGMM
 from .arch import LayerSpec, parse_arch
 from .layers import BinaryConv2d, BinaryLinear, lif_sequence, spike
@@ -59,7 +61,7 @@ class BSNN(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.reset not in ("hard", "soft"):
-            raise ValueError(f"reset must be 'hard' or 'soft', got {cfg.reset!r}")
+            raise ConfigError(f"reset must be 'hard' or 'soft', got {cfg.reset!r}")
         self.cfg = cfg
         self.specs: list[LayerSpec] = parse_arch(cfg.arch, tuple(cfg.input_shape))
         n = len(self.specs)
@@ -80,7 +82,7 @@ class BSNN(nn.Module):
 
     @property
     def leak(self) -> float:
-        return 1.0 if self.cfg.leak_shift is None else 1.0 - 2.0 ** -self.cfg.leak_shift
+        return leak_factor(self.cfg.leak_shift)
 
     def layers(self) -> list[nn.Module]:
         return [*self.hidden, self.out]
@@ -145,11 +147,11 @@ class BSNN(nn.Module):
 
         Returns (output of this step, new state)."""
         if self.agmm is not None:
-            raise ValueError("AGMM needs the whole sequence (its mean over time); train it with BPTT (--method agmm)")
+            raise ConfigError("AGMM needs the whole sequence (its mean over time); train it with BPTT (--method agmm)")
         if trace_form not in ("ottt", "ndot"):
-            raise ValueError(f"trace form must be 'ottt' or 'ndot', got {trace_form!r}")
+            raise ConfigError(f"trace form must be 'ottt' or 'ndot', got {trace_form!r}")
         if trace_form == "ndot" and any(spec.pool > 1 for spec in self.specs):
-            raise ValueError("the NDOT trace is per neuron and has no pooled form; use the OTTT trace with pooling")
+            raise ConfigError("the NDOT trace is per neuron and has no pooled form; use the OTTT trace with pooling")
         lam, cfg = self.leak, self.cfg
         n = len(self.norms)
         state = state or {"v": [None] * n, "trace": [None] * n, "post": [None] * n}

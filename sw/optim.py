@@ -25,17 +25,19 @@ import math
 import torch
 from torch.optim import Optimizer
 
+from flipspike.ir.errors import ConfigError
+
 
 def _check_binary(p: torch.Tensor) -> None:
     if not torch.all(p.abs() == 1):
-        raise ValueError("BSO/T-BSO take binary parameters holding exactly +-1 (weight_mode='direct'); "
+        raise ConfigError("BSO/T-BSO take binary parameters holding exactly +-1 (weight_mode='direct'); "
                          "this one holds other values")
 
 
 class BSO(Optimizer):
     def __init__(self, params, gamma: float = 5e-7, beta: float = 1 - 1e-3, reset_momentum: bool = False):
         if gamma < 0 or not 0 <= beta < 1:
-            raise ValueError(f"BSO needs gamma >= 0 and 0 <= beta < 1, got gamma={gamma}, beta={beta}")
+            raise ConfigError(f"BSO needs gamma >= 0 and 0 <= beta < 1, got gamma={gamma}, beta={beta}")
         super().__init__(params, dict(gamma=gamma, beta=beta, reset_momentum=reset_momentum))
         for group in self.param_groups:
             for p in group["params"]:
@@ -79,7 +81,7 @@ class TBSO(BSO):
     def __init__(self, params, gamma: float = 5e-7, betas: tuple[float, float] = (1 - 1e-3, 1 - 1e-5),
                  timesteps: int = 1, eps: float = 1e-10):
         if timesteps < 1:
-            raise ValueError(f"T-BSO needs timesteps >= 1, got {timesteps}")
+            raise ConfigError(f"T-BSO needs timesteps >= 1, got {timesteps}")
         Optimizer.__init__(self, params, dict(gamma=gamma, betas=tuple(betas), timesteps=timesteps, eps=eps))
         for group in self.param_groups:
             for p in group["params"]:
@@ -90,7 +92,7 @@ class TBSO(BSO):
 
     def _flip_threshold(self, group, state, grad, t):
         if t is None or not 0 <= t < group["timesteps"]:
-            raise ValueError(f"T-BSO step() needs the time step index t in 0..{group['timesteps'] - 1}, got {t}")
+            raise ConfigError(f"T-BSO step() needs the time step index t in 0..{group['timesteps'] - 1}, got {t}")
         if "v" not in state:
             state["v"] = torch.zeros(group["timesteps"], device=grad.device, dtype=grad.dtype)
         beta2 = group["betas"][1]

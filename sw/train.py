@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.errors import ConfigError, MissingFileError
+from flipspike.ir.files import write_atomic, write_text_atomic
 
 from . import distributed
 from .data import Split, load_dataset
@@ -69,7 +70,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
+        raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu or auto")
     return torch.device(name)
 
 
@@ -80,7 +81,7 @@ def _signs(model: BSNN) -> list[torch.Tensor]:
 def model_config_for(model_cfg: ModelConfig, cfg: TrainConfig, data: Split) -> ModelConfig:
     """The model a method trains: its weight mode, AGMM or shortcuts, and the dataset's input shape."""
     if cfg.method not in METHODS:
-        raise ValueError(f"--method {cfg.method!r} is not available; available: {', '.join(METHODS)}")
+        raise ConfigError(f"--method {cfg.method!r} is not available; available: {', '.join(METHODS)}")
     extra = {}
     if cfg.method == "agmm":
         extra["agmm"] = cfg.agmm_form
@@ -99,7 +100,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     np.random.seed(cfg.seed)
     model = BSNN(model_cfg)
     if model.classes != data.classes:
-        raise ValueError(f"--arch must end with {data.classes} classes for {cfg.dataset}, got {model.classes}")
+        raise ConfigError(f"--arch must end with {data.classes} classes for {cfg.dataset}, got {model.classes}")
     device, dtype = resolve_device(cfg.device), _dtype(cfg.dtype)
     distributed.init_from_env(device)
     lead = distributed.rank() == 0                     # the rank that writes files and shows progress
@@ -161,7 +162,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
 
 def _dtype(name: str) -> torch.dtype:
     if name not in ("float32", "float64"):
-        raise ValueError(f"--dtype must be float32 or float64, got {name!r}")
+        raise ConfigError(f"--dtype must be float32 or float64, got {name!r}")
     return getattr(torch, name)
 
 
@@ -178,7 +179,7 @@ def _teacher(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: Path, classes: i
         train(replace(model_cfg, shortcuts=False), replace(cfg, method="fp"), path, progress=progress)
     teacher, _ = load_run(path)
     if teacher.classes != classes or tuple(teacher.cfg.input_shape) != tuple(model_cfg.input_shape):
-        raise ValueError(f"the SEI teacher {path} takes inputs {teacher.cfg.input_shape} into {teacher.classes} "
+        raise ConfigError(f"the SEI teacher {path} takes inputs {teacher.cfg.input_shape} into {teacher.classes} "
                          f"classes; the student needs {model_cfg.input_shape} into {classes}")
     return teacher.to(resolve_device(cfg.device), _dtype(cfg.dtype)).eval()
 
@@ -301,11 +302,10 @@ class _OnlineTrainer:
 
 def _save_checkpoint(path: Path, epoch: int, model: BSNN, step, gen: torch.Generator, model_cfg: ModelConfig,
                      cfg: TrainConfig, history: list) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"epoch": epoch, "model": model.state_dict(), "trainer": step.state_dict(),
-                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "config": {"model": model_cfg.to_dict(), "train": vars(cfg)}, "history": history}, tmp)
-    os.replace(tmp, path)
+    state = {"epoch": epoch, "model": model.state_dict(), "trainer": step.state_dict(),
+             "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+             "config": {"model": model_cfg.to_dict(), "train": vars(cfg)}, "history": history}
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def _load_checkpoint(path: Path, model: BSNN, step, gen: torch.Generator, model_cfg: ModelConfig,
@@ -313,7 +313,7 @@ def _load_checkpoint(path: Path, model: BSNN, step, gen: torch.Generator, model_
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
     want = {"model": model_cfg.to_dict(), "train": vars(cfg)}
     if json.dumps(ckpt["config"], sort_keys=True) != json.dumps(want, sort_keys=True):
-        raise ValueError(f"{path} was written by a run with other settings; resume with the same options, "
+        raise ConfigError(f"{path} was written by a run with other settings; resume with the same options, "
                          "or train into a new --out directory")
     model.load_state_dict(ckpt["model"])
     step.load_state_dict(ckpt["trainer"])
@@ -323,9 +323,8 @@ def _load_checkpoint(path: Path, model: BSNN, step, gen: torch.Generator, model_
 
 
 def save_run(out_dir: Path, model: BSNN, cfg: TrainConfig, metrics: dict) -> None:
-    tmp = out_dir / ".model.pt.tmp"
-    torch.save({"model_config": model.cfg.to_dict(), "train_config": vars(cfg), "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, out_dir / "model.pt")
+    state = {"model_config": model.cfg.to_dict(), "train_config": vars(cfg), "state_dict": model.state_dict()}
+    write_atomic(out_dir / "model.pt", lambda tmp: torch.save(state, tmp))
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     write_text_atomic(out_dir / "config.json", json.dumps({"model": model.cfg.to_dict(), "train": vars(cfg)}, indent=1) + "\n")
 
@@ -333,7 +332,7 @@ def save_run(out_dir: Path, model: BSNN, cfg: TrainConfig, metrics: dict) -> Non
 def load_run(run_dir: str | os.PathLike) -> tuple[BSNN, dict]:
     path = Path(run_dir) / "model.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; train a model first with `flipspike train --out {run_dir}`")
+        raise MissingFileError(f"{path} not found; train a model first with `flipspike train --out {run_dir}`")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = BSNN(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["state_dict"])

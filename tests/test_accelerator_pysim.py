@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from flipspike.gen.cycle_model import layer_cycles, sample_cycles
+from flipspike.ir.cycle_model import layer_cycles, sample_cycles
 from flipspike.ir import Fold, InputSpec, LayerDesc, NetDesc
 from flipspike.sim.compare import compare
 from flipspike.sim.pysim import run_pysim
@@ -92,7 +92,7 @@ def test_loading_a_network_into_another_networks_build():
     first, second = (random_desc(rng, [6, 4, 3], timesteps=2, input_bits=3) for _ in range(2))
     folds = [Fold(3, 2), Fold(2, 3)]
     x = random_pixels(rng, first, 4)
-    from flipspike.hw.memory_map import load_writes
+    from flipspike.ir.memory_map import load_writes
     observed = run_pysim(first, folds, x, loads=load_writes(second, folds))
     assert compare(run_integer(second, x), observed) == []
     assert run_integer(first, x).acc.tolist() != run_integer(second, x).acc.tolist()
@@ -202,16 +202,16 @@ def test_output_layer_with_and_without_result_register(out_fold):
     """A long output layer keeps no result register (its next sample waits for the result to leave), a
     short one does (only its last step waits): both stream bit-exact, no faster than the slowest layer's
     period and no slower than one sample at a time."""
-    from flipspike.hw.layer_engine import keeps_result_register
+    from flipspike.ir.plan import LayerPlan
     rng = np.random.default_rng(11)
     desc = random_desc(rng, [8, 24, 4], timesteps=3, input_bits=3)
     folds = [Fold(4, 8), out_fold]
-    assert keeps_result_register(desc.layers[1], out_fold, 3) == (out_fold.simd == 4)
+    assert LayerPlan(desc.layers[1], out_fold, timesteps=3).result_register == (out_fold.simd == 4)
     check_exact_and_timed(desc, folds, random_pixels(rng, desc, 5))
 
 
 def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall_or_before_an_event_driven_one():
-    from flipspike.hw.accelerator import buffer_banks, spike_buffer_args
+    from flipspike.ir.plan import NetPlan, buffer_banks
     desc = random_desc(np.random.default_rng(5), [64, 128, 10], timesteps=4, input_bits=5)
     # fc1 slowest (128 issue cycles), its neuron step (16) no longer than fc2's step (16) plus the drain:
     # a sample's worth of steps (T = 4) in block RAM
@@ -231,4 +231,4 @@ def test_spike_banks_only_after_a_slowest_layer_that_two_would_stall_or_before_a
     odd = random_desc(np.random.default_rng(5), [64, 96, 10], timesteps=4, input_bits=5)
     assert buffer_banks(odd, [Fold(16, 12), Fold(32, 5)]) == [3]
     assert buffer_banks(odd, [Fold(16, 12), Fold(32, 5, event=True)]) == [3]     # (flip-flops: as dense)
-    assert spike_buffer_args(odd, [Fold(16, 12), Fold(32, 5)], 1)["banks"] == 3
+    assert NetPlan(odd, [Fold(16, 12), Fold(32, 5)]).buffers[1].banks == 3

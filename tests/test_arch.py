@@ -70,8 +70,8 @@ def test_conv_export_reproduces_float_spikes(arch, shortcuts, digits):
 
 
 def test_shortcut_network_generates_and_lints_but_has_no_nir_form(tmp_path):
-    from flipspike.gen.design import generate
-    from flipspike.gen.lint import lint
+    from flipspike.hw.verilog import generate
+    from flipspike.sim.lint import lint
     from flipspike.gen.nir_io import to_nir
     from flipspike.ir import default_folding
     model = BSNN(ModelConfig("64-16-16-10", timesteps=2, shortcuts=True))

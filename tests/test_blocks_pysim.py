@@ -5,8 +5,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from flipspike.hw.buffers import SpikeBuffer
-from flipspike.hw.neuron import NeuronPrepare, NeuronUpdate, drive_width, threshold_term
-from flipspike.hw.synapse import SYNAPSE_LATENCY, SynapseArray
+from flipspike.hw.neuron import NeuronPrepare, NeuronUpdate, threshold_term
+from flipspike.hw.synapse import SynapseArray
+from flipspike.ir.plan import SYNAPSE_LATENCY
 from flipspike.ir import LayerWidths
 
 
@@ -78,7 +79,7 @@ def test_neuron_update(kind, k, reset):
     widths = LayerWidths(input=1, current=7, bias=6, threshold=6, state=12)
     F, lanes = 2, 3
     m = Module()
-    m.submodules.update = update = NeuronUpdate(lanes, widths, drive_width=drive_width(widths, F), kind=kind,
+    m.submodules.update = update = NeuronUpdate(lanes, widths, drive_width=widths.drive(F), kind=kind,
                                                 reset=reset)
     if kind == "lif":
         m.submodules.prepare = prepare = NeuronPrepare(lanes, widths, leak_shift=k)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from flipspike.gen.cli import main
+from flipspike.cli import main
 from flipspike.hw.board_top import BoardDesign
 from flipspike.ir import Fold
 
@@ -146,7 +146,7 @@ def test_read_ports_declared_collision_free_are_only_those_that_never_need_the_o
     """Spike, pixel and byte buffers, the memories only the load bus writes, and the membranes and stored
     currents (read only after the write-back they need); not the weights a flip unit updates."""
     from flipspike.gen.build import script_after_read
-    from flipspike.hw.memory_map import Learning
+    from flipspike.ir.learning import Learning
     BACKSLASH = "\\"                                   # (yosys: the memory's RTLIL name)
     desc = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2)
     learn = Learning(layer=1, rule=None)                     # (only the layer matters here)

@@ -2,7 +2,7 @@
 
 import json
 
-from flipspike.gen.cli import main
+from flipspike.cli import main
 
 
 def test_train_export_generate_cosim(tmp_path, build_root, capsys):

@@ -89,13 +89,13 @@ def test_dvs_gesture_npy_events_become_one_frame(tmp_path):
 def test_missing_dataset_names_the_path_and_the_fix(tmp_path, capsys):
     with pytest.raises(DatasetMissing, match=r"MNIST/raw/train-images-idx3-ubyte\[\.gz\].*--data-dir"):
         load_dataset("mnist", tmp_path)
-    from flipspike.gen.cli import main
+    from flipspike.cli import main
     assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "cifar-10-batches-py/data_batch_1" in capsys.readouterr().err
 
 
 def test_train_on_mnist_files(tmp_path):
-    from flipspike.gen.cli import main
+    from flipspike.cli import main
     _write_mnist(tmp_path / "data", "MNIST")
     rc = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--arch", "c4s2-p2-fc10",
                "--epochs", "1", "--timesteps", "2", "--out", str(tmp_path / "run")])

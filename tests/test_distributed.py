@@ -30,7 +30,7 @@ def test_two_processes_flip_the_same_weights_as_one(tmp_path, method):
                 tmp_path / "one", progress=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "flipspike.gen.cli", "train", *args, "--threads", "1", "--out", str(tmp_path / "two")],
+                           "-m", "flipspike.cli", "train", *args, "--threads", "1", "--out", str(tmp_path / "two")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())

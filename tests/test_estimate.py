@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from flipspike.gen.autofold import fold_for_luts
-from flipspike.gen.cycle_model import layer_cycles
-from flipspike.gen.design import generate
+from flipspike.ir.cycle_model import layer_cycles
+from flipspike.hw.verilog import generate
 from flipspike.gen.estimate import estimate, ram_blocks
 from flipspike.ir import Fold
 from flipspike.ir.errors import FoldingError

@@ -8,9 +8,9 @@ from amaranth.lib import memory
 from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
-from flipspike.hw.arith import pack_lanes
+from flipspike.ir.formats import pack_lanes
 from flipspike.hw.flip_unit import FlipUnit
-from flipspike.hw.memory_map import weight_words
+from flipspike.ir.memory_map import weight_words
 from flipspike.ir import Fold
 from flipspike.ir.learning import FlipRule
 from flipspike.sw.integer_learning import FlipState, flip_step

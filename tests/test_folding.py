@@ -29,7 +29,7 @@ def test_parse_and_default():
 
 def test_target_cycles_picks_the_cheapest_fold_that_fits():
     from flipspike.gen.autofold import fold_for_cycles
-    from flipspike.gen.cycle_model import fold_cycles, layer_cycles
+    from flipspike.ir.cycle_model import fold_cycles, layer_cycles
     from flipspike.ir.folding import divisors
     from helpers import random_desc
     desc = random_desc(np.random.default_rng(0), [64, 128, 10], timesteps=4)
@@ -51,8 +51,8 @@ def test_event_driven_plan_from_spikes_matches_the_hardware():
     and where the dense model alone would need more lanes for the target, the plan takes fewer."""
     from flipspike.gen.activity import input_spikes
     from flipspike.gen.autofold import fold_for_cycles
-    from flipspike.gen.cycle_model import layer_cycles
-    from flipspike.hw.layer_engine import PIPELINE_DRAIN
+    from flipspike.ir.cycle_model import layer_cycles
+    from flipspike.ir.plan import PIPELINE_DRAIN
     from flipspike.sim.pysim import run_pysim
     from helpers import random_pixels
 

@@ -4,8 +4,8 @@ import re
 
 import numpy as np
 
-from flipspike.gen.design import generate
-from flipspike.hw.memory_map import load_writes, memory_map
+from flipspike.hw.verilog import generate
+from flipspike.ir.memory_map import load_writes, memory_map
 from flipspike.ir import Fold
 
 from helpers import random_desc
@@ -55,7 +55,7 @@ def test_synthesis_reports_utilization(tmp_path, capsys):
 
     import pytest
 
-    from flipspike.gen.cli import main
+    from flipspike.cli import main
     from flipspike.gen.synth import find_yosys
     try:
         find_yosys()

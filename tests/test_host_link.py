@@ -8,7 +8,8 @@ than with the driver.
 import numpy as np
 import pytest
 
-from flipspike.hw.memory_map import Learning, load_writes, memory_map
+from flipspike.ir.learning import Learning
+from flipspike.ir.memory_map import load_writes, memory_map
 from flipspike.ir import Fold
 from flipspike.ir.host_protocol import (CMD, STATUS, SYNC_REPLY, SYNC_REQUEST, LinkError, crc8, frame,
                                         reply_frame)
@@ -130,7 +131,7 @@ def _info(layout, digest=None):
 
 
 def test_driver_refuses_another_build_and_damaged_replies(net):
-    from flipspike.hw.host_link import link_layout
+    from flipspike.ir.host_protocol import link_layout
     desc, folds, _ = net
     layout = link_layout(desc, folds)
     with pytest.raises(LinkError, match="different build"):

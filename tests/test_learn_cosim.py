@@ -6,10 +6,10 @@ import json
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from flipspike.gen.cli import main
-from flipspike.gen.design import generate
-from flipspike.gen.lint import lint
-from flipspike.hw.memory_map import Learning
+from flipspike.cli import main
+from flipspike.hw.verilog import generate
+from flipspike.sim.lint import lint
+from flipspike.ir.learning import Learning
 from flipspike.ir import Fold
 from flipspike.ir.learning import FlipRule
 from flipspike.sim.learn import learn_cosim, random_updates

@@ -112,7 +112,7 @@ def test_resume_refuses_other_settings(tmp_path):
 
 
 def test_compare_writes_summary_and_plots(tmp_path):
-    from flipspike.gen.cli import main
+    from flipspike.cli import main
     rc = main(["compare", "--methods", "fp,stbp,bso,sei", "--arch", "64-24-24-10", "--timesteps", "2",
                "--epochs", "2", "--out", str(tmp_path)])
     assert rc == 0

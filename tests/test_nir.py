@@ -5,7 +5,7 @@ import pytest
 
 nir = pytest.importorskip("nir")
 
-from flipspike.gen.cli import main  # noqa: E402
+from flipspike.cli import main  # noqa: E402
 from flipspike.gen.nir_io import from_nir, read_nir, write_nir  # noqa: E402
 from flipspike.ir import NetDesc  # noqa: E402
 from flipspike.ir.errors import DescriptionError  # noqa: E402

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from flipspike.gen.cli import main
+import flipspike as fs
+from flipspike.cli import main
 from flipspike.gen.energy import energy_estimate
 from flipspike.ir import default_folding
-from flipspike.sim.cosim import cosim
 
 from helpers import random_desc, random_pixels
 
@@ -26,7 +26,7 @@ def test_report_collects_training_cosim_and_learning(tmp_path, capsys):
     rng = np.random.default_rng(1)
     desc = random_desc(rng, [8, 6, 4], timesteps=2)
     x = random_pixels(rng, desc, 3)
-    report = cosim(desc, default_folding(desc.layers), x, simulator="pysim")
+    report = fs.cosim(desc, x, fold=default_folding(desc.layers), simulator="pysim").as_dict()
     (tmp_path / "cosim.json").write_text(json.dumps(report))
     assert main(["report", str(tmp_path)]) == 0
     md = (tmp_path / "report.md").read_text()

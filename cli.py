@@ -8,37 +8,30 @@ import json
 import sys
 from pathlib import Path
 
+import flipspike as fs
 from flipspike.ir.errors import FlipspikeError
 
 
-def _configs(args, method: str | None = None):
-    """(ModelConfig, TrainConfig) from the training options (shared by ``train`` and ``compare``)."""
-    from flipspike.sw.model import ModelConfig
-    from flipspike.sw.train import TrainConfig
-
-    model = ModelConfig(arch=args.arch, timesteps=args.timesteps,
-                        leak_shift=None if args.leak_shift == 0 else args.leak_shift, reset=args.reset,
-                        surrogate=args.surrogate, per_output_scale=args.alpha, fp_first_last=args.fp_first_last)
-    train = TrainConfig(dataset=args.dataset, method=method or args.method, epochs=args.epochs,
-                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, dtype=args.dtype,
-                        data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
-                        decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum, trace=args.trace,
-                        int_momentum_bits=args.int_momentum_bits, int_grad_shift_bits=args.int_grad_shift_bits,
-                        stochastic_rounding=args.stochastic_rounding,
-                        agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
-                        teacher=getattr(args, "teacher", None))
-    return model, train
+def _train_kwargs(args, method: str | None = None) -> dict:
+    """The training options as ModelConfig / TrainConfig fields (shared by ``train`` and ``compare``)."""
+    return dict(arch=args.arch, timesteps=args.timesteps, leak_shift=None if args.leak_shift == 0 else args.leak_shift,
+                reset=args.reset, surrogate=args.surrogate, per_output_scale=args.alpha,
+                fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
+                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                dtype=args.dtype, data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
+                decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
+                trace=args.trace, int_momentum_bits=args.int_momentum_bits,
+                int_grad_shift_bits=args.int_grad_shift_bits, stochastic_rounding=args.stochastic_rounding,
+                agmm_form=args.agmm_form, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
+                teacher=getattr(args, "teacher", None))
 
 
 def _cmd_train(args) -> int:
     import torch
 
-    from flipspike.sw.train import train
-
     torch.set_num_threads(args.threads) if args.threads else None
-    model_cfg, cfg = _configs(args)
-    metrics = train(model_cfg, cfg, args.out, resume=args.resume)
-    last = metrics["epochs"][-1]
+    run = fs.train(args.out, resume=args.resume, **_train_kwargs(args))
+    last = run.metrics["epochs"][-1]
     print(f"trained {args.method} {args.arch} T={args.timesteps}: test accuracy {last['test_accuracy']:.4f}, "
           f"firing rate per hidden layer {[round(r, 3) for r in last['firing_rate']]}, "
           f"SOPs per inference {last['sops_total']:.0f}, "
@@ -54,7 +47,7 @@ def _cmd_compare(args) -> int:
 
     torch.set_num_threads(args.threads) if args.threads else None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    configs = {m: _configs(args, m) for m in methods}
+    configs = {m: fs.train_configs(**_train_kwargs(args, m)) for m in methods}
     summary = compare(configs, args.out, resume=args.resume)
     plots = plot_curves(summary, args.out)
     print(summary_markdown(summary))
@@ -63,85 +56,34 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from flipspike.sw.data import load_dataset
-    from flipspike.sw.export import export_model
-    from flipspike.sw.integer import run_integer
-    from flipspike.sw.metrics import evaluate
-    from flipspike.sw.train import load_run
-
-    model, ckpt = load_run(args.run)
-    dataset = ckpt["train_config"]["dataset"]
-    data = load_dataset(dataset, ckpt["train_config"].get("data_dir"))
-    float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
-    desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=args.frac_bits,
-                        meta={"source_run": str(args.run), "dataset": dataset})
-    int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
-    desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
-    if args.format == "nir":
-        from flipspike.gen.nir_io import write_nir
-        write_nir(desc, args.out)
-    else:
-        desc.save(args.out)
+    result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format)
+    desc = result.desc
     print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
           f"frac_bits={args.frac_bits}")
-    print(f"test accuracy: float {float_acc:.4f}, integer {int_acc:.4f} (gap {100 * (float_acc - int_acc):+.2f} points)")
+    print(f"test accuracy: float {result.float_accuracy:.4f}, integer {result.integer_accuracy:.4f} "
+          f"(gap {100 * (result.float_accuracy - result.integer_accuracy):+.2f} points)")
     return 0
 
 
-def _folds(args, desc):
-    """The folding from --fold / --target-cycles / --lut-budget, with --event applied. Planned with
-    --event, the event-driven layers are folded for the cycles their input spikes give (see
-    _event_spikes); without spikes to go by, with the dense model (an upper bound) and a note."""
-    from flipspike.ir import parse_folding
-    from flipspike.ir.folding import event_capable, event_fold_advice, with_event
+def _plan(args, desc):
+    """The plan from --fold / --target-cycles / --lut-budget / --event (see flipspike.api.plan), its notes
+    printed: the estimate is for the board's device (build), the one synthesized for (synth), else the
+    iCE40UP5K."""
+    from flipspike.gen.synth import DEVICES
 
-    chosen = [o for o in ("fold", "target_cycles", "lut_budget") if getattr(args, o, None) not in (None, "auto")]
-    if len(chosen) > 1:
-        raise FlipspikeError("give one of --fold, --target-cycles and --lut-budget")
-    planned = bool(getattr(args, "target_cycles", None) or getattr(args, "lut_budget", None))
-    spikes = None
-    if planned and args.event:
-        spikes = _event_spikes(args, desc, [i for i, l in enumerate(desc.layers) if event_capable(i, l)])
-    if getattr(args, "target_cycles", None):
-        from flipspike.gen.autofold import fold_for_cycles
-        folds = fold_for_cycles(desc, args.target_cycles, spikes)
-    elif getattr(args, "lut_budget", None):
-        from flipspike.gen.autofold import fold_for_luts
-        from flipspike.gen.synth import DEVICES
-        board = args.command == "build"
-        device = _device(args)
-        folds = fold_for_luts(desc, args.lut_budget, host_link=board, device=device, spikes=spikes,
-                              max_blocks=DEVICES[device]["totals"]["bram"] if board else None)
-    else:
-        folds = parse_folding(args.fold, desc.layers)
-    folds = with_event(desc.layers, folds) if args.event else folds
-    for note in event_fold_advice(desc.layers, folds):
+    board = args.command == "build"
+    device = _device(args)
+    plan = fs.plan(desc, args.fold, target_cycles=args.target_cycles, lut_budget=args.lut_budget, event=args.event,
+                   device=device, host_link=board, data_dir=getattr(args, "data_dir", None),
+                   max_blocks=DEVICES[device]["totals"]["bram"] if board else None)
+    for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
-    return folds
-
-
-def _event_spikes(args, desc, layers) -> dict | None:
-    """The input spikes of event-driven ``layers`` on training images (flipspike.gen.activity), once per
-    command; None, with a note, where the description's dataset cannot be read."""
-    from flipspike.gen.activity import training_spikes
-
-    if not layers:
-        return None
-    memo = getattr(args, "_spikes", None)              # (spikes, source): no dataset stays no dataset
-    if memo is None or (memo[0] is not None and not set(layers) <= set(memo[0])):
-        spikes, source = training_spikes(desc, layers, getattr(args, "data_dir", None))
-        if spikes is None:
-            print(f"note: event-driven layers are planned with the dense model (an upper bound): {source}",
-                  file=sys.stderr)
-        else:
-            print(f"event-driven layers: expected cycles from {source}")
-        memo = args._spikes = (spikes, source)
-    return memo[0]
+    if plan.spike_source:
+        print(f"event-driven layers: expected cycles from {plan.spike_source}")
+    return plan
 
 
 def _device(args) -> str:
-    """The device a command's estimate is for: the board's (build), the one synthesized for (synth), else
-    the iCE40UP5K."""
     if args.command == "build":
         from flipspike.gen.build import BOARDS
         return BOARDS[args.board][2]
@@ -149,31 +91,23 @@ def _device(args) -> str:
 
 
 def _cmd_import(args) -> int:
-    from flipspike.gen.nir_io import read_nir
-
-    desc, report = read_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
-                            frac_bits=args.frac_bits, timesteps=args.timesteps)
-    desc.meta["source_file"] = str(args.model)
-    desc.save(args.out)
-    print(f"imported {args.model} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}")
-    for note in report.approximations or ["nothing approximated: the graph maps exactly"]:
+    result = fs.import_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
+                           frac_bits=args.frac_bits, timesteps=args.timesteps, out=args.out)
+    print(f"imported {args.model} -> {args.out}: {len(result.desc.layers)} layers, T={result.desc.timesteps}")
+    for note in result.approximations or ["nothing approximated: the graph maps exactly"]:
         print(f"  {note}")
     return 0
 
 
 def _cmd_synth(args) -> int:
-    from flipspike.gen.design import TOP, generate
-    from flipspike.gen.synth import synthesize, utilization_table
-    from flipspike.ir import NetDesc
+    from flipspike.gen.synth import utilization_table
 
-    desc = NetDesc.load(args.net)
-    folds = _folds(args, desc)
-    design = generate(desc, folds, Path(args.out) / "rtl")
-    report = synthesize(design.verilog, TOP, args.device, Path(args.out))
-    print(utilization_table(report))
-    if not report["fits"]:
-        slowest = max(row["cycles"] for row in design.config["cycle_model"])
-        lut = report["utilization"]["lut4"]["total"]
+    plan = _plan(args, fs.load(args.net))
+    result = fs.synth(plan, args.out, device=args.device)
+    print(utilization_table(result.report))
+    if not result.fits:
+        slowest = max(row["cycles"] for row in plan.cycles)
+        lut = result.report["utilization"]["lut4"]["total"]
         print(f"suggestion: fewer lanes use fewer LUTs and block RAMs: --lut-budget {int(0.8 * lut)} (the fastest "
               f"folding estimated to fit), or --target-cycles {2 * slowest} (now {slowest})")
     print(f"wrote {Path(args.out) / 'utilization.json'}")
@@ -191,30 +125,27 @@ def parse_clock(text: str):
 
 
 def _cmd_build(args) -> int:
-    from flipspike.gen.build import board_table, build_board
-    from flipspike.gen.cycle_model import layer_cycles
-    from flipspike.ir import NetDesc
+    from flipspike.gen.build import board_table
+    from flipspike.gen.estimate import estimate_table
 
-    desc = NetDesc.load(args.net)
-    folds = _folds(args, desc)
-    learn = _learning(args, desc)
-    from flipspike.gen.estimate import estimate, estimate_table
-    print(estimate_table(estimate(desc, folds, host_link=True, device=_device(args))))
-    print(f"building for {args.board} with folding {','.join(str(f) for f in folds)} "
-          "(yosys, nextpnr: a few minutes) ...", flush=True)
-    report = build_board(desc, folds, args.board, args.out, learn=learn, baud=args.baud, seed=args.seed,
-                         tries=args.tries, clock_mhz=args.clock)
-    cycles = max(row["cycles"] for row in layer_cycles(desc, folds))
+    desc = fs.load(args.net)
+    plan = _plan(args, desc)
+    print(estimate_table(plan.estimate))
+    print(f"building for {args.board} with folding {plan.folding} (yosys, nextpnr: a few minutes) ...", flush=True)
+    result = fs.build(plan, args.board, args.out, learn=_learning(args, desc), baud=args.baud, seed=args.seed,
+                      tries=args.tries, clock_mhz=args.clock)
+    report = result.report
+    cycles = max(row["cycles"] for row in fs.plan(desc, plan.folds).cycles)
     print(board_table(report, cycles))
     if report["placement_tries"] > 1:
         print(f"placed with seed {report['seed']} (try {report['placement_tries']}: the earlier seeds found no "
               "legal placement; the device is nearly full)")
-    if not report["fits"]:
+    if not result.fits:
         lut = report["utilization"]["lut4"]["total"]
         print(f"does NOT fit: try --lut-budget {int(0.8 * lut)} (the fastest folding estimated to fit), "
               f"or --target-cycles {2 * cycles}")
     print(f"wrote {Path(args.out) / report['bitstream']} ({report['program']}), utilization.json, logs")
-    return 0 if report["fits"] else 1
+    return 0 if result.fits else 1
 
 
 def _cmd_report(args) -> int:
@@ -226,89 +157,78 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from flipspike.ir import NetDesc
-    from flipspike.gen.design import generate
-    from flipspike.gen.estimate import estimate, estimate_table
+    from flipspike.gen.estimate import estimate_table
     from flipspike.gen.report import cycle_plan_table
 
-    desc = NetDesc.load(args.net)
-    folds = _folds(args, desc)
-    design = generate(desc, folds, args.out)
-    plan = design.config["cycle_model"]
-    events = [i for i, f in enumerate(folds) if f.event]
-    if events and (spikes := _event_spikes(args, desc, events)) is not None:
-        from flipspike.gen.cycle_model import layer_cycles
-        plan = layer_cycles(desc, folds, spikes)         # (event-driven layers: expected, from spikes)
-    print(cycle_plan_table(plan, desc.timesteps))
-    print(estimate_table(estimate(desc, folds)))
+    plan = _plan(args, fs.load(args.net))
+    design = fs.generate(plan, args.out)
+    print(cycle_plan_table(plan.cycles, plan.desc.timesteps))
+    print(estimate_table(plan.estimate))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
     return 0
 
 
 def _cmd_lint(args) -> int:
-    from flipspike.gen.lint import lint
-
-    report = lint(Path(args.design))
+    report = fs.lint(args.design)
     print(report.output or "lint clean")
     return 0 if report.ok else 1
 
 
 def _cmd_cosim(args) -> int:
-    from flipspike.ir import NetDesc
     from flipspike.gen.report import cosim_table, learn_table
-    from flipspike.ir.netdesc import write_text_atomic
-    from flipspike.sim.cosim import cosim
-    from flipspike.sw.data import load_dataset
+    from flipspike.ir.files import write_text_atomic
 
     if args.bench == "compiled" and (args.waves or args.learn):
         raise FlipspikeError(f"--bench compiled runs inference only; {'--waves' if args.waves else '--learn'} runs "
                              "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
-    desc = NetDesc.load(args.net)
-    folds = _folds(args, desc)
-    data = load_dataset(args.dataset or desc.meta.get("dataset", "digits"), args.data_dir)
-    n = len(data.x_test) if args.samples == "all" else int(args.samples)
-    if not 1 <= n <= len(data.x_test):
-        raise FlipspikeError(f"--samples must be 1..{len(data.x_test)} or 'all', got {args.samples}")
+    desc = fs.load(args.net)
+    plan = _plan(args, desc)
+    x, y = fs.test_split(desc, args.samples, args.dataset, args.data_dir)
     if args.waves:
-        return _waves(args, desc, folds, data)
-    with _target(args, desc, folds, _learning(args, desc)) as target:
+        return _waves(args, plan)
+    with _target(args, desc, plan.folds, _learning(args, desc)) as target:
         if args.learn:
             if args.reinit_output and target is not None and args.port != "sim":
                 print("note: a board keeps its momenta between runs; reconfigure it for a fresh start")
-            report = _learn(args, desc, folds, data, n, target)
+            report = _learn(args, desc, plan.folds, x, y, target)
             print(learn_table(report))
+            ok = report["mismatches"] == 0
         else:
-            report = cosim(desc, folds, data.x_test[:n], data.y_test[:n], simulator=args.simulator,
-                           build_root=args.build_dir, target=target, bench=args.bench)
+            result = fs.cosim(plan, x, y, simulator=args.simulator, build_dir=args.build_dir, target=target,
+                              bench=args.bench)
+            report, ok = result.as_dict(), result.ok
             print(cosim_table(report))
+            if result.cycle_model_mismatches:
+                print(f"error: on {result.cycle_model_mismatches} samples a layer's cycle counters differ from the "
+                      "cycle model (flipspike.ir.cycle_model): a timing bug; please report it", file=sys.stderr)
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
-    return 0 if report["mismatches"] == 0 else 1
+    return 0 if ok else 1
 
 
-def _waves(args, desc, folds, data) -> int:
+def _waves(args, plan) -> int:
     """One test sample through a tracing build: an FST and a GTKWave save file grouped by layer."""
     from flipspike.sim.compare import compare
     from flipspike.sim.cosim import run_hardware
+    from flipspike.sim.verilator import trace_format
     from flipspike.sw.integer import run_integer
 
+    x_all, y_all = fs.test_split(plan.desc, "all", args.dataset, args.data_dir)
     k = args.sample
-    if not 0 <= k < len(data.x_test):
-        raise FlipspikeError(f"--sample must be 0..{len(data.x_test) - 1}, got {k}")
+    if not 0 <= k < len(x_all):
+        raise FlipspikeError(f"--sample must be 0..{len(x_all) - 1}, got {k}")
     if args.simulator != "verilator":
         raise FlipspikeError("--waves needs --simulator verilator")
-    from flipspike.sim.verilator import trace_format
-
-    x = data.x_test[k:k + 1]
+    x = x_all[k:k + 1]
     fst = Path(args.waves).with_suffix("." + trace_format())
     if fst.suffix != Path(args.waves).suffix:
         print(f"note: Verilator's FST writer needs the lz4 headers (e.g. apt install liblz4-dev); writing {fst}")
     fst.parent.mkdir(parents=True, exist_ok=True)
-    (observed,), _ = run_hardware(desc, folds, [{"loads": [], "samples": x, "stream": False}],
+    (observed,), _ = run_hardware(plan.desc, plan.folds, [{"loads": [], "samples": x, "stream": False}],
                                   build_root=args.build_dir, waves=fst)
-    diffs = compare(run_integer(desc, x), observed)
+    diffs = compare(run_integer(plan.desc, x), observed)
     obs = observed["samples"][0]
-    print(f"sample {k}: class {obs['cls']} (label {int(data.y_test[k])}), {obs['latency']} cycles, "
+    print(f"sample {k}: class {obs['cls']} (label {int(y_all[k])}), {obs['latency']} cycles, "
           f"{'bit-exact' if not diffs else f'{len(diffs)} differences'}")
     print(f"wrote {fst} and {fst.with_suffix('.gtkw')} (gtkwave {fst.with_suffix('.gtkw')})")
     return 0 if not diffs else 1
@@ -326,7 +246,7 @@ def _rule(args):
 
 def _learning(args, desc):
     """The flip unit on the output layer when --learn is given, else None."""
-    from flipspike.hw.memory_map import Learning
+    from flipspike.ir.learning import Learning
 
     return Learning(len(desc.layers) - 1, _rule(args)) if args.learn else None
 
@@ -346,11 +266,12 @@ def _target(args, desc, folds, learn):
             yield board
 
 
-def _learn(args, desc, folds, data, n, target=None) -> dict:
+def _learn(args, desc, folds, x_eval, y_eval, target=None) -> dict:
     import numpy as np
 
     from flipspike.sim.learn import label_updates, learn_cosim, random_updates
 
+    data = fs.dataset(desc, args.dataset, args.data_dir)
     rule = _rule(args)
     rng = np.random.default_rng(args.seed)
     out = desc.layers[-1]
@@ -358,7 +279,7 @@ def _learn(args, desc, folds, data, n, target=None) -> dict:
         out.weights = rng.integers(0, 2, out.weights.shape).astype(np.uint8)
         out.bias[:] = 0
     count = args.updates or len(data.x_train)
-    evaluate = dict(x_eval=data.x_test[:n], y_eval=data.y_test[:n], simulator=args.simulator,
+    evaluate = dict(x_eval=x_eval, y_eval=y_eval, simulator=args.simulator,
                     build_root=args.build_dir, target=target)
     if args.learn_source == "random":
         return learn_cosim(desc, folds, rule, random_updates(rng, out, rule, count), **evaluate)
@@ -565,7 +486,7 @@ def cli_reference() -> str:
     try:
         parser = build_parser()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        out = ["# CLI reference", "", "Generated from `--help` by `flipspike.gen.cli.cli_reference()`; "
+        out = ["# CLI reference", "", "Generated from `--help` by `flipspike.cli.cli_reference()`; "
                "`make docs` rewrites it and a test keeps it current.", "", "```", parser.format_help().rstrip(), "```"]
         for name, p in sub.choices.items():
             out += ["", f"## flipspike {name}", "", "```", p.format_help().rstrip(), "```"]
@@ -578,13 +499,15 @@ def cli_reference() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A :class:`FlipspikeError` (bad input, a missing tool: something the user can fix)
+    is printed as one line and exits 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FlipspikeError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except FlipspikeError as exc:
         print(f"flipspike {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
-if __name__ == "__main__":                # also: torchrun --nproc_per_node N -m flipspike.gen.cli train ...
+if __name__ == "__main__":                # also: torchrun --nproc_per_node N -m flipspike.cli train ...
     sys.exit(main())

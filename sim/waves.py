@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flipspike.ir.netdesc import write_text_atomic
+from flipspike.ir.files import write_text_atomic
 
 _MODULE = re.compile(r"^module\s+\\?(\S+)\s*\(", re.M)
 _DECL = re.compile(r"^\s*(?:input|output|wire|reg)\s+(?:signed\s+)?(\[(\d+):(\d+)\]\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*[;=]", re.M)

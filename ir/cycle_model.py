@@ -1,6 +1,6 @@
 """Analytic cycle model per layer, FINN style: one input word issued per cycle, G * F_in per time step.
 
-A layer's steps issue (see :mod:`flipspike.hw.layer_engine`)
+A layer's steps issue (see :mod:`flipspike.ir.plan` and :mod:`flipspike.hw.layer_engine`)
 
     hidden / output layer:  T steps of G * F_in words
     first layer:            a synapse phase of G * F_in words once per sample (direct encoding), then
@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from flipspike.hw.accelerator import buffer_banks
-from flipspike.hw.layer_engine import (PIPELINE_DRAIN, GroupWalk, continues_directly, keeps_result_register,
-                                      result_turnaround, starts_only_when_empty)
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
+from flipspike.ir.plan import PIPELINE_DRAIN, LayerPlan, buffer_banks, result_turnaround
 
 _NEVER = -(1 << 40)      # "ready since long ago"
 #: A step's spikes are committed with its last write-back and visible to the next layer a cycle later.
@@ -41,13 +39,10 @@ COMMITTED = PIPELINE_DRAIN + 1
 class _Engine:
     """One layer's step sequencing, replayed: start and last-word cycles of its steps, busy cycles."""
 
-    def __init__(self, layer, fold: Fold, first: bool):
-        walk = GroupWalk(layer, fold)
-        self.groups, self.f_in, self.first = walk.groups, layer.n_in // fold.simd, first
-        rule = dict(event=fold.event, first=first)
-        self.straight_on = continues_directly(self.groups, self.f_in, **rule)
-        self.into_neurons = continues_directly(self.groups, self.f_in, into_neurons=True, **rule)
-        self.empty_first = starts_only_when_empty(self.groups)
+    def __init__(self, plan: LayerPlan):
+        self.straight_on = plan.continues_directly()
+        self.into_neurons = plan.continues_directly(into_neurons=True)
+        self.empty_first = plan.starts_only_when_empty
         self.last_start = self.last_end = None
         self.ends: list[int] = []         # last-word cycle of each step that writes output (neuron steps)
         self.busy = self.issue = 0
@@ -77,7 +72,7 @@ class _Engine:
 
 def event_words(layer, fold: Fold, spikes) -> np.ndarray:
     """Words an event-driven layer issues per step for input ``spikes`` [steps, n_in] (0/1)."""
-    walk = GroupWalk(layer, fold)
+    walk = LayerPlan(layer, fold)
     steps = spikes.shape[0]
     nonzero = spikes.reshape(steps, walk.in_words, fold.simd).any(axis=2)          # [steps, words]
     if walk.dense:
@@ -98,22 +93,26 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
     """Issue cycles of each step of each layer (first layer: the synapse phase, then the T neuron
     steps). ``event[l]``: the words event-driven layer l issues at each step (:func:`event_words`)."""
     T, out = desc.timesteps, []
-    for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
-        walk = GroupWalk(layer, fold)
+    for i, plan in enumerate(_plans(desc, folds)):
         if i == 0:
-            out.append([walk.groups * walk.f_in] + [walk.step_issue(first=True)] * T)
-        elif fold.event:
+            out.append([plan.synapse_phase] + [plan.step_issue()] * T)
+        elif plan.event:
             out.append([int(w) for w in event[i]])
         else:
-            out.append([walk.step_issue(first=False)] * T)
+            out.append([plan.step_issue()] * T)
     return out
+
+
+def _plans(desc: NetDesc, folds: list[Fold]) -> list[LayerPlan]:
+    return [LayerPlan(layer, fold, first=i == 0, timesteps=desc.timesteps)
+            for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
 
 
 def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[int]:
     """Busy cycles of each layer for one sample run alone, from its steps' issue cycles (step_words)."""
     T, L = desc.timesteps, len(desc.layers)
     banks = buffer_banks(desc, folds)
-    engines = [_Engine(layer, fold, i == 0) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+    engines = [_Engine(plan) for plan in _plans(desc, folds)]
     engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
     for j in range(T):
         for i, engine in enumerate(engines):
@@ -137,20 +136,21 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None)
     """(period, issue cycles) of ``layer`` at ``fold``: the cycles from one sample's first word to the
     next's when its neighbours never keep it waiting, and the words it issues per sample. Dense mode,
     or with ``step_words`` the words of each of its T steps (an event-driven layer: mean_event_words)."""
-    engine, walk = _Engine(layer, fold, first), GroupWalk(layer, fold)
+    walk = LayerPlan(layer, fold, first=first, timesteps=timesteps)
+    engine = _Engine(walk)
     starts = []
     result_out = None                 # the output layer: the last sample's last step ended here
-    register = layer.kind == "output" and keeps_result_register(layer, fold, timesteps)
+    register = walk.result_register
     for _ in range(3):                # the period in steady state: between the second and third samples
         if first:
-            engine.step(walk.groups * walk.f_in, _NEVER, writes=False)
+            engine.step(walk.synapse_phase, _NEVER, writes=False)
             starts.append(engine.last_start)
         for j in range(timesteps):
             ready = _NEVER            # the output layer waits for its last result to leave: at its last
             waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
             if layer.kind == "output" and waits and result_out is not None:
                 ready = result_out + result_turnaround(fold.pe)
-            words = walk.step_issue(first) if step_words is None else step_words[j]
+            words = walk.step_issue() if step_words is None else step_words[j]
             engine.step(words, ready, into_neurons=first and j == 0)
             if j == 0 and not first:
                 starts.append(engine.last_start)
@@ -169,7 +169,7 @@ def layer_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None) -
             words = mean_event_words(layer, fold, spikes[i])
         cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0, words)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
-                     "f_out": layer.n_out // fold.pe, "groups": GroupWalk(layer, fold).groups,
+                     "f_out": layer.n_out // fold.pe, "groups": LayerPlan(layer, fold).groups,
                      "cycles": _figure(cycles), "issue_cycles": _figure(issue), "event": fold.event,
                      "expected": words is not None})
     return rows
@@ -196,7 +196,7 @@ def sample_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:
         words = step_words(desc, folds, [None if w is None else w[b] for w in issued])
         busy = schedule(desc, folds, words)
         out.append([{"cycles": busy[i],
-                     "skipped": (T * GroupWalk(layer, fold).groups * (layer.n_in // fold.simd) - sum(words[i])
+                     "skipped": (T * LayerPlan(layer, fold).synapse_phase - sum(words[i])
                                  if fold.event else 0)}
                     for i, (layer, fold) in enumerate(zip(desc.layers, folds))])
     return out

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flipspike.ir import NetDesc
-from flipspike.ir.folding import Fold
-from flipspike.ir.learning import FlipRule
-
-from .arith import pack_lanes
-
-
-@dataclass(frozen=True)
-class Learning:
-    """On-chip learning: a flip unit on layer ``layer``'s weights, following ``rule``."""
-    layer: int
-    rule: FlipRule
+from .folding import Fold
+from .formats import pack_lanes, unpack_lanes
+from .learning import FlipRule, Learning
+from .netdesc import NetDesc
+from .plan import LayerPlan
 
 
 @dataclass(frozen=True)
@@ -46,13 +39,11 @@ def words_to_matrix(words: list[int], n_out: int, n_in: int, fold: Fold, width: 
     """Inverse of the weight-word layout: words of PE x SIMD lanes (``width`` bits each) -> [n_out][n_in]."""
     f_in = n_in // fold.simd
     out = [[0] * n_in for _ in range(n_out)]
-    mask = (1 << width) - 1
     for addr, word in enumerate(words):
         nf, sf = divmod(addr, f_in)
-        for lane in range(fold.pe * fold.simd):
+        for lane, v in enumerate(unpack_lanes(word, fold.pe * fold.simd, width, signed)):
             p, i = divmod(lane, fold.simd)
-            v = (word >> (lane * width)) & mask
-            out[nf * fold.pe + p][sf * fold.simd + i] = v - (1 << width) if signed and v >> (width - 1) else v
+            out[nf * fold.pe + p][sf * fold.simd + i] = v
     return out
 
 
@@ -84,22 +75,25 @@ def monitor_map(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = Non
     """The monitor's read-only address space: every load-bus region at its load-bus address (read back
     what was written), then each spiking layer's membranes (words of PE membranes, in the engine's
     group order: position-major, HWC like the neurons)."""
-    from .layer_engine import GroupWalk
     regions = memory_map(desc, folds, learn)
     base = regions[-1].base + regions[-1].depth
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         if layer.kind == "lif":
-            depth = GroupWalk(layer, fold).groups
+            depth = LayerPlan(layer, fold).groups
             regions.append(Region(i, "membrane", base, depth, fold.pe * layer.widths.state))
             base += depth
     return regions
 
 
-def monitor_widths(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None) -> tuple[int, int]:
-    """(address bits, data bits) of the monitor port."""
-    regions = monitor_map(desc, folds, learn)
+def address_widths(regions: list[Region]) -> tuple[int, int]:
+    """(address bits, data bits) of a bus serving ``regions`` (laid out from address 0)."""
     end = regions[-1].base + regions[-1].depth
     return max(1, (end - 1).bit_length()), max(r.width for r in regions)
+
+
+def monitor_widths(desc: NetDesc, folds: list[Fold], learn: "Learning | None" = None) -> tuple[int, int]:
+    """(address bits, data bits) of the monitor port."""
+    return address_widths(monitor_map(desc, folds, learn))
 
 
 def update_writes(regions: list[Region], fold: Fold, rule: FlipRule, delta, trace) -> list[tuple[int, int]]:
@@ -132,9 +126,7 @@ def load_writes(desc: NetDesc, folds: list[Fold], learn: Learning | None = None)
 
 def bus_widths(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> tuple[int, int]:
     """(address bits, data bits) of the load bus."""
-    regions = memory_map(desc, folds, learn)
-    end = regions[-1].base + regions[-1].depth
-    return max(1, (end - 1).bit_length()), max(r.width for r in regions)
+    return address_widths(memory_map(desc, folds, learn))
 
 
 def build_shape(desc: NetDesc, folds: list[Fold]) -> dict:

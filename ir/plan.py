@@ -1,0 +1,248 @@
+"""What a build is, in numbers: one :class:`LayerPlan` per layer and a :class:`NetPlan` around them.
+
+numpy only. The hardware (``flipspike.hw``) elaborates from these figures, and everything that needs
+them without building hardware reads them here: the cycle model, the resource estimate, the fold
+planner, the memory map and the host driver. A layer's plan (FINN's one class per layer) owns
+
+* its walk geometry: the neuron groups a time step visits and the input words each group reads
+  (dense: F_out = N_out/PE groups of F_in = N_in/SIMD words; a convolution: output positions x channel
+  groups, pooling window by pooling window, each reading its k x k x C_in/SIMD window words);
+* its issue cycles per step and per sample, and the timing rules of its step sequencing
+  (:meth:`LayerPlan.continues_directly`, :attr:`LayerPlan.starts_only_when_empty`, the output layer's
+  result register);
+* the depth and width of each of its memories.
+
+The network's plan adds what sits between layers: each spike buffer's banks and whether it lives in
+block RAM, and the load-bus and monitor address maps (:mod:`flipspike.ir.memory_map`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .folding import Fold, validate_folding
+from .geometry import size as shape_size
+
+#: Registers from a synapse array's inputs (input word, weight word) to its current: at the inputs
+#: (block RAM outputs are slow: 5.6 ns on an ECP5 without its output register), after the adder
+#: trees' first levels, and at the output. ``flipspike.hw.synapse`` builds exactly this many.
+SYNAPSE_LATENCY = 3
+#: Cycles after the last issue before a step's last neuron group is written back (stages B to D).
+PIPELINE_DRAIN = SYNAPSE_LATENCY + 2
+#: Most banks in one spike buffer (a sample's worth of steps, up to this).
+MAX_BANKS = 8
+
+
+class LayerPlan:
+    """One layer at one fold: walk geometry, issue cycles, sequencing rules and memories.
+
+    Dense: groups nf, words sf. Convolution: pooling windows (py, px), channel groups nf, positions in
+    the window (dy, dx), words sf = (ky, kx, cg). ``first``: the network's first layer (direct encoding:
+    a synapse phase once per sample, then T neuron steps on the stored current)."""
+
+    def __init__(self, layer, fold: Fold, *, first: bool = False, timesteps: int = 1):
+        self.layer, self.fold, self.first, self.timesteps = layer, fold, first, timesteps
+        conv, self.simd, self.pe, self.event = layer.conv, fold.simd, fold.pe, fold.event
+        self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
+        if conv is None:
+            self.h_in = self.w_in = self.k = self.stride = 1
+            self.pad, c_in, (ho, wo) = 0, layer.n_in, (1, 1)
+        else:
+            (self.h_in, self.w_in, c_in), self.k, self.stride, self.pad = (conv.in_shape, conv.kernel, conv.stride,
+                                                                          conv.padding)
+            ho, wo = conv.out_hw()
+        self.dense = conv is None
+        self.ho, self.wo, self.pool = ho, wo, layer.pool
+        self.hp, self.wp = ho // self.pool, wo // self.pool
+        self.cg = c_in // fold.simd                                  # SIMD words per input pixel
+        self.in_words = self.h_in * self.w_in * self.cg
+        self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
+        self.groups = self.hp * self.pool * self.wc * self.f_out     # groups walked per step = membrane words
+        self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
+
+    # -- issue cycles -------------------------------------------------------------------------------
+    def step_issue(self, first: bool | None = None) -> int:
+        """Issue cycles of one dense time step: G * F_in words, or a first layer's G pseudo-words (its
+        current, stored by the synapse phase of G * F_in words once per sample)."""
+        first = self.first if first is None else first
+        return self.groups if first else self.groups * self.f_in
+
+    def sample_issue(self, first: bool | None = None) -> int:
+        """Issue cycles of one sample in dense mode (a first layer's synapse phase included)."""
+        first = self.first if first is None else first
+        return self.timesteps * self.step_issue(first) + (self.groups * self.f_in if first else 0)
+
+    @property
+    def synapse_phase(self) -> int:
+        """Issue cycles of a first layer's synapse phase (G * F_in words, once per sample)."""
+        return self.groups * self.f_in
+
+    def window_offsets(self) -> list[tuple[int, int, int]]:
+        """(ky, kx, cg) of each word sf of a window, in walk order."""
+        return [(ky, kx, c) for ky in range(self.k) for kx in range(self.k) for c in range(self.cg)]
+
+    # -- sequencing rules -----------------------------------------------------------------------------
+    def continues_directly(self, into_neurons: bool = False) -> bool:
+        """Whether the engine may issue a step's first word in the cycle after the previous step's last
+        one, hiding that step's PIPELINE_DRAIN cycles. A group's membrane (or, into the first layer's
+        neuron steps, ``into_neurons``, its stored current) is read SYNAPSE_LATENCY cycles after the
+        group's first word issues and written back PIPELINE_DRAIN = SYNAPSE_LATENCY + 2 cycles after its
+        last word, so going straight on is safe where each such read comes after the write it needs:
+        with 3 or more groups; with one group (its membrane is forwarded from the write-back; the stored
+        current is not); with two groups of 2 or more words each (which an event-driven layer cannot
+        promise: a group may take a single word)."""
+        if self.groups >= 3:
+            return True
+        if self.groups == 1:
+            return not (self.first and into_neurons)
+        return not self.first and not self.event and self.f_in >= 2
+
+    @property
+    def starts_only_when_empty(self) -> bool:
+        """With one group a step started from WAIT must wait until its predecessor's last word has left
+        stage B: otherwise its membrane read would come in the cycle of the write-back it needs."""
+        return self.groups == 1
+
+    @property
+    def result_register(self) -> bool:
+        """Whether an output layer copies its accumulators into a result register (N_out x state
+        flip-flops) so that the next sample need not wait for the result to leave: where that wait would
+        cost more than 5 % of the layer's issue cycles per sample. (On a small device those flip-flops are
+        better spent where they buy more: the iCEBreaker's MLP at 16x1,8x1 waits 2 %.)"""
+        return (self.layer.kind == "output"
+                and 20 * result_turnaround(self.pe) > self.sample_issue(first=False))
+
+    # -- memories ---------------------------------------------------------------------------------------
+    @cached_property
+    def memories(self) -> dict[str, tuple[int, int]]:
+        """(depth, width) of each memory of the layer's engine (depth >= 2, so no address is zero bits
+        wide): what the engine instantiates and what the resource estimator counts."""
+        W, pe = self.layer.widths, self.pe
+        mems = {"weights": (max(2, self.f_out * self.f_in), pe * self.simd), "bias": (max(2, self.f_out), pe * W.bias)}
+        if self.layer.kind == "lif":
+            mems["threshold"] = (max(2, self.f_out), pe * W.threshold)
+            mems["membrane"] = (max(2, self.groups), pe * W.state)
+        if self.layer.shortcut is not None:
+            mems["shortcut"] = (max(2, self.f_out), pe * W.shortcut)
+        if self.first:
+            mems["current"] = (max(2, self.groups), pe * W.current)
+        return mems
+
+
+def result_turnaround(pe: int) -> int:
+    """Cycles from an output layer's last word of a sample until its result has left (the next sample's
+    step 0 may start then, or with a result register its last step): the drain, the argmax (a
+    register, one per lane-tree level, the running best), the result offered and taken at once, and
+    the register that tells the sequencing the result is out."""
+    return PIPELINE_DRAIN + 5 + (pe - 1).bit_length()
+
+
+def spike_ram_shape(size: int, pe: int, simd: int, own_pe: int = 0, banks: int = 2) -> tuple[int, int] | None:
+    """(depth, width) of a spike buffer kept in block RAM, or None where it stays in flip-flops.
+
+    In RAM a bank is ``size / W`` words of ``W = max(PE, SIMD)`` bits, banks placed at a power-of-two
+    stride (the address is the bank number above the word number: no adder). The writer writes PE-bit
+    lanes of a word (write granularity PE), the reader reads a word and picks its SIMD-bit lane. That
+    needs PE and SIMD to be powers of two of each other. A layer with a shortcut reads its own
+    neurons' places through a second port: its input stays in flip-flops."""
+    wide, narrow = max(pe, simd), min(pe, simd)
+    ratio = wide // narrow
+    if own_pe or wide % narrow or ratio & (ratio - 1):
+        return None
+    stride = 1 << max(0, (size // wide - 1).bit_length())
+    return (banks - 1) * stride + size // wide, wide
+
+
+@dataclass(frozen=True)
+class SpikeBufferPlan:
+    """The spike buffer in front of a layer: ``size`` spikes per step, written PE and read SIMD at a time
+    (``own_pe``: the reader's own neurons' places read too, for a shortcut), a nonzero ``mask`` for an
+    event-driven reader, ``banks`` steps deep."""
+    size: int
+    pe: int
+    simd: int
+    own_pe: int
+    mask: bool
+    banks: int
+
+    @property
+    def ram(self) -> tuple[int, int] | None:
+        """(depth, width) in block RAM, or None (flip-flops): :func:`spike_ram_shape`."""
+        return spike_ram_shape(self.size, self.pe, self.simd, self.own_pe, self.banks)
+
+
+def _buffer_shape(desc, folds: list[Fold], index: int) -> dict:
+    layer, fold = desc.layers[index], folds[index]
+    return {"size": shape_size(desc.layers[index - 1].output_shape), "pe": folds[index - 1].pe, "simd": fold.simd,
+            "own_pe": fold.pe if layer.shortcut is not None else 0}
+
+
+def buffer_banks(desc, folds: list[Fold]) -> list[int]:
+    """Banks of each spike buffer (between layers i and i+1). Two, except after the slowest layer (by
+    issue cycles per sample) where two cannot keep it going: its step j+2 needs the next layer done with
+    step j, which the next layer starts PIPELINE_DRAIN + 2 cycles after step j ends, so a next layer
+    whose step takes about as long stalls it every step. There a buffer in block RAM holds a sample's
+    worth of steps (T banks, at most MAX_BANKS: the next layer's waits between samples, for its result
+    to leave, no longer reach back). A buffer in flip-flops gets a third bank, and only where the next
+    layer's step is no longer than the slowest one's (where it is longer, a bank only absorbs a burst of
+    steps, and flip-flops are dear: on the iCEBreaker's MLP at 16x1,8x1 it cost the fit). In front of an
+    event-driven layer, whose steps are as long as their spikes make them (a busy step can keep the layer
+    before it waiting even where it is faster on average), a buffer in block RAM holds T banks too."""
+    T = desc.timesteps
+    plans = [LayerPlan(layer, fold, first=i == 0, timesteps=T) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+    step = [p.step_issue() for p in plans]
+    issue = [p.sample_issue() for p in plans]
+    banks = []
+    for i in range(len(desc.layers) - 1):
+        slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
+        keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
+        in_ram = spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None
+        if T >= 3 and in_ram and folds[i + 1].event:       # an event-driven reader's steps vary with its spikes
+            banks.append(min(T, MAX_BANKS))
+        elif not slowest or keeps_up or T < 3:
+            banks.append(2)
+        elif in_ram:
+            banks.append(min(T, MAX_BANKS))
+        else:
+            banks.append(3 if step[i + 1] <= step[i] else 2)
+    return banks
+
+
+class NetPlan:
+    """A whole build: the layers' plans, the spike buffers between them, and (with ``learn``, a
+    :class:`flipspike.ir.learning.Learning`) the flip unit's place in the address maps."""
+
+    def __init__(self, desc, folds: list[Fold], learn=None):
+        validate_folding(desc.layers, folds)
+        self.desc, self.folds, self.learn = desc, list(folds), learn
+        self.layers = [LayerPlan(layer, fold, first=i == 0, timesteps=desc.timesteps)
+                       for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+        self.banks = buffer_banks(desc, folds)
+        #: the spike buffer in front of each layer (None in front of the first: it reads pixels)
+        self.buffers = [None] + [SpikeBufferPlan(**_buffer_shape(desc, folds, i), mask=folds[i].event,
+                                                 banks=self.banks[i - 1]) for i in range(1, len(desc.layers))]
+
+    @cached_property
+    def regions(self):
+        """The load bus's regions (:func:`flipspike.ir.memory_map.memory_map`)."""
+        from .memory_map import memory_map
+        return memory_map(self.desc, self.folds, self.learn)
+
+    @cached_property
+    def monitor_regions(self):
+        """The monitor's regions (:func:`flipspike.ir.memory_map.monitor_map`)."""
+        from .memory_map import monitor_map
+        return monitor_map(self.desc, self.folds, self.learn)
+
+    @property
+    def load_bus(self) -> tuple[int, int]:
+        """(address bits, data bits) of the load bus."""
+        from .memory_map import address_widths
+        return address_widths(self.regions)
+
+    @property
+    def monitor_bus(self) -> tuple[int, int]:
+        """(address bits, data bits) of the monitor port."""
+        from .memory_map import address_widths
+        return address_widths(self.monitor_regions)
