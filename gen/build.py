@@ -33,7 +33,7 @@ from flipspike.ir.memory_map import build_shape
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
-from flipspike.ir.files import write_bytes_atomic, write_dir_atomic, write_text_atomic
+from flipspike.ir.files import scratch_env, write_bytes_atomic, write_dir_atomic, write_text_atomic
 
 from .synth import DEVICES, ECP5_LUT_MAP, utilization
 
@@ -203,7 +203,7 @@ def _place_and_route(platform, design, env, out_dir, board: str, seed: int, *, l
                               script_after_synth=map_luts + "tee -q -o stat.json stat -json",
                               nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
         try:
-            plan.execute_local(tmp, env=env)
+            plan.execute_local(tmp, env=scratch_env(tmp, env))
         except subprocess.CalledProcessError as exc:
             logs = {n: (Path(tmp) / n).read_text(errors="replace") for n in ("top.rpt", "top.tim")
                     if (Path(tmp) / n).is_file()}

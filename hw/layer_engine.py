@@ -25,7 +25,7 @@ as the last step streams out, and offers (class, accumulators) on a stream.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Assert, Cat, Const, Format, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,11 +45,13 @@ from .synapse import SynapseArray
 class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
                  regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
-                 in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None, out_banks: int = 2):
+                 in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None, out_banks: int = 2,
+                 checks: bool = False):
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
+        self.checks = checks           # assertions of the sequencing's invariants (simulation, formal; no Verilog)
         self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
         self.plan = plan = LayerPlan(layer, fold, first=first, timesteps=timesteps)
@@ -78,7 +80,6 @@ class LayerEngine(wiring.Component):
         layer, fold, T, W = self.layer, self.fold, self.timesteps, self.layer.widths
         pe, f_in, f_out = fold.pe, self.f_in, self.f_out
         lanes = lambda shape: data.ArrayLayout(shape, pe)
-        self._load_late = None                             # the load bus a cycle late (see _decode)
 
         # -- memories (contents from the description); shapes from the plan ------------------------------
         depth = {name: d for name, (d, _) in self.plan.memories.items()}
@@ -87,20 +88,21 @@ class LayerEngine(wiring.Component):
         m.submodules.bias = bmem = memory.Memory(shape=lanes(signed(W.bias)), depth=depth["bias"],
                                                  init=lane_groups(layer.bias, pe))
         w_rd, b_rd = wmem.read_port(), bmem.read_port()
-        w_wr = self._load_port(m, wmem, "weights")
-        self._load_port(m, bmem, "bias")
+        load = LoadDecode(m, self.load, self.regions)
+        w_wr = load.write_port(wmem, "weights")
+        load.write_port(bmem, "bias")
         if not self.is_output:
             m.submodules.threshold = tmem = memory.Memory(shape=lanes(unsigned(W.threshold)), depth=depth["threshold"],
                                                           init=lane_groups(layer.threshold, pe))
             m.submodules.membrane = vmem = memory.Memory(shape=lanes(signed(W.state)), depth=depth["membrane"],
                                                          init=[])
             t_rd, v_rd, v_wr = tmem.read_port(), vmem.read_port(), vmem.write_port()
-            self._load_port(m, tmem, "threshold")
+            load.write_port(tmem, "threshold")
         if layer.shortcut is not None:                      # per-channel gains of the shortcut
             m.submodules.shortcut = gmem = memory.Memory(shape=lanes(signed(W.shortcut)), depth=depth["shortcut"],
                                                          init=lane_groups(layer.shortcut, pe))
             g_rd = gmem.read_port()
-            self._load_port(m, gmem, "shortcut")
+            load.write_port(gmem, "shortcut")
         if self.first:
             m.submodules.current = imem = memory.Memory(shape=lanes(signed(W.current)), depth=depth["current"],
                                                         init=[])
@@ -133,22 +135,21 @@ class LayerEngine(wiring.Component):
         if layer.shortcut is not None:
             m.d.comb += self.inp.own_addr.eq(group)        # (read with the input word: the bank may move on)
 
-        # each issued word's flags travel down the pipeline with it (the next step may already be issuing
-        # behind them): stage[0] is B, stage[SYNAPSE_LATENCY] is C (accumulate), the last is D (neurons)
+        # each issued word's flags travel down the pipeline with it (FlagPipeline's named taps)
         commits = ~syn if self.first else Const(1)         # (the synapse phase writes no spikes)
         flags = {"valid": issuing, "first": issuing & group_start, "last": issuing & last_word, "nf": nf,
                  "group": group, "out_word": out_word, "in_bounds": in_bounds, "sf": sf,
                  "sub_first": pos["sub_first"], "sub_last": pos["sub_last"], "t0": t == 0, "tlast": t == T - 1,
                  "end": step_end, "commit": step_end & commits, "syn": syn if self.first else Const(0)}
-        stages = _flag_pipeline(m, flags, SYNAPSE_LATENCY + 2)
-        b, pre, c, d = stages[0], stages[SYNAPSE_LATENCY - 1], stages[SYNAPSE_LATENCY], stages[-1]
+        pipe = FlagPipeline(m, flags)
+        b, pre, c, d = pipe.synapses, pipe.state, pipe.accumulate, pipe.neurons
 
         # stage B: synapses (pipelined: their current reaches stage C); the group's other memories are
         # read a cycle before C, so that their words arrive with it
         m.d.comb += b_rd.addr.eq(pre["nf"])
         if not self.is_output:
             # (the threshold a cycle earlier still: NeuronPrepare takes a term computed from it at pre)
-            m.d.comb += [t_rd.addr.eq(stages[SYNAPSE_LATENCY - 2]["nf"]), v_rd.addr.eq(pre["group"])]
+            m.d.comb += [t_rd.addr.eq(pipe.threshold["nf"]), v_rd.addr.eq(pre["group"])]
         if self.first:
             m.d.comb += i_rd.addr.eq(pre["group"])
         if layer.shortcut is not None:
@@ -213,7 +214,7 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [v_hold.eq(prep.v1), margin_hold.eq(prep.margin)]
             m.d.comb += [neurons.v.eq(v_hold), neurons.margin.eq(margin_hold)]
         if self.is_output:
-            self._output_stage(m, neurons, pre, c, d, neuron_step)
+            result_free = self._output_stage(m, neurons, pre, c, d, neuron_step)
         else:
             # pooling: OR the spikes of a pooling window's positions, write the word at its last position
             pooled, window_or = Signal(pe), Signal(pe)
@@ -240,16 +241,16 @@ class LayerEngine(wiring.Component):
         # step's last word (which releases this step's input and whose spikes commit PIPELINE_DRAIN cycles later)
         # (the output layer's "result free" is registered, from the words in flight including the one
         # issuing: it rises with them and falls a cycle late, which result_turnaround counts)
-        words = [flags] + stages
+        words = pipe.words
         if self.is_output and self.result_register:   # a sample's last step needs the register free
             free = Signal()
-            m.d.sync += free.eq(self._result_free & ~Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in words)).any())
+            m.d.sync += free.eq(result_free & ~Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in words)).any())
             last_next = (t == T - 2) if T >= 2 else Const(1)
             # (from a last step straight into the next one (T = 1): never, its own result is not out yet)
             out_wait, out_next = (t != T - 1) | free, ~last_next | (free & (t != T - 1))
         elif self.is_output:   # a new sample's step 0 waits until the last one's result has left
             in_flight = Signal()
-            m.d.sync += in_flight.eq(Cat(*(st["valid"] & ~st["syn"] for st in words)).any() | ~self._result_free)
+            m.d.sync += in_flight.eq(Cat(*(st["valid"] & ~st["syn"] for st in words)).any() | ~result_free)
             out_wait, out_next = (t != 0) | ~in_flight, t != T - 1
         else:   # a step needs its own bank, besides the full ones and those its predecessors will commit:
             # unclaimed = free banks - commits in flight, kept in a register (off the sequencing path):
@@ -273,11 +274,11 @@ class LayerEngine(wiring.Component):
         if self.plan.starts_only_when_empty:
             ready_wait = ready_wait & ~b["valid"]
         busy = Signal()
-        m.d.comb += busy.eq(Cat(issuing, *(st["valid"] for st in stages)).any())
+        m.d.comb += busy.eq(Cat(*(st["valid"] for st in pipe.words)).any())
         if self.learn_rule is None:
             m.d.comb += w_rd.addr.eq(waddr)
         else:
-            learning = self._flip_unit(m, w_rd, w_wr, waddr, busy, trace_tap)
+            learning = self._flip_unit(m, w_rd, w_wr, waddr, busy, trace_tap, load)
             ready_wait = ready_wait & ~learning
         with m.If(busy):
             m.d.sync += self.counters.cycles.eq(self.counters.cycles + 1)
@@ -295,15 +296,54 @@ class LayerEngine(wiring.Component):
                     self._finish_step(m, t, syn)
                     with m.If(~ready_next):
                         m.next = "WAIT"
+        if self.checks:
+            self._state_read_checks(m, t, syn, step_end, c, d, neuron_step,
+                                    None if self.is_output else (v_rd, v_wr), (i_rd, i_wr) if self.first else None)
         if "monitor" in self.signature.members:     # each port with the engine's "reading it now"
             reads_w = issuing if self.learn_rule is None else busy | learning
             ports = {"weights": (w_rd, reads_w), "bias": (b_rd, pre["valid"])}
             if not self.is_output:
-                ports.update(threshold=(t_rd, stages[SYNAPSE_LATENCY - 2]["valid"]), membrane=(v_rd, pre["valid"]))
+                ports.update(threshold=(t_rd, pipe.threshold["valid"]), membrane=(v_rd, pre["valid"]))
             if self.layer.shortcut is not None:
                 ports["shortcut"] = (g_rd, pre["valid"])
             self._monitor(m, ports)
         return m
+
+    def _state_read_checks(self, m, t, syn, step_end, c, d, neuron_step, membrane, current):
+        """Assertions (``checks``) that every membrane and stored current the engine uses is the word its
+        sequencing needs, whatever its neighbours do: what lets a board build declare a read that meets a
+        write to its address undefined (``gen.build.ENGINE_MEMORIES``), and what ``continues_directly`` and
+        ``starts_only_when_empty`` promise. Each word written leaves a tag in registers beside the memory:
+        written at all, the sample's parity and the step's. A read port returns the word as it was before
+        the cycle's write, so the tag is sampled the same way. A membrane used at step t > 0 must have been
+        written at step t - 1 of the same sample (or be forwarded from the write-back: one group); a
+        stored current, by the synapse phase of the sample whose neuron steps use it. (The sample's parity
+        turns as a sample's last step issues its last word; in the first layer, as its synapse phase does.)"""
+        T, groups = self.timesteps, max(2, self.plan.groups)
+        sample = Signal(name="check_sample_parity")
+        with m.If(step_end & (syn if self.first else (t == T - 1))):
+            m.d.sync += sample.eq(~sample)
+        tags = _flag_pipeline(m, {"step": t[0], "sample": sample}, SYNAPSE_LATENCY + 2)
+        tc, td = tags[SYNAPSE_LATENCY], tags[-1]
+        checks = []
+        if membrane is not None:
+            forwarded = neuron_step if self.plan.groups == 1 else Const(0)
+            checks.append(("membrane", membrane, c["first"] & ~c["t0"] & ~c["syn"], forwarded,
+                           lambda tag: tag.written & (tag.sample == tc["sample"]) & (tag.step != tc["step"])))
+        if current is not None:
+            checks.append(("current", current, c["valid"] & ~c["syn"], Const(0),
+                           lambda tag: tag.written & (tag.sample != tc["sample"])))
+        layout = data.StructLayout({"written": 1, "sample": 1, "step": 1})
+        for name, (rd, wr), used, forwarded, holds in checks:
+            tags_now = Signal(data.ArrayLayout(layout, groups), name=f"check_{name}_tags")
+            with m.If(wr.en):
+                m.d.sync += tags_now[wr.addr].eq(Cat(1, td["sample"], td["step"]))
+            sampled = Signal(layout, name=f"check_{name}_sampled")        # read-first, like the memory's port
+            m.d.sync += sampled.eq(tags_now[rd.addr])
+            got = Signal(layout, name=f"check_{name}_used")
+            m.d.comb += got.eq(Mux(forwarded, Cat(1, td["sample"], td["step"]), sampled))
+            m.d.sync += Assert(~used | holds(got), Format(f"{self.layer.name}: a {name} word was used before "
+                                                          "the write-back it needs (group {})", c["group"]))
 
     def _monitor(self, m, ports: dict):
         """The monitor borrows each read port in the cycles the engine does not read it (``ports``: name ->
@@ -316,7 +356,7 @@ class LayerEngine(wiring.Component):
         for k, (name, (port, engine_reads)) in enumerate(ports.items()):
             hit_r = Signal(name=f"monitor_hit_{name}")
             addr_r = Signal.like(port.addr, name=f"monitor_addr_{name}", reset_less=True)
-            m.d.sync += [hit_r.eq(self._region_hit(name, self.monitor.addr)),
+            m.d.sync += [hit_r.eq(region_hit(self.regions[name], self.monitor.addr)),
                          addr_r.eq(self.monitor.addr - self.regions[name].base)]
             with m.If(~engine_reads & hit_r):
                 m.d.comb += port.addr.eq(addr_r)
@@ -328,14 +368,14 @@ class LayerEngine(wiring.Component):
                 m.d.comb += word.eq(Value.cast(port.data))
         m.d.sync += self.monitor.data.eq(word)
 
-    def _flip_unit(self, m, w_rd, w_wr, waddr, running, trace_tap):
+    def _flip_unit(self, m, w_rd, w_wr, waddr, running, trace_tap, load):
         """Attach a flip unit to the weight memory. Inference, update and readback take turns on its read
         port; the update and the load bus on its write port. ``trace_tap``: the input words the layer
         reads, for on-chip traces. Returns the unit's busy signal."""
         layer, fold = self.layer, self.fold
         m.submodules.flip = unit = FlipUnit(layer.n_in, layer.n_out, fold, self.learn_rule)
         for name, port in (("delta", unit.delta), ("trace", unit.trace)):
-            addr, value, hit = self._decode(m, name)
+            addr, value, hit = load.region(name)
             m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
         learn = self.learn
         m.d.comb += [unit.from_label.eq(learn.from_label), unit.label.eq(learn.label)]
@@ -355,38 +395,6 @@ class LayerEngine(wiring.Component):
         with m.If(unit.weights.we):
             m.d.comb += [w_wr.addr.eq(unit.weights.waddr), w_wr.data.eq(unit.weights.wdata), w_wr.en.eq(1)]
         return unit.busy
-
-    def _region_hit(self, name, addr):
-        """Whether ``addr`` (a load-bus or monitor address) falls in this memory's region."""
-        region = self.regions[name]
-        hit = Const(1, 1)
-        if region.base:                                        # (no constant comparisons: lint-clean)
-            hit &= addr >= region.base
-        if region.base + region.depth < 2 ** len(addr):
-            hit &= addr < region.base + region.depth
-        return hit
-
-    def _decode(self, m, name):
-        """(local address, data, enable) of this memory's words on the load bus, a cycle late: the region
-        decode goes into a register per memory (its comparisons stay off the write enables), and the bus
-        is delayed once per engine to match."""
-        if self._load_late is None:
-            late = Signal.like(self.load.addr, name="load_addr_late", reset_less=True), \
-                Signal.like(self.load.data, name="load_data_late", reset_less=True)
-            m.d.sync += [late[0].eq(self.load.addr), late[1].eq(self.load.data)]
-            self._load_late = late
-        addr, value = self._load_late
-        enable = Signal(name=f"load_{name}")
-        m.d.sync += enable.eq(self.load.en & self._region_hit(name, self.load.addr))
-        region = self.regions[name]
-        return addr - region.base, value[:region.width], enable
-
-    def _load_port(self, m, mem, name):
-        """A write port through which words of this memory's region on the load bus are written."""
-        port = mem.write_port()
-        addr, value, hit = self._decode(m, name)
-        m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
-        return port
 
     def _finish_step(self, m, t, syn):
         """The step's last word is issuing: release its input (its last word is being read) and move on to
@@ -411,7 +419,7 @@ class LayerEngine(wiring.Component):
     def _output_stage(self, m, neurons, pre, c, d, neuron_step):
         """Accumulators in registers, a running argmax over the last step, and the result stream. ``pre``,
         ``c``, ``d``: the flags of the stage before C, of C and of D (a word of step 0 / of the last step /
-        the step's last word)."""
+        the step's last word). Returns "the result is out" (nothing pending, nothing offered)."""
         layer, pe = self.layer, self.fold.pe
         W = layer.widths
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
@@ -508,9 +516,64 @@ class LayerEngine(wiring.Component):
             m.d.sync += [cls.eq(Mux(take, g_idx, best_idx)), res_valid.eq(1)]
         with m.Elif(self.result.ready & res_valid):
             m.d.sync += res_valid.eq(0)
-        self._result_free = ~Cat(*pending, g_done, res_valid).any()
         m.d.comb += [self.result.valid.eq(res_valid), self.result.payload.cls.eq(cls),
                      self.result.payload.acc.eq(result_acc)]
+        return ~Cat(*pending, g_done, res_valid).any()
+
+
+def region_hit(region: Region, addr):
+    """Whether ``addr`` (a load-bus or monitor address) falls in ``region``."""
+    hit = Const(1, 1)
+    if region.base:                                        # (no constant comparisons: lint-clean)
+        hit &= addr >= region.base
+    if region.base + region.depth < 2 ** len(addr):
+        hit &= addr < region.base + region.depth
+    return hit
+
+
+class LoadDecode:
+    """The load bus as an engine's memories see it (an elaboration helper): a cycle late, the region
+    decode in a register per memory (its comparisons stay off the write enables), the bus delayed once
+    per engine to match."""
+
+    def __init__(self, m, load, regions: dict[str, Region]):
+        self.m, self.regions = m, regions
+        self.addr = Signal.like(load.addr, name="load_addr_late", reset_less=True)
+        self.data = Signal.like(load.data, name="load_data_late", reset_less=True)
+        self.load = load
+        m.d.sync += [self.addr.eq(load.addr), self.data.eq(load.data)]
+
+    def region(self, name: str):
+        """(local address, data, enable) of memory ``name``'s words on the load bus."""
+        region = self.regions[name]
+        enable = Signal(name=f"load_{name}")
+        self.m.d.sync += enable.eq(self.load.en & region_hit(region, self.load.addr))
+        return self.addr - region.base, self.data[:region.width], enable
+
+    def write_port(self, mem, name: str):
+        """A write port of ``mem`` through which the words of its region on the load bus are written."""
+        port = mem.write_port()
+        addr, value, hit = self.region(name)
+        self.m.d.comb += [port.addr.eq(addr), port.data.eq(value), port.en.eq(hit)]
+        return port
+
+
+class FlagPipeline:
+    """Each issued word's flags, registered stage by stage behind it (the next step may already be
+    issuing behind them), with named taps: ``synapses`` (B, the cycle after issue), ``threshold`` (two
+    cycles before C: the threshold term is computed from the word read then), ``state`` (a cycle before
+    C: the group's bias, membrane, stored current and gains are read, to arrive with the current),
+    ``accumulate`` (C) and ``neurons`` (D, the write-back). ``words``: the flags at issue and at every
+    stage (the words in flight)."""
+
+    def __init__(self, m, flags: dict):
+        self.issue, self.stages = flags, _flag_pipeline(m, flags, SYNAPSE_LATENCY + 2)
+        self.synapses, self.accumulate, self.neurons = self.stages[0], self.stages[SYNAPSE_LATENCY], self.stages[-1]
+        self.state, self.threshold = self.stages[SYNAPSE_LATENCY - 1], self.stages[SYNAPSE_LATENCY - 2]
+
+    @property
+    def words(self) -> list[dict]:
+        return [self.issue] + self.stages
 
 
 #: Flags that act by themselves (the others only qualify them): these keep their reset; the rest, like the

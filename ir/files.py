@@ -3,6 +3,7 @@ temporary one behind, and never loses the file that was there before."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -10,6 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import OutputPathError
+
+
+#: Errors writing a file that the user, not flipspike, can fix: no permission, a read-only file system,
+#: a full disk or quota.
+USER_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def _writable_dir(path: Path) -> None:
@@ -37,7 +43,13 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix:
     os.close(fd)
     tmp = Path(name)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:
+            if exc.errno not in USER_ERRNOS:
+                raise
+            raise OutputPathError(f"cannot write {path}: {exc.strerror}; free some space or choose another "
+                                  "output path") from None
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)                     # mkstemp makes 0600; give a normal file's mode
@@ -85,3 +97,12 @@ def write_dir_atomic(out_dir: str | os.PathLike, files: dict[str, str]) -> Path:
         for name, text in files.items():
             (staging / name).write_text(text)
     return fill_dir_atomic(out_dir, fill)
+
+
+def scratch_env(directory: str | os.PathLike, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a tool run inside ``directory`` (a temporary one of flipspike's): ``base`` (the
+    process's environment) with TMPDIR there too, so whatever the tool leaves when it is killed goes
+    with it."""
+    scratch = Path(directory) / ".tmp"
+    scratch.mkdir(exist_ok=True)
+    return {**(os.environ if base is None else base), "TMPDIR": str(scratch)}

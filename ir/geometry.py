@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+from . import schema
 from .errors import DescriptionError
 
 Shape = tuple[int, ...]
@@ -52,9 +53,11 @@ class ConvSpec:
         return {"in_shape": list(self.in_shape), "kernel": self.kernel, "stride": self.stride, "padding": self.padding}
 
     @classmethod
-    def from_json(cls, doc: dict) -> "ConvSpec":
-        return cls(tuple(int(v) for v in doc["in_shape"]), int(doc["kernel"]), int(doc.get("stride", 1)),
-                   int(doc.get("padding", 0)))
+    def from_json(cls, doc: dict, path: str = "conv") -> "ConvSpec":
+        return cls(schema.shape3(schema.key(doc, "in_shape", path), f"{path}.in_shape"),
+                   schema.integer(schema.key(doc, "kernel", path), f"{path}.kernel", 1, 64),
+                   schema.integer(doc.get("stride", 1), f"{path}.stride", 1, 64),
+                   schema.integer(doc.get("padding", 0), f"{path}.padding", 0, 63))
 
 
 def covered(hw: tuple[int, int], pool: int) -> tuple[int, int]:

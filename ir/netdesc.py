@@ -13,6 +13,7 @@ Version 2 adds convolutions (``conv``: the weight matrix is [C_out][k*k*C_in], s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import schema
 from .errors import DescriptionError
 from .files import write_text_atomic
 from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
@@ -31,6 +33,9 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KINDS = ("lif", "output")
 RESETS = ("hard", "soft")
+MAX_TIMESTEPS = 1024
+#: The most weight bits one layer may declare (refused before they are unpacked).
+MAX_WEIGHTS = 1 << 30
 
 
 @dataclass
@@ -127,8 +132,9 @@ class NetDesc:
 
     # -- validation --------------------------------------------------------------------------------
     def validate(self) -> "NetDesc":
-        if not isinstance(self.timesteps, int) or not 1 <= self.timesteps <= 1024:
-            raise DescriptionError(f"timesteps must be an integer in 1..1024, got {self.timesteps!r}")
+        if not isinstance(self.timesteps, int) or isinstance(self.timesteps, bool) or \
+                not 1 <= self.timesteps <= MAX_TIMESTEPS:
+            raise DescriptionError(f"timesteps must be an integer in 1..{MAX_TIMESTEPS}, got {self.timesteps!r}")
         self.input.validate()
         if not self.layers:
             raise DescriptionError("the network has no layers")
@@ -144,7 +150,13 @@ class NetDesc:
             w = layer.weights
             if w.ndim != 2 or w.dtype != np.uint8 or (w > 1).any():
                 raise DescriptionError(f"{where}: weights must be a 2-D array of bits {{0,1}}")
+            if min(w.shape) < 1:
+                raise DescriptionError(f"{where}: a layer needs at least one input and one neuron, got weights "
+                                       f"of shape {w.shape}")
             self._validate_geometry(i, layer, prev_shape)
+            if layer.neurons > schema.MAX_ELEMENTS:
+                raise DescriptionError(f"{where}: {layer.neurons} neurons exceed the limit of {schema.MAX_ELEMENTS} "
+                                       "(no FPGA flipspike builds for holds their membranes); shrink the layer")
             prev_shape = layer.output_shape
             if layer.bias.shape != (layer.n_out,):
                 raise DescriptionError(f"{where}: bias has shape {layer.bias.shape}, expected ({layer.n_out},)")
@@ -164,6 +176,16 @@ class NetDesc:
             needed = layer.required_widths(*self.layer_input(i), self.timesteps)
             if layer.widths is None:
                 raise DescriptionError(f"{where}: no register widths declared")
+            # the one rule shared with the hardware: widths may be wider than the worst case needs (up to
+            # MAX_WIDTH), except the input's, which is a format (pixel bits, or 1 for spikes), and a
+            # shortcut's, which is 0 where the layer has none
+            if layer.widths.input != needed.input:
+                raise DescriptionError(f"{where}: widths.input is {layer.widths.input}; it must be {needed.input} "
+                                       f"({'input.bits' if i == 0 else 'one bit per spike'}): it is the format of "
+                                       "the layer's inputs, not a bound")
+            if layer.shortcut is None and layer.widths.shortcut != 0:
+                raise DescriptionError(f"{where}: widths.shortcut is {layer.widths.shortcut} but the layer has no "
+                                       "shortcut; it must be 0")
             for name, need in needed.as_dict().items():
                 have = getattr(layer.widths, name)
                 if have < need:
@@ -240,25 +262,29 @@ class NetDesc:
 
     @classmethod
     def from_json(cls, doc: dict) -> "NetDesc":
+        """A description from its parsed JSON, every value checked for type and range first (see
+        :mod:`flipspike.ir.schema`), then validated as a network."""
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise DescriptionError(f"not a flipspike network description (missing \"format\": \"{FORMAT}\")")
         version = doc.get("schema_version")
-        if version not in READABLE_VERSIONS:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise DescriptionError(
                 f"schema_version {version!r} is not supported by this flipspike (it reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}); re-export the network with this version of flipspike, "
                 "or upgrade flipspike")
-        try:
-            shape = doc["input"].get("shape")
-            inp = InputSpec(int(doc["input"]["size"]), int(doc["input"]["bits"]), int(doc["input"]["max_value"]),
-                            tuple(int(v) for v in shape) if shape is not None else None)
-            layers = [_layer_from_json(i, entry) for i, entry in enumerate(doc["layers"])]
-            net = cls(timesteps=doc["timesteps"], input=inp, layers=layers, meta=dict(doc.get("meta", {})))
-        except DescriptionError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DescriptionError(f"malformed network description: {type(exc).__name__}: {exc}; "
-                                   "re-export it with `flipspike export`") from None
+        timesteps = schema.integer(schema.key(doc, "timesteps", "$"), "$.timesteps", 1, MAX_TIMESTEPS)
+        raw = schema.obj(schema.key(doc, "input", "$"), "$.input")
+        shape = raw.get("shape")
+        inp = InputSpec(schema.integer(schema.key(raw, "size", "$.input"), "$.input.size", 1, schema.MAX_ELEMENTS),
+                        schema.integer(schema.key(raw, "bits", "$.input"), "$.input.bits", 1, 16),
+                        schema.integer(schema.key(raw, "max_value", "$.input"), "$.input.max_value", 1, (1 << 16) - 1),
+                        None if shape is None else schema.shape3(shape, "$.input.shape"))
+        layers = schema.key(doc, "layers", "$")
+        schema.require(isinstance(layers, list) and len(layers) > 0, "$.layers", layers, "a non-empty list of layers")
+        meta = doc.get("meta", {})
+        schema.require(isinstance(meta, dict), "$.meta", meta, "an object")
+        net = cls(timesteps=timesteps, input=inp,
+                  layers=[_layer_from_json(i, entry, version) for i, entry in enumerate(layers)], meta=dict(meta))
         return net.validate()
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -285,25 +311,55 @@ class NetDesc:
         return NetDesc.from_json(json.loads(json.dumps(self.to_json())))
 
 
-def _layer_from_json(index: int, entry: dict) -> LayerDesc:
-    n_in, n_out = int(entry["n_in"]), int(entry["n_out"])
-    blob = base64.b64decode(entry["weights"]["base64"], validate=True)
-    if hashlib.sha256(blob).hexdigest() != entry["weights"]["sha256"]:
+def _layer_from_json(index: int, entry, version: int) -> LayerDesc:
+    path = f"$.layers[{index}]"
+    entry = schema.obj(entry, path)
+    get = lambda name: schema.key(entry, name, path)
+    kind = schema.choice(get("kind"), f"{path}.kind", KINDS)
+    n_in = schema.integer(get("n_in"), f"{path}.n_in", 1, schema.MAX_ELEMENTS)
+    n_out = schema.integer(get("n_out"), f"{path}.n_out", 1, schema.MAX_ELEMENTS)
+    if n_in * n_out > MAX_WEIGHTS:
+        raise DescriptionError(f"{path}: {n_out} x {n_in} = {n_in * n_out} weights exceed the limit of {MAX_WEIGHTS} "
+                               "(no FPGA flipspike builds for holds them); shrink the layer")
+    extra = {"lif": (), "output": ("threshold", "leak_shift", "reset", "pool", "shortcut", "conv")}[kind]
+    for name in extra:
+        if entry.get(name) is not None:
+            raise DescriptionError(f"{path}.{name}: an output layer has no {name}; remove it (the output layer "
+                                   "accumulates over T, never fires, and is dense)")
+    weights = schema.obj(get("weights"), f"{path}.weights")
+    try:
+        blob = base64.b64decode(schema.string(schema.key(weights, "base64", f"{path}.weights"), f"{path}.weights.base64"),
+                                validate=True)
+    except ValueError:
+        raise DescriptionError(f"{path}.weights.base64 is not valid base64; the file is corrupt") from None
+    if hashlib.sha256(blob).hexdigest() != schema.key(weights, "sha256", f"{path}.weights"):
         raise DescriptionError(f"layer {index}: weight bits do not match their sha256; the file is corrupt")
     bits = np.unpackbits(np.frombuffer(blob, dtype=np.uint8), bitorder="little")
     if bits.size < n_in * n_out:
         raise DescriptionError(f"layer {index}: {bits.size} weight bits stored, {n_in * n_out} needed")
-    threshold = entry.get("threshold")
-    shortcut = entry.get("shortcut")
+    threshold, shortcut, conv = entry.get("threshold"), entry.get("shortcut"), entry.get("conv")
+    if conv is not None and version < 2:
+        raise DescriptionError(f"{path}.conv: schema version 1 holds dense layers only; a convolution needs "
+                               "\"schema_version\": 2")
+    widths = schema.obj(get("widths"), f"{path}.widths")
+    names = [f.name for f in dataclasses.fields(LayerWidths)]
+    unknown = set(widths) - set(names)
+    if unknown:
+        raise DescriptionError(f"{path}.widths has unknown field(s) {', '.join(sorted(unknown))}; the fields are "
+                               f"{', '.join(names)}")
     return LayerDesc(
-        name=str(entry["name"]), kind=str(entry["kind"]),
+        name=schema.string(get("name"), f"{path}.name"), kind=kind,
         weights=bits[: n_in * n_out].reshape(n_out, n_in).astype(np.uint8),
-        bias=np.asarray(entry["bias"], dtype=np.int64),
-        threshold=None if threshold is None else np.asarray(threshold, dtype=np.int64),
-        frac_bits=int(entry["frac_bits"]), leak_shift=entry.get("leak_shift"), reset=entry.get("reset", "hard"),
-        widths=LayerWidths(**entry["widths"]) if entry.get("widths") else None,
-        conv=ConvSpec.from_json(entry["conv"]) if entry.get("conv") is not None else None,
-        pool=entry.get("pool", 1),
-        shortcut=None if shortcut is None else np.asarray(shortcut, dtype=np.int64))
-
-
+        bias=np.asarray(schema.integers(get("bias"), f"{path}.bias", n_out), dtype=np.int64),
+        threshold=None if threshold is None else np.asarray(
+            schema.integers(threshold, f"{path}.threshold", n_out, 1), dtype=np.int64),
+        frac_bits=schema.integer(get("frac_bits"), f"{path}.frac_bits", 0, 16),
+        leak_shift=schema.optional_integer(entry.get("leak_shift"), f"{path}.leak_shift", *LEAK_SHIFT_RANGE),
+        reset=schema.choice(entry.get("reset", "hard"), f"{path}.reset", RESETS),
+        widths=LayerWidths(**{name: schema.integer(widths[name] if name in widths else (0 if name == "shortcut" else
+                                                   schema.key(widths, name, f"{path}.widths")),
+                                                   f"{path}.widths.{name}", 0, MAX_WIDTH) for name in names}),
+        conv=None if conv is None else ConvSpec.from_json(schema.obj(conv, f"{path}.conv"), f"{path}.conv"),
+        pool=schema.integer(entry.get("pool", 1), f"{path}.pool", 1, 64),
+        shortcut=None if shortcut is None else np.asarray(
+            schema.integers(shortcut, f"{path}.shortcut", n_out), dtype=np.int64))

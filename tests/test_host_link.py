@@ -146,3 +146,68 @@ def test_driver_refuses_another_build_and_damaged_replies(net):
         board.read_counters()
     with pytest.raises(LinkError, match="no complete reply"):
         board.read_counters()                                           # silence
+
+
+def malformed_frames(rng: np.random.Generator, layout, desc, weights, n: int) -> list[tuple[bytes, str | None]]:
+    """``n`` requests that must not act: (bytes, the status the reply must carry, or None: no reply)."""
+    L = layout
+    valid = [frame(CMD["WRITE"], weights.base.to_bytes(4, "little") + rng.integers(0, 256, L.load_bytes,
+                                                                                   dtype=np.uint8).tobytes()),
+             frame(CMD["READ"], weights.base.to_bytes(4, "little") + (1).to_bytes(2, "little")),
+             frame(CMD["INFER"], b"".join(int(v).to_bytes(L.pixel_bytes, "little")
+                                          for v in rng.integers(0, desc.input.max_value + 1, L.n_in))),
+             frame(CMD["COUNTERS"]), frame(CMD["INFO"])]
+    out = []
+    for _ in range(n):
+        base = bytearray(valid[rng.integers(len(valid))])
+        kind = rng.integers(6)
+        if kind == 0:                                     # a bit flipped in the payload or the CRC: the CRC says so
+            k = int(rng.integers(4, len(base)))           # (not in the header: a longer length is a timeout)
+            base[k] ^= 1 << int(rng.integers(8))
+            out.append((bytes(base), "BAD_CRC"))
+        elif kind == 1:                                   # an unknown command, or LEARN without a flip unit
+            cmd = int(rng.choice([0x7F, 0x42, CMD["LEARN"], CMD["READ_LEARN"]]))
+            out.append((frame(cmd, rng.integers(0, 256, int(rng.integers(0, 8)), dtype=np.uint8).tobytes()),
+                        "BAD_COMMAND"))
+        elif kind == 2:                                   # a wrong length for the command
+            cmd = str(rng.choice(["INFER", "READ", "INFO", "COUNTERS"]))
+            right = {"INFER": L.n_in * L.pixel_bytes, "READ": 6, "INFO": 0, "COUNTERS": 0}[cmd]
+            length = int(rng.choice([n for n in range(0, 2 * L.n_in * L.pixel_bytes + 8) if n != right]))
+            out.append((frame(CMD[cmd], rng.integers(0, 256, length, dtype=np.uint8).tobytes()), "BAD_LENGTH"))
+        elif kind == 3:                                   # addresses and counts out of range
+            addr = int(rng.choice([1 << 20, (1 << 32) - 1, weights.base]))
+            count = 0 if addr == weights.base else int(rng.integers(1, 4))
+            out.append((frame(CMD["READ"], addr.to_bytes(4, "little") + count.to_bytes(2, "little")), "BAD_VALUE"))
+        elif kind == 4:                                   # a pixel above input.max_value
+            pixels = [int(v) for v in rng.integers(0, desc.input.max_value + 1, L.n_in)]
+            pixels[int(rng.integers(L.n_in))] = int(rng.integers(desc.input.max_value + 1, 1 << (8 * L.pixel_bytes)))
+            out.append((frame(CMD["INFER"], b"".join(p.to_bytes(L.pixel_bytes, "little") for p in pixels)),
+                        "BAD_VALUE"))
+        else:                                             # garbage with no sync byte: ignored, no reply
+            junk = rng.integers(0, 256, int(rng.integers(1, 12)), dtype=np.uint8)
+            out.append((bytes(junk[junk != SYNC_REQUEST].tolist()), None))
+    return out
+
+
+def test_frame_fuzzer_changes_no_state(net, build_root):
+    """Random malformed frames (flipped bits, unknown commands, LEARN without a flip unit, wrong lengths,
+    out-of-range addresses and values, garbage): each answered with its error (garbage: nothing) and no
+    state changed; the harness's state check catches the one valid WRITE sent at the end."""
+    desc, folds, x = net
+    weights = next(r for r in memory_map(desc, folds) if r.memory == "weights")
+    rng = np.random.default_rng(11)
+    with simulated_board(desc, folds, build_root=build_root) as board:
+        board.write_memory(load_writes(desc, folds))
+        state = lambda: (board.read_memory(weights.base, weights.depth), board.infer(x[0]))
+        before = state()
+        cases = malformed_frames(rng, board.layout, desc, weights, 200)
+        assert {status for _, status in cases} >= {"BAD_CRC", "BAD_COMMAND", "BAD_LENGTH", "BAD_VALUE", None}
+        for request, status in cases:
+            board.port.write(request)
+            if status is not None:
+                got = raw_reply(board)
+                assert got[1] == STATUS[status] and got[2] == b"", (request.hex(), status, got)
+        assert state() == before
+        word = int(before[0][0]) ^ 1                     # the harness can fail: a valid write is seen
+        board.write_memory([(weights.base, word)])
+        assert state()[0] != before[0]
