@@ -86,7 +86,7 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
     ``data_dir`` (default: where the run read it)."""
     from flipspike.sw.data import load_dataset
     from flipspike.sw.export import export_model
-    from flipspike.sw.integer import run_integer
+    from flipspike.sw.integer import classify
     from flipspike.sw.metrics import evaluate
     from flipspike.sw.train import load_run
 
@@ -98,7 +98,7 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
                         meta={"source_run": str(run), "dataset": dataset})
-    int_acc = float((run_integer(desc, data.x_test).cls.numpy() == data.y_test).mean())
+    int_acc = float((classify(desc, data.x_test) == data.y_test).mean())
     desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
     if out is not None:
         if format == "nir":
@@ -306,6 +306,7 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
     p = _planned(net, fold)
     if x is None:
         x, y = test_split(p.desc, samples, dataset, data_dir)
+    check_reference_fits(p.desc, len(x))
     report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
@@ -319,6 +320,19 @@ def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = 
     :class:`flipspike.sw.data.Split` (x_train, y_train, x_test, y_test as pixel values and labels)."""
     from flipspike.sw.data import load_dataset
     return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir)
+
+
+def check_reference_fits(desc: NetDesc, samples: int) -> None:
+    """Refuse, with the figures and the fix, a co-simulation whose integer reference would not fit this
+    machine's memory (it runs on every sample at once, to compare them one by one)."""
+    from flipspike.sw.integer import memory_budget, reference_bytes
+
+    need, budget = reference_bytes(desc, samples), memory_budget()
+    if need > budget:
+        fit = max(1, budget // max(1, reference_bytes(desc, 1)))
+        raise ConfigError(f"co-simulating {samples} samples needs about {need / 2 ** 30:.1f} GiB for the integer "
+                          f"reference, more than the {budget / 2 ** 30:.1f} GiB this machine allows: pass "
+                          f"--samples {fit} or fewer")
 
 
 def test_split(desc: NetDesc, samples: int | str = "all", name: str | None = None,

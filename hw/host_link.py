@@ -123,9 +123,11 @@ class HostLink(wiring.Component):
         m = Module()
         L = self.layout
         aw = max(self.load_end, self.monitor_end, self.learn_words).bit_length()
-        req_addr = Signal(aw)             # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
+        # (their netlist names are those of the board builds measured in docs/history.md: a renamed
+        # signal moves nextpnr's placement, and with it Fmax, by a few per cent either way)
+        req_addr = Signal(aw, name="_addr")   # argument bytes 0..3 (READ, WRITE, READ_LEARN), as wide as needed
         addr_ok = Signal()                # ... and the bytes above that are zero
-        latency = Signal(32)              # cycles of the inference being answered
+        latency = Signal(32, name="_latency")  # cycles of the inference being answered
         arg = Signal(8 * max(ARG_BYTES.values()))    # argument bytes as they arrive (addr, count, label)
         field = lambda name: arg[8 * arg_field(name)[0]:8 * sum(arg_field(name))]
         count, label, addr = field("count"), field("label"), field("addr")

@@ -21,9 +21,10 @@ from amaranth.back import verilog
 from flipspike.ir import NetDesc
 from flipspike.ir.cycle_model import layer_cycles
 from flipspike.ir.files import write_dir_atomic
-from flipspike.ir.folding import Fold, validate_folding
+from flipspike.ir.folding import Fold
 from flipspike.ir.learning import Learning
 from flipspike.ir.memory_map import build_shape, bus_widths, memory_map
+from flipspike.ir.plan import NetPlan
 
 from .accelerator import Accelerator, check_supported
 from .board_top import HostTop
@@ -77,7 +78,7 @@ def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn
              host: dict | None = None) -> Design:
     desc.validate()
     check_supported(desc, learn)
-    validate_folding(desc.layers, folds)
+    NetPlan(desc, folds, learn).check_size()        # (the folding too: refused before any elaboration)
     text = elaborate_verilog(desc, folds, learn, host)
     config = {
         "top": TOP if host is None else HOST_TOP,

@@ -18,18 +18,21 @@ from .errors import OutputPathError
 USER_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
-def _writable_dir(path: Path) -> None:
-    """Create ``path`` (a directory) if need be; an error that names it and the fix where that fails."""
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (a directory) if need be and return it; an error that names it and the fix where it
+    cannot be written (a file in the way, no permission, a read-only file system)."""
+    path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK | os.X_OK):
-            raise PermissionError(f"[Errno 13] Permission denied: '{path}'")
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
     except (FileExistsError, NotADirectoryError):
         raise OutputPathError(f"cannot write into {path}: a file of that name is in the way; choose another "
                               "output path") from None
     except OSError as exc:
         raise OutputPathError(f"cannot write into {path}: {exc.strerror or exc}; choose a writable output "
                               "path") from None
+    return path
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = "") -> Path:
@@ -38,7 +41,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix:
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{path} is a directory; give a file name to write")
-    _writable_dir(path.parent)
+    ensure_dir(path.parent)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -74,7 +77,7 @@ def fill_dir_atomic(out_dir: str | os.PathLike, fill: Callable[[Path], None]) ->
     final = Path(out_dir).resolve()
     if final.exists() and not final.is_dir():
         raise OutputPathError(f"{final} exists and is not a directory; choose another output directory")
-    _writable_dir(final.parent)
+    ensure_dir(final.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         fill(staging)

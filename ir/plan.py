@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from .errors import DescriptionError
 from .folding import Fold, validate_folding
 from .geometry import size as shape_size
 
@@ -32,6 +33,11 @@ SYNAPSE_LATENCY = 3
 PIPELINE_DRAIN = SYNAPSE_LATENCY + 2
 #: Most banks in one spike buffer (a sample's worth of steps, up to this).
 MAX_BANKS = 8
+#: The most memory bits and flip-flop bits a build may hold: about ten times the largest FPGA flipspike
+#: builds for (the ECP5-85F: 3.7 Mbit of block RAM, 84k flip-flops), and what elaborating it here can
+#: afford. Larger plans are refused with their figures before anything is elaborated.
+MAX_MEMORY_BITS = 1 << 25
+MAX_REGISTER_BITS = 1 << 20
 
 
 class LayerPlan:
@@ -222,6 +228,30 @@ class NetPlan:
         #: the spike buffer in front of each layer (None in front of the first: it reads pixels)
         self.buffers = [None] + [SpikeBufferPlan(**_buffer_shape(desc, folds, i), mask=folds[i].event,
                                                  banks=self.banks[i - 1]) for i in range(1, len(desc.layers))]
+
+    @property
+    def memory_bits(self) -> int:
+        """Bits of every memory: the engines', the spike buffers' in block RAM and the pixel buffer."""
+        engines = sum(d * w for layer in self.layers for d, w in layer.memories.values())
+        buffers = sum(b.ram[0] * b.ram[1] for b in self.buffers if b is not None and b.ram is not None)
+        return engines + buffers + self.desc.input.size * self.desc.input.bits
+
+    @property
+    def register_bits(self) -> int:
+        """Bits of the largest register arrays: spike buffers kept in flip-flops and the output layer's
+        accumulators (the pipeline's own registers are small beside them)."""
+        buffers = sum(b.banks * b.size for b in self.buffers if b is not None and b.ram is None)
+        out = self.desc.layers[-1]
+        return buffers + 2 * out.n_out * out.widths.state
+
+    def check_size(self) -> None:
+        """Refuse, with the figures, a build larger than MAX_MEMORY_BITS / MAX_REGISTER_BITS."""
+        memory, registers = self.memory_bits, self.register_bits
+        if memory > MAX_MEMORY_BITS or registers > MAX_REGISTER_BITS:
+            raise DescriptionError(
+                f"this build needs {memory} bits of memory and {registers} bits of register arrays; the limits "
+                f"are {MAX_MEMORY_BITS} and {MAX_REGISTER_BITS} (about ten times the largest FPGA flipspike "
+                "builds for): shrink the network, or fold it so that its spike buffers fit block RAM")
 
     @cached_property
     def regions(self):

@@ -7,6 +7,7 @@ flipspike.ir.formats and (for convolutions, HWC layout) flipspike.ir.geometry.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from flipspike.ir.errors import DataError
 from flipspike.ir import ConvSpec, LayerDesc, NetDesc
 from flipspike.ir.formats import leak
-from flipspike.ir.geometry import covered
+from flipspike.ir.geometry import covered, size
 
 
 @dataclass
@@ -131,3 +132,30 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
         traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v,
                                  None if spikes is None else s_in.reshape(T, B, -1)))
     return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces)
+
+
+#: int64 tensors of a layer's size that the reference holds at once for each sample and step (current,
+#: drive, membrane, spikes, the next layer's input, a convolution's float copy): an upper estimate.
+TENSORS_PER_LAYER = 6
+
+
+def reference_bytes(desc: NetDesc, samples: int) -> int:
+    """About how many bytes :func:`run_integer` takes for ``samples`` samples at once (an upper estimate)."""
+    per_step = sum(TENSORS_PER_LAYER * layer.neurons + size(layer.in_shape) for layer in desc.layers)
+    return 8 * desc.timesteps * samples * per_step
+
+
+def memory_budget() -> int:
+    """Bytes the reference may take: half this machine's memory (8 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def classify(desc: NetDesc, x) -> np.ndarray:
+    """The class of each sample of ``x``, the reference run on as many samples at a time as fit a
+    quarter of :func:`memory_budget` (accuracy over a whole test split at any size)."""
+    x = np.asarray(x)
+    chunk = max(1, memory_budget() // 4 // max(1, reference_bytes(desc, 1)))
+    return np.concatenate([run_integer(desc, x[k:k + chunk]).cls.numpy() for k in range(0, len(x), chunk)])

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from flipspike.ir.errors import ConfigError, MissingFileError
-from flipspike.ir.files import write_atomic, write_text_atomic
+from flipspike.ir.files import ensure_dir, write_atomic, write_text_atomic
 
 from . import distributed
 from .data import Split, load_dataset
@@ -106,7 +106,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     lead = distributed.rank() == 0                     # the rank that writes files and shows progress
     progress = progress and lead
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out_dir)
     teacher = _teacher(model_cfg, cfg, out_dir, model.classes, progress, resume) if cfg.method == "sei" else None
     model.to(device, dtype)
     if distributed.active():

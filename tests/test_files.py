@@ -49,3 +49,23 @@ def test_a_failed_directory_keeps_the_previous_one(tmp_path):
     with pytest.raises(RuntimeError):
         fill_dir_atomic(out, fails)
     assert (out / "a.v").read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["rtl"]
+
+
+def test_an_unwritable_directory_is_a_user_error(tmp_path, monkeypatch, capsys):
+    """(As root every directory is writable, so the permission is taken away where it is asked.)"""
+    import os
+
+    import numpy as np
+
+    from flipspike.cli import main
+    from helpers import random_desc
+
+    net = random_desc(np.random.default_rng(0), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == str(locked) else real(p, mode, **k))
+    with pytest.raises(OutputPathError, match="Permission denied; choose a writable output path"):
+        write_text_atomic(locked / "out.json", "x")
+    assert main(["generate", str(net), "--out", str(locked / "rtl")]) == 2
+    assert "cannot write into" in capsys.readouterr().err and list(locked.iterdir()) == []

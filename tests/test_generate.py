@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from flipspike.hw.verilog import generate
 from flipspike.ir.memory_map import load_writes, memory_map
@@ -68,3 +69,20 @@ def test_synthesis_reports_utilization(tmp_path, capsys):
     assert report["utilization"]["lut4"]["total"] == 5280 and report["utilization"]["lut4"]["used"] > 50
     assert report["fits"] and report["cells"]
     assert "fits" in capsys.readouterr().out
+
+
+def test_a_build_too_large_is_refused_with_its_figures_before_elaboration(tmp_path, capsys, monkeypatch):
+    """A network the loader accepts but no FPGA holds (33.6 Mbit of weights at 1x1): generate says how
+    much it needs and what the limit is before converting anything, and writes nothing."""
+    from amaranth.back import verilog
+    from flipspike.cli import main
+    monkeypatch.setattr(verilog, "convert", lambda *a, **k: pytest.fail("elaborated before refusing"))
+    from flipspike.ir import InputSpec, LayerDesc, NetDesc
+    layers = [LayerDesc("fc1", "lif", np.ones((8192, 4096), np.uint8), np.zeros(8192, np.int64),
+                        np.full(8192, 4, np.int64), 0, 1),
+              LayerDesc("out", "output", np.ones((2, 8192), np.uint8), np.zeros(2, np.int64), None, 0)]
+    desc = NetDesc(2, InputSpec(4096, 1, 1), layers).assign_widths()
+    path = desc.save(tmp_path / "big.json")
+    assert main(["generate", str(path), "--fold", "1x1,1x1", "--out", str(tmp_path / "rtl")]) == 2
+    err = capsys.readouterr().err
+    assert "bits of memory" in err and str(1 << 25) in err and not (tmp_path / "rtl").exists()

@@ -67,3 +67,24 @@ def test_shortcut_adds_the_input_spike_at_the_same_place():
     # the shortcut changes the result (else the check above says nothing about it)
     desc.layers[1].shortcut = desc.layers[1].shortcut * 0 - 1000     # inhibit where the input spiked
     assert not np.array_equal(run_integer(desc.assign_widths(), x).acc.numpy(), got.acc.numpy())
+
+
+def test_classify_runs_in_chunks_that_fit(monkeypatch):
+    """classify() over many samples equals one run of the reference, also when memory allows 3 at a time."""
+    import flipspike.sw.integer as integer
+    rng = np.random.default_rng(5)
+    desc = random_desc(rng, [10, 8, 4], timesteps=3)
+    x = random_pixels(rng, desc, 20)
+    monkeypatch.setattr(integer, "memory_budget", lambda: 4 * 3 * integer.reference_bytes(desc, 1))
+    assert np.array_equal(integer.classify(desc, x), integer.run_integer(desc, x).cls.numpy())
+
+
+def test_a_cosimulation_too_large_for_memory_is_refused_with_the_fix(tmp_path, monkeypatch, capsys):
+    import flipspike.sw.integer as integer
+    from flipspike.cli import main
+    desc = random_desc(np.random.default_rng(5), [64, 8, 10], timesteps=2, input_bits=5)
+    desc.meta["dataset"] = "digits"
+    path = desc.save(tmp_path / "net.json")
+    monkeypatch.setattr(integer, "memory_budget", lambda: 100 * integer.reference_bytes(desc, 1))
+    assert main(["cosim", str(path), "--samples", "all", "--simulator", "pysim"]) == 2
+    assert "pass --samples 100 or fewer" in capsys.readouterr().err
