@@ -16,9 +16,9 @@ light. Sub-packages (each a top-level folder of the repository):
 
 __version__ = "0.1.0"
 
-_API = ("load", "train", "export", "plan", "generate", "lint", "synth", "build", "cosim", "import_nir",
-        "export_nir", "dataset", "test_split", "train_configs", "TrainResult", "ExportResult", "Plan", "SynthResult", "BuildResult",
-        "NirImport", "CosimResult")
+_API = ("load", "train", "export", "plan", "generate", "lint", "synth", "build", "cosim", "learn", "waves", "board",
+        "import_nir", "export_nir", "dataset", "test_split", "train_configs", "TrainResult", "ExportResult", "Plan",
+        "SynthResult", "BuildResult", "CosimResult", "LearnResult", "WavesResult", "NirImport")
 
 
 def __getattr__(name: str):

@@ -318,8 +318,120 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
 def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = None):
     """The dataset ``name`` (default: the one the description was exported from, else digits) as a
     :class:`flipspike.sw.data.Split` (x_train, y_train, x_test, y_test as pixel values and labels)."""
+    return _dataset(desc, name, data_dir)
+
+
+def _dataset(desc: NetDesc, name: str | None, data_dir: PathLike | None):
     from flipspike.sw.data import load_dataset
     return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir)
+
+
+@dataclass
+class LearnResult:
+    """An on-chip learning co-simulation (``as_dict()`` is ``flipspike cosim --learn --json``'s report)."""
+    mismatches: int            # updates or inferences where the hardware differs from the integer rule
+    report: dict               # per update: flips and cycles; accuracy before and after; learning memory
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    @property
+    def accuracy_before(self) -> float | None:
+        """Accuracy on the evaluation samples, in co-simulation, before the updates."""
+        return self.report.get("acc_before")
+
+    @property
+    def accuracy_after(self) -> float | None:
+        return self.report.get("acc_after")
+
+    def as_dict(self) -> dict:
+        return self.report
+
+
+LEARN_SOURCES = ("onchip", "labels", "random")
+
+
+def learn(net: Plan | NetDesc | PathLike, rule=None, *, fold: str | list[Fold] = "auto", source: str = "onchip",
+          updates: int = 0, reinit_output: bool = False, seed: int = 0, x_eval=None, y_eval=None,
+          dataset: str | None = None, data_dir: PathLike | None = None, simulator: str = "verilator",
+          build_dir: PathLike = "build", target=None) -> LearnResult:
+    """On-chip learning of the output layer by the flip unit (``rule``: a
+    :class:`flipspike.ir.learning.FlipRule`, default settings without one), co-simulated update by update
+    against the integer rule; accuracy on ``x_eval`` / ``y_eval`` (default: the test split) before and
+    after. ``source``: onchip (the chip infers each training image and learns from its label alone),
+    labels (the same errors and traces computed on the host and streamed), random (random errors and
+    traces); ``updates``: how many (default one per training image); ``reinit_output``: start from a
+    randomized output layer (on-device adaptation). The description is not changed."""
+    from flipspike.ir.learning import FlipRule
+    from flipspike.sim.learn import label_updates, learn_cosim, random_updates
+
+    if source not in LEARN_SOURCES:
+        raise ConfigError(f"learning source {source!r}: choose one of {', '.join(LEARN_SOURCES)}")
+    p = _planned(net, fold)
+    desc, rule = p.desc.copy(), rule or FlipRule()
+    data = _dataset(desc, dataset, data_dir)
+    if x_eval is None:
+        x_eval, y_eval = data.x_test, data.y_test
+    rng = np.random.default_rng(seed)
+    out = desc.layers[-1]
+    if reinit_output:                              # start from a freshly randomized output layer
+        out.weights = rng.integers(0, 2, out.weights.shape).astype(np.uint8)
+        out.bias[:] = 0
+    count = updates or len(data.x_train)
+    evaluate = dict(x_eval=x_eval, y_eval=y_eval, simulator=simulator, build_root=build_dir, target=target)
+    if source == "random":
+        report = learn_cosim(desc, p.folds, rule, random_updates(rng, out, rule, count), **evaluate)
+    else:
+        reps = -(-count // len(data.x_train))
+        x = np.concatenate([data.x_train] * reps)[:count]
+        y = np.concatenate([data.y_train] * reps)[:count]
+        report = (learn_cosim(desc, p.folds, rule, onchip=(x, y), **evaluate) if source == "onchip" else
+                  learn_cosim(desc, p.folds, rule, label_updates(desc, rule, x, y), **evaluate))
+    return LearnResult(report["mismatches"], report)
+
+
+@dataclass
+class WavesResult:
+    trace: Path                # the FST (or VCD, without the lz4 headers) of one inference
+    save_file: Path            # a GTKWave save file with the signals grouped by layer
+    cls: int
+    latency: int               # cycles
+    differences: list[dict]    # against the integer reference (empty: bit-exact)
+
+
+def waves(net: Plan | NetDesc | PathLike, path: PathLike, x, *, fold: str | list[Fold] = "auto",
+          build_dir: PathLike = "build") -> WavesResult:
+    """One sample (``x``: its pixel values) through a tracing Verilator build: a waveform at ``path``
+    (its suffix follows the format Verilator can write) and a GTKWave save file beside it."""
+    from flipspike.ir.files import ensure_dir
+    from flipspike.sim.compare import compare
+    from flipspike.sim.cosim import run_hardware
+    from flipspike.sim.verilator import trace_format
+    from flipspike.sw.integer import run_integer
+
+    p = _planned(net, fold)
+    x = np.asarray(x).reshape(1, -1)
+    trace = Path(path).with_suffix("." + trace_format())
+    ensure_dir(trace.parent)
+    (observed,), _ = run_hardware(p.desc, p.folds, [{"loads": [], "samples": x, "stream": False}],
+                                  build_root=build_dir, waves=trace)
+    obs = observed["samples"][0]
+    return WavesResult(trace, trace.with_suffix(".gtkw"), obs["cls"], obs["latency"],
+                       compare(run_integer(p.desc, x), observed))
+
+
+def board(port: str, net: Plan | NetDesc | PathLike, fold: str | list[Fold] = "auto", *, learn: Learning | None = None,
+          baud: int = 1_000_000, build_dir: PathLike = "build"):
+    """A context manager giving a :class:`flipspike.host.driver.Board` at serial ``port`` (checked to hold
+    a build of this network's shape), or with ``port="sim"`` the board top under Verilator behind a
+    pseudo-terminal. Pass it as ``target`` to :func:`cosim` or :func:`learn`."""
+    p = _planned(net, fold)
+    if port == "sim":
+        from flipspike.sim.serial_cosim import simulated_board
+        return simulated_board(p.desc, p.folds, learn, build_root=build_dir)
+    from flipspike.host.driver import Board
+    return Board(port, p.desc, p.folds, learn, baud=baud)
 
 
 def check_reference_fits(desc: NetDesc, samples: int) -> None:
@@ -338,7 +450,7 @@ def check_reference_fits(desc: NetDesc, samples: int) -> None:
 def test_split(desc: NetDesc, samples: int | str = "all", name: str | None = None,
                data_dir: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``samples`` (or all) test images and labels of dataset ``name`` (see :func:`dataset`)."""
-    data = dataset(desc, name, data_dir)
+    data = _dataset(desc, name, data_dir)
     n = len(data.x_test) if samples == "all" else _count(samples)
     if not 1 <= n <= len(data.x_test):
         raise ConfigError(f"--samples must be 1..{len(data.x_test)} or 'all', got {samples}")
@@ -353,5 +465,6 @@ def _count(text) -> int:
 
 
 __all__ = ["FlipspikeError", "load", "train", "export", "plan", "generate", "lint", "synth", "build", "cosim",
-           "import_nir", "export_nir", "dataset", "test_split", "train_configs", "TrainResult", "ExportResult", "Plan", "SynthResult",
+           "import_nir", "export_nir", "dataset", "test_split", "train_configs", "learn", "waves", "board",
+           "TrainResult", "LearnResult", "WavesResult", "ExportResult", "Plan", "SynthResult",
            "BuildResult", "NirImport", "CosimResult"]

@@ -189,13 +189,16 @@ def _cmd_cosim(args) -> int:
     x, y = fs.test_split(desc, args.samples, args.dataset, args.data_dir)
     if args.waves:
         return _waves(args, plan)
-    with _target(args, desc, plan.folds, _learning(args, desc)) as target:
+    with _target(args, plan, _learning(args, desc)) as target:
         if args.learn:
             if args.reinit_output and target is not None and args.port != "sim":
                 print("note: a board keeps its momenta between runs; reconfigure it for a fresh start")
-            report = _learn(args, desc, plan.folds, x, y, target)
+            learned = fs.learn(plan, _rule(args), source=args.learn_source, updates=args.updates,
+                               reinit_output=args.reinit_output, seed=args.seed, x_eval=x, y_eval=y,
+                               dataset=args.dataset, data_dir=args.data_dir, simulator=args.simulator,
+                               build_dir=args.build_dir, target=target)
+            report, ok = learned.as_dict(), learned.ok
             print(learn_table(report))
-            ok = report["mismatches"] == 0
         else:
             result = fs.cosim(plan, x, y, simulator=args.simulator, build_dir=args.build_dir, target=target,
                               bench=args.bench)
@@ -211,30 +214,19 @@ def _cmd_cosim(args) -> int:
 
 def _waves(args, plan) -> int:
     """One test sample through a tracing build: an FST and a GTKWave save file grouped by layer."""
-    from flipspike.sim.compare import compare
-    from flipspike.sim.cosim import run_hardware
-    from flipspike.ir.files import ensure_dir
-    from flipspike.sim.verilator import trace_format
-    from flipspike.sw.integer import run_integer
-
     x_all, y_all = fs.test_split(plan.desc, "all", args.dataset, args.data_dir)
     k = args.sample
     if not 0 <= k < len(x_all):
         raise FlipspikeError(f"--sample must be 0..{len(x_all) - 1}, got {k}")
     if args.simulator != "verilator":
         raise FlipspikeError("--waves needs --simulator verilator")
-    x = x_all[k:k + 1]
-    fst = Path(args.waves).with_suffix("." + trace_format())
-    if fst.suffix != Path(args.waves).suffix:
-        print(f"note: Verilator's FST writer needs the lz4 headers (e.g. apt install liblz4-dev); writing {fst}")
-    ensure_dir(fst.parent)
-    (observed,), _ = run_hardware(plan.desc, plan.folds, [{"loads": [], "samples": x, "stream": False}],
-                                  build_root=args.build_dir, waves=fst)
-    diffs = compare(run_integer(plan.desc, x), observed)
-    obs = observed["samples"][0]
-    print(f"sample {k}: class {obs['cls']} (label {int(y_all[k])}), {obs['latency']} cycles, "
+    result = fs.waves(plan, args.waves, x_all[k], build_dir=args.build_dir)
+    if result.trace.suffix != Path(args.waves).suffix:
+        print(f"note: Verilator's FST writer needs the lz4 headers (e.g. apt install liblz4-dev); wrote {result.trace}")
+    diffs = result.differences
+    print(f"sample {k}: class {result.cls} (label {int(y_all[k])}), {result.latency} cycles, "
           f"{'bit-exact' if not diffs else f'{len(diffs)} differences'}")
-    print(f"wrote {fst} and {fst.with_suffix('.gtkw')} (gtkwave {fst.with_suffix('.gtkw')})")
+    print(f"wrote {result.trace} and {result.save_file} (gtkwave {result.save_file})")
     return 0 if not diffs else 1
 
 
@@ -255,44 +247,11 @@ def _learning(args, desc):
     return Learning(len(desc.layers) - 1, _rule(args)) if args.learn else None
 
 
-@contextlib.contextmanager
-def _target(args, desc, folds, learn):
-    """A board to run on (--port), or None for the simulator."""
+def _target(args, plan, learn):
+    """A board to run on (--port: a serial port, or sim), or None for the simulator."""
     if not getattr(args, "port", None):
-        yield None
-    elif args.port == "sim":
-        from flipspike.sim.serial_cosim import simulated_board
-        with simulated_board(desc, folds, learn, build_root=args.build_dir) as board:
-            yield board
-    else:
-        from flipspike.host.driver import Board
-        with Board(args.port, desc, folds, learn, baud=args.baud) as board:
-            yield board
-
-
-def _learn(args, desc, folds, x_eval, y_eval, target=None) -> dict:
-    import numpy as np
-
-    from flipspike.sim.learn import label_updates, learn_cosim, random_updates
-
-    data = fs.dataset(desc, args.dataset, args.data_dir)
-    rule = _rule(args)
-    rng = np.random.default_rng(args.seed)
-    out = desc.layers[-1]
-    if args.reinit_output:                         # start from a freshly randomized output layer
-        out.weights = rng.integers(0, 2, out.weights.shape).astype(np.uint8)
-        out.bias[:] = 0
-    count = args.updates or len(data.x_train)
-    evaluate = dict(x_eval=x_eval, y_eval=y_eval, simulator=args.simulator,
-                    build_root=args.build_dir, target=target)
-    if args.learn_source == "random":
-        return learn_cosim(desc, folds, rule, random_updates(rng, out, rule, count), **evaluate)
-    reps = -(-count // len(data.x_train))
-    x = np.concatenate([data.x_train] * reps)[:count]
-    y = np.concatenate([data.y_train] * reps)[:count]
-    if args.learn_source == "onchip":
-        return learn_cosim(desc, folds, rule, onchip=(x, y), **evaluate)
-    return learn_cosim(desc, folds, rule, label_updates(desc, rule, x, y), **evaluate)
+        return contextlib.nullcontext()
+    return fs.board(args.port, plan, learn=learn, baud=args.baud, build_dir=args.build_dir)
 
 
 METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso", "bso-int"]
