@@ -269,15 +269,40 @@ def export_nir(net: NetDesc | PathLike, path: PathLike) -> Path:
 # -- sim: co-simulation --------------------------------------------------------------------------------------
 @dataclass
 class CosimResult:
-    """A co-simulation's findings (``as_dict()`` is the JSON ``flipspike cosim --json`` writes)."""
-    samples: int
-    mismatches: int                       # samples where the hardware differs from the integer reference
-    cycle_model_mismatches: int           # samples where a layer's cycles differ from the cycle model
-    mismatch_details: list[dict]
-    layers: list[dict]                    # per layer: cycles, SOPs, spikes, measured and modelled
-    cycles_per_inference: float           # latency, one sample at a time
-    streaming_cycles_per_inference: float | None
-    report: dict                          # everything else the run measured (timings, energy, accuracy)
+    """A co-simulation's findings, read from its report (``as_dict()``: the JSON ``flipspike cosim --json``
+    writes: per layer cycles, SOPs and spikes measured and modelled, timings, energy, accuracy)."""
+    report: dict
+
+    @property
+    def samples(self) -> int:
+        return self.report["samples"]
+
+    @property
+    def mismatches(self) -> int:
+        """Samples where the hardware differs from the integer reference."""
+        return self.report["mismatches"]
+
+    @property
+    def cycle_model_mismatches(self) -> int:
+        """Samples where a layer's cycle counters differ from the cycle model."""
+        return self.report["cycle_model_mismatches"]
+
+    @property
+    def mismatch_details(self) -> list[dict]:
+        return self.report["mismatch_details"]
+
+    @property
+    def layers(self) -> list[dict]:
+        return self.report["layers"]
+
+    @property
+    def cycles_per_inference(self) -> float:
+        """Latency, one sample at a time."""
+        return self.report["cycles_per_inference"]
+
+    @property
+    def streaming_cycles_per_inference(self) -> float | None:
+        return self.report["streaming_cycles_per_inference"]
 
     @property
     def ok(self) -> bool:
@@ -310,9 +335,7 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
     report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
-    return CosimResult(n, report["mismatches"], report["cycle_model_mismatches"], report["mismatch_details"],
-                       report["layers"], report["cycles_per_inference"], report["streaming_cycles_per_inference"],
-                       report)
+    return CosimResult(report)
 
 
 def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = None):
@@ -328,9 +351,14 @@ def _dataset(desc: NetDesc, name: str | None, data_dir: PathLike | None):
 
 @dataclass
 class LearnResult:
-    """An on-chip learning co-simulation (``as_dict()`` is ``flipspike cosim --learn --json``'s report)."""
-    mismatches: int            # updates or inferences where the hardware differs from the integer rule
-    report: dict               # per update: flips and cycles; accuracy before and after; learning memory
+    """An on-chip learning co-simulation, read from its report (``as_dict()``: ``flipspike cosim --learn
+    --json``'s: per update flips and cycles, accuracy before and after, learning memory)."""
+    report: dict
+
+    @property
+    def mismatches(self) -> int:
+        """Updates or inferences where the hardware differs from the integer rule."""
+        return self.report["mismatches"]
 
     @property
     def ok(self) -> bool:
@@ -388,7 +416,7 @@ def learn(net: Plan | NetDesc | PathLike, rule=None, *, fold: str | list[Fold] =
         y = np.concatenate([data.y_train] * reps)[:count]
         report = (learn_cosim(desc, p.folds, rule, onchip=(x, y), **evaluate) if source == "onchip" else
                   learn_cosim(desc, p.folds, rule, label_updates(desc, rule, x, y), **evaluate))
-    return LearnResult(report["mismatches"], report)
+    return LearnResult(report)
 
 
 @dataclass

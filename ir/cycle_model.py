@@ -18,7 +18,7 @@ hardware ``cycles`` counter) are its issue cycles plus the drain cycles not hidd
 
 Readiness: step j of layer l needs step j of layer l-1 committed (visible D + 1 cycles after that
 step's last word) and its own output bank free (layer l+1 has released step j-B, B the buffer's banks
-(``buffer_banks``): visible the cycle after that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
+(``NetPlan.banks``): visible the cycle after that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
 (the co-simulation's one-at-a-time runs) and is exact, cycle for cycle; :func:`layer_cycles` gives each
 layer's period in a stream when it is never kept waiting: the slowest layer's sets the throughput.
 """
@@ -29,7 +29,7 @@ import numpy as np
 
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
-from flipspike.ir.plan import PIPELINE_DRAIN, LayerPlan, buffer_banks, result_turnaround
+from flipspike.ir.plan import PIPELINE_DRAIN, LayerPlan, NetPlan, result_turnaround
 
 _NEVER = -(1 << 40)      # "ready since long ago"
 #: A step's spikes are committed with its last write-back and visible to the next layer a cycle later.
@@ -93,7 +93,7 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
     """Issue cycles of each step of each layer (first layer: the synapse phase, then the T neuron
     steps). ``event[l]``: the words event-driven layer l issues at each step (:func:`event_words`)."""
     T, out = desc.timesteps, []
-    for i, plan in enumerate(_plans(desc, folds)):
+    for i, plan in enumerate(NetPlan(desc, folds).layers):
         if i == 0:
             out.append([plan.synapse_phase] + [plan.step_issue()] * T)
         elif plan.event:
@@ -103,16 +103,12 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
     return out
 
 
-def _plans(desc: NetDesc, folds: list[Fold]) -> list[LayerPlan]:
-    return [LayerPlan(layer, fold, first=i == 0, timesteps=desc.timesteps)
-            for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
-
-
 def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[int]:
     """Busy cycles of each layer for one sample run alone, from its steps' issue cycles (step_words)."""
     T, L = desc.timesteps, len(desc.layers)
-    banks = buffer_banks(desc, folds)
-    engines = [_Engine(plan) for plan in _plans(desc, folds)]
+    net = NetPlan(desc, folds)
+    banks = net.banks
+    engines = [_Engine(plan) for plan in net.layers]
     engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
     for j in range(T):
         for i, engine in enumerate(engines):

@@ -3,6 +3,7 @@ temporary one behind, and never loses the file that was there before."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -35,6 +36,18 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _user_errors(path: Path):
+    """OSErrors the user can fix (USER_ERRNOS) as an OutputPathError naming ``path``; others unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in USER_ERRNOS:
+            raise
+        raise OutputPathError(f"cannot write {path}: {exc.strerror}; free some space or choose another "
+                              "output path") from None
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix: str = "") -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``. On any
     failure (an exception, an interrupt) the temporary file is removed and ``path`` is untouched."""
@@ -46,13 +59,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], suffix:
     os.close(fd)
     tmp = Path(name)
     try:
-        try:
+        with _user_errors(path):
             write(tmp)
-        except OSError as exc:
-            if exc.errno not in USER_ERRNOS:
-                raise
-            raise OutputPathError(f"cannot write {path}: {exc.strerror}; free some space or choose another "
-                                  "output path") from None
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)                     # mkstemp makes 0600; give a normal file's mode
@@ -80,7 +88,8 @@ def fill_dir_atomic(out_dir: str | os.PathLike, fill: Callable[[Path], None]) ->
     ensure_dir(final.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        fill(staging)
+        with _user_errors(final):
+            fill(staging)
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
@@ -100,12 +109,3 @@ def write_dir_atomic(out_dir: str | os.PathLike, files: dict[str, str]) -> Path:
         for name, text in files.items():
             (staging / name).write_text(text)
     return fill_dir_atomic(out_dir, fill)
-
-
-def scratch_env(directory: str | os.PathLike, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a tool run inside ``directory`` (a temporary one of flipspike's): ``base`` (the
-    process's environment) with TMPDIR there too, so whatever the tool leaves when it is killed goes
-    with it."""
-    scratch = Path(directory) / ".tmp"
-    scratch.mkdir(exist_ok=True)
-    return {**(os.environ if base is None else base), "TMPDIR": str(scratch)}

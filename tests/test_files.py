@@ -69,3 +69,13 @@ def test_an_unwritable_directory_is_a_user_error(tmp_path, monkeypatch, capsys):
         write_text_atomic(locked / "out.json", "x")
     assert main(["generate", str(net), "--out", str(locked / "rtl")]) == 2
     assert "cannot write into" in capsys.readouterr().err and list(locked.iterdir()) == []
+
+
+def test_a_full_disk_while_filling_a_directory_is_a_user_error(tmp_path):
+    def full(d):
+        (d / "a.v").write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputPathError, match="cannot write .*rtl: No space left on device"):
+        fill_dir_atomic(tmp_path / "rtl", full)
+    assert list(tmp_path.iterdir()) == []
