@@ -18,13 +18,7 @@ from flipspike.ir.formats import COUNTER_WIDTH
 from flipspike.ir.learning import FlipRule
 
 from .arith import tree_sum
-
-
-class WriteSignature(wiring.Signature):
-    """A memory write port, from the writer's side (components take ``In(WriteSignature(...))``)."""
-
-    def __init__(self, depth: int, width: int):
-        super().__init__({"addr": Out(range(max(2, depth))), "data": Out(width), "en": Out(1)})
+from .interfaces import WriteSignature
 
 
 class WeightPortSignature(wiring.Signature):

@@ -87,3 +87,19 @@ class MonitorSignature(wiring.Signature):
 
     def __init__(self, addr_width: int, data_width: int):
         super().__init__({"addr": Out(addr_width), "data": In(data_width)})
+
+
+class WriteSignature(wiring.Signature):
+    """A memory write port, from the writer's side (components take ``In(WriteSignature(...))``): write
+    ``data`` at ``addr`` where ``en`` is high."""
+
+    def __init__(self, depth: int, width: int):
+        super().__init__({"addr": Out(range(max(2, depth))), "data": Out(width), "en": Out(1)})
+
+
+class BorrowSignature(wiring.Signature):
+    """A memory read port lent to the monitor, from the lender's side: where ``take`` is high (and the
+    engine does not read the port itself) the port reads ``addr``; ``data`` is the port's word."""
+
+    def __init__(self, addr_width: int, data_width: int):
+        super().__init__({"take": Out(1), "addr": Out(addr_width), "data": In(data_width)})

@@ -34,10 +34,21 @@ def world_size() -> int:
     return dist.get_world_size() if active() else 1
 
 
-def init_from_env(device: torch.device) -> None:
-    """Join the process group torchrun describes in the environment (no-op in a single process)."""
+def init_from_env(device: torch.device) -> bool:
+    """Join the process group torchrun describes in the environment (no-op in a single process).
+    Returns whether it did (then :func:`leave` it when done)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return True
+    return False
+
+
+def leave() -> None:
+    """Every rank leaves the process group together: one left to the interpreter's exit can abort a rank
+    in gloo's teardown ("terminate called without an active exception"), more often on a loaded machine."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def shard(idx: torch.Tensor) -> tuple[torch.Tensor, float]:

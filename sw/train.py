@@ -102,7 +102,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     if model.classes != data.classes:
         raise ConfigError(f"--arch must end with {data.classes} classes for {cfg.dataset}, got {model.classes}")
     device, dtype = resolve_device(cfg.device), _dtype(cfg.dtype)
-    distributed.init_from_env(device)
+    joined = distributed.init_from_env(device)
     lead = distributed.rank() == 0                     # the rank that writes files and shows progress
     progress = progress and lead
     out_dir = Path(out_dir)
@@ -157,6 +157,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     model.cpu()
     if lead:
         save_run(out_dir, model, cfg, metrics)
+    if joined:
+        distributed.leave()
     return metrics
 
 
