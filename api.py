@@ -331,7 +331,6 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
     p = _planned(net, fold)
     if x is None:
         x, y = test_split(p.desc, samples, dataset, data_dir)
-    check_reference_fits(p.desc, len(x))
     report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
@@ -460,19 +459,6 @@ def board(port: str, net: Plan | NetDesc | PathLike, fold: str | list[Fold] = "a
         return simulated_board(p.desc, p.folds, learn, build_root=build_dir)
     from flipspike.host.driver import Board
     return Board(port, p.desc, p.folds, learn, baud=baud)
-
-
-def check_reference_fits(desc: NetDesc, samples: int) -> None:
-    """Refuse, with the figures and the fix, a co-simulation whose integer reference would not fit this
-    machine's memory (it runs on every sample at once, to compare them one by one)."""
-    from flipspike.sw.integer import memory_budget, reference_bytes
-
-    need, budget = reference_bytes(desc, samples), memory_budget()
-    if need > budget:
-        fit = max(1, budget // max(1, reference_bytes(desc, 1)))
-        raise ConfigError(f"co-simulating {samples} samples needs about {need / 2 ** 30:.1f} GiB for the integer "
-                          f"reference, more than the {budget / 2 ** 30:.1f} GiB this machine allows: pass "
-                          f"--samples {fit} or fewer")
 
 
 def test_split(desc: NetDesc, samples: int | str = "all", name: str | None = None,

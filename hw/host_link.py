@@ -40,7 +40,7 @@ class HostLink(wiring.Component):
     into the link's buffer), the :class:`RequestCheck` gives its status, the :class:`RequestExecutor`
     acts on the accelerator where the status is OK, and the :class:`ReplyStreamer` answers. Here only
     their sequence: LISTEN until a frame ends (or times out), the checks' latency, DECIDE, EXECUTE,
-    REPLY, and LISTEN again.
+    REPLY, and LISTEN again; each part starts from a state of this sequence (a register).
     """
 
     def __init__(self, accel, layout: LinkLayout, timeout: int):
@@ -103,20 +103,23 @@ class HostLink(wiring.Component):
                 m.d.comb += reply.learn_v.eq(learn.v)
         m.d.comb += self.status.eq(Mux(rx.idle, LINK_IDLE, Mux(rx.in_frame, LINK_RECEIVING, LINK_BUSY)))
 
+        # (every start is decoded from this machine's state, a register: no chain of pulses runs from one
+        # part's state through this one into the next part's register enables)
         with m.FSM():
             with m.State("LISTEN"):
                 with m.If(rx.done):
                     m.next = "CHECK"
                 with m.If(rx.timed_out):
-                    m.d.comb += [reply.start.eq(1), reply.code.eq(STATUS["TIMEOUT"])]
-                    m.next = "REPLY"
+                    m.next = "TIMEOUT"
+            with m.State("TIMEOUT"):
+                m.d.comb += [reply.start.eq(1), reply.code.eq(STATUS["TIMEOUT"])]
+                m.next = "REPLY"
             with m.State("CHECK"):
                 # (DECIDE comes two cycles after the CRC byte, which comes two or more after the last
                 # payload byte: RequestCheck.LATENCY cycles after it, the status is final)
                 m.next = "DECIDE"
             with m.State("DECIDE"):
-                ok = rx.request.crc_ok & (check.status == STATUS["OK"])
-                with m.If(ok):
+                with m.If(rx.request.crc_ok & check.ok):
                     m.d.comb += ex.start.eq(1)
                     m.next = "EXECUTE"
                 with m.Else():
@@ -125,8 +128,10 @@ class HostLink(wiring.Component):
                     m.next = "REPLY"
             with m.State("EXECUTE"):
                 with m.If(ex.done):
-                    m.d.comb += [reply.start.eq(1), reply.code.eq(STATUS["OK"]), reply.ok.eq(1)]
-                    m.next = "REPLY"
+                    m.next = "ANSWER"
+            with m.State("ANSWER"):
+                m.d.comb += [reply.start.eq(1), reply.code.eq(STATUS["OK"]), reply.ok.eq(1)]
+                m.next = "REPLY"
             with m.State("REPLY"):
                 with m.If(reply.done):
                     m.d.comb += rx.resume.eq(1)

@@ -80,10 +80,11 @@ class RequestExecutor(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), issued.eq(0), latency.eq(0),
-                                 from_label.eq(0), load_addr.eq(arg(req, "addr")[:self.addr_width])]
                     m.next = "EXECUTE"
             with m.State("EXECUTE"):
+                # (the registers start here, enabled by the state alone: latency is still being read in IDLE)
+                m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), issued.eq(0), latency.eq(0),
+                             from_label.eq(0), load_addr.eq(arg(req, "addr")[:self.addr_width])]
                 m.next = "DONE"                          # (by the registered command flags: one is set)
                 with m.If(is_cmd.WRITE):
                     m.next = "WRITE"

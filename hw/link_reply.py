@@ -131,10 +131,11 @@ class ReplyStreamer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                # (loaded every cycle, enabled by the state alone: they keep the values of the start cycle)
+                m.d.sync += [code.eq(self.code), tx_crc.eq(0), hdr_k.eq(0), word_idx.eq(0), byte_k.eq(0),
+                             pos.eq(first), reply_len.eq(Mux(self.ok, Mux(streamed, streamed_len, word_bytes), 0)),
+                             last_word.eq(Mux(self.ok & streamed, count - 1, 0))]
                 with m.If(self.start):
-                    m.d.sync += [code.eq(self.code), tx_crc.eq(0), hdr_k.eq(0), word_idx.eq(0), byte_k.eq(0),
-                                 pos.eq(first), reply_len.eq(Mux(self.ok, Mux(streamed, streamed_len, word_bytes), 0)),
-                                 last_word.eq(Mux(self.ok & streamed, count - 1, 0))]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(Mux(hdr_k == 0, SYNC_REPLY, header))]

@@ -12,7 +12,7 @@ from .link_fields import arg, by_command, request_layout
 
 
 class RequestCheck(wiring.Component):
-    """``status``: OK, or the error status of ``request`` (BAD_COMMAND, BAD_LENGTH, BAD_VALUE; the CRC
+    """``status``: OK (and ``ok``), or the error status of ``request`` (BAD_COMMAND, BAD_LENGTH, BAD_VALUE; the CRC
     is the caller's), by the protocol's rules (:mod:`flipspike.ir.host_protocol`): a payload length
     that fits the command; WRITE's whole words inside the load map (``load_end`` words); READ's and
     READ_LEARN's count nonzero, within a reply, inside the monitor map (``monitor_end``) or the flip
@@ -30,7 +30,7 @@ class RequestCheck(wiring.Component):
                  addr_width: int):
         self.layout, self.has_learn = layout, has_learn
         self.load_end, self.monitor_end, self.learn_words, self.addr_width = load_end, monitor_end, learn_words, addr_width
-        super().__init__({"request": In(request_layout(layout)), "status": Out(8)})
+        super().__init__({"request": In(request_layout(layout)), "status": Out(8), "ok": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -71,5 +71,5 @@ class RequestCheck(wiring.Component):
             verdicts["LEARN"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(ok_val, STATUS["OK"], STATUS["BAD_VALUE"]))
         verdict = Signal(8, name="verdict")
         m.d.comb += verdict.eq(by_command(req.is_cmd, verdicts, STATUS["BAD_COMMAND"]))
-        m.d.sync += self.status.eq(verdict)
+        m.d.sync += [self.status.eq(verdict), self.ok.eq(verdict == STATUS["OK"])]
         return m

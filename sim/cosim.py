@@ -19,7 +19,7 @@ from flipspike.ir.folding import Fold
 from flipspike.ir.geometry import shape_text
 from flipspike.ir.learning import Learning
 from flipspike.ir.memory_map import build_shape, load_writes
-from flipspike.sw.integer import run_integer
+from flipspike.sw.integer import run_integer_chunks
 
 from .compare import compare
 from .samples import pixel_words
@@ -139,12 +139,20 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
     one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
     (see :func:`run_hardware`): the same comparison, against real hardware."""
     start = time.perf_counter()
-    ref = run_integer(desc, x)
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
                                  template=template, target=target, bench=bench)
-    diffs = compare(ref, observed)
+    # the reference a chunk at a time (its memory does not grow with the split): its comparison, the cycle
+    # model of each sample run alone (as the bench runs them), the per-layer totals and the classes
+    diffs, per_sample, ref_cls = [], [], []
+    sops_ref, spikes_ref = [0] * len(desc.layers), [0] * len(desc.layers)
+    for first, ref in run_integer_chunks(desc, x):
+        diffs += compare(ref, observed, first, total=len(x))
+        per_sample += sample_cycles(desc, folds, ref)
+        ref_cls.append(ref.cls.numpy())
+        for i, trace in enumerate(ref.layers):
+            sops_ref[i] += int(trace.sops.sum())
+            spikes_ref[i] += int(trace.in_spikes.sum())
     model = layer_cycles(desc, folds)
-    per_sample = sample_cycles(desc, folds, ref)          # each sample run alone, as the bench runs them
     samples = observed["samples"]
     n = len(samples)
     total_cycles = sum(o["latency"] for o in samples)
@@ -164,9 +172,9 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
                                           o["counters"][i]["skipped"] != p[i]["skipped"]
                                           for o, p in zip(samples, per_sample)),
             "sops_measured": sum(o["counters"][i]["sops"] for o in samples),
-            "sops_ref": int(ref.layers[i].sops.sum()),
+            "sops_ref": sops_ref[i],
             "spikes_measured": sum(o["counters"][i]["in_spikes"] for o in samples),
-            "spikes_ref": int(ref.layers[i].in_spikes.sum()),
+            "spikes_ref": spikes_ref[i],
         })
     report = {
         "simulator": ("board" if target is not None else
@@ -188,7 +196,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
     }
     if y is not None:
         report["accuracy_hw"] = float(np.mean(np.asarray([o["cls"] for o in samples]) == np.asarray(y)))
-        report["accuracy_ref"] = float((ref.cls.numpy() == np.asarray(y)).mean())
+        report["accuracy_ref"] = float((np.concatenate(ref_cls) == np.asarray(y)).mean())
     sim_s = timings.get("simulate_s", 0)
     report["cycles_per_second"] = observed["simulated_cycles"] / sim_s if sim_s else None
     return report

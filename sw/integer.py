@@ -153,9 +153,20 @@ def memory_budget() -> int:
         return 8 << 30
 
 
-def classify(desc: NetDesc, x) -> np.ndarray:
-    """The class of each sample of ``x``, the reference run on as many samples at a time as fit a
-    quarter of :func:`memory_budget` (accuracy over a whole test split at any size)."""
+def reference_chunk(desc: NetDesc) -> int:
+    """Samples :func:`run_integer` may take at once: as many as fit a quarter of :func:`memory_budget`."""
+    return max(1, memory_budget() // 4 // max(1, reference_bytes(desc, 1)))
+
+
+def run_integer_chunks(desc: NetDesc, x, chunk: int | None = None):
+    """The reference over ``x`` a chunk at a time (default :func:`reference_chunk` samples), so its memory
+    does not grow with the number of samples: yields (index of the chunk's first sample, its result)."""
     x = np.asarray(x)
-    chunk = max(1, memory_budget() // 4 // max(1, reference_bytes(desc, 1)))
-    return np.concatenate([run_integer(desc, x[k:k + chunk]).cls.numpy() for k in range(0, len(x), chunk)])
+    chunk = chunk or reference_chunk(desc)
+    for k in range(0, len(x), chunk):
+        yield k, run_integer(desc, x[k:k + chunk])
+
+
+def classify(desc: NetDesc, x) -> np.ndarray:
+    """The class of each sample of ``x`` (accuracy over a whole test split at any size: in chunks)."""
+    return np.concatenate([ref.cls.numpy() for _, ref in run_integer_chunks(desc, x)] or [np.zeros(0, int)])

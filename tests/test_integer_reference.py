@@ -1,8 +1,11 @@
 """The torch integer reference (vectorized) against the plain-Python one, on random networks."""
 
+import copy
+
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+from flipspike.ir import Fold
 from flipspike.sw.integer import run_integer
 
 from helpers import plain_run, random_conv_desc, random_desc, random_pixels
@@ -79,12 +82,26 @@ def test_classify_runs_in_chunks_that_fit(monkeypatch):
     assert np.array_equal(integer.classify(desc, x), integer.run_integer(desc, x).cls.numpy())
 
 
-def test_a_cosimulation_too_large_for_memory_is_refused_with_the_fix(tmp_path, monkeypatch, capsys):
+def test_cosimulation_compares_in_chunks_what_it_compares_whole(monkeypatch):
+    """With memory for 3 samples at a time, co-simulation runs the reference chunk by chunk: the report
+    equals the one made from a single run, and a one-LSB difference in the hardware is still found, at
+    the right samples (their indices in the whole split)."""
     import flipspike.sw.integer as integer
-    from flipspike.cli import main
-    desc = random_desc(np.random.default_rng(5), [64, 8, 10], timesteps=2, input_bits=5)
-    desc.meta["dataset"] = "digits"
-    path = desc.save(tmp_path / "net.json")
-    monkeypatch.setattr(integer, "memory_budget", lambda: 100 * integer.reference_bytes(desc, 1))
-    assert main(["cosim", str(path), "--samples", "all", "--simulator", "pysim"]) == 2
-    assert "pass --samples 100 or fewer" in capsys.readouterr().err
+    from flipspike.sim.cosim import cosim
+    rng = np.random.default_rng(9)
+    desc = random_desc(rng, [10, 8, 4], timesteps=2)
+    folds = [Fold(5, 2), Fold(2, 4, True)]
+    x = random_pixels(rng, desc, 8)
+    y = rng.integers(0, 4, 8)
+    whole = cosim(desc, folds, x, y, simulator="pysim")
+    monkeypatch.setattr(integer, "memory_budget", lambda: 4 * 3 * integer.reference_bytes(desc, 1))
+    assert integer.reference_chunk(desc) == 3
+    chunked = cosim(desc, folds, x, y, simulator="pysim")
+    drop = lambda r: {k: v for k, v in r.items() if k not in ("timings", "cycles_per_second")}
+    assert drop(chunked) == drop(whole) and whole["mismatches"] == 0
+    other = copy.deepcopy(desc)
+    other.layers[-1].bias = other.layers[-1].bias + 1          # every sample's accumulations move by one
+    wrong = cosim(desc, folds, x, simulator="pysim", hw_desc=other)
+    assert wrong["mismatches"] == 8
+    found = {d["sample"] for d in wrong["mismatch_details"]}
+    assert {0, 3} <= found <= set(range(8))                # (the second chunk's first sample is sample 3)
