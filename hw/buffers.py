@@ -86,9 +86,16 @@ class SpikeBuffer(wiring.Component):
         n = self.banks
         wsel, rsel = Signal(range(n)), Signal(range(n))
         count = Signal(range(n + 1))
+        # the reader's handshake, kept in registers beside count (set from its next value): no comparator
+        # between count and the reading engine's sequencing
+        # (both outcomes of the reader's release are compared first, the release, a deep signal, picks one)
+        avail, next_avail = Signal(name="avail"), Signal(name="next_avail")
+        kept, released = count + self.write.commit, count + self.write.commit - 1
+        m.d.sync += [count.eq(count + self.write.commit - self.read.release),
+                     avail.eq(Mux(self.read.release, released > 0, kept > 0)),
+                     next_avail.eq(Mux(self.read.release, released >= 2, kept >= 2))]
         m.d.comb += [self.write.free_banks.eq(n - count), self.write.freed.eq(self.read.release),
-                     self.read.avail.eq(count > 0),
-                     self.read.next_avail.eq(count >= 2)]
+                     self.read.avail.eq(avail), self.read.next_avail.eq(next_avail)]
         if self.ram_shape is None:
             self._banks_in_flip_flops(m, wsel, rsel)
         else:
@@ -97,7 +104,6 @@ class SpikeBuffer(wiring.Component):
             m.d.sync += wsel.eq(Mux(wsel == n - 1, 0, wsel + 1))
         with m.If(self.read.release):
             m.d.sync += rsel.eq(Mux(rsel == n - 1, 0, rsel + 1))
-        m.d.sync += count.eq(count + self.write.commit - self.read.release)
         return m
 
     def _banks_in_flip_flops(self, m, wsel, rsel):

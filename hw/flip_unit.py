@@ -157,7 +157,7 @@ class FlipUnit(wiring.Component):
         m.d.comb += [self.weights.raddr.eq(addr), d_rd.addr.eq(nf), t_rd.addr.eq(sf),
                      m_rd.addr.eq(Mux(running, addr, self.momentum_addr)), self.momentum_data.eq(m_rd.data),
                      ]
-        moments = self._second_moment(m, d_rd, t_rd, running) if rule.tbso else None
+        moments, tv = self._second_moment(m, d_rd, t_rd, running) if rule.tbso else (None, None)
         with m.If(running):
             m.d.sync += addr.eq(addr + 1)
             with m.If(sf == self.f_in - 1):
@@ -187,7 +187,7 @@ class FlipUnit(wiring.Component):
         working = running | b_valid if moments is None else running | b_valid | moments
         m.d.comb += self.busy.eq(working | self.start)
         if rule.tbso:
-            m.d.comb += rule_lanes.tv.eq(self._tv)
+            m.d.comb += rule_lanes.tv.eq(tv)
         with m.If(b_valid):
             m.d.sync += self.flips.eq(self.flips + rule_lanes.flips)
         with m.If(working):
@@ -197,12 +197,12 @@ class FlipUnit(wiring.Component):
     def _second_moment(self, m, d_rd, t_rd, running):
         """T-BSO mode, before the walk: sum trace**2 over the trace words and delta**2 over the error
         words (one word a cycle), update v, latch theta2 * v; then start the walk. Adds F_in + F_out + 2
-        cycles to an update. Returns the 'in this phase' signal."""
+        cycles to an update. Returns (the 'in this phase' signal, theta2 * v)."""
         rule, fold, f_in, f_out = self.rule, self.fold, self.f_in, self.f_out
         dw, tw, _ = rule.square_sums(self.f_out * fold.pe, self.f_in * fold.simd)
         sum_d, sum_t = Signal(dw), Signal(tw)
         v = Signal(rule.v_bits)
-        self._tv = tv = Signal(rule.v_bits + 16)
+        tv = Signal(rule.v_bits + 16)
         active, pc = Signal(), Signal(range(f_in + f_out + 2))
         m.d.comb += self.v.eq(v)
         with m.If(self.start & ~active & ~running):
@@ -222,7 +222,7 @@ class FlipUnit(wiring.Component):
                 total = v - (v >> rule.v_rate_shift) + ((deltas * sum_t) >> rule.v_in_shift)
                 new_v = Mux(total > rule.v_max, rule.v_max, total)
                 m.d.sync += [v.eq(new_v), tv.eq(new_v * rule.threshold2), active.eq(0), running.eq(1)]
-        return active
+        return active, tv
 
     def _label_deltas(self, m, delta, nf):
         """Errors of neuron group ``nf`` from the label: where the last result's class p differs from the

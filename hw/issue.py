@@ -85,9 +85,11 @@ class IssueStage(wiring.Component):
         m.d.comb += word.eq(Cat(*(_fit(flags[name], field.width) for name, field in word.shape())))
         with m.FSM():
             with m.State("WAIT"):
+                # (the walk has wrapped to its first word already: setting it again in every cycle of WAIT
+                # changes nothing, and keeps the readiness, a deep signal, off the counters' enables)
+                walk.reset(m, counters)
+                m.d.sync += group_start.eq(1)
                 with m.If(self.ready_wait):
-                    walk.reset(m, counters)
-                    m.d.sync += group_start.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += valid.eq(1)
@@ -132,20 +134,18 @@ class GroupWalk:
     them. ``counters`` / ``advance`` / ``input_word`` / ``group_address`` build it inside an elaboration."""
 
     def __init__(self, plan: LayerPlan):
-        self.plan = plan
-
-    def counters(self, m) -> dict:
-        p = self.plan
-        names = {"py": p.hp, "px": p.wp, "nf": p.f_out, "dy": p.pool, "dx": p.pool,
-                 "ky": p.k, "kx": p.k, "cg": p.cg, "sf": p.f_in}
+        p = self.plan = plan
+        self.sizes = {"py": p.hp, "px": p.wp, "nf": p.f_out, "dy": p.pool, "dx": p.pool,
+                      "ky": p.k, "kx": p.k, "cg": p.cg, "sf": p.f_in}
         if p.event:                     # the word's place in the window follows from sf (with_word)
             for name in ("ky", "kx", "cg"):
-                del names[name]
-        pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in names.items()}
+                del self.sizes[name]
         # each counter's "at its last value", kept in a register beside it (no comparator between the
         # counters and the end-of-group / end-of-step logic)
-        self.sizes = names
-        self.at_end = {n: Signal(name=f"walk_{n}_at_end", init=int(size == 1)) for n, size in names.items()}
+        self.at_end = {n: Signal(name=f"walk_{n}_at_end", init=int(size == 1)) for n, size in self.sizes.items()}
+
+    def counters(self, m) -> dict:
+        pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in self.sizes.items()}
         pos["sub_first"] = (pos["dy"] == 0) & (pos["dx"] == 0)
         pos["sub_last"] = self.at_end["dy"] & self.at_end["dx"]
         return pos

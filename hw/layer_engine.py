@@ -254,10 +254,16 @@ class LayerEngine(wiring.Component):
             # a commit landing changes neither; a released bank adds one, a step's last word takes one.
             # The register takes a step's last word a cycle late, from stage B (the walk's end-of-step
             # logic stays off its adder), and the checks count the one in B: the same numbers
+            # (its comparisons with 1, 2 and 3 kept in registers beside it, set from its next value)
             unclaimed = Signal(range(self.out_banks + 2), init=self.out_banks)
-            m.d.sync += unclaimed.eq(unclaimed + self.out.freed - b["commit"])
-            out_wait = unclaimed >= 1 + b["commit"]
-            out_next = unclaimed >= 2 + b["commit"]            # (this step's commit is in flight too)
+            # (both outcomes of the next layer's release, a deep signal, compared first; it picks one)
+            kept = unclaimed - b["commit"]
+            at_least = [Signal(name=f"unclaimed_ge{k}", init=int(self.out_banks >= k)) for k in (1, 2, 3)]
+            m.d.sync += [unclaimed.eq(unclaimed + self.out.freed - b["commit"]),
+                         *(ge.eq(Mux(self.out.freed, kept + 1 >= k, kept >= k)) for k, ge in enumerate(at_least, 1))]
+            out_wait = Mux(b["commit"], at_least[1], at_least[0])     # unclaimed >= 1 + commit
+            out_next = Mux(b["commit"], at_least[2], at_least[1])     # unclaimed >= 2 + commit (this step's
+            # commit is in flight too)
         if self.first:        # synapse phase -> neuron step 0 -> ... -> neuron step T-1 -> next synapse phase
             ready_wait = Mux(syn, self.inp.avail, out_wait)
             ready_next = Mux(syn, out_wait, Mux(t == T - 1, self.inp.avail, out_next))
