@@ -79,7 +79,8 @@ def script_after_read(desc: NetDesc, learn: Learning | None) -> str:
         for memory in ENGINE_MEMORIES:
             if memory == "weights" and learn is not None and learn.layer == i:
                 continue
-            parts.append(f"{layer}/t:$memrd_v2 {layer}/r:MEMID=\\{memory} %i")
+            # (a memory whose name a signal of the engine also takes is renamed to name$N by Amaranth)
+            parts.append(f"{layer}/t:$memrd_v2 {layer}/r:MEMID=\\{memory} {layer}/r:MEMID=\\{memory}$* %u %i")
     return f"{FSM_RECODE}; setparam -set COLLISION_X_MASK 1 {' '.join(parts)}"
 #: nextpnr's logic cells per board: an iCE40 cell holds one LUT4, one flip-flop and one carry, so a
 #: design whose flip-flops cannot share a cell with their LUTs runs out of cells before LUTs
