@@ -2,8 +2,10 @@
 
 * ``digits``: scikit-learn's shipped load_digits, 1797 images of 8x8 pixels, values 0..16. The split
   is fixed (stratified 80/20, seed 0), so everyone measures on the same 360 test images.
-* ``mnist``, ``fashion-mnist``: the IDX files, in torchvision's layout
-  (``DATA/MNIST/raw/train-images-idx3-ubyte[.gz]`` ..., ``DATA/FashionMNIST/raw/...``); 28x28x1, 0..255.
+* ``mnist``, ``fashion-mnist``: the IDX files (plain or gzip), in torchvision's layout
+  (``DATA/MNIST/raw/train-images-idx3-ubyte[.gz]`` ..., ``DATA/FashionMNIST/raw/...``) or flat in
+  ``DATA``; 28x28x1, 0..255. Without ``--data-dir``, Fashion-MNIST is read from Debian's package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``) where it is installed.
 * ``cifar10``: the python pickles (``DATA/cifar-10-batches-py/data_batch_1..5, test_batch``); 32x32x3.
 * ``dvs-gesture``: tonic's preprocessed layout (``DATA/DVSGesture/ibmGestureTrain/userNN_light/K.npy``,
   events as rows x, y, p, t[ms], K the class).
@@ -13,8 +15,9 @@
 Direct encoding takes one frame per sample, so the events of a DVS recording are counted per pixel and
 polarity, pooled 4x4 to 32x32x2, and clipped to 0..15.
 
-Nothing here downloads: fetch the files with torchvision / tonic on a machine with internet (or copy
-them) and pass ``--data-dir``; a missing file is reported with the path it was looked for at.
+Nothing here downloads: install the Debian package, or fetch the files with torchvision / tonic on a
+machine with internet (or copy them) and pass ``--data-dir``; a missing file is reported with the paths
+it was looked for at and the fix.
 """
 
 from __future__ import annotations
@@ -58,9 +61,17 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
     return Path(data_dir or os.environ.get("FLIPSPIKE_DATA", "data"))
 
 
+#: Where a system package installs a dataset: searched when no --data-dir (nor FLIPSPIKE_DATA) is given.
+SYSTEM_DIRS = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"), "apt-get install dataset-fashion-mnist")}
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Split:
     if name not in LOADERS:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
+    if name in SYSTEM_DIRS and data_dir is None and "FLIPSPIKE_DATA" not in os.environ:
+        system, _ = SYSTEM_DIRS[name]
+        if system.is_dir():
+            return LOADERS[name](system)
     return LOADERS[name](data_root(data_dir))
 
 
@@ -102,16 +113,21 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _mnist_like(folder_name: str, label: str):
+def _mnist_like(folder_name: str, label: str, system: tuple[Path, str] | None = None):
     def load(root: Path) -> Split:
-        folder = root / folder_name / "raw"
+        stems = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+                 "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+        # torchvision's layout, or the files flat in the directory (as Debian's package installs them)
+        folder = next((f for f in (root / folder_name / "raw", root) if _find(f, stems["x_train"])),
+                      root / folder_name / "raw")
         parts = {}
-        for key, stem in (("x_train", "train-images-idx3-ubyte"), ("y_train", "train-labels-idx1-ubyte"),
-                          ("x_test", "t10k-images-idx3-ubyte"), ("y_test", "t10k-labels-idx1-ubyte")):
+        for key, stem in stems.items():
             path = _find(folder, stem)
             if path is None:
-                raise _missing(label, folder / f"{stem}[.gz]",
-                               f"fetch it with torchvision.datasets.{folder_name}(DATA, download=True)")
+                how = f"fetch it with torchvision.datasets.{folder_name}(DATA, download=True)"
+                if system is not None:
+                    how = f"install it with `{system[1]}` (it goes to {system[0]}, read by default), or {how}"
+                raise _missing(label, folder / f"{stem}[.gz]", how)
             parts[key] = read_idx(path).astype(np.int64)
         x_tr, x_te = (parts[k].reshape(len(parts[k]), -1) for k in ("x_train", "x_test"))
         h, w = parts["x_train"].shape[1:]
@@ -191,5 +207,6 @@ def _cifar10_dvs(root: Path) -> Split:
 
 
 LOADERS = {"digits": _digits, "mnist": _mnist_like("MNIST", "MNIST"),
-           "fashion-mnist": _mnist_like("FashionMNIST", "Fashion-MNIST"), "cifar10": _cifar10,
+           "fashion-mnist": _mnist_like("FashionMNIST", "Fashion-MNIST", SYSTEM_DIRS["fashion-mnist"]),
+           "cifar10": _cifar10,
            "dvs-gesture": _dvs_gesture, "cifar10-dvs": _cifar10_dvs}

@@ -41,6 +41,33 @@ def test_mnist_idx_files(tmp_path, name, folder, compress):
     assert np.array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte"])
 
 
+def test_fashion_mnist_flat_as_debian_installs_it_and_by_default_from_there(tmp_path, monkeypatch):
+    import flipspike.sw.data as data
+    arrays = _write_mnist(tmp_path, "flat", compress=True)
+    flat = tmp_path / "flat" / "raw"                       # (the files straight in the directory)
+    assert np.array_equal(load_dataset("fashion-mnist", flat).x_test, arrays["t10k-images-idx3-ubyte"].reshape(12, -1))
+    monkeypatch.delenv("FLIPSPIKE_DATA", raising=False)
+    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", (flat, "apt-get install dataset-fashion-mnist"))
+    assert np.array_equal(load_dataset("fashion-mnist").y_train, arrays["train-labels-idx1-ubyte"])
+
+
+def test_missing_fashion_mnist_names_the_package(tmp_path, monkeypatch):
+    import flipspike.sw.data as data
+    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", (tmp_path / "none", "apt-get install dataset-fashion-mnist"))
+    with pytest.raises(DatasetMissing, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist", tmp_path)
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_the_real_fashion_mnist_files():
+    """The package's files: 60,000 and 10,000 images of 28x28, each class 6,000 and 1,000 times."""
+    data = load_dataset("fashion-mnist")
+    assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
+    assert np.bincount(data.y_train).tolist() == [6000] * 10 and np.bincount(data.y_test).tolist() == [1000] * 10
+    assert data.x_train.min() == 0 and data.x_train.max() == 255
+
+
 def test_truncated_idx_is_reported(tmp_path):
     _write_mnist(tmp_path, "MNIST", compress=False)
     path = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
