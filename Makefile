@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.flipspike-installed
 RUN    ?= runs/demo
+FMNIST ?= runs/fmnist
 JOBS   ?= 2
 
-.PHONY: demo demo-learn test setup clean lint docs
+.PHONY: demo demo-learn demo-fmnist test setup clean lint docs
 
 setup: $(STAMP)
 
@@ -27,6 +28,14 @@ demo: $(STAMP)
 	$(BIN)/flipspike export $(RUN) --out $(RUN)/net.json
 	$(BIN)/flipspike generate $(RUN)/net.json --out $(RUN)/rtl
 	$(BIN)/flipspike cosim $(RUN)/net.json --samples all --json $(RUN)/cosim.json
+
+# Fashion-MNIST at real size (Debian's dataset-fashion-mnist, read from /usr/share/datasets/fashion-mnist):
+# an all-binary 784-256-10, exported, co-simulated on all 10,000 test images (a few minutes on 2 cores).
+demo-fmnist: $(STAMP)
+	$(BIN)/flipspike train --dataset fashion-mnist --arch 784-256-10 --method stbp --timesteps 4 --epochs 12 --seed 0 --out $(FMNIST)
+	$(BIN)/flipspike export $(FMNIST) --out $(FMNIST)/net.json
+	$(BIN)/flipspike generate $(FMNIST)/net.json --fold 16x8,16x5 --out $(FMNIST)/rtl
+	$(BIN)/flipspike cosim $(FMNIST)/net.json --fold 16x8,16x5 --samples all --json $(FMNIST)/cosim.json
 
 # On-device adaptation: randomize the trained network's output layer, learn it back on chip from labels
 # (one update per training image), everything co-simulated and checked against the integer reference.
