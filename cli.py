@@ -110,11 +110,22 @@ def _cmd_synth(args) -> int:
     print(utilization_table(result.report))
     if not result.fits:
         slowest = max(row["cycles"] for row in plan.cycles)
-        lut = result.report["utilization"]["lut4"]["total"]
-        print(f"suggestion: fewer lanes use fewer LUTs and block RAMs: --lut-budget {int(0.8 * lut)} (the fastest "
-              f"folding estimated to fit), or --target-cycles {2 * slowest} (now {slowest})")
+        print("suggestion: fewer lanes use fewer LUTs and block RAMs: "
+              + _smaller_plan(args, result.report["utilization"]["lut4"]["total"], slowest))
     print(f"wrote {Path(args.out) / 'utilization.json'}")
-    return 0
+    return 0 if result.fits else 1
+
+
+def _smaller_plan(args, device_luts: int, slowest: int) -> str:
+    """What to try after a folding that does not fit: a LUT budget of 80 % of the device, and below the
+    one just tried; or twice the slowest layer's cycles, and above the target just tried. Never the
+    setting that failed."""
+    budget = int(0.8 * device_luts)
+    if args.lut_budget is not None:
+        budget = min(budget, int(0.8 * args.lut_budget))
+    cycles = 2 * slowest if args.target_cycles is None else max(2 * slowest, 2 * args.target_cycles)
+    return (f"--lut-budget {budget} (the fastest folding estimated to fit), or --target-cycles {cycles} "
+            f"(now {slowest})")
 
 
 def parse_clock(text: str):
@@ -145,9 +156,7 @@ def _cmd_build(args) -> int:
         print(f"placed with seed {report['seed']} (try {report['placement_tries']}: the earlier seeds found no "
               "legal placement; the device is nearly full)")
     if not result.fits:
-        lut = report["utilization"]["lut4"]["total"]
-        print(f"does NOT fit: try --lut-budget {int(0.8 * lut)} (the fastest folding estimated to fit), "
-              f"or --target-cycles {2 * cycles}")
+        print("does NOT fit: try " + _smaller_plan(args, report["utilization"]["lut4"]["total"], cycles))
     print(f"wrote {Path(args.out) / report['bitstream']} ({report['program']}), utilization.json, logs")
     return 0 if result.fits else 1
 

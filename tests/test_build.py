@@ -158,7 +158,7 @@ def test_read_ports_declared_collision_free_are_only_those_that_never_need_the_o
     design = BoardDesign(desc, folds, learn, clock_hz=12e6, baud=1_000_000)
     (tmp_path / "top.il").write_text(platform_for("icebreaker").build(design, name="top", do_build=False).files["top.il"])
     unmasked = "t:$memrd_v2 r:COLLISION_X_MASK<1 %i"
-    script = [f"read_rtlil top.il", script_after_read(desc, learn),
+    script = ["read_rtlil top.il", script_after_read(desc, learn),
               # (5 memories in the first layer, 2 in the output layer, a spike, a pixel and the link's buffer;
               # the flip unit's 4 where it learns)
               f"select -assert-count {14 if learning else 10} t:$memrd_v2",

@@ -174,3 +174,28 @@ def test_sigterm_stops_the_children_and_leaves_no_temporary_files(tmp_path):
         except ProcessLookupError:
             continue
         raise AssertionError(f"child {pid} outlived the command")
+
+
+def test_a_synthesis_that_does_not_fit_exits_1_and_never_suggests_what_was_tried(tmp_path, monkeypatch, capsys):
+    """The figures name the resource and by how much; the suggested LUT budget lies below the one that
+    failed (and the target cycles above the target that failed)."""
+    import re
+
+    import numpy as np
+
+    import flipspike.api as api
+    from helpers import random_desc
+
+    net = random_desc(np.random.default_rng(3), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
+    util = {"lut4": {"used": 6071, "total": 5280, "percent": 115.0}, "ff": {"used": 3791, "total": 5280, "percent": 71.8},
+            "bram": {"used": 46, "total": 30, "percent": 153.3}, "dsp": {"used": 0, "total": 8, "percent": 0.0}}
+    report = {"part": "iCE40UP5K", "device": "up5k", "seconds": 0.1, "utilization": util, "fits": False}
+    monkeypatch.setattr(api, "synth", lambda plan, out, device: api.SynthResult(None, report))
+    for flags, budget_below, cycles_above in ((["--lut-budget", "4224"], 4224, None),
+                                              (["--target-cycles", "500"], 5280, 500)):
+        assert main(["synth", str(net), "--device", "up5k", *flags, "--out", str(tmp_path / "syn")]) == 1
+        out = capsys.readouterr().out
+        assert "does NOT fit: lut4 6071 > 5280, bram 46 > 30" in out
+        assert int(re.search(r"--lut-budget (\d+)", out).group(1)) < budget_below
+        if cycles_above is not None:
+            assert int(re.search(r"--target-cycles (\d+)", out).group(1)) > cycles_above
