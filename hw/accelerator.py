@@ -38,9 +38,11 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
 
 
 class Accelerator(wiring.Component):
-    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, checks: bool = False):
+    def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, checks: bool = False,
+                 vendor: str | None = None):
         """``checks``: the engines assert their sequencing's invariants (for simulation and formal
-        verification; generated designs leave them out)."""
+        verification; generated designs leave them out). ``vendor``: "ice40" builds SPRAM weights (folds
+        with ``s``) from the iCE40UP5K's primitives, None from a behavioural model (simulation)."""
         desc.validate()
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
@@ -49,7 +51,7 @@ class Accelerator(wiring.Component):
         if learn is not None and folds[learn.layer].event:
             raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
-        self.desc, self.folds, self.learn_cfg, self.checks = desc, folds, learn, checks
+        self.desc, self.folds, self.learn_cfg, self.checks, self.vendor = desc, folds, learn, checks, vendor
         self.plan = NetPlan(desc, folds, learn)
         self.plan.check_size()                   # (before anything that size is elaborated)
         self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
@@ -84,7 +86,7 @@ class Accelerator(wiring.Component):
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
                                  learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
                                  monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2,
-                                 checks=self.checks)
+                                 checks=self.checks, vendor=self.vendor)
             m.submodules[f"layer{i}"] = engine
             if rule is not None:
                 wiring.connect(m, wiring.flipped(self.learn), engine.learn)

@@ -27,12 +27,13 @@ from .uart import UARTRx, UARTTx, check_divisor
 
 
 class HostTop(wiring.Component):
-    """``divisor``: clock cycles per UART bit; ``timeout``: cycles without a byte inside a frame."""
+    """``divisor``: clock cycles per UART bit; ``timeout``: cycles without a byte inside a frame;
+    ``vendor``: see :class:`flipspike.hw.accelerator.Accelerator`."""
 
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, divisor: int,
-                 timeout: int):
+                 timeout: int, vendor: str | None = None):
         check_divisor(divisor)
-        self.accel = Accelerator(desc, folds, learn)
+        self.accel = Accelerator(desc, folds, learn, vendor=vendor)
         self.layout = link_layout(desc, folds, learn)
         self.divisor, self.timeout = divisor, timeout
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "status": Out(2)})
@@ -59,7 +60,7 @@ class BoardDesign(Elaboratable):
     board's oscillator (``clock_hz``)."""
 
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, clock_hz: float,
-                 baud: int, timeout_s: float = 0.05, pll: PLLConfig | None = None):
+                 baud: int, timeout_s: float = 0.05, pll: PLLConfig | None = None, vendor: str | None = None):
         self.pll = pll
         if pll is not None:
             clock_hz = pll.f_out
@@ -68,7 +69,8 @@ class BoardDesign(Elaboratable):
             self._MustUse__silence = True                   # refused: never elaborated, on purpose
             raise ConfigError(f"{baud} baud is not reachable from a {clock_hz / 1e6:g} MHz clock within 2 % "
                              f"(divisor {clock_hz / baud:.2f}); choose a baud rate that divides the clock")
-        self.top = HostTop(desc, folds, learn, divisor=divisor, timeout=max(16, round(clock_hz * timeout_s)))
+        self.top = HostTop(desc, folds, learn, divisor=divisor, timeout=max(16, round(clock_hz * timeout_s)),
+                           vendor=vendor)
 
     def elaborate(self, platform):
         m = Module()

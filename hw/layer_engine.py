@@ -30,6 +30,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import Fold, LayerDesc
+from flipspike.ir.errors import ConfigError
 from flipspike.ir.folding import check_layer_fold
 from flipspike.ir.learning import FlipRule
 from flipspike.ir.memory_map import Region, lane_groups, weight_words
@@ -45,6 +46,7 @@ from .load_decode import LoadDecode
 from .monitor_mux import MonitorMux
 from .neuron_stage import NeuronStage
 from .output_stage import OutputStage, stage_flags
+from .spram import SinglePortRAM
 from .synapse import SynapseArray
 
 #: The memories the load bus writes (where the layer has them); the flip unit's error and trace
@@ -56,10 +58,16 @@ class LayerEngine(wiring.Component):
     def __init__(self, layer: LayerDesc, fold: Fold, timesteps: int, *, first: bool,
                  regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
                  in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None, out_banks: int = 2,
-                 checks: bool = False):
+                 checks: bool = False, vendor: str | None = None):
+        """``vendor``: "ice40" builds SPRAM weights (``fold.spram``) from the device's primitives; None
+        from a behavioural model (simulation)."""
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
+        if fold.spram and learn_rule is not None:
+            raise ConfigError(f"layer {layer.name} learns on chip: the flip unit reads and writes its weights in "
+                              "one cycle, which single-port SPRAM cannot; drop the 's' from its fold")
+        self.vendor = vendor
         self.layer, self.fold, self.timesteps, self.first = layer, fold, timesteps, first
         self.checks = checks           # assertions of the sequencing's invariants (simulation, formal; no Verilog)
         self.regions = {r.memory: r for r in regions}
@@ -88,7 +96,7 @@ class LayerEngine(wiring.Component):
         layer, fold, plan, W = self.layer, self.fold, self.plan, self.layer.widths
         F = layer.frac_bits
         mem, load, writes = self._memories(m)
-        rd = {name: memory.read_port() for name, memory in mem.items()}
+        rd = {name: _read_port(memory) for name, memory in mem.items()}
 
         # stage A: the walk issues (group, input word) pairs; each word's flags travel down the pipeline
         m.submodules.issue = issue = IssueStage(plan)
@@ -186,8 +194,11 @@ class LayerEngine(wiring.Component):
         if self.first:                                      # the synapse phase's current per neuron
             init["current"], shape["current"] = [], lanes(signed(W.current))
         mems = {}
-        for name, (depth, _) in self.plan.memories.items():
-            mems[name] = memory.Memory(shape=shape[name], depth=depth, init=init[name])
+        for name, (depth, width) in self.plan.memories.items():
+            if name == "weights" and fold.spram:      # (empty at start: loaded over the bus, boot_writes)
+                mems[name] = SinglePortRAM(width, depth, vendor=self.vendor)
+            else:
+                mems[name] = memory.Memory(shape=shape[name], depth=depth, init=init[name])
             m.submodules[name] = mems[name]
         m.submodules.load_decode = load = LoadDecode([self.regions[n] for n in LOADED if n in self.regions],
                                                      (len(self.load.addr), len(self.load.data)))
@@ -195,7 +206,7 @@ class LayerEngine(wiring.Component):
         writes = {}
         for name in LOADED:
             if name in mems:
-                writes[name] = port = mems[name].write_port()
+                writes[name] = port = _write_port(mems[name])
                 _connect_write(m, getattr(load, name), port)
         return mems, load, writes
 
@@ -353,6 +364,15 @@ class LayerEngine(wiring.Component):
         with m.If(unit.weights.we):
             m.d.comb += [w_wr.addr.eq(unit.weights.waddr), w_wr.data.eq(unit.weights.wdata), w_wr.en.eq(1)]
         return unit.busy
+
+
+def _read_port(store):
+    """The engine's read port of one of its memories (a Memory's new port; a SinglePortRAM's only one)."""
+    return store.read if isinstance(store, SinglePortRAM) else store.read_port()
+
+
+def _write_port(store):
+    return store.write if isinstance(store, SinglePortRAM) else store.write_port()
 
 
 def _connect_write(m, source, port):

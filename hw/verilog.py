@@ -65,26 +65,30 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) ->
 
 
 def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None,
-                      host: dict | None = None) -> str:
+                      host: dict | None = None, vendor: str | None = None) -> str:
     """The accelerator's Verilog, or with ``host`` ({"divisor", "timeout"}: UART clock cycles per bit,
-    frame timeout in cycles) the host-link top's."""
+    frame timeout in cycles) the host-link top's. ``vendor="ice40"``: SPRAM weights as SB_SPRAM256KA
+    instances (for synthesis; simulation takes the default behavioural model)."""
     if host is not None:
-        top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"])
+        top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"], vendor=vendor)
         return verilog.convert(top, name=HOST_TOP, emit_src=False)
-    return verilog.convert(Accelerator(desc, folds, learn), name=TOP, emit_src=False)
+    return verilog.convert(Accelerator(desc, folds, learn, vendor=vendor), name=TOP, emit_src=False)
 
 
 def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None,
-             host: dict | None = None) -> Design:
+             host: dict | None = None, vendor: str | None = None) -> Design:
+    """``vendor``: see :func:`elaborate_verilog` (None: the design simulation runs)."""
     desc.validate()
     check_supported(desc, learn)
     NetPlan(desc, folds, learn).check_size()        # (the folding too: refused before any elaboration)
-    text = elaborate_verilog(desc, folds, learn, host)
+    text = elaborate_verilog(desc, folds, learn, host, vendor)
     config = {
         "top": TOP if host is None else HOST_TOP,
+        "vendor": vendor,
         "host_link": host,
         "timesteps": desc.timesteps,
-        "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe, "event": f.event} for l, f in zip(desc.layers, folds)],
+        "folding": [{"layer": l.name, "simd": f.simd, "pe": f.pe, "event": f.event, "spram": f.spram}
+                    for l, f in zip(desc.layers, folds)],
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
                    for l in desc.layers],
         "ports": port_map(desc, folds, learn),

@@ -24,9 +24,26 @@ class Fold:
     simd: int            # inputs per cycle
     pe: int              # neurons per cycle
     event: bool = False  # event-driven: skip all-zero input words (layers fed by spikes)
+    spram: bool = False  # weights in the iCE40UP5K's single-port SPRAM (loaded at run time; see SPRAM)
 
     def __str__(self) -> str:
-        return f"{self.simd}x{self.pe}" + ("e" if self.event else "")
+        return f"{self.simd}x{self.pe}" + ("e" if self.event else "") + ("s" if self.spram else "")
+
+
+#: The iCE40UP5K's single-port RAM (SB_SPRAM256KA): (depth, width) of one, and how many the device has.
+#: It has no initial contents: weights kept there are written over the load bus after configuration.
+SPRAM_SHAPE, SPRAM_COUNT = (16384, 16), 4
+
+
+def spram_tiles(depth: int, width: int) -> tuple[int, int]:
+    """(banks, slices): SPRAMs one after another in depth, side by side in width, for a memory."""
+    return -(-depth // SPRAM_SHAPE[0]), -(-width // SPRAM_SHAPE[1])
+
+
+def spram_count(folds, memories) -> int:
+    """SPRAMs a build uses: its layers' weights where their fold says ``s`` (``memories``: each layer's
+    (depth, width) of its weights)."""
+    return sum(b * s for f, (d, w) in zip(folds, memories) if f.spram for b, s in [spram_tiles(d, w)])
 
 
 def event_capable(index: int, layer) -> bool:
@@ -36,7 +53,7 @@ def event_capable(index: int, layer) -> bool:
 
 def with_event(layers, folds: list[Fold]) -> list[Fold]:
     """``folds`` with event-driven execution switched on wherever it applies (``--event``)."""
-    return [Fold(f.simd, f.pe, event_capable(i, l)) for i, (l, f) in enumerate(zip(layers, folds))]
+    return [Fold(f.simd, f.pe, event_capable(i, l), f.spram) for i, (l, f) in enumerate(zip(layers, folds))]
 
 
 def event_fold_advice(layers, folds: list[Fold]) -> list[str]:
@@ -85,8 +102,8 @@ def default_folding(layers) -> list[Fold]:
 
 
 def parse_folding(text: str | None, layers) -> list[Fold]:
-    """Parse ``"16x8,16x5"`` (SIMDxPE per layer, an ``e`` suffix for event-driven: ``16x5e``); None or
-    ``"auto"`` gives :func:`default_folding`."""
+    """Parse ``"16x8,16x5"`` (SIMDxPE per layer; suffixes: ``e`` event-driven, ``16x5e``; ``s`` weights in
+    SPRAM, ``16x4s``); None or ``"auto"`` gives :func:`default_folding`."""
     if text is None or text == "auto":
         return default_folding(layers)
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -96,12 +113,16 @@ def parse_folding(text: str | None, layers) -> list[Fold]:
     folds = []
     for part in parts:
         text = part.lower()
-        event = text.endswith("e")
+        core = text.rstrip("es")
+        flags = text[len(core):]
         try:
-            simd, pe = (int(v) for v in text.rstrip("e").split("x"))
+            if len(set(flags)) != len(flags):
+                raise ValueError
+            simd, pe = (int(v) for v in core.split("x"))
         except ValueError:
-            raise FoldingError(f"--fold entry {part!r} is not SIMDxPE[e] (two integers, e.g. 16x8 or 16x8e)") from None
-        folds.append(Fold(simd, pe, event))
+            raise FoldingError(f"--fold entry {part!r} is not SIMDxPE[e][s] (two integers, e.g. 16x8, 16x8e for "
+                               "event-driven, 16x8s for weights in SPRAM)") from None
+        folds.append(Fold(simd, pe, "e" in flags, "s" in flags))
     validate_folding(layers, folds)
     return folds
 

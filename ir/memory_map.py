@@ -124,6 +124,14 @@ def load_writes(desc: NetDesc, folds: list[Fold], learn: Learning | None = None)
             for k, word in enumerate(memory_image(desc, folds, region))]
 
 
+def boot_writes(desc: NetDesc, folds: list[Fold]) -> list[tuple[int, int]]:
+    """The writes a build of ``desc`` needs before its first sample: the weights of layers whose fold keeps
+    them in SPRAM (``s``), which has no initial contents. Empty where every memory is initialised."""
+    return [(region.base + k, word) for region in memory_map(desc, folds)
+            if region.memory == "weights" and folds[region.layer].spram
+            for k, word in enumerate(memory_image(desc, folds, region))]
+
+
 def bus_widths(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> tuple[int, int]:
     """(address bits, data bits) of the load bus."""
     return address_widths(memory_map(desc, folds, learn))
@@ -133,7 +141,7 @@ def build_shape(desc: NetDesc, folds: list[Fold]) -> dict:
     """Everything a build fixes. Two descriptions with equal shapes can share one build."""
     return {"timesteps": desc.timesteps, "input": [desc.input.size, desc.input.bits, desc.input.max_value,
                                                    list(desc.input.dims)],
-            "folding": [[f.simd, f.pe, f.event] for f in folds],
+            "folding": [[f.simd, f.pe, f.event, f.spram] for f in folds],
             "layers": [{"kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "frac_bits": l.frac_bits,
                         "leak_shift": l.leak_shift, "reset": l.reset, "widths": l.widths.as_dict(),
                         "conv": l.conv.to_json() if l.conv else None, "pool": l.pool,

@@ -18,7 +18,7 @@ from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
 from flipspike.ir.geometry import shape_text
 from flipspike.ir.learning import Learning
-from flipspike.ir.memory_map import build_shape, load_writes
+from flipspike.ir.memory_map import boot_writes, build_shape, load_writes
 from flipspike.sw.integer import run_integer_chunks
 
 from .compare import compare
@@ -33,20 +33,20 @@ BENCHES = ("auto", "compiled", "cocotb")
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
              build_root: str | Path = "build", template: NetDesc | None = None, target=None,
-             bench: str = "auto") -> tuple[dict, dict]:
+             bench: str = "auto", primitives: str | None = None) -> tuple[dict, dict]:
     """Run samples through hardware holding ``desc``; returns (observations, timings).
 
     Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
     contents). With one, it is built from ``template``'s shape and ``desc``'s contents are written over
     the load bus first, so many descriptions of one shape share one build."""
     observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
-                                      template=template, target=target, bench=bench)
+                                      template=template, target=target, bench=bench, primitives=primitives)
     return observed[0], timings
 
 
 def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
                   build_root: str | Path = "build", template: NetDesc | None = None,
-                  target=None, bench: str = "auto") -> tuple[list[dict], dict]:
+                  target=None, bench: str = "auto", primitives: str | None = None) -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -61,22 +61,28 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
                                  "leak, reset, frac_bits) differs from the template's; generate a build for it")
         loads.append(load_writes(desc, folds))
     return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
-                        simulator=simulator, build_root=build_root, target=target, bench=bench)
+                        simulator=simulator, build_root=build_root, target=target, bench=bench,
+                        primitives=primitives)
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
                  build_root: str | Path = "build", learn: Learning | None = None,
-                 waves: Path | None = None, target=None, bench: str = "auto") -> tuple[list[dict], dict]:
+                 waves: Path | None = None, target=None, bench: str = "auto",
+                 primitives: str | None = None) -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
     "updates": learning steps, "samples_after": pixels observed after them} -- the bench's job format.
     ``target``: run on a board instead (a :class:`flipspike.host.driver.Board`, real or the serial
     co-simulation's), which first gets ``base``'s contents over its load bus. ``bench``: which Verilator
-    bench (see BENCHES)."""
+    bench (see BENCHES). ``primitives="ice40"``: simulate the netlist a board build makes, its SPRAM weights
+    as SB_SPRAM256KA instances with yosys' model of the primitive (:mod:`flipspike.sim.primitives`)."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
+    boot = boot_writes(base, folds)          # SPRAM starts empty: its weights go in first, as on the board
+    if boot and jobs:
+        jobs = [{**jobs[0], "loads": boot + list(jobs[0].get("loads", ()))}, *jobs[1:]]
     if target is not None:
         start = time.perf_counter()
         target.write_memory(load_writes(base, folds, learn))
@@ -84,6 +90,8 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
     if simulator == "pysim":
+        if primitives is not None:
+            raise ConfigError("pysim cannot run vendor primitives; co-simulate them with simulator='verilator'")
         from .pysim import run_pysim
         start = time.perf_counter()
         observed = [run_pysim(base, folds, job["samples"], loads=job.get("loads", ()), stream=job.get("stream", True),
@@ -93,18 +101,20 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
     from .fast import build_fast, run_fast
+    from .primitives import with_models
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
     bench = pick_bench(bench, learn is not None or waves is not None)
     build_root = Path(build_root)
     start = time.perf_counter()
-    design = generate(base, folds, build_root / "designs" / "current", learn)
+    design = generate(base, folds, build_root / "designs" / "current", learn, vendor=primitives)
+    verilog = design.verilog if primitives is None else with_models(design.verilog, primitives)
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
     if bench == "compiled":
-        program = build_fast(design.verilog, design.waivers, TOP, build_root / "verilator")
+        program = build_fast(verilog, design.waivers, TOP, build_root / "verilator")
     else:
-        build_dir = build(design.verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
+        build_dir = build(verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
     words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
@@ -133,14 +143,14 @@ def pick_bench(bench: str, learns_or_traces: bool) -> str:
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
           simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
-          template: NetDesc | None = None, target=None, bench: str = "auto") -> dict:
+          template: NetDesc | None = None, target=None, bench: str = "auto", primitives: str | None = None) -> dict:
     """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
     (default ``desc``): a test passes a mutated description there to show that the comparison catches a
     one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
     (see :func:`run_hardware`): the same comparison, against real hardware."""
     start = time.perf_counter()
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
-                                 template=template, target=target, bench=bench)
+                                 template=template, target=target, bench=bench, primitives=primitives)
     # the reference a chunk at a time (its memory does not grow with the split): its comparison, the cycle
     # model of each sample run alone (as the bench runs them), the per-layer totals and the classes
     diffs, per_sample, ref_cls = [], [], []

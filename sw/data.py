@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +66,31 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
 SYSTEM_DIRS = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"), "apt-get install dataset-fashion-mnist")}
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Split:
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, pixel_bits: int | None = None) -> Split:
+    """The dataset's split; with ``pixel_bits``, its pixels quantised to that many bits
+    (:func:`quantize_pixels`)."""
     if name not in LOADERS:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
+    root = data_root(data_dir)
     if name in SYSTEM_DIRS and data_dir is None and "FLIPSPIKE_DATA" not in os.environ:
         system, _ = SYSTEM_DIRS[name]
         if system.is_dir():
-            return LOADERS[name](system)
-    return LOADERS[name](data_root(data_dir))
+            root = system
+    split = LOADERS[name](root)
+    return split if pixel_bits is None else quantize_pixels(split, pixel_bits)
+
+
+def quantize_pixels(split: Split, bits: int) -> Split:
+    """Pixels of ``bits`` bits: each value keeps its top ``bits`` bits (x >> (pixel_bits - bits)), so the
+    first layer's synapses, adders and pixel buffer narrow with them. At or above the split's own width
+    the split is returned as it is."""
+    if not 1 <= bits <= 16:
+        raise ConfigError(f"--pixel-bits must be 1..16, got {bits}")
+    shift = split.pixel_bits - bits
+    if shift <= 0:
+        return split
+    return dataclasses.replace(split, x_train=split.x_train >> shift, x_test=split.x_test >> shift, pixel_bits=bits,
+                               pixel_max=split.pixel_max >> shift)
 
 
 def _digits(_root: Path) -> Split:

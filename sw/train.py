@@ -44,6 +44,7 @@ class TrainConfig:
     device: str = "cpu"               # "auto": the GPU when there is one
     dtype: str = "float32"            # or "float64"
     data_dir: str | None = None       # where downloaded datasets live (MNIST, CIFAR-10, DVS)
+    pixel_bits: int | None = None     # quantise pixels to this many bits (None: the dataset's own)
     # online methods (bso, tbso): published defaults; full-precision parameters by SGD + cosine schedule
     gamma: float = 5e-7
     beta1: float = 1 - 1e-3
@@ -94,7 +95,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
           resume: bool = False, stop_after: int | None = None) -> dict:
     """Train and save a run. ``resume`` continues from ``out_dir/checkpoint.pt``; ``stop_after`` ends the
     call after that many epochs in total (as a kill would; for tests)."""
-    data: Split = load_dataset(cfg.dataset, cfg.data_dir)
+    data: Split = load_dataset(cfg.dataset, cfg.data_dir, cfg.pixel_bits)
     model_cfg = model_config_for(model_cfg, cfg, data)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)

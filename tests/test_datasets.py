@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from flipspike.sw.data import DVS_MAX, DatasetMissing, load_dataset
+from flipspike.ir.errors import ConfigError
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -202,3 +203,31 @@ def test_cifar10_dvs_layout(tmp_path):
     data = load_dataset("cifar10-dvs", tmp_path)
     assert len(data.x_train) == 90 and len(data.x_test) == 10 and sorted(data.y_test.tolist()) == list(range(10))
     assert data.input_shape == (32, 32, 2) and data.x_train.sum(axis=1).max() <= 50
+
+
+def test_pixel_bits_keep_the_top_bits():
+    from flipspike.sw.data import Split, quantize_pixels
+    x = np.array([[0, 1, 127, 128, 255]])
+    split = Split(x, np.array([0]), x.copy(), np.array([0]), pixel_bits=8, pixel_max=255, classes=1)
+    q = quantize_pixels(split, 3)
+    assert q.x_train.tolist() == [[0, 0, 3, 4, 7]] == q.x_test.tolist()
+    assert (q.pixel_bits, q.pixel_max) == (3, 7)
+    assert quantize_pixels(split, 8) is split and quantize_pixels(split, 12) is split
+    with pytest.raises(ConfigError, match="pixel-bits"):
+        quantize_pixels(split, 0)
+
+
+def test_pixel_bits_from_training_to_cosim(tmp_path, build_root, capsys):
+    """A run trained on 3-bit digits exports a 3-bit input; export, the test split of cosim and the
+    hardware all read the digits quantised the same way (values 0..4)."""
+    from flipspike.cli import main
+    from flipspike.ir import NetDesc
+    run, net = tmp_path / "run", tmp_path / "net.json"
+    assert main(["train", "--dataset", "digits", "--arch", "64-32-10", "--epochs", "3", "--pixel-bits", "3",
+                 "--out", str(run)]) == 0
+    assert main(["export", str(run), "--out", str(net)]) == 0
+    desc = NetDesc.load(net)
+    assert (desc.input.bits, desc.input.max_value) == (3, 4)
+    assert desc.meta["integer_test_accuracy"] > 0.5
+    assert main(["cosim", str(net), "--samples", "40", "--build-dir", str(build_root)]) == 0
+    assert "mismatches: 0" in capsys.readouterr().out

@@ -65,7 +65,7 @@ def test_synthesis_reports_utilization(tmp_path, capsys):
     net = random_desc(np.random.default_rng(3), [8, 6, 4], timesteps=2).save(tmp_path / "net.json")
     assert main(["synth", str(net), "--device", "up5k", "--out", str(tmp_path / "syn")]) == 0
     report = json.loads((tmp_path / "syn" / "utilization.json").read_text())
-    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp"}
+    assert set(report["utilization"]) == {"lut4", "ff", "bram", "spram", "dsp"}
     assert report["utilization"]["lut4"]["total"] == 5280 and report["utilization"]["lut4"]["used"] > 50
     assert report["fits"] and report["cells"]
     assert "fits" in capsys.readouterr().out
