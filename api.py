@@ -324,12 +324,14 @@ class CosimResult:
 def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.ndarray | None = None, *,
           fold: str | list[Fold] = "auto", samples: int | str = "all", dataset: str | None = None,
           data_dir: PathLike | None = None, simulator: str = "verilator", bench: str = "auto",
-          build_dir: PathLike = "build", target=None, primitives: str | None = None) -> CosimResult:
+          build_dir: PathLike = "build", target=None, primitives: str | None = None, shards: int | None = None,
+          progress: bool = False) -> CosimResult:
     """Run the generated hardware on ``x`` (pixel values [N, n_in]; default: the first ``samples`` test
     images of ``dataset``, by default the description's) and compare it, sample by sample and bit by
     bit, with the integer reference, and its cycle counters with the cycle model. ``target``: a board
     (:class:`flipspike.host.driver.Board`) instead of a simulator. ``primitives="ice40"``: simulate the
-    board build's netlist (SPRAM weights as SB_SPRAM256KA, yosys' model of it)."""
+    board build's netlist (SPRAM weights as SB_SPRAM256KA, yosys' model of it). ``shards``: compiled-bench
+    processes (None: one per core for large splits); ``progress``: a progress bar on stderr."""
     from flipspike.gen.energy import energy_estimate
     from flipspike.sim.cosim import cosim as run_cosim
 
@@ -337,7 +339,7 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
     if x is None:
         x, y = test_split(p.desc, samples, dataset, data_dir)
     report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench,
-                       primitives=primitives)
+                       primitives=primitives, shards=shards, progress=progress)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
     return CosimResult(report)

@@ -21,7 +21,8 @@ def _train_kwargs(args, method: str | None = None) -> dict:
                 reset=args.reset, surrogate=args.surrogate, per_output_scale=args.alpha,
                 fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits, gamma=args.gamma,
+                dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits,
+                train_samples=args.train_samples, gamma=args.gamma,
                 beta1=args.beta1, beta2=args.beta2,
                 decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
                 trace=args.trace, int_momentum_bits=args.int_momentum_bits,
@@ -77,7 +78,10 @@ def _plan(args, desc):
 
     board = args.command == "build"
     device = _device(args)
-    plan = fs.plan(desc, args.fold, target_cycles=args.target_cycles, lut_budget=args.lut_budget, event=args.event,
+    lut_budget = args.lut_budget
+    if board and args.fold == "auto" and args.target_cycles is None and lut_budget is None:
+        lut_budget = _board_budget(desc, device, args.event)
+    plan = fs.plan(desc, args.fold, target_cycles=args.target_cycles, lut_budget=lut_budget, event=args.event,
                    device=device, host_link=board, data_dir=getattr(args, "data_dir", None),
                    max_blocks=DEVICES[device]["totals"]["bram"])
     for note in plan.notes:
@@ -85,6 +89,30 @@ def _plan(args, desc):
     if plan.spike_source:
         print(f"event-driven layers: expected cycles from {plan.spike_source}")
     return plan
+
+
+#: A board build given no folding keeps its estimated LUT4s within this share of the device: the LUT4
+#: estimate runs up to 8 % low on the larger designs, and nextpnr needs free cells to close timing (the
+#: UP5K's Fashion-MNIST MLP at 28x2s,4x1, planned so: 74 % LUT4, 99 % logic cells, 45.7 MHz).
+BOARD_LUT_SHARE = 0.7
+
+
+def _board_budget(desc, device: str, event: bool) -> int | None:
+    """For ``build`` without --fold/--target-cycles/--lut-budget: None where the default folding fits
+    the device within BOARD_LUT_SHARE of its LUT4s and its RAMs; else that share as the LUT budget
+    (announced), so that the build plans a folding that fits."""
+    from flipspike.gen.synth import DEVICES
+
+    limits = DEVICES[device]["totals"]
+    total = fs.plan(desc, "auto", event=event, device=device, host_link=True).estimate["total"]
+    budget = int(BOARD_LUT_SHARE * limits["lut4"])
+    if (total["lut4"] <= budget and total["blocks"] <= limits["bram"]
+            and total.get("spram", 0) <= limits.get("spram", 0)):
+        return None
+    print(f"note: the default folding needs about {total['lut4']} LUT4s and {total['blocks']} RAM blocks; "
+          f"planning with --lut-budget {budget} ({BOARD_LUT_SHARE:.0%} of the {DEVICES[device]['part']}'s LUT4s)",
+          file=sys.stderr)
+    return budget
 
 
 def _device(args) -> str:
@@ -215,7 +243,8 @@ def _cmd_cosim(args) -> int:
             print(learn_table(report))
         else:
             result = fs.cosim(plan, x, y, simulator=args.simulator, build_dir=args.build_dir, target=target,
-                              bench=args.bench, primitives=args.primitives)
+                              bench=args.bench, primitives=args.primitives, shards=args.shards,
+                              progress=sys.stderr.isatty() and not args.no_progress)
             report, ok = result.as_dict(), result.ok
             print(cosim_table(report))
             if result.cycle_model_mismatches:
@@ -279,6 +308,8 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data-dir", default=None, help="where downloaded datasets are stored (see README)")
     t.add_argument("--pixel-bits", type=int, default=None,
                    help="quantise pixels to this many bits (their top bits; default: the dataset's own, e.g. 8)")
+    t.add_argument("--train-samples", type=int, default=None,
+                   help="train on the first N training images only (quick runs; the test split stays whole)")
     t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")
     t.add_argument("--timesteps", type=int, default=4)
     t.add_argument("--epochs", type=int, default=30)
@@ -442,9 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--bench", choices=["auto", "compiled", "cocotb"], default="auto",
                    help="Verilator bench: compiled (a C++ main clocks the model; inference), cocotb (Python "
                         "coroutines; also learning and --waves); auto: compiled where it can")
-    c.add_argument("--primitives", choices=["ice40"], default=None,
-                   help="simulate the board build's netlist: SPRAM weights (folds with 's') as SB_SPRAM256KA "
-                        "instances with yosys' model of the primitive (default: the behavioural model)")
+    c.add_argument("--shards", type=int, default=None,
+                   help="compiled-bench processes, each a part of the samples (default: one per core where "
+                        "each gets 64 samples or more)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    c.add_argument("--primitives", choices=["ice40", "ecp5"], default=None,
+                   help="simulate the netlist a board build for that device family makes: on the iCE40 SPRAM "
+                        "weights (folds with 's') as SB_SPRAM256KA instances with yosys' model of the "
+                        "primitive; on the ECP5 its first layer's late negations (default: the simulation's "
+                        "design, as the iCE40's, with a behavioural SPRAM)")
     _fold_options(c, data_dir=False)
     c.add_argument("--dataset", default=None, help="default: the dataset recorded in the description")
     c.add_argument("--data-dir", default=None, help="where downloaded datasets are stored")

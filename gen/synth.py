@@ -37,7 +37,7 @@ DEVICES = {
                        "bram": {"SB_RAM40_4K": 1}, "spram": {"SB_SPRAM256KA": 1}, "dsp": {"SB_MAC16": 1}},
              "totals": {"lut4": 5280, "ff": 5280, "bram": 30, "spram": SPRAM_COUNT, "dsp": 8}},
     "ecp5-85f": {"synth": f"synth_ecp5 -top {{top}} -run :map_luts; {ECP5_LUT_MAP}; synth_ecp5 -top {{top}} "
-                          "-run map_cells:", "part": "LFE5U-85F", "vendor": None,
+                          "-run map_cells:", "part": "LFE5U-85F", "vendor": "ecp5",
                  "cells": {"lut4": {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, "ff": {"TRELLIS_FF": 1},
                            "bram": {"DP16KD": 1, "PDPW16KD": 1}, "dsp": {"MULT18X18D": 1}},
                  "totals": {"lut4": 83640, "ff": 83640, "bram": 208, "dsp": 156}},

@@ -41,8 +41,8 @@ class Accelerator(wiring.Component):
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, checks: bool = False,
                  vendor: str | None = None):
         """``checks``: the engines assert their sequencing's invariants (for simulation and formal
-        verification; generated designs leave them out). ``vendor``: "ice40" builds SPRAM weights (folds
-        with ``s``) from the iCE40UP5K's primitives, None from a behavioural model (simulation)."""
+        verification; generated designs leave them out). ``vendor``: the device family of a build ("ice40",
+        "ecp5"; None: simulation), see :class:`flipspike.hw.layer_engine.LayerEngine`."""
         desc.validate()
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")

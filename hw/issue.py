@@ -74,7 +74,8 @@ class IssueStage(wiring.Component):
             last_word = Mux(syn, walk.at_end["sf"], 1) if first else walk.at_end["sf"]
         in_addr, in_bounds = walk.input_word(m, pos)
         group, out_word = walk.group_address(m, pos)
-        m.d.comb += [self.waddr.eq(pos["nf"] * plan.f_in + pos["sf"]), self.in_addr.eq(in_addr)]
+        waddr = walk.weight_address(pos, dense=jump is None)
+        m.d.comb += [self.waddr.eq(waddr), self.in_addr.eq(in_addr)]
         commits = ~syn if first else 1                     # (the synapse phase writes no spikes)
         flags = {"valid": valid, "first": valid & group_start, "last": valid & last_word, "nf": pos["nf"],
                  "group": group, "out_word": out_word, "in_bounds": in_bounds, "sf": pos["sf"],
@@ -143,6 +144,14 @@ class GroupWalk:
         # each counter's "at its last value", kept in a register beside it (no comparator between the
         # counters and the end-of-group / end-of-step logic)
         self.at_end = {n: Signal(name=f"walk_{n}_at_end", init=int(size == 1)) for n, size in self.sizes.items()}
+        # nf * F_in, the group's first weight word, kept in a register beside nf; and (walking every word)
+        # the weight word itself, nf * F_in + sf, a counter of its own: no adder between the walk's
+        # registers and the weight memory's address (on a full UP5K that path, routed out to the
+        # SPRAMs, set the clock: 30.0 MHz with a multiplier and an adder, 41.0 with the adder)
+        # (where F_in is a power of two, the address is wiring: no registers)
+        self.counted = p.f_in & (p.f_in - 1) != 0
+        self.weight_base = Signal(range(max(2, p.f_out * p.f_in)), name="walk_weight_base")
+        self.weight_word = Signal(range(max(2, p.f_out * p.f_in)), name="walk_weight_word")
 
     def counters(self, m) -> dict:
         pos = {n: Signal(range(max(2, size)), name=f"walk_{n}") for n, size in self.sizes.items()}
@@ -154,11 +163,14 @@ class GroupWalk:
         """Every counter to 0 (a step's first word)."""
         for name, size in self.sizes.items():
             m.d.sync += [pos[name].eq(0), self.at_end[name].eq(size == 1)]
+        if self.counted:
+            m.d.sync += [self.weight_base.eq(0), self.weight_word.eq(0)]
 
     def advance(self, m, pos, last_word, jump=None):
         """Step the counters after one issued word; returns 'this was the step's last word'. With
         ``jump`` (event-driven), sf moves to the next nonzero word instead of the next word."""
         p = self.plan
+        base = self.weight_base
         def nested(levels):
             # innermost first: a counter steps when every inner one wraps; returns 'all wrap'
             carry = Const(1)
@@ -167,6 +179,9 @@ class GroupWalk:
                 with m.If(carry):
                     m.d.sync += [sig.eq(Mux(at_end, 0, sig + 1)),
                                  at_end.eq(Mux(at_end, size == 1, sig == size - 2))]
+                if name == "nf" and self.counted:   # the next group's first weight word: this one's, the next's or 0
+                    next_base = Mux(carry, Mux(at_end, 0, base + p.f_in), base)
+                    m.d.sync += [base.eq(next_base), self.weight_word.eq(next_base)]
                 carry = carry & at_end
             return carry
 
@@ -181,10 +196,21 @@ class GroupWalk:
         with m.Else():
             if jump is None:
                 m.d.sync += [counter.eq(pos["sf"] + 1), sf_end.eq(pos["sf"] == p.f_in - 2)]
+                if self.counted:
+                    m.d.sync += self.weight_word.eq(self.weight_word + 1)
                 nested([("cg", p.cg), ("kx", p.k), ("ky", p.k)])
             else:                  # (event-driven: the end of a group comes from the jump, not from sf)
                 m.d.sync += counter.eq(jump.next)
         return done & last_word
+
+    def weight_address(self, pos, *, dense: bool):
+        """The issued word's weight address, nf * F_in + sf: wiring where F_in is a power of two (nf's bits
+        above sf's); else the weight word's own counter, or (``dense`` False: event-driven, sf is the
+        jump's target) the group's base plus sf."""
+        p = self.plan
+        if not self.counted:
+            return Cat(pos["sf"][:(p.f_in - 1).bit_length()], pos["nf"])
+        return self.weight_word if dense else self.weight_base + pos["sf"]
 
     def with_word(self, pos, word):
         """``pos`` with ``word`` as the issued word sf (event-driven: a group's first nonzero word, or the

@@ -59,8 +59,10 @@ class LayerEngine(wiring.Component):
                  regions: list[Region], load_bus: tuple[int, int], learn_rule: FlipRule | None = None,
                  in_lanes: int = 1, monitor_bus: tuple[int, int] | None = None, out_banks: int = 2,
                  checks: bool = False, vendor: str | None = None):
-        """``vendor``: "ice40" builds SPRAM weights (``fold.spram``) from the device's primitives; None
-        from a behavioural model (simulation)."""
+        """``vendor``: the device family a build is for (None: simulation, as the iCE40): "ice40" builds
+        SPRAM weights (``fold.spram``) from the device's primitives (else a behavioural model); "ecp5"
+        negates the first layer's pixels after the synapse array's input registers
+        (:class:`flipspike.hw.synapse.SynapseArray`)."""
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
@@ -114,7 +116,8 @@ class LayerEngine(wiring.Component):
         addresses = {"bias": pre["nf"], "membrane": pre["group"], "current": pre["group"], "shortcut": pre["nf"],
                      "threshold": pipe.threshold["nf"]}
         m.d.comb += [rd[name].addr.eq(addr) for name, addr in addresses.items() if name in rd]
-        m.submodules.synapses = syns = SynapseArray(fold.simd, fold.pe, W.input)
+        m.submodules.synapses = syns = SynapseArray(fold.simd, fold.pe, W.input,
+                                                    early_negation=self.vendor != "ecp5")
         m.d.comb += syns.w.eq(rd["weights"].data)
         with m.If(b["in_bounds"]):                         # outside the map (padding) the input is zero
             m.d.comb += syns.x.eq(self.inp.data)

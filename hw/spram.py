@@ -6,8 +6,8 @@ the load bus writes only while the accelerator is idle and every read issues its
 no initial contents, so what it holds is written at run time (``flipspike.ir.memory_map.boot_writes``).
 
 ``vendor="ice40"`` instantiates the primitives (board builds and ``synth --device up5k``): banks in
-depth (a registered bank select picks the read data) by slices of 16 bits in width. Otherwise a
-behavioural model with the same ports and timing, for Verilator and pysim: co-simulation runs the same
+depth (a registered bank select picks the read data) by slices of 16 bits in width. Otherwise (no
+vendor, or a device without SPRAM, where planning never puts weights) a behavioural model with the same ports and timing, for Verilator and pysim: co-simulation runs the same
 single-port sequencing, the same empty start and the same loading as the board.
 """
 
@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In
 
 from flipspike.ir.folding import SPRAM_SHAPE, spram_tiles
 
-VENDORS = (None, "ice40")
+VENDORS = (None, "ice40", "ecp5")
 
 
 class SinglePortRAM(wiring.Component):
@@ -40,7 +40,7 @@ class SinglePortRAM(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         reading = self.read.en & ~self.write.en
-        if self.vendor is None:
+        if self.vendor != "ice40":
             m.submodules.cells = cells = memory.Memory(shape=unsigned(self.width), depth=self.depth, init=[])
             rd, wr = cells.read_port(), cells.write_port()
             m.d.comb += [rd.addr.eq(self.read.addr), rd.en.eq(reading), self.read.data.eq(rd.data),

@@ -21,18 +21,22 @@ class SynapseArray(wiring.Component):
 
     For 1-bit spikes this is the AND-popcount 2*popcount(s & b) - popcount(s) (the lanes' popcounts and
     the inputs' total, subtracted at the end): a plain XNOR-popcount would count silent inputs (0,
-    weight -1) as matches. For multi-bit pixels (the first layer) each synapse picks +x or -x, the
-    negations registered with the inputs, so a lane's tree sums the current itself (no wide subtraction
-    after a tree of wide sums). ``active`` counts nonzero inputs.
+    weight -1) as matches. For multi-bit pixels (the first layer) each synapse picks +x or -x, so a
+    lane's tree sums the current itself (no wide subtraction after a tree of wide sums). Where the
+    negations are computed is the device's choice (``early_negation``): registered with the inputs
+    (the iCE40: its adder tree after the registers sets the clock), or after them, inside the tree's
+    first stage (the ECP5: its block RAM's unregistered output, 5.8 ns, into a negation's carry chain
+    set the clock; the ULX3S's 28x28 MLP went from 97.6 to 99.5 MHz, the digits MLP from 98.8 to 105.3).
+    ``active`` counts nonzero inputs.
 
     Weight word layout: bit p*SIMD + i is the weight of neuron p (of the group) from input i (of the fold).
     Pipelined: ``current`` and ``active`` follow (x, w) SYNAPSE_LATENCY cycles later.
     """
 
-    def __init__(self, simd: int, pe: int, input_bits: int):
+    def __init__(self, simd: int, pe: int, input_bits: int, *, early_negation: bool = True):
         if simd < 1 or pe < 1 or input_bits < 1:
             raise ValueError(f"SynapseArray needs simd, pe, input_bits >= 1; got {simd}, {pe}, {input_bits}")
-        self.simd, self.pe, self.input_bits = simd, pe, input_bits
+        self.simd, self.pe, self.input_bits, self.early_negation = simd, pe, input_bits, early_negation
         xmax = (1 << input_bits) - 1
         self.current_width = signed_width(-simd * xmax, simd * xmax)
         super().__init__({
@@ -53,7 +57,10 @@ class SynapseArray(wiring.Component):
             trees = [[w & x for w, x in zip(ws, xs)] for ws in weight] + [xs]
         else:                                        # +x or -x per synapse: the trees sum the currents
             neg = [Signal(signed(self.input_bits + 1), name=f"neg{i}", reset_less=True) for i in range(self.simd)]
-            m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
+            if self.early_negation:
+                m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
+            else:
+                m.d.comb += [n.eq(-x) for x, n in zip(xs, neg)]
             trees = [[Mux(w, x, n) for w, x, n in zip(ws, xs, neg)] for ws in weight]
         sums = [registered_tree_sum(m, tree, FIRST_LEVELS, f"partial_{k}")
                 for k, tree in enumerate(trees + [[x != 0 for x in xs]])]

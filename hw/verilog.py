@@ -67,8 +67,9 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) ->
 def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None,
                       host: dict | None = None, vendor: str | None = None) -> str:
     """The accelerator's Verilog, or with ``host`` ({"divisor", "timeout"}: UART clock cycles per bit,
-    frame timeout in cycles) the host-link top's. ``vendor="ice40"``: SPRAM weights as SB_SPRAM256KA
-    instances (for synthesis; simulation takes the default behavioural model)."""
+    frame timeout in cycles) the host-link top's. ``vendor``: the device family the netlist is for
+    ("ice40": SPRAM weights as SB_SPRAM256KA instances; "ecp5"; None: what simulation runs, see
+    :class:`flipspike.hw.layer_engine.LayerEngine`)."""
     if host is not None:
         top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"], vendor=vendor)
         return verilog.convert(top, name=HOST_TOP, emit_src=False)

@@ -6,6 +6,9 @@ streams samples and reports what the hardware produced. One build per distinct d
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -33,20 +36,23 @@ BENCHES = ("auto", "compiled", "cocotb")
 
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
              build_root: str | Path = "build", template: NetDesc | None = None, target=None,
-             bench: str = "auto", primitives: str | None = None) -> tuple[dict, dict]:
+             bench: str = "auto", primitives: str | None = None, shards: int | None = None,
+             progress: bool = False) -> tuple[dict, dict]:
     """Run samples through hardware holding ``desc``; returns (observations, timings).
 
     Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
     contents). With one, it is built from ``template``'s shape and ``desc``'s contents are written over
     the load bus first, so many descriptions of one shape share one build."""
     observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
-                                      template=template, target=target, bench=bench, primitives=primitives)
+                                      template=template, target=target, bench=bench, primitives=primitives,
+                                      shards=shards, progress=progress)
     return observed[0], timings
 
 
 def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
                   build_root: str | Path = "build", template: NetDesc | None = None,
-                  target=None, bench: str = "auto", primitives: str | None = None) -> tuple[list[dict], dict]:
+                  target=None, bench: str = "auto", primitives: str | None = None, shards: int | None = None,
+                  progress: bool = False) -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -62,13 +68,14 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
         loads.append(load_writes(desc, folds))
     return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
                         simulator=simulator, build_root=build_root, target=target, bench=bench,
-                        primitives=primitives)
+                        primitives=primitives, shards=shards, progress=progress)
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
                  build_root: str | Path = "build", learn: Learning | None = None,
                  waves: Path | None = None, target=None, bench: str = "auto",
-                 primitives: str | None = None) -> tuple[list[dict], dict]:
+                 primitives: str | None = None, shards: int | None = None,
+                 progress: bool = False) -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
@@ -76,7 +83,10 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     ``target``: run on a board instead (a :class:`flipspike.host.driver.Board`, real or the serial
     co-simulation's), which first gets ``base``'s contents over its load bus. ``bench``: which Verilator
     bench (see BENCHES). ``primitives="ice40"``: simulate the netlist a board build makes, its SPRAM weights
-    as SB_SPRAM256KA instances with yosys' model of the primitive (:mod:`flipspike.sim.primitives`)."""
+    as SB_SPRAM256KA instances with yosys' model of the primitive (:mod:`flipspike.sim.primitives`).
+    ``shards``: processes of the compiled bench, each running a contiguous part of the samples (None:
+    one per core where there are at least SHARD_MIN samples a core); ``progress``: a progress bar on
+    stderr."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
@@ -121,13 +131,39 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     bench_jobs = [{**job, "samples": words(job["samples"]), "samples_after": words(job.get("samples_after", []))}
                   for job in jobs]
     if bench == "compiled":
-        observed = run_fast(program, design.config["ports"], bench_jobs)
+        n = sum(len(job["samples"]) * (2 if job.get("stream", True) else 1) for job in bench_jobs)
+        with _progress_bar(progress, n) as bar:
+            observed = run_fast(program, design.config["ports"], bench_jobs,
+                                shards=auto_shards(bench_jobs) if shards is None else shards, progress=bar)
     else:
         observed = run_bench(build_dir, TOP, design.config["ports"], bench_jobs, waves=waves)
     if waves is not None:
         write_gtkw(design.verilog, Path(waves), TOP)
     timings["simulate_s"] = time.perf_counter() - start
     return observed, timings
+
+
+#: The fewest samples per process worth a shard of their own (a process starts in milliseconds; a
+#: sample takes from a few hundred to a hundred thousand cycles, at millions of cycles a second).
+SHARD_MIN = 64
+
+
+def auto_shards(jobs: list[dict]) -> int:
+    """One compiled-bench process per core, while each gets SHARD_MIN samples or more."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    most = max((len(job["samples"]) for job in jobs), default=0)
+    return max(1, min(cores, most // SHARD_MIN))
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int):
+    """A tqdm bar over ``total`` samples (yields its update), or nothing (yields None)."""
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+    with tqdm(total=total, unit="sample", desc="co-simulation", file=sys.stderr, dynamic_ncols=True) as bar:
+        yield bar.update
 
 
 def pick_bench(bench: str, learns_or_traces: bool) -> str:
@@ -143,14 +179,16 @@ def pick_bench(bench: str, learns_or_traces: bool) -> str:
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
           simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
-          template: NetDesc | None = None, target=None, bench: str = "auto", primitives: str | None = None) -> dict:
+          template: NetDesc | None = None, target=None, bench: str = "auto", primitives: str | None = None,
+          shards: int | None = None, progress: bool = False) -> dict:
     """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
     (default ``desc``): a test passes a mutated description there to show that the comparison catches a
     one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
     (see :func:`run_hardware`): the same comparison, against real hardware."""
     start = time.perf_counter()
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
-                                 template=template, target=target, bench=bench, primitives=primitives)
+                                 template=template, target=target, bench=bench, primitives=primitives,
+                                 shards=shards, progress=progress)
     # the reference a chunk at a time (its memory does not grow with the split): its comparison, the cycle
     # model of each sample run alone (as the bench runs them), the per-layer totals and the classes
     diffs, per_sample, ref_cls = [], [], []

@@ -95,14 +95,95 @@ def decode_observations(text: str, ports: dict) -> list[dict]:
     return jobs
 
 
-def run_fast(program: Path, ports: dict, jobs: list[dict]) -> list[dict]:
-    """Run jobs (the cocotb bench's format, without learning steps) on a compiled bench."""
+def run_fast(program: Path, ports: dict, jobs: list[dict], *, shards: int = 1, progress=None) -> list[dict]:
+    """Run jobs (the cocotb bench's format, without learning steps) on a compiled bench.
+
+    ``shards`` > 1 splits every job's samples into that many contiguous parts, each run by its own
+    process of the same program (every process loads what each job loads, so each part meets the same
+    contents), and merges the observations in order: one co-simulation on several cores. Jobs that read
+    the monitor after their samples (``peek``) run whole, in one process. ``progress``: called with the
+    number of samples just finished (one at a time, then back to back), e.g. a progress bar's update."""
     if any(job.get("updates") for job in jobs):
         raise ValueError("the compiled bench does not run learning steps; use the cocotb bench for them")
-    done = subprocess.run([str(program)], input=encode_jobs(jobs, ports), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SimulationFailed(f"the compiled bench failed (exit {done.returncode}): {done.stderr[-2000:]}")
-    observed = decode_observations(done.stdout, ports)
-    if len(observed) != len(jobs) or any("simulated_cycles" not in o for o in observed):
-        raise SimulationFailed(f"the compiled bench stopped early; its output ended with: {done.stdout[-500:]}")
-    return observed
+    if any(job.get("peek") for job in jobs):
+        shards = 1
+    most = max((len(job["samples"]) for job in jobs), default=0)
+    shards = max(1, min(shards, most))
+    parts = [[{**job, "samples": job["samples"][k * len(job["samples"]) // shards:
+                                                (k + 1) * len(job["samples"]) // shards]} for job in jobs]
+             for k in range(shards)]
+    outputs = _run_processes(program, [encode_jobs(part, ports) for part in parts], progress)
+    observed_parts = []
+    for part, text in zip(parts, outputs):
+        observed = decode_observations(text, ports)
+        if len(observed) != len(part) or any("simulated_cycles" not in o for o in observed):
+            raise SimulationFailed(f"the compiled bench stopped early; its output ended with: {text[-500:]}")
+        observed_parts.append(observed)
+    return [merge_observations([obs[j] for obs in observed_parts]) for j in range(len(jobs))]
+
+
+def _run_processes(program: Path, inputs: list[str], progress) -> list[str]:
+    """One process per input, all at once; their stdout, in order. Counts finished samples as they come
+    (the bench flushes a line per sample) where ``progress`` is given."""
+    import threading
+
+    procs = [subprocess.Popen([str(program)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in inputs]
+    outputs, errors = [[] for _ in procs], [""] * len(procs)
+    lock = threading.Lock()
+
+    def pump(k: int) -> None:
+        proc = procs[k]
+        feeder = threading.Thread(target=_feed, args=(proc, inputs[k]), daemon=True)
+        feeder.start()
+        for line in proc.stdout:
+            outputs[k].append(line)
+            if progress is not None and line.startswith(("sample ", "streamed ")):
+                with lock:
+                    progress(int(line.split()[1]) if line.startswith("streamed ") else 1)
+        errors[k] = proc.stderr.read()
+        proc.wait()
+        feeder.join()
+
+    threads = [threading.Thread(target=pump, args=(k,), daemon=True) for k in range(len(procs))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, err in zip(procs, errors):
+        if proc.returncode != 0:
+            raise SimulationFailed(f"the compiled bench failed (exit {proc.returncode}): {err[-2000:]}")
+    return ["".join(lines) for lines in outputs]
+
+
+def _feed(proc, text: str) -> None:
+    try:
+        proc.stdin.write(text)
+        proc.stdin.close()
+    except (BrokenPipeError, ValueError):
+        pass                          # (the program died: its exit status says why)
+
+
+def merge_observations(parts: list[dict]) -> dict:
+    """One job's observations from its shards (in sample order): the samples, the monitor reads, the
+    streamed results concatenated, the steady-state interval over every shard's stream (their spans
+    over their intervals), the simulated cycles summed."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = {"samples": [s for p in parts for s in p["samples"]],
+              "simulated_cycles": sum(p["simulated_cycles"] for p in parts)}
+    streams = [p["stream"] for p in parts if p.get("stream") is not None]
+    if streams:
+        spans = [(st["cycles_per_inference"] * (len(st["results"]) - 1), len(st["results"]) - 1)
+                 for st in streams if st["cycles_per_inference"] is not None]
+        gaps = sum(n for _, n in spans)
+        merged["stream"] = {"results": [r for st in streams for r in st["results"]],
+                            "cycles_per_inference": sum(c for c, _ in spans) / gaps if gaps else None}
+    else:
+        merged["stream"] = None
+    return merged

@@ -11,6 +11,7 @@
 //   job
 //   sample <counters before> <counters after> <result payload> <latency>      (one per sample)
 //   peek <data> ...
+//   streamed <n>                                                               (progress, every 16 results)
 //   stream <results> (<payload> <arrival cycle>) x results
 //   cycles <simulated cycles>
 //
@@ -27,6 +28,9 @@
 
 #include <verilated.h>
 #include "fast_top.h"   // written by fast.py: includes the Verilated top, defines TOP_CLASS
+
+// a "streamed N" line after every PROGRESS_EVERY results of a back-to-back run (the host's progress bar)
+constexpr size_t PROGRESS_EVERY = 16;
 
 using Words = std::vector<uint32_t>;
 
@@ -118,7 +122,7 @@ struct Bench {
                 do tick(); while (!top->result___05Fvalid);
             }
             std::cout << "sample " << before << ' ' << hex(top->counters) << ' ' << hex(top->result___05Fpayload)
-                      << ' ' << (cycle - start) << '\n';
+                      << ' ' << (cycle - start) << std::endl;      // (flushed: the host counts progress)
         }
     }
 
@@ -140,9 +144,11 @@ struct Bench {
             if (top->result___05Fvalid) {
                 results.push_back(hex(top->result___05Fpayload));
                 arrival.push_back(cycle);
+                if (results.size() % PROGRESS_EVERY == 0) std::cout << "streamed " << PROGRESS_EVERY << std::endl;
             }
         }
         top->pixels___05Fvalid = 0;
+        if (results.size() % PROGRESS_EVERY) std::cout << "streamed " << results.size() % PROGRESS_EVERY << '\n';
         std::cout << "stream " << results.size();
         for (size_t i = 0; i < results.size(); ++i) std::cout << ' ' << results[i] << ' ' << arrival[i];
         std::cout << '\n';

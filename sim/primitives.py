@@ -16,7 +16,7 @@ from flipspike.ir.errors import FlipspikeError
 from flipspike.ir.files import write_text_atomic
 
 #: vendor -> (the yosys share file with its models, the primitives flipspike instantiates)
-MODELS = {"ice40": ("ice40/cells_sim.v", ("SB_SPRAM256KA",))}
+MODELS = {"ice40": ("ice40/cells_sim.v", ("SB_SPRAM256KA",)), "ecp5": (None, ())}
 
 
 def _share_dir() -> Path:
@@ -32,6 +32,8 @@ def primitive_models(vendor: str) -> str:
     if vendor not in MODELS:
         raise FlipspikeError(f"no primitive models for vendor {vendor!r}; known: {', '.join(MODELS)}")
     path, names = MODELS[vendor]
+    if not names:
+        return ""
     text = (_share_dir() / path).read_text()
     out = []
     for name in names:

@@ -7,6 +7,7 @@ needed to continue: ``resume=True`` / ``--resume``). Every file is written atomi
 
 from __future__ import annotations
 
+
 import json
 import os
 import time
@@ -45,6 +46,7 @@ class TrainConfig:
     dtype: str = "float32"            # or "float64"
     data_dir: str | None = None       # where downloaded datasets live (MNIST, CIFAR-10, DVS)
     pixel_bits: int | None = None     # quantise pixels to this many bits (None: the dataset's own)
+    train_samples: int | None = None  # train on the first N training images only (quick runs, CI)
     # online methods (bso, tbso): published defaults; full-precision parameters by SGD + cosine schedule
     gamma: float = 5e-7
     beta1: float = 1 - 1e-3
@@ -96,6 +98,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     """Train and save a run. ``resume`` continues from ``out_dir/checkpoint.pt``; ``stop_after`` ends the
     call after that many epochs in total (as a kill would; for tests)."""
     data: Split = load_dataset(cfg.dataset, cfg.data_dir, cfg.pixel_bits)
+    if cfg.train_samples is not None:
+        if cfg.train_samples < 1:
+            raise ConfigError(f"--train-samples must be >= 1, got {cfg.train_samples}")
+        data = replace(data, x_train=data.x_train[:cfg.train_samples], y_train=data.y_train[:cfg.train_samples])
     model_cfg = model_config_for(model_cfg, cfg, data)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -24,10 +24,11 @@ def run_comb(dut, cases, check):
     sim.run()
 
 
-@pytest.mark.parametrize("simd,pe,bits", [(8, 3, 1), (5, 2, 4), (1, 1, 1), (16, 4, 5)])
-def test_synapse_array_is_and_popcount(simd, pe, bits):
+@pytest.mark.parametrize("simd,pe,bits,early", [(8, 3, 1, True), (5, 2, 4, True), (1, 1, 1, True), (16, 4, 5, True),
+                                              (5, 2, 4, False), (16, 4, 5, False)])
+def test_synapse_array_is_and_popcount(simd, pe, bits, early):
     rng = np.random.default_rng(simd * pe)
-    dut = SynapseArray(simd, pe, bits)
+    dut = SynapseArray(simd, pe, bits, early_negation=early)
     cases = []
     for _ in range(60):
         x = rng.integers(0, 2 ** bits, simd)

@@ -199,3 +199,32 @@ def test_a_synthesis_that_does_not_fit_exits_1_and_never_suggests_what_was_tried
         assert int(re.search(r"--lut-budget (\d+)", out).group(1)) < budget_below
         if cycles_above is not None:
             assert int(re.search(r"--target-cycles (\d+)", out).group(1)) > cycles_above
+
+
+def test_build_without_a_folding_plans_one_that_fits_the_board(tmp_path, monkeypatch, capsys):
+    """The default folding of a 784-128-10 MLP (16x8,16x5) does not fit the iCE40UP5K: `build` plans
+    within 70 % of its LUT4s and its block RAMs instead (weights into SPRAM), and says so; a tiny
+    network keeps the default folding."""
+    import numpy as np
+
+    import flipspike.api as api
+    from flipspike.gen.estimate import estimate
+    from flipspike.ir import default_folding
+    from helpers import random_desc
+
+    seen = {}
+    report = {"utilization": {"lut4": {"used": 1, "total": 5280, "percent": 0.0}}, "fits": True, "timing_met": True,
+              "placement_tries": 1, "bitstream": "top.bin", "program": "iceprog top.bin"}
+    monkeypatch.setattr(api, "build", lambda plan, board, out, **kw: seen.update(plan=plan) or api.BuildResult(report))
+    monkeypatch.setattr("flipspike.gen.build.board_table", lambda report, cycles: "")
+    for sizes, planned in (([784, 128, 10], True), ([8, 6, 4], False)):
+        desc = random_desc(np.random.default_rng(0), sizes, timesteps=2)
+        net = desc.save(tmp_path / "net.json")
+        assert main(["build", str(net), "--board", "icebreaker", "--out", str(tmp_path / "b")]) == 0
+        plan, err = seen["plan"], capsys.readouterr().err
+        total = estimate(desc, plan.folds, host_link=True)["total"]
+        assert total["lut4"] <= 0.7 * 5280 and total["blocks"] <= 30 and total["spram"] <= 4
+        if planned:
+            assert f"planning with --lut-budget {int(0.7 * 5280)}" in err and any(f.spram for f in plan.folds)
+        else:
+            assert "planning" not in err and plan.folds == default_folding(desc.layers)

@@ -69,6 +69,29 @@ def test_the_real_fashion_mnist_files():
     assert data.x_train.min() == 0 and data.x_train.max() == 255
 
 
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("arch, pixel_bits, fold", [("784-64-10", 4, "28x2s,8x1"), ("c4-p2-fc10", 8, "1x4,8x2")])
+def test_real_fashion_mnist_slice_trained_and_cosimulated(arch, pixel_bits, fold, tmp_path, build_root, capsys):
+    """The real files end to end, as CI runs them: an MLP (4-bit pixels, its first layer's weights in
+    SPRAM) and a conv net trained on 3,000 training images, exported (float and integer accuracy on
+    all 10,000 test images), and 300 real test images co-simulated bit-exact."""
+    import json
+    from flipspike.cli import main
+    run, net, report = tmp_path / "run", tmp_path / "net.json", tmp_path / "cosim.json"
+    assert main(["train", "--dataset", "fashion-mnist", "--arch", arch, "--epochs", "2", "--train-samples", "3000",
+                 "--pixel-bits", str(pixel_bits), "--out", str(run)]) == 0
+    assert main(["export", str(run), "--out", str(net)]) == 0
+    meta = json.loads(net.read_text())["meta"]
+    assert meta["integer_test_accuracy"] > 0.6
+    assert abs(meta["integer_test_accuracy"] - meta["float_test_accuracy"]) < 0.01
+    assert main(["cosim", str(net), "--fold", fold, "--samples", "300", "--json", str(report),
+                 "--build-dir", str(build_root)]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["samples"] == 300 and doc["mismatches"] == 0 and doc["cycle_model_mismatches"] == 0
+    assert doc["accuracy_hw"] == doc["accuracy_ref"] > 0.6
+
+
 def test_truncated_idx_is_reported(tmp_path):
     _write_mnist(tmp_path, "MNIST", compress=False)
     path = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"

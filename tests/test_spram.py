@@ -81,10 +81,11 @@ def test_spram_starts_empty_and_boot_writes_fill_it():
     assert compare(ref, loaded) == []
 
 
-@pytest.mark.parametrize("primitives", [None, "ice40"])
+@pytest.mark.parametrize("primitives", [None, "ice40", "ecp5"])
 def test_spram_network_is_bit_exact_under_verilator(primitives, build_root):
-    """Both the behavioural model and the board's netlist (SB_SPRAM256KA instances, yosys' model): four
-    slices side by side in one layer, two banks deep in the other (the bank select)."""
+    """The behavioural model, the iCE40 board's netlist (SB_SPRAM256KA instances, yosys' model), and the
+    ECP5's (its first layer's late negations, a behavioural store): four slices side by side in one
+    layer."""
     rng = np.random.default_rng(4)
     desc = random_desc(rng, [64, 32, 4], timesteps=3)
     folds = [Fold(16, 4, spram=True), Fold(1, 1, spram=True)]        # 64 bits x 32 words; 1 bit x 128 words
