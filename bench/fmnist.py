@@ -63,7 +63,8 @@ def main():
                            bram=u["bram"]["used"], spram=u.get("spram", {}).get("used", 0))
             rows.append(row)
             print(f"done: {row}", flush=True)
-    print("| net | pixel bits | board | fold | accuracy float / integer / hardware | mismatches | cycles per inference "
+    print("| net | pixel bits | board | fold | accuracy: float (whole test split) / integer / hardware (co-simulated) "
+          "| mismatches | cycles per inference "
           "(streamed / bound) | clock (Fmax) MHz | inferences/s | latency (us) | LUT4 | logic cells | FF | BRAM "
           "| SPRAM |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")

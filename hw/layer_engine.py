@@ -268,13 +268,15 @@ class LayerEngine(wiring.Component):
             # a commit landing changes neither; a released bank adds one, a step's last word takes one.
             # The register takes a step's last word a cycle late, from stage B (the walk's end-of-step
             # logic stays off its adder), and the checks count the one in B: the same numbers
-            # (its comparisons with 1, 2 and 3 kept in registers beside it, set from its next value)
-            unclaimed = Signal(range(self.out_banks + 2), init=self.out_banks)
-            # (both outcomes of the next layer's release, a deep signal, compared first; it picks one)
-            kept = unclaimed - b["commit"]
-            at_least = [Signal(name=f"unclaimed_ge{k}", init=int(self.out_banks >= k)) for k in (1, 2, 3)]
-            m.d.sync += [unclaimed.eq(unclaimed + self.out.freed - b["commit"]),
-                         *(ge.eq(Mux(self.out.freed, kept + 1 >= k, kept >= k)) for k, ge in enumerate(at_least, 1))]
+            # It is kept as a thermometer code, at_least[j] = (unclaimed >= j + 1), j < banks + 1: a +1
+            # moves every bit up one place, a -1 down one, so each bit's next value is a choice among its
+            # neighbours (no adder or comparator between the next layer's release, a deep signal, and them)
+            levels = self.out_banks + 1
+            at_least = [Signal(name=f"unclaimed_ge{k}", init=int(self.out_banks >= k)) for k in range(1, levels + 1)]
+            below, above = [Const(1), *at_least[:-1]], [*at_least[1:], Const(0)]
+            up, down = self.out.freed & ~b["commit"], b["commit"] & ~self.out.freed
+            m.d.sync += [ge.eq(Mux(up, lo, Mux(down, hi, ge))) for ge, lo, hi in zip(at_least, below, above)]
+            at_least += [Const(0)] * max(0, 3 - levels)
             out_wait = Mux(b["commit"], at_least[1], at_least[0])     # unclaimed >= 1 + commit
             out_next = Mux(b["commit"], at_least[2], at_least[1])     # unclaimed >= 2 + commit (this step's
             # commit is in flight too)

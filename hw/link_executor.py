@@ -45,6 +45,8 @@ class RequestExecutor(wiring.Component):
         # -- byte pump from the buffer: pixel words (INFER, LEARN) and load words (WRITE) ------------------
         ridx = Signal(range(buf_bytes + 1))
         all_read = Signal()                              # ridx == stored, kept as ridx moves (off the FSM's path)
+        last = Signal(range(buf_bytes + 1))              # stored - 1, set as the request starts: no adder
+        # between ridx and all_read (that path, routed across a full iCE40, was one board's slowest)
         issued = Signal(range(max(self.simd * L.pixel_bytes, L.load_bytes) + 1))
         pending = Signal()
         pword = Signal(self.simd * L.pixel_bytes * 8)
@@ -59,7 +61,7 @@ class RequestExecutor(wiring.Component):
             byte into ``shift_reg`` a cycle later. Returns the condition: the word completes this cycle."""
             with m.If(issued < word_len):
                 m.d.sync += [ridx.eq(ridx + 1), issued.eq(issued + 1), pending.eq(1),
-                             all_read.eq(ridx + 1 == req.stored)]
+                             all_read.eq(ridx == last)]
             with m.If(pending):
                 m.d.sync += shift_reg.eq(Cat(shift_reg[8:], self.buf_data))
             return pending & (issued == word_len)
@@ -83,7 +85,7 @@ class RequestExecutor(wiring.Component):
                     m.next = "EXECUTE"
             with m.State("EXECUTE"):
                 # (the registers start here, enabled by the state alone: latency is still being read in IDLE)
-                m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), issued.eq(0), latency.eq(0),
+                m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), last.eq(req.stored - 1), issued.eq(0), latency.eq(0),
                              from_label.eq(0), load_addr.eq(arg(req, "addr")[:self.addr_width])]
                 m.next = "DONE"                          # (by the registered command flags: one is set)
                 with m.If(is_cmd.WRITE):

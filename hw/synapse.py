@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,12 +22,11 @@ class SynapseArray(wiring.Component):
     For 1-bit spikes this is the AND-popcount 2*popcount(s & b) - popcount(s) (the lanes' popcounts and
     the inputs' total, subtracted at the end): a plain XNOR-popcount would count silent inputs (0,
     weight -1) as matches. For multi-bit pixels (the first layer) each synapse picks +x or -x, so a
-    lane's tree sums the current itself (no wide subtraction after a tree of wide sums). Where the
-    negations are computed is the device's choice (``early_negation``): registered with the inputs
-    (the iCE40: its adder tree after the registers sets the clock), or after them, inside the tree's
-    first stage (the ECP5: its block RAM's unregistered output, 5.8 ns, into a negation's carry chain
-    set the clock; the ULX3S's 28x28 MLP went from 97.6 to 99.5 MHz, the digits MLP from 98.8 to 105.3).
-    ``active`` counts nonzero inputs.
+    lane's tree sums the current itself (no wide subtraction after a tree of wide sums). How -x is made
+    is the device's choice (``early_negation``): negations registered with the inputs (the iCE40: its
+    adder tree after the registers sets the clock), or -x = ~x + 1 after the input registers, the lane's
+    -1 weights counted in its own tree (the ECP5: its block RAM's unregistered output, 5.8 ns, into a
+    negation's carry chain set the clock). ``active`` counts nonzero inputs.
 
     Weight word layout: bit p*SIMD + i is the weight of neuron p (of the group) from input i (of the fold).
     Pipelined: ``current`` and ``active`` follow (x, w) SYNAPSE_LATENCY cycles later.
@@ -55,13 +54,13 @@ class SynapseArray(wiring.Component):
         weight = [[w_in[p * self.simd + i] for i in range(self.simd)] for p in range(self.pe)]
         if self.input_bits == 1:                     # lanes' popcounts and the total, then 2 x lane - total
             trees = [[w & x for w, x in zip(ws, xs)] for ws in weight] + [xs]
-        else:                                        # +x or -x per synapse: the trees sum the currents
+        elif self.early_negation:                    # +x or -x per synapse: the trees sum the currents
             neg = [Signal(signed(self.input_bits + 1), name=f"neg{i}", reset_less=True) for i in range(self.simd)]
-            if self.early_negation:
-                m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
-            else:
-                m.d.comb += [n.eq(-x) for x, n in zip(xs, neg)]
+            m.d.sync += [n.eq(-self.x[i]) for i, n in enumerate(neg)]
             trees = [[Mux(w, x, n) for w, x, n in zip(ws, xs, neg)] for ws in weight]
+        else:   # -x = ~x + 1: per synapse x or ~x (no carry chain), and the lane's -1 weights counted in its tree
+            wide = [Cat(x, Const(0, 1)).as_signed() for x in xs]
+            trees = [[Mux(w, x, ~x) for w, x in zip(ws, wide)] + [~w for w in ws] for ws in weight]
         sums = [registered_tree_sum(m, tree, FIRST_LEVELS, f"partial_{k}")
                 for k, tree in enumerate(trees + [[x != 0 for x in xs]])]
         *lanes, active = sums
