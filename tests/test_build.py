@@ -21,7 +21,7 @@ def test_icebreaker_bitstream_with_utilization_and_fmax(tmp_path, capsys):
     bitstream = (out / "top.bin").read_bytes()
     assert len(bitstream) > 100_000 and b"\x7e\xaa\x99\x7e" in bitstream[:64]    # iCE40 sync word
     report = json.loads((out / "utilization.json").read_text())
-    assert set(report["utilization"]) == {"lut4", "ff", "bram", "dsp", "io", "lc"}
+    assert set(report["utilization"]) == {"lut4", "ff", "bram", "spram", "dsp", "io", "lc"}
     util = report["utilization"]
     assert util["lut4"]["total"] == 5280 and 200 < util["lut4"]["used"] < 5280
     assert util["io"]["used"] == 4                          # clock, UART rx and tx, one LED
