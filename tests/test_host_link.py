@@ -211,3 +211,20 @@ def test_frame_fuzzer_changes_no_state(net, build_root):
         word = int(before[0][0]) ^ 1                     # the harness can fail: a valid write is seen
         board.write_memory([(weights.base, word)])
         assert state()[0] != before[0]
+
+
+def test_opening_a_board_fills_its_spram(build_root):
+    """A build whose first layer keeps its weights in SPRAM (no initial contents): the driver writes
+    them as it opens the board, so the first INFER frame, with nothing else loaded, already answers
+    what the integer reference computes."""
+    from flipspike.sim.compare import compare
+    from flipspike.sw.integer import run_integer
+
+    rng = np.random.default_rng(12)
+    desc = random_desc(rng, [12, 8, 4], timesteps=3, input_bits=4)
+    folds = [Fold(4, 2, spram=True), Fold(2, 4)]
+    x = random_pixels(rng, desc, 6)
+    with simulated_board(desc, folds, build_root=build_root) as board:
+        observed = {"samples": [board.infer(pixels) for pixels in x]}
+    ref = run_integer(desc, x)
+    assert compare(ref, observed) == []
