@@ -93,8 +93,9 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
     if format not in ("json", "nir"):
         raise ConfigError(f"export format must be json or nir, got {format!r}")
     model, ckpt = load_run(run)
-    dataset = ckpt["train_config"]["dataset"]
-    data = load_dataset(dataset, data_dir or ckpt["train_config"].get("data_dir"), ckpt["train_config"].get("pixel_bits"))
+    config = ckpt["train_config"]
+    dataset = config["dataset"]
+    data = load_dataset(dataset, data_dir or config.get("data_dir"), config.get("pixel_bits"))
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
                         meta={"source_run": str(run), "dataset": dataset})

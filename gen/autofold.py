@@ -18,7 +18,7 @@ import math
 
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import FoldingError
-from flipspike.ir.folding import Fold, divisors, simd_base, spram_count, spram_tiles
+from flipspike.ir.folding import Fold, divisors, simd_base, spram_tiles
 from flipspike.ir.plan import NetPlan
 
 from flipspike.ir.cycle_model import fold_cycles, mean_event_words
@@ -89,20 +89,20 @@ def place_weights(desc: NetDesc, folds: list[Fold], *, device: str, max_blocks: 
     from .estimate import estimate
     from .synth import DEVICES
 
-    spare = DEVICES[device]["totals"].get("spram", 0)
     folds = list(folds)
-    blocks = lambda: estimate(desc, folds, host_link=host_link, device=device)["total"]
-    if not spare or blocks()["blocks"] <= max_blocks:
+    total = lambda: estimate(desc, folds, host_link=host_link, device=device)["total"]
+    now = total()
+    spare = DEVICES[device]["totals"].get("spram", 0) - now["spram"]
+    if spare <= 0 or now["blocks"] <= max_blocks:
         return folds
     plan = NetPlan(desc, folds)
     weights = [plan.layers[i].memories["weights"] for i in range(len(folds))]
-    spare -= spram_count(folds, weights)
     for i in sorted(range(len(folds)), key=lambda i: -math.prod(weights[i])):
         need = math.prod(spram_tiles(*weights[i]))
         if folds[i].spram or need > spare:
             continue
         folds[i] = dataclasses.replace(folds[i], spram=True)
         spare -= need
-        if blocks()["blocks"] <= max_blocks:
+        if total()["blocks"] <= max_blocks:
             break
     return folds

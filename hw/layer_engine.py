@@ -46,7 +46,7 @@ from .load_decode import LoadDecode
 from .monitor_mux import MonitorMux
 from .neuron_stage import NeuronStage
 from .output_stage import OutputStage, stage_flags
-from .spram import SinglePortRAM
+from .spram import VENDORS, SinglePortRAM
 from .synapse import SynapseArray
 
 #: The memories the load bus writes (where the layer has them); the flip unit's error and trace
@@ -66,6 +66,8 @@ class LayerEngine(wiring.Component):
         check_layer_fold(layer, fold)
         if layer.widths is None:
             raise ValueError(f"layer {layer.name}: no widths; validate the description first")
+        if vendor not in VENDORS:
+            raise ValueError(f"layer {layer.name}: unknown vendor {vendor!r}; choose one of {VENDORS}")
         if fold.spram and learn_rule is not None:
             raise ConfigError(f"layer {layer.name} learns on chip: the flip unit reads and writes its weights in "
                               "one cycle, which single-port SPRAM cannot; drop the 's' from its fold")

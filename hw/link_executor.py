@@ -85,8 +85,8 @@ class RequestExecutor(wiring.Component):
                     m.next = "EXECUTE"
             with m.State("EXECUTE"):
                 # (the registers start here, enabled by the state alone: latency is still being read in IDLE)
-                m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), last.eq(req.stored - 1), issued.eq(0), latency.eq(0),
-                             from_label.eq(0), load_addr.eq(arg(req, "addr")[:self.addr_width])]
+                m.d.sync += [ridx.eq(0), all_read.eq(req.stored == 0), last.eq(req.stored - 1), issued.eq(0),
+                             latency.eq(0), from_label.eq(0), load_addr.eq(arg(req, "addr")[:self.addr_width])]
                 m.next = "DONE"                          # (by the registered command flags: one is set)
                 with m.If(is_cmd.WRITE):
                     m.next = "WRITE"

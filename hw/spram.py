@@ -7,8 +7,9 @@ no initial contents, so what it holds is written at run time (``flipspike.ir.mem
 
 ``vendor="ice40"`` instantiates the primitives (board builds and ``synth --device up5k``): banks in
 depth (a registered bank select picks the read data) by slices of 16 bits in width. Otherwise (no
-vendor, or a device without SPRAM, where planning never puts weights) a behavioural model with the same ports and timing, for Verilator and pysim: co-simulation runs the same
-single-port sequencing, the same empty start and the same loading as the board.
+vendor, or a device without SPRAM, where planning never puts weights) a behavioural model with the
+same ports and timing, for Verilator and pysim: co-simulation runs the same single-port sequencing,
+the same empty start and the same loading as the board.
 """
 
 from __future__ import annotations

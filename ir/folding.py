@@ -40,12 +40,6 @@ def spram_tiles(depth: int, width: int) -> tuple[int, int]:
     return -(-depth // SPRAM_SHAPE[0]), -(-width // SPRAM_SHAPE[1])
 
 
-def spram_count(folds, memories) -> int:
-    """SPRAMs a build uses: its layers' weights where their fold says ``s`` (``memories``: each layer's
-    (depth, width) of its weights)."""
-    return sum(b * s for f, (d, w) in zip(folds, memories) if f.spram for b, s in [spram_tiles(d, w)])
-
-
 def event_capable(index: int, layer) -> bool:
     """Event-driven execution needs spike inputs: any layer but the first (which reads pixels)."""
     return index > 0

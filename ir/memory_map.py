@@ -119,17 +119,19 @@ def memory_image(desc: NetDesc, folds: list[Fold], region: Region) -> list[int]:
 
 def load_writes(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> list[tuple[int, int]]:
     """(address, data) writes that load ``desc``'s contents into a build of the same shape."""
-    return [(region.base + k, word) for region in memory_map(desc, folds, learn)
-            if region.memory in ("weights", "bias", "threshold", "shortcut")
-            for k, word in enumerate(memory_image(desc, folds, region))]
+    return _writes(desc, folds, [r for r in memory_map(desc, folds, learn)
+                                 if r.memory in ("weights", "bias", "threshold", "shortcut")])
 
 
 def boot_writes(desc: NetDesc, folds: list[Fold]) -> list[tuple[int, int]]:
     """The writes a build of ``desc`` needs before its first sample: the weights of layers whose fold keeps
     them in SPRAM (``s``), which has no initial contents. Empty where every memory is initialised."""
-    return [(region.base + k, word) for region in memory_map(desc, folds)
-            if region.memory == "weights" and folds[region.layer].spram
-            for k, word in enumerate(memory_image(desc, folds, region))]
+    return _writes(desc, folds, [r for r in memory_map(desc, folds)
+                                 if r.memory == "weights" and folds[r.layer].spram])
+
+
+def _writes(desc: NetDesc, folds: list[Fold], regions: list[Region]) -> list[tuple[int, int]]:
+    return [(region.base + k, word) for region in regions for k, word in enumerate(memory_image(desc, folds, region))]
 
 
 def bus_widths(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> tuple[int, int]:

@@ -90,15 +90,15 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
-    boot = boot_writes(base, folds)          # SPRAM starts empty: its weights go in first, as on the board
-    if boot and jobs:
-        jobs = [{**jobs[0], "loads": boot + list(jobs[0].get("loads", ()))}, *jobs[1:]]
     if target is not None:
         start = time.perf_counter()
         target.write_memory(load_writes(base, folds, learn))
         observed = target.run_jobs(jobs)
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
+    boot = boot_writes(base, folds)          # SPRAM starts empty: its weights go in first, as on the board
+    if boot and jobs:
+        jobs = [{**jobs[0], "loads": boot + list(jobs[0].get("loads", ()))}, *jobs[1:]]
     if simulator == "pysim":
         if primitives is not None:
             raise ConfigError("pysim cannot run vendor primitives; co-simulate them with simulator='verilator'")

@@ -170,8 +170,8 @@ def _feed(proc, text: str) -> None:
 
 
 def merge_observations(parts: list[dict]) -> dict:
-    """One job's observations from its shards (in sample order): the samples, the monitor reads, the
-    streamed results concatenated, the steady-state interval over every shard's stream (their spans
+    """One job's observations from its shards (in sample order; a job with monitor reads is never split):
+    the samples and the streamed results concatenated, the steady-state interval over every shard's stream (their spans
     over their intervals), the simulated cycles summed."""
     if len(parts) == 1:
         return parts[0]
