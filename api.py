@@ -77,13 +77,14 @@ class ExportResult:
     float_accuracy: float      # the float model on the test split
     integer_accuracy: float    # the integer reference (what the hardware computes) on the test split
     path: Path | None          # where it was written, if anywhere
+    notes: list[str] = field(default_factory=list)   # NIR: what the target library cannot compute exactly
 
 
 def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, format: str = "json",
-           data_dir: PathLike | None = None) -> ExportResult:
+           data_dir: PathLike | None = None, target: str = "nir") -> ExportResult:
     """Fold a trained run into the integer description; with ``out``, write it there (``format``: json,
-    or nir for a NIR graph of it). The accuracies are measured on the run's dataset, read from
-    ``data_dir`` (default: where the run read it)."""
+    or nir for a NIR graph of it, written for ``target``: see ``export_nir``). The accuracies are
+    measured on the run's dataset, read from ``data_dir`` (default: where the run read it)."""
     from flipspike.sw.data import load_dataset
     from flipspike.sw.export import export_model
     from flipspike.sw.integer import classify
@@ -101,12 +102,13 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
                         meta={"source_run": str(run), "dataset": dataset})
     int_acc = float((classify(desc, data.x_test) == data.y_test).mean())
     desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
+    notes = []
     if out is not None:
         if format == "nir":
-            export_nir(desc, out)
+            notes = export_nir(desc, out, target=target).notes
         else:
             desc.save(out)
-    return ExportResult(desc, float_acc, int_acc, None if out is None else Path(out))
+    return ExportResult(desc, float_acc, int_acc, None if out is None else Path(out), notes)
 
 
 # -- planning ---------------------------------------------------------------------------------------------
@@ -250,25 +252,40 @@ def build(net: Plan | NetDesc | PathLike, board: str, out: PathLike, fold: str |
 class NirImport:
     desc: NetDesc
     approximations: list[str]  # what could not be mapped exactly (empty: the graph maps exactly)
+    convention: str = ""       # how its neurons were read: time step, integration, threshold comparison
 
 
-def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int = 4,
-               timesteps: int | None = None, out: PathLike | None = None) -> NirImport:
-    """Read a NIR graph (snnTorch, Norse, SpikingJelly, ...) into a description; with ``out``, save it."""
+def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int | str = "auto",
+               timesteps: int | None = None, producer: str | None = None, dt: float | None = None,
+               integration: str | None = None, out: PathLike | None = None) -> NirImport:
+    """Read a NIR graph (snnTorch, Norse, SpikingJelly, Sinabs, ...) into a description; with ``out``, save
+    it. ``producer`` names the library that wrote it where the graph does not (its time step,
+    discretisation and threshold comparison: ``flipspike.gen.nir_conventions``); ``dt`` (seconds per
+    step) and ``integration`` ("euler" or "exact") override that."""
     from flipspike.gen.nir_io import read_nir
 
     desc, report = read_nir(path, pixel_bits=pixel_bits, pixel_max=pixel_max, frac_bits=frac_bits,
-                            timesteps=timesteps)
+                            timesteps=timesteps, producer=producer, dt=dt, integration=integration)
     desc.meta["source_file"] = str(path)
     if out is not None:
         desc.save(out)
-    return NirImport(desc, report.approximations)
+    return NirImport(desc, report.approximations, report.convention)
 
 
-def export_nir(net: NetDesc | PathLike, path: PathLike) -> Path:
-    """Write a description as a NIR graph (weights +-1; exact)."""
+@dataclass
+class NirExport:
+    path: Path
+    notes: list[str]           # what the target's importer cannot compute exactly (empty: nothing)
+
+
+def export_nir(net: NetDesc | PathLike, path: PathLike, *, target: str = "nir") -> NirExport:
+    """Write a description as a NIR graph. ``target`` "nir": NIR's own reading (tau in time steps,
+    Euler, v > v_threshold; weights +-1). "snntorch", "norse", "spikingjelly", "sinabs": written for that
+    library's NIR importer, so that the network it builds computes this one (``notes`` says where it
+    cannot: e.g. a leak that rounds on the integer grid, a reset the library lacks)."""
     from flipspike.gen.nir_io import write_nir
-    return write_nir(load(net), path)
+    notes: list[str] = []
+    return NirExport(write_nir(load(net), path, target=target, notes=notes), notes)
 
 
 # -- sim: co-simulation --------------------------------------------------------------------------------------

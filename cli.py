@@ -12,7 +12,9 @@ import threading
 from pathlib import Path
 
 import flipspike as fs
-from flipspike.ir.errors import FlipspikeError
+from flipspike.gen.nir_conventions import CONVENTIONS as CONVENTION_NAMES
+from flipspike.gen.nir_conventions import READERS as READER_NAMES
+from flipspike.ir.errors import ConfigError, FlipspikeError
 
 
 def _train_kwargs(args, method: str | None = None) -> dict:
@@ -48,12 +50,18 @@ def _cmd_compare(args) -> int:
     import torch
 
     from flipspike.gen.plots import plot_curves
-    from flipspike.sw.compare import compare, summary_markdown
+    from flipspike.sw.compare import compare, method_label, summary_markdown
 
     torch.set_num_threads(args.threads) if args.threads else None
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    configs = {m: fs.train_configs(**_train_kwargs(args, m)) for m in methods}
-    summary = compare(configs, args.out, resume=args.resume)
+    configs = {}
+    for label in (m.strip() for m in args.methods.split(",") if m.strip()):
+        method, steps = method_label(label)
+        if method not in METHOD_NAMES:
+            raise ConfigError(f"unknown method {method!r} in --methods; the methods are {', '.join(METHOD_NAMES)}")
+        options = _train_kwargs(args, method) | ({"timesteps": steps} if steps else {})
+        configs[label] = fs.train_configs(**options)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    summary = compare(configs, args.out, resume=args.resume, seeds=seeds)
     plots = plot_curves(summary, args.out)
     print(summary_markdown(summary))
     print(f"wrote {Path(args.out) / 'summary.json'}, summary.md, {', '.join(p.name for p in plots)}")
@@ -61,10 +69,16 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format, data_dir=args.data_dir)
+    if args.target != "nir" and args.format != "nir":
+        raise ConfigError(f"--for {args.target} writes a NIR graph: add --format nir")
+    result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format, data_dir=args.data_dir,
+                       target=args.target)
     desc = result.desc
     print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
-          f"frac_bits={args.frac_bits}")
+          f"frac_bits={args.frac_bits}" + (f", written for {args.target}'s NIR importer" if args.target != "nir"
+                                           else ""))
+    for note in result.notes:
+        print(f"  note: {note}")
     print(f"test accuracy: float {result.float_accuracy:.4f}, integer {result.integer_accuracy:.4f} "
           f"(gap {100 * (result.float_accuracy - result.integer_accuracy):+.2f} points)")
     return 0
@@ -124,8 +138,10 @@ def _device(args) -> str:
 
 def _cmd_import(args) -> int:
     result = fs.import_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
-                           frac_bits=args.frac_bits, timesteps=args.timesteps, out=args.out)
+                           frac_bits=args.frac_bits, timesteps=args.timesteps, producer=args.producer, dt=args.dt,
+                           integration=args.integration, out=args.out)
     print(f"imported {args.model} -> {args.out}: {len(result.desc.layers)} layers, T={result.desc.timesteps}")
+    print(f"  neurons {result.convention}")
     for note in result.approximations or ["nothing approximated: the graph maps exactly"]:
         print(f"  {note}")
     return 0
@@ -391,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("compare", help="train several methods on one architecture; summary table and plots")
     _train_options(cp)
     cp.add_argument("--methods", default="fp,stbp,agmm,bso,tbso,sei", help="comma-separated, from: "
-                    + ", ".join(METHOD_NAMES))
+                    + ", ".join(METHOD_NAMES) + "; NAME@T trains that method at T time steps (e.g. sei@2)")
+    cp.add_argument("--seeds", default=None, help="comma-separated seeds (e.g. 0,1,2): every method is trained "
+                    "once per seed under OUT/seed<S>, and the summary gives mean ± std (default: --seed)")
     cp.add_argument("--out", required=True, help="directory: one run per method, summary.json/.md, PNG plots")
     cp.set_defaults(func=_cmd_compare)
 
@@ -401,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--frac-bits", type=int, default=4, help="fractional bits of membrane, bias and threshold")
     e.add_argument("--format", choices=["json", "nir"], default="json",
                    help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
+    e.add_argument("--for", dest="target", default="nir", choices=sorted(READER_NAMES),
+                   help="with --format nir: write the graph for this library's NIR importer (its time step, "
+                        "integration, threshold rule, one threshold per layer where it needs one); default: "
+                        "NIR's own reading")
     e.add_argument("--data-dir", default=None, help="where the run's dataset is stored (default: where it was "
                    "trained from)")
     e.set_defaults(func=_cmd_export)
@@ -440,8 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out", required=True, help="description file to write (JSON)")
     im.add_argument("--pixel-bits", type=int, default=5, help="bits of one input value (digits: 5)")
     im.add_argument("--pixel-max", type=int, default=16, help="largest input value (digits: 16)")
-    im.add_argument("--frac-bits", type=int, default=4)
+    im.add_argument("--frac-bits", default="auto", type=lambda v: v if v == "auto" else int(v),
+                    help="fractional bits of biases, thresholds and membranes (default auto: per layer, the "
+                         "fewest that hold the graph exactly, leak included, up to 16; a flipspike graph's own)")
     im.add_argument("--timesteps", type=int, default=None, help="default: the graph's metadata, else 4")
+    im.add_argument("--producer", default=None, choices=sorted(CONVENTION_NAMES),
+                    help="the library that wrote the graph, where its metadata does not say: its time step, "
+                         "Euler or exact integration, and v > or >= threshold (default: NIR's reading, tau in "
+                         "time steps, Euler, v > v_threshold)")
+    im.add_argument("--dt", type=float, default=None, help="seconds per time step that tau is written in "
+                    "(snnTorch and SpikingJelly 1e-4, Norse 1e-3; overrides --producer's)")
+    im.add_argument("--integration", default=None, choices=["euler", "exact"],
+                    help="forward Euler (lambda = 1 - dt/tau) or exact (lambda = exp(-dt/tau)); overrides "
+                         "--producer's")
     im.set_defaults(func=_cmd_import)
 
     g = sub.add_parser("generate", help="generate Verilog, lint waivers and config.json from a description")

@@ -12,9 +12,14 @@ folded BatchNorm is in the bias and threshold, values are the fixed-point intege
 
 The mapping from continuous time is forward Euler with dt = 1: NIR's LIF, tau dv/dt = v_leak - v + r*I,
 becomes v <- (1 - 1/tau) v + (r/tau) I + v_leak/tau, so the leak is lambda = 1 - 1/tau and the
-integer leak shift is k = log2(tau). Import inverts this for graphs written elsewhere and reports
-every approximation: tau that is not a power of two, weights that are not +-s per row, per-row output
-scales that differ, biases and thresholds rounded to 2**-F.
+integer leak shift is k = log2(tau). NIR fires where v > v_threshold and flipspike where v >= theta: on
+the 2**-F grid of the membrane these agree exactly when v_threshold = (theta - 1) * 2**-F, which export
+writes and import inverts (``docs/integer-semantics.md``, "NIR").
+
+Import reads other libraries' graphs by their own conventions (``flipspike.gen.nir_conventions``: time
+step, Euler or exact integration, v > or >= threshold), names the one it used, and reports every
+approximation: a leak that is not 1 - 2**-k, weights that are not +-s per row, per-row output scales
+that differ, biases rounded to 2**-F. Thresholds are exact under either comparison.
 """
 
 from __future__ import annotations
@@ -28,15 +33,42 @@ import numpy as np
 from flipspike.ir import ConvSpec, InputSpec, LayerDesc, NetDesc
 from flipspike.ir.errors import DescriptionError
 from flipspike.ir.files import write_atomic
-from flipspike.ir.formats import LEAK_SHIFT_RANGE, divide_by_scale, fixed_point
+from flipspike.ir.formats import LEAK_SHIFT_RANGE, divide_by_scale, fixed_point, leak_is_exact
+
+from .nir_conventions import READERS, convention_for
+
+
+#: The nir releases flipspike reads and writes (1.0.4 is the newest Sinabs 3.1 allows; 1.0.5 added v_reset).
+NIR_VERSIONS = ((1, 0, 4), (1, 1, 0))
 
 
 def _nir():
     try:
         import nir
     except ImportError:
-        raise DescriptionError("NIR support needs the nir package: pip install nir") from None
+        raise DescriptionError("NIR support needs the nir package: pip install 'nir>=1.0.4,<1.1'") from None
+    version = _nir_version()
+    if version is not None and not NIR_VERSIONS[0] <= version < NIR_VERSIONS[1]:
+        raise DescriptionError(f"nir {'.'.join(map(str, version))} is installed; flipspike reads and writes NIR "
+                               "with nir 1.0.4 up to 1.0.x: pip install 'nir>=1.0.4,<1.1'")
     return nir
+
+
+def _nir_version() -> tuple[int, ...] | None:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        text = version("nir")
+    except PackageNotFoundError:
+        return None
+    return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
+
+
+def _with_reset(cls, v_reset, **fields):
+    """A LIF/IF node with ``v_reset`` where this nir has the field (from 1.0.5), else without."""
+    import dataclasses
+    if "v_reset" in {f.name for f in dataclasses.fields(cls)}:
+        fields["v_reset"] = v_reset
+    return cls(**fields)
 
 
 # -- export ----------------------------------------------------------------------------------------------
@@ -61,21 +93,36 @@ def _hwc(dims) -> tuple:
     return (dims[1], dims[2], dims[0]) if len(dims) == 3 else (int(np.prod(dims)),)
 
 
-def to_nir(desc: NetDesc):
+def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
+    """The description as a NIR graph. ``target`` "nir": NIR's own reading (tau in steps, forward Euler,
+    v > v_threshold), exact. Another key of ``nir_conventions.READERS``: written for that library's NIR
+    importer (its time step, integration, threshold rule, whether it reads r or takes one threshold per
+    layer), so that the network it builds computes flipspike's; what it cannot compute exactly is
+    appended to ``notes``."""
     nir = _nir()
+    if target not in READERS:
+        raise DescriptionError(f"no NIR export for {target!r}; the targets are {', '.join(READERS)}")
+    reader = READERS[target]
+    notes = [] if notes is None else notes
+    if reader.caveat:
+        notes.append(reader.caveat)
     nodes, edges = {}, []
     dims = desc.input.dims
     nodes["input"] = nir.Input(input_type={"input": _chw(dims)})
     prev, shape = "input", dims
     for i, layer in enumerate(desc.layers):
         scale = 2.0 ** -layer.frac_bits
-        w = _signs(layer)
+        row, neuron_params = np.ones(layer.n_out), None
+        if layer.kind != "output":
+            row, neuron_params = _neuron_params(layer, desc.timesteps, reader, notes)
+        w = _signs(layer) * row[:, None]
+        bias = layer.bias * scale * row
         if layer.conv is not None:
             k, c_in = layer.conv.kernel, layer.conv.in_shape[2]
             kernel = w.reshape(layer.n_out, k, k, c_in).transpose(0, 3, 1, 2)
             nodes[layer.name] = nir.Conv2d(input_shape=tuple(layer.conv.in_shape[:2]), weight=kernel,
                                            stride=layer.conv.stride, padding=layer.conv.padding, dilation=1, groups=1,
-                                           bias=layer.bias * scale)
+                                           bias=bias)
         else:
             if len(shape) == 3:                                    # flatten C, H, W as NIR does
                 flat = f"flatten{i}"
@@ -83,7 +130,7 @@ def to_nir(desc: NetDesc):
                 edges.append((prev, flat))
                 prev = flat
                 w = w[:, _chw_columns(shape)]
-            nodes[layer.name] = nir.Affine(weight=w, bias=layer.bias * scale)
+            nodes[layer.name] = nir.Affine(weight=w, bias=bias, metadata={"flipspike_frac_bits": layer.frac_bits})
         edges.append((prev, layer.name))
         prev = layer.name
         if layer.kind == "output":
@@ -92,15 +139,14 @@ def to_nir(desc: NetDesc):
         neurons = tuple(_chw(layer.out_shape))                   # (C, H, W) or (N,)
         per = lambda values: np.broadcast_to(np.asarray(values, dtype=np.float64).reshape(
             (-1,) + (1,) * (len(neurons) - 1)), neurons).copy()
-        theta = per(layer.threshold) * scale
+        tau, r, theta = neuron_params
         reset = np.zeros(neurons) if layer.reset == "hard" else None
         meta = {"flipspike_frac_bits": layer.frac_bits, "reset": "zero" if layer.reset == "hard" else "subtract"}
-        if layer.leak_shift is None:
-            nodes[neuron] = nir.IF(r=np.ones(neurons), v_threshold=theta, v_reset=reset, metadata=meta)
+        if tau is None:
+            nodes[neuron] = _with_reset(nir.IF, reset, r=np.full(neurons, r), v_threshold=per(theta), metadata=meta)
         else:
-            tau = np.full(neurons, 2.0 ** layer.leak_shift)
-            nodes[neuron] = nir.LIF(tau=tau, r=tau.copy(), v_leak=np.zeros(neurons), v_threshold=theta,
-                                    v_reset=reset, metadata=meta)
+            nodes[neuron] = _with_reset(nir.LIF, reset, tau=np.full(neurons, tau), r=np.full(neurons, r),
+                                        v_leak=np.zeros(neurons), v_threshold=per(theta), metadata=meta)
         edges.append((prev, neuron))
         if layer.shortcut is not None:
             raise DescriptionError(f"layer {layer.name}: shortcut gains have no NIR form yet (an edge carries no "
@@ -113,15 +159,61 @@ def to_nir(desc: NetDesc):
             nodes[thr] = nir.Threshold(threshold=np.full(tuple(_chw(layer.output_shape)), 0.5))
             edges += [(prev, pool), (pool, thr)]
             prev, shape = thr, layer.output_shape
+            if target != "nir":
+                notes.append(f"{layer.name}: OR-pooling is SumPool2d -> Threshold(0.5), which {target}'s importer "
+                             "does not map")
     nodes["output"] = nir.Output(output_type={"output": np.array([desc.layers[-1].n_out])})
     edges.append((prev, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"producer": "flipspike", "timesteps": desc.timesteps,
-                                                             "dt": 1.0}, type_check=False)
+    meta = EXPORT_METADATA | {"timesteps": desc.timesteps, "dt": reader.dt, "integration": reader.integration,
+                              "threshold_rule": "v > v_threshold" if reader.strict else "v >= v_threshold",
+                              "written_for": target}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
 
 
-def write_nir(desc: NetDesc, path: str | Path) -> Path:
-    """Write atomically (temporary name, then rename)."""
-    graph = to_nir(desc)
+def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
+    """(row scale [n_out], (tau or None, r, v_threshold [n_out])) of a hidden layer for ``reader``.
+
+    The reader's membrane is u_j = g_j * v_j * 2**-F for a row scale g_j carried by the weights and bias;
+    its input gain G (from tau and r, or dt/tau where it ignores r) is divided out of g_j. Thresholds:
+    with a hard reset, the midpoint (theta - 1/2) 2**-F, which the integer membrane crosses under v > and
+    v >= alike, and which float rounding cannot tip; with a soft reset the reader computes, theta 2**-F
+    itself, what it subtracts (NIR, which has no soft reset, gets (theta - 1) 2**-F and the reset in the
+    node's metadata). Readers that take one threshold per layer get g_j = 1 / threshold_j: v_threshold = 1."""
+    F = layer.frac_bits
+    k = layer.leak_shift
+    tau = None if k is None else reader.leak(k)
+    # r such that NIR's meaning of the node and the reader's agree: a gain of 1, or (readers that ignore r)
+    # Euler's dt/tau with r = 1; the graph then means flipspike's network whoever reads it.
+    if tau is None:
+        r = 1.0 / reader.dt
+    elif reader.integration == "exact":
+        r = 1.0 / (1 - math.exp(-reader.dt / tau))
+    else:
+        r = tau / reader.dt if reader.reads_r else 1.0
+    gain = reader.gain(tau, r)
+    if not leak_is_exact(frac_bits=F, k=k, timesteps=timesteps, bias=layer.bias,
+                         threshold=layer.threshold if layer.reset == "soft" else None):
+        notes.append(f"{layer.name}: flipspike's leak rounds up to the 2**-{F} grid where {reader.name} computes "
+                     "lambda * v exactly: outputs can differ where a membrane is rounded (exact when every bias "
+                     f"is a multiple of 2**{k * (timesteps - 1)}; docs/integer-semantics.md)")
+    if layer.reset not in reader.resets:
+        notes.append(f"{layer.name}: {reader.name}'s importer cannot compute a {layer.reset} reset; its neurons "
+                     f"reset by {' or '.join(reader.resets)}")
+    # a soft reset the reader computes: theta (what it subtracts), or theta - 1 under NIR's v >; else the midpoint
+    below = (1.0 if reader.strict else 0.0) if layer.reset == "soft" and "soft" in reader.resets else 0.5
+    theta = (layer.threshold.astype(np.float64) - below) * 2.0 ** -F
+    if reader.uniform_threshold:                        # 1 exactly: theta * (1 / theta) need not be
+        return 1.0 / theta / gain, (tau, r, np.ones_like(theta))
+    return np.full(theta.shape, 1.0 / gain), (tau, r, theta)
+
+
+#: What flipspike's graphs say about themselves: tau in time steps, forward Euler, NIR's strict threshold.
+EXPORT_METADATA = {"producer": "flipspike", "dt": 1.0, "integration": "euler", "threshold_rule": "v > v_threshold"}
+
+
+def write_nir(desc: NetDesc, path: str | Path, target: str = "nir", notes: list[str] | None = None) -> Path:
+    """Write atomically (temporary name, then rename); ``target`` and ``notes`` as in ``to_nir``."""
+    graph = to_nir(desc, target, notes)
     return write_atomic(path, lambda tmp: _nir().write(tmp, graph))
 
 
@@ -130,6 +222,7 @@ def write_nir(desc: NetDesc, path: str | Path) -> Path:
 @dataclass
 class ImportReport:
     approximations: list[str] = field(default_factory=list)
+    convention: str = ""            # how the neurons were read (nir_conventions.Convention.describe)
 
     def note(self, text: str) -> None:
         self.approximations.append(text)
@@ -179,15 +272,123 @@ def _per_channel(name: str, values: np.ndarray, channels: int, what: str, report
     return per.mean(axis=1)
 
 
-def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
-             timesteps: int | None = None) -> tuple[NetDesc, ImportReport]:
-    report = ImportReport()
+def _input_dims(nodes) -> tuple[int, ...]:
+    """The input's (C, H, W) or (N,), without the batch and time dimensions some libraries write into the
+    Input node: the trailing dimensions that the first Affine/Linear or Conv2d consumes."""
+    dims = [int(d) for d in np.asarray(next(iter(nodes[0][1].input_type.values()))).reshape(-1)]
+    first = next((node for _, node in nodes[1:] if type(node).__name__ in ("Affine", "Linear", "Conv2d")), None)
+    if first is None:
+        return tuple(dims)
+    weight = np.asarray(first.weight)
+    if type(first).__name__ == "Conv2d":
+        if len(dims) >= 3 and dims[-3] == weight.shape[1]:
+            return tuple(dims[-3:])
+        raise DescriptionError(f"the Input node's shape {dims} does not end in the first convolution's "
+                               f"{weight.shape[1]} input channels, height and width")
+    for start in range(len(dims)):                   # the longest tail that holds the fan-in
+        tail = dims[start:]
+        if int(np.prod(tail)) == weight.shape[1]:
+            while len(tail) > 3 and tail[0] == 1:    # (1, C, H, W): a batch of one
+                tail = tail[1:]
+            return tuple(tail) if len(tail) in (1, 3) else (int(np.prod(tail)),)
+    raise DescriptionError(f"the Input node's shape {dims} does not hold the first layer's "
+                           f"{weight.shape[1]} inputs")
+
+
+def _neuron_step(name: str, neuron, kind: str, c: int, convention, report: ImportReport):
+    """(leak shift or None, input gain [c], offset [c]) of a LIF/IF node, by the convention."""
+    r = _per_channel(name, neuron.r, c, "r", report)
+    if kind == "IF":
+        _, gain, offset = convention.step(None, r, np.zeros(c))
+        return None, gain, offset
+    tau = _per_channel(name, neuron.tau, c, "tau", report)
+    leak_in = _per_channel(name, neuron.v_leak, c, "v_leak", report)
+    if not np.allclose(tau, tau[0], rtol=1e-6):
+        raise DescriptionError(f"node {name!r}: tau must be one value for the layer (flipspike has one leak per "
+                               f"layer); it has {np.unique(tau).size} different values")
+    try:
+        lam, gain, offset = convention.step(float(tau[0]), r, leak_in)
+    except DescriptionError as exc:
+        raise DescriptionError(f"node {name!r}: {exc}") from None
+    return _leak_shift(name, lam, f"tau = {tau[0]:g}, {convention.describe()}", report), gain, offset
+
+
+def _leak_shift(name: str, lam: float, how: str, report: ImportReport) -> int:
+    """k with lambda = 1 - 2**-k; a lambda that is not of that form is rounded, and said."""
+    if not 0 < lam < 1:
+        raise DescriptionError(f"node {name!r}: a leak lambda = {lam:g} ({how}) is not in (0, 1)")
+    exact = -math.log2(1 - lam)
+    k = min(max(int(round(exact)), LEAK_SHIFT_RANGE[0]), LEAK_SHIFT_RANGE[1])
+    if abs(exact - k) > 0.5:
+        raise DescriptionError(f"node {name!r}: leak lambda = {lam:.6g} ({how}) is beyond flipspike's "
+                               f"1 - 2**-k for k in {LEAK_SHIFT_RANGE}")
+    if abs(2.0 ** -k - (1 - lam)) > 1e-6 * (1 - lam):
+        report.note(f"{name}: leak lambda = {lam:.6g} ({how}) is not 1 - 2**-k; using 1 - 2**-{k} = "
+                    f"{1 - 2.0 ** -k:g}")
+    return k
+
+
+#: ``frac_bits="auto"`` searches up to this many fractional bits for a grid that holds the graph exactly.
+F_AUTO_MAX = 16
+
+
+def _layer_frac_bits(frac_bits, neuron, values, k: int | None, T: int) -> int:
+    """A layer's F: the one given; else (``"auto"``) the F flipspike wrote into the node, or the fewest bits
+    that hold ``values`` (biases, and thresholds a soft reset subtracts) exactly, plus k (T - 1) so that
+    the leak never rounds (``leak_is_exact``); at most F_AUTO_MAX."""
+    if frac_bits != "auto":
+        return int(frac_bits)
+    written = (getattr(neuron, "metadata", None) or {}).get("flipspike_frac_bits")
+    if written is not None:
+        return int(written)
+    flat = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values])
+    grid = next((F for F in range(F_AUTO_MAX + 1)
+                 if np.allclose(flat * (1 << F), np.round(flat * (1 << F)), rtol=0, atol=1e-6)), F_AUTO_MAX)
+    return min(grid + (0 if k is None else k * (T - 1)), F_AUTO_MAX)
+
+
+def _threshold(name: str, units: np.ndarray, strict: bool, report: ImportReport) -> np.ndarray:
+    """Integer thresholds from v_threshold in units of 2**-F. The membrane lives on that grid, so
+    ``v > u`` is ``n >= floor(u) + 1`` and ``v >= u`` is ``n >= ceil(u)``: exact, never rounded."""
+    near = np.round(units)
+    on_grid = np.abs(units - near) <= 1e-6 * np.maximum(1, np.abs(units))     # float32 parameters
+    grid = np.where(on_grid, near, units)
+    theta = (np.floor(grid) + 1 if strict else np.ceil(grid)).astype(np.int64)
+    if (theta < 1).any():
+        report.note(f"{name}: {int((theta < 1).sum())} thresholds at or below 0 raised to 1 LSB (flipspike's "
+                    "neurons need a positive threshold)")
+    return np.maximum(theta, 1)
+
+
+def _reset(name: str, neuron, convention, report: ImportReport) -> str:
+    """"hard" (v <- 0) or "soft" (v <- v - theta)."""
+    meta = getattr(neuron, "metadata", {}) or {}
+    if convention.reset is not None:
+        return convention.reset
+    if meta.get("reset") in ("subtract", "zero"):                # flipspike's own graphs say which
+        return "soft" if meta["reset"] == "subtract" else "hard"
+    v_reset = getattr(neuron, "v_reset", None)
+    if v_reset is None:
+        report.note(f"{name}: no v_reset given; reset to 0 (hard reset) assumed")
+    elif not np.allclose(np.asarray(v_reset), 0):
+        report.note(f"{name}: v_reset is not 0; flipspike resets to 0")
+    return "hard"
+
+
+def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "auto", timesteps: int | None = None,
+             producer: str | None = None, dt: float | None = None,
+             integration: str | None = None) -> tuple[NetDesc, ImportReport]:
+    """The description of a chain-shaped NIR graph. ``frac_bits``: per layer, "auto" picks the grid that
+    holds the graph exactly (``_layer_frac_bits``), an int fixes it. ``producer`` (a key of
+    ``nir_conventions.CONVENTIONS``), ``dt`` (seconds per step) and ``integration`` ("euler"/"exact")
+    say how to read its neurons where the graph's metadata does not (see ``convention_for``)."""
     meta = dict(getattr(graph, "metadata", {}) or {})
+    convention = convention_for(meta, producer, dt, integration)
+    report = ImportReport(convention=convention.describe())
     T = int(timesteps or meta.get("timesteps", 4))
     order = _chain(graph)
     nodes = [(n, graph.nodes[n]) for n in order]
-    inp = nodes[0][1]
-    in_dims = tuple(int(d) for d in np.asarray(next(iter(inp.input_type.values()))).reshape(-1))
+    in_dims = _input_dims(nodes)
     shape = in_shape = _hwc(in_dims)
     layers: list[LayerDesc] = []
     k = 1
@@ -199,6 +400,15 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
         if kind == "Flatten":
             k += 1
             continue
+        if node is None:
+            following = type(nodes[k + 1][1]).__name__ if k + 1 < len(nodes) else None
+            if len(shape) == 3 and following in ("Affine", "Linear"):
+                report.note(f"node {name!r} is empty (None; Norse 1.1 writes torch.nn.Flatten so); read as the "
+                            "Flatten an image needs before a dense layer")
+                k += 1
+                continue
+            raise DescriptionError(f"node {name!r} is empty (None): the exporter had no NIR node for one of the "
+                                   "network's modules")
         if kind not in ("Affine", "Linear", "Conv2d"):
             raise DescriptionError(f"node {name!r} ({kind}) is not supported here; flipspike imports chains of "
                                    "Affine/Linear/Conv2d -> LIF/IF [-> SumPool2d -> Threshold] [-> Flatten] "
@@ -233,45 +443,34 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
             scale = float(s.mean())
             if not np.allclose(s, scale, rtol=1e-6):
                 report.note(f"{name}: output rows have different scales; using their mean (argmax may change)")
-            layers.append(LayerDesc(name, "output", bits, fixed_point(bias / scale, frac_bits), None, frac_bits))
+            F = _layer_frac_bits(frac_bits, node, [bias / scale], None, T)
+            if not np.allclose(bias / scale * (1 << F), fixed_point(bias / scale, F), atol=1e-6):
+                report.note(f"{name}: bias rounded to multiples of 2**-{F}")
+            layers.append(LayerDesc(name, "output", bits, fixed_point(bias / scale, F), None, F))
             k += 1
             continue
         if nkind not in ("LIF", "IF"):
             raise DescriptionError(f"node {nxt[0]!r} ({nkind}) after {name!r} is not supported; a LIF or IF "
                                    "neuron must follow each hidden Affine/Linear/Conv2d")
         neuron = nxt[1]
-        c = bits.shape[0]
-        r = _per_channel(nxt[0], neuron.r, c, "r", report)
-        theta = _per_channel(nxt[0], neuron.v_threshold, c, "v_threshold", report)
-        if nkind == "LIF":
-            tau = _per_channel(nxt[0], neuron.tau, c, "tau", report)
-            leak_in = _per_channel(nxt[0], neuron.v_leak, c, "v_leak", report)
-            if not np.allclose(tau, tau[0]) or tau[0] <= 1:
-                raise DescriptionError(f"node {nxt[0]!r}: tau must be one value > 1 (in time steps) for the layer")
-            shift = math.log2(tau[0])
-            k_shift = int(round(shift))
-            if not LEAK_SHIFT_RANGE[0] <= k_shift <= LEAK_SHIFT_RANGE[1]:
-                raise DescriptionError(f"node {nxt[0]!r}: tau={tau[0]:g} gives a leak shift of {shift:.2f}, "
-                                       f"outside {LEAK_SHIFT_RANGE}")
-            if abs(shift - k_shift) > 1e-9:
-                report.note(f"{nxt[0]}: tau={tau[0]:g} is not a power of two; leak lambda = 1 - 2**-{k_shift} "
-                            f"instead of {1 - 1 / tau[0]:.4f}")
-            gain = r / tau
-            offset = leak_in / tau
-        else:
-            k_shift, gain, offset = None, r, np.zeros(c)
-        reset = "hard"
-        if neuron.v_reset is None or (getattr(neuron, "metadata", {}) or {}).get("reset") == "subtract":
-            reset = "soft" if (getattr(neuron, "metadata", {}) or {}).get("reset") == "subtract" else "hard"
-            if reset == "hard":
-                report.note(f"{nxt[0]}: no v_reset given; reset to 0 (hard reset) assumed")
-        elif not np.allclose(np.asarray(neuron.v_reset), 0):
-            report.note(f"{nxt[0]}: v_reset is not 0; flipspike resets to 0")
+        k_shift, gain, offset = _neuron_step(nxt[0], neuron, nkind, bits.shape[0], convention, report)
+        reset = _reset(nxt[0], neuron, convention, report)
         cst = gain * bias + offset
-        bits, b_int, threshold, a = divide_by_scale(bits, gain * s, cst, theta, frac_bits)
-        for what, val, fx in (("bias", cst / a, b_int), ("threshold", theta / a, threshold)):
-            if not np.allclose(val * (1 << frac_bits), fx, atol=1e-6):
-                report.note(f"{name}: {what} rounded to multiples of 2**-{frac_bits}")
+        theta = _per_channel(nxt[0], neuron.v_threshold, bits.shape[0], "v_threshold", report)
+        a = np.abs(gain * s)
+        F = _layer_frac_bits(frac_bits, neuron, [cst / a] + ([theta / a] if reset == "soft" else []), k_shift, T)
+        bits, b_int, _, a = divide_by_scale(bits, gain * s, cst, np.ones_like(s), F)
+        if not np.allclose(cst / a * (1 << F), b_int, atol=1e-6):
+            report.note(f"{name}: bias rounded to multiples of 2**-{F}")
+        threshold = _threshold(nxt[0], theta / a * (1 << F), convention.strict, report)
+        ours = convention.name == "flipspike"            # flipspike's own graph: its integer network is the meaning
+        if reset == "soft" and not ours and not np.allclose(theta / a * (1 << F), threshold, atol=1e-6):
+            report.note(f"{nxt[0]}: the soft reset subtracts the integer threshold, not v_threshold itself "
+                        f"(off the 2**-{F} grid, or fired above it)")
+        if not ours and not leak_is_exact(frac_bits=F, k=k_shift, timesteps=T, bias=b_int,
+                             threshold=threshold if reset == "soft" else None):
+            report.note(f"{nxt[0]}: the integer leak rounds up to the 2**-{F} grid where the graph's is exact "
+                        f"(exact from frac_bits {F_AUTO_MAX} only if the biases allow; see integer-semantics.md)")
         pool, k_next = 1, k + 2
         if k_next < len(nodes) and type(nodes[k_next][1]).__name__ == "SumPool2d":
             sp = nodes[k_next][1]
@@ -282,21 +481,27 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int = 4,
                 raise DescriptionError(f"node {nodes[k_next][0]!r}: only SumPool2d(P, stride P, no padding) followed "
                                        "by Threshold in (0, 1] (OR-pooling of spikes) is supported")
             pool, k_next = p, k_next + 2
-        layer = LayerDesc(name, "lif", bits, b_int, threshold, frac_bits, k_shift, reset, conv=conv, pool=pool)
+        layer = LayerDesc(name, "lif", bits, b_int, threshold, F, k_shift, reset, conv=conv, pool=pool)
         layers.append(layer)
         shape = layer.output_shape
         k = k_next
     desc = NetDesc(T, InputSpec(int(np.prod(in_dims)), pixel_bits, pixel_max, in_shape if len(in_shape) == 3 else None),
-                   layers, meta={"source": "nir", "approximations": report.approximations})
+                   layers, meta={"source": "nir", "convention": report.convention,
+                                    "approximations": report.approximations})
     return desc.assign_widths().validate(), report
 
 
 def read_nir(path: str | Path, **kw) -> tuple[NetDesc, ImportReport]:
+    """``from_nir`` of a file. The graph is read without nir's type check: flipspike needs only the input
+    size, and libraries write batch and time dimensions the check refuses."""
+    import inspect
     path = Path(path)
     if not path.is_file():
         raise DescriptionError(f"{path}: no such NIR file")
+    nir = _nir()
     try:
-        graph = _nir().read(path)
+        checked = "type_check" in inspect.signature(nir.read).parameters
+        graph = nir.read(path, type_check=False) if checked else nir.read(path)
     except (OSError, KeyError, ValueError) as exc:
         raise DescriptionError(f"{path}: not a readable NIR file ({exc})") from None
     return from_nir(graph, **kw)

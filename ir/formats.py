@@ -69,6 +69,27 @@ def leak_factor(k: int | None) -> float:
     return 1.0 if k is None else 1.0 - 2.0 ** -k
 
 
+def trailing_zeros(values) -> int:
+    """The largest z with every value a multiple of 2**z (MAX_WIDTH for all zeros)."""
+    z = MAX_WIDTH
+    for v in np.asarray(values, dtype=np.int64).reshape(-1).tolist():
+        if v:
+            z = min(z, (v & -v).bit_length() - 1)
+    return z
+
+
+def leak_is_exact(*, frac_bits: int, k: int | None, timesteps: int, bias, threshold=None) -> bool:
+    """Whether ``leak`` never rounds in a layer, for any input: then the integer membrane equals the real
+    one, lambda * v exactly, at every step. Each step adds a multiple of 2**g (g: the trailing zero bits
+    common to 2**F, the biases, and for a soft reset the thresholds it subtracts); a hard reset returns
+    to 0; so the membrane before the t-th leak is a multiple of 2**(g - k (t - 2)) and the leak is exact
+    as long as k (T - 1) <= g. (The first step leaks v = 0.)"""
+    if k is None or timesteps < 2:
+        return True
+    g = min(frac_bits, trailing_zeros(bias), MAX_WIDTH if threshold is None else trailing_zeros(threshold))
+    return k * (timesteps - 1) <= g
+
+
 def leak_bound(vmax: int, k: int | None) -> int:
     """Largest |leak(v)| over |v| <= vmax: ceil(lambda * vmax), reached at v = +vmax."""
     return leak(vmax, k)

@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from flipspike.ir.formats import leak, required_widths, signed_width, state_bound, unsigned_width
@@ -61,3 +62,28 @@ def test_leak_is_lambda_times_v_rounded_up():
     for v in range(-300, 301):
         for k in (1, 2, 5):
             assert leak(v, k) == math.ceil(Fraction(2 ** k - 1, 2 ** k) * v)
+
+
+def test_leak_is_exact_exactly_when_no_membrane_is_rounded():
+    """Brute force against exact rational arithmetic: where ``leak_is_exact`` says so, the integer
+    membrane equals lambda * v computed in fractions for every input drawn; and the condition is tight
+    (some layers it rejects really do round)."""
+    from fractions import Fraction
+    from flipspike.ir.formats import leak, leak_is_exact
+    rng = np.random.default_rng(0)
+    rounded_somewhere = 0
+    for _ in range(300):
+        F, k, T = int(rng.integers(0, 5)), int(rng.integers(1, 4)), int(rng.integers(2, 6))
+        bias = rng.integers(-40, 41, 3) << int(rng.integers(0, 8))
+        currents = rng.integers(-6, 7, (20, T, 3)) << F                        # (I << F) per step
+        exact = True
+        for drive in currents:
+            v, q = np.zeros(3, dtype=np.int64), [Fraction(0)] * 3
+            for t in range(T):
+                v = leak(v, k) + drive[t] + bias
+                q = [qi * (1 - Fraction(1, 2 ** k)) + int(d) + int(b) for qi, d, b in zip(q, drive[t], bias)]
+                exact &= all(int(vi) == qi for vi, qi in zip(v, q))
+        claim = leak_is_exact(frac_bits=F, k=k, timesteps=T, bias=bias)
+        assert exact or not claim, (F, k, T, bias)
+        rounded_somewhere += not exact
+    assert rounded_somewhere > 30

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,6 +123,7 @@ def test_compare_writes_summary_and_plots(tmp_path):
     for method, row in summary["methods"].items():
         metrics = json.loads((tmp_path / method / "metrics.json").read_text())
         assert row["test_accuracy"] == metrics["epochs"][-1]["test_accuracy"]
+        assert row["test_accuracy_std"] == 0.0
         assert len(row["curves"]["test_accuracy"]) == 2
     assert summary["methods"]["fp"]["flips_last_epoch"] == 0
     assert summary["methods"]["bso"]["flips_last_epoch"] > 0
@@ -130,3 +132,30 @@ def test_compare_writes_summary_and_plots(tmp_path):
     assert md.count("\n| ") == 5
     for png in ("accuracy.png", "flip_ratio.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_over_seeds_gives_mean_std_and_tests_the_claims(tmp_path):
+    from flipspike.cli import main
+    rc = main(["compare", "--methods", "stbp,agmm,sei,sei@1", "--arch", "64-16-10", "--timesteps", "2",
+               "--epochs", "1", "--seeds", "3,4", "--out", str(tmp_path)])
+    assert rc == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == [3, 4]
+    for label, row in summary["methods"].items():
+        accs = [json.loads((tmp_path / f"seed{s}" / label / "metrics.json").read_text())["epochs"][-1]["test_accuracy"]
+                for s in (3, 4)]
+        assert row["seed_accuracies"] == accs
+        assert row["test_accuracy"] == pytest.approx(np.mean(accs))
+        assert row["test_accuracy_std"] == pytest.approx(np.std(accs))
+    config = json.loads((tmp_path / "seed4" / "sei@1" / "config.json").read_text())
+    assert config["model"]["timesteps"] == 1 and config["train"]["seed"] == 4
+    assert summary["methods"]["sei@1"]["timesteps"] == 1
+    claims = {c["claim"]: c["holds"] for c in summary["claims"]}
+    rows = summary["methods"]
+    assert claims["AGMM is more accurate than STBP"] == (rows["agmm"]["test_accuracy"] > rows["stbp"]["test_accuracy"])
+    assert claims["SEI at T=1 within 1 point of SEI at T=2"] == (
+        rows["sei"]["test_accuracy"] - rows["sei@1"]["test_accuracy"] <= 0.01)
+    assert "±" in (tmp_path / "summary.md").read_text()
+    assert main(["compare", "--methods", "sei@x", "--out", str(tmp_path / "bad")]) == 2
+    assert main(["compare", "--methods", "stbpp", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

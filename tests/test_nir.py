@@ -46,6 +46,28 @@ def test_round_trip_of_random_networks(make, tmp_path):
     _same(desc, back)
 
 
+@pytest.mark.parametrize("target", ["snntorch", "norse", "spikingjelly", "sinabs"])
+@pytest.mark.parametrize("reset,leak", [("hard", 1), ("soft", 2), ("hard", None)])
+def test_a_graph_written_for_a_library_still_means_the_network(target, reset, leak, tmp_path):
+    """Written for a library's importer (its time step, integration, r, one threshold per layer), the
+    graph's NIR meaning, read back by flipspike from its metadata, is the network itself."""
+    from flipspike.gen.nir_conventions import READERS
+    desc = random_desc(np.random.default_rng(5), [8, 6, 5, 4], timesteps=3, frac_bits=3, reset=reset,
+                       leak_shift=leak)
+    notes = []
+    write_nir(desc, tmp_path / "x.nir", target=target, notes=notes)
+    graph = nir.read(tmp_path / "x.nir")
+    assert graph.metadata["written_for"] == target and graph.metadata["dt"] == READERS[target].dt
+    lifs = [n for n in graph.nodes.values() if type(n).__name__ in ("LIF", "IF")]
+    if READERS[target].uniform_threshold:
+        assert all(np.allclose(np.asarray(n.v_threshold), 1.0) for n in lifs)
+    back, report = read_nir(tmp_path / "x.nir", pixel_bits=desc.input.bits, pixel_max=desc.input.max_value,
+                            frac_bits=3)
+    assert report.approximations == []
+    _same(desc, back)
+    assert (reset in READERS[target].resets) == (not any("cannot compute a" in n for n in notes))
+
+
 def _mlp(tau, w_scale=0.5, out_scale=0.25, seed=0):
     rng = np.random.default_rng(seed)
     w1 = np.where(rng.random((6, 8)) < 0.5, -w_scale, w_scale)
@@ -65,27 +87,33 @@ def _mlp(tau, w_scale=0.5, out_scale=0.25, seed=0):
 
 def test_import_of_a_graph_built_with_nir_constructors():
     """Euler with dt=1: v <- (1 - 1/tau) v + (r/tau)(W x + b). With r = tau and |W| = 0.5 the integer
-    current is I = sign(W) x, so bias = b / 0.5 and threshold = 1.5 / 0.5, in units of 2**-F."""
+    current is I = sign(W) x, and b / 0.5 lies on the 2**-1 grid; the leak (k = 1) halves the membrane
+    at T - 1 = 2 steps, so frac_bits "auto" takes F = 1 + 2 = 3, where nothing rounds. NIR fires where
+    v > 1.5, i.e. where the integer membrane reaches 1.5 / 0.5 * 8 + 1."""
     graph, w1, w2 = _mlp(tau=2.0)
-    desc, report = from_nir(graph, pixel_bits=3, pixel_max=7, frac_bits=2, timesteps=3)
+    desc, report = from_nir(graph, pixel_bits=3, pixel_max=7, timesteps=3)
     assert report.approximations == []
     hidden, out = desc.layers
-    assert hidden.leak_shift == 1 and hidden.reset == "hard"
-    assert hidden.bias.tolist() == [2, -4, 0, 6, 4, -2]                 # b / 0.5 * 4
-    assert hidden.threshold.tolist() == [12] * 6                         # 1.5 / 0.5 * 4
+    assert hidden.frac_bits == 3 and hidden.leak_shift == 1 and hidden.reset == "hard"
+    assert hidden.bias.tolist() == [4, -8, 0, 12, 8, -4]                 # b / 0.5 * 8
+    assert hidden.threshold.tolist() == [25] * 6                         # 1.5 / 0.5 * 8, and v > it
     assert np.array_equal(hidden.weights, (w1 > 0).astype(np.uint8))
-    assert out.bias.tolist() == [8, 0, -4]                               # b / 0.25 * 4
-    # the integer network against the graph's own discrete-time semantics, in floats
-    x = np.random.default_rng(2).integers(0, 8, (50, 8))
-    v = np.zeros((50, 6))
-    acc = np.zeros((50, 3))
+    assert out.frac_bits == 0 and out.bias.tolist() == [2, 0, -1]       # b / 0.25, integers
+    # the integer network against the graph's own discrete-time semantics, in floats: every total equal
+    x = np.random.default_rng(2).integers(0, 8, (200, 8))
+    v = np.zeros((200, 6))
+    acc = np.zeros((200, 3))
     for _ in range(3):
         v = 0.5 * v + (x @ w1.T + [0.25, -0.5, 0.0, 0.75, 0.5, -0.25])
-        s = (v >= 1.5).astype(float)
+        s = (v > 1.5).astype(float)
         v = np.where(s > 0, 0, v)
         acc += s @ w2.T + [0.5, 0.0, -0.25]
     ref = run_integer(desc, x)
+    assert np.array_equal(ref.acc.numpy(), acc / 0.25)
     assert (ref.cls.numpy() == acc.argmax(1)).all()
+    # a fixed, coarser grid rounds the leak, and says so
+    _, report = from_nir(graph, pixel_bits=3, pixel_max=7, timesteps=3, frac_bits=2)
+    assert any("leak rounds up to the 2**-2 grid" in n for n in report.approximations)
 
 
 def test_import_reports_what_it_approximates():
@@ -93,7 +121,8 @@ def test_import_reports_what_it_approximates():
     graph.nodes["fc1"].weight[0, 0] *= 1.5                                # not +-s in row 0
     desc, report = from_nir(graph, pixel_bits=3, pixel_max=7)
     text = " ".join(report.approximations)
-    assert "tau=3 is not a power of two" in text and "not +-s per row" in text
+    assert "leak lambda = 0.666667" in text and "is not 1 - 2**-k; using 1 - 2**-2" in text
+    assert "not +-s per row" in text
     assert desc.layers[0].leak_shift == 2
 
 
@@ -103,3 +132,29 @@ def test_unsupported_node_is_named():
                                       v_leak=np.zeros(6), v_threshold=np.ones(6))
     with pytest.raises(DescriptionError, match="node 'lif1' \\(CubaLIF\\)"):
         from_nir(graph, pixel_bits=3, pixel_max=7)
+
+
+def test_an_unsupported_nir_release_is_named(monkeypatch, tmp_path):
+    import flipspike.gen.nir_io as nir_io
+    monkeypatch.setattr(nir_io, "_nir_version", lambda: (1, 0, 3))
+    with pytest.raises(DescriptionError, match=r"nir 1\.0\.3 is installed.*pip install 'nir>=1\.0\.4,<1\.1'"):
+        write_nir(random_desc(np.random.default_rng(0), [8, 4], timesteps=2), tmp_path / "x.nir")
+    assert not (tmp_path / "x.nir").exists()
+
+
+def test_batch_and_time_dimensions_of_the_input_are_dropped():
+    graph, _, _ = _mlp(tau=2.0)
+    for dims in ([1, 8], [1, 4, 8], [2, 3, 8]):                              # (B, N), (B, T, N), ...
+        graph.nodes["in"] = nir.Input(input_type={"input": np.array(dims)})
+        desc, _ = from_nir(graph, pixel_bits=3, pixel_max=7)
+        assert desc.input.size == 8 and desc.input.shape is None
+
+
+def test_tau_in_seconds_needs_the_time_step():
+    graph, _, _ = _mlp(tau=2e-4)
+    with pytest.raises(DescriptionError, match=r"tau = 0\.0002 s is not longer than the time step dt = 1 s.*--dt"):
+        from_nir(graph, pixel_bits=3, pixel_max=7)
+    desc, report = from_nir(graph, pixel_bits=3, pixel_max=7, dt=1e-4)
+    assert desc.layers[0].leak_shift == 1 and report.approximations == []
+    desc, report = from_nir(graph, pixel_bits=3, pixel_max=7, dt=1e-4, integration="exact")   # exp(-1/2)
+    assert "leak lambda = 0.606531" in " ".join(report.approximations)
