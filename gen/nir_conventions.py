@@ -124,6 +124,8 @@ class Reader:
     resets: tuple[str, ...]     # the flipspike resets its neurons can compute exactly (nir 1.0.5+ turns an
                                 # absent v_reset into 0, so a graph cannot ask a library for a soft reset)
     caveat: str = ""            # what it computes that no graph can change, printed on export
+    batch_flatten: bool = False  # maps Flatten(start_dim) to torch's literally, on batched tensors: NIR's
+                                 # start_dim 0 (no batch) would flatten the batch; it needs 1
 
     def leak(self, k: int) -> float:
         """tau for lambda = 1 - 2**-k."""
@@ -143,9 +145,11 @@ class Reader:
 READERS = {r.name: r for r in (
     Reader("nir", 1.0, "euler", True, True, False, ("hard", "soft")),
     Reader("snntorch", 1e-4, "euler", True, True, True, ("hard",),
-           caveat="snntorch.import_nir builds Leaky(reset_mechanism='zero'); IF layers it reads with beta=0.9"),
+           caveat="snntorch.import_nir builds Leaky(reset_mechanism='zero'); IF layers it reads with beta=0.9",
+           batch_flatten=True),
     Reader("norse", 1e-3, "euler", True, False, False, ("hard",),
-           caveat="norse.torch.from_nir ignores r: the input gain dt/tau is folded into the weights"),
+           caveat="norse.torch.from_nir ignores r: the input gain dt/tau is folded into the weights",
+           batch_flatten=True),
     Reader("spikingjelly", 1e-4, "euler", False, True, True, ("hard",)),
     Reader("sinabs", 1.0, "exact", False, False, False, ("soft",),
            caveat="sinabs.from_nir builds LIFSqueeze with MultiSpike: a neuron whose membrane reaches twice its "

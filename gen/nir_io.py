@@ -126,7 +126,7 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
         else:
             if len(shape) == 3:                                    # flatten C, H, W as NIR does
                 flat = f"flatten{i}"
-                nodes[flat] = nir.Flatten(input_type={"input": _chw(shape)}, start_dim=0)
+                nodes[flat] = nir.Flatten(input_type={"input": _chw(shape)}, start_dim=int(reader.batch_flatten))
                 edges.append((prev, flat))
                 prev = flat
                 w = w[:, _chw_columns(shape)]
