@@ -253,23 +253,37 @@ class NirImport:
     desc: NetDesc
     approximations: list[str]  # what could not be mapped exactly (empty: the graph maps exactly)
     convention: str = ""       # how its neurons were read: time step, integration, threshold comparison
+    measured: dict | None = None   # with ``data``: samples, classes_changed, totals_changed against the graph
 
 
 def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int | str = "auto",
                timesteps: int | None = None, producer: str | None = None, dt: float | None = None,
-               integration: str | None = None, out: PathLike | None = None) -> NirImport:
+               integration: str | None = None, data=None, out: PathLike | None = None) -> NirImport:
     """Read a NIR graph (snnTorch, Norse, SpikingJelly, Sinabs, ...) into a description; with ``out``, save
     it. ``producer`` names the library that wrote it where the graph does not (its time step,
     discretisation and threshold comparison: ``flipspike.gen.nir_conventions``); ``dt`` (seconds per
-    step) and ``integration`` ("euler" or "exact") override that."""
-    from flipspike.gen.nir_io import read_nir
+    step) and ``integration`` ("euler" or "exact") override that. ``data`` (pixel values [N, n_in] in
+    flipspike's HWC order, or a dataset name: its test split): the import is measured there against a
+    float simulation of the graph by the producer's rules (``flipspike.gen.nir_reference``)."""
+    from flipspike.gen.nir_conventions import convention_for
+    from flipspike.gen.nir_io import from_nir, read_graph
+    from flipspike.gen.nir_reference import measure_import
 
-    desc, report = read_nir(path, pixel_bits=pixel_bits, pixel_max=pixel_max, frac_bits=frac_bits,
+    graph = read_graph(path)
+    desc, report = from_nir(graph, pixel_bits=pixel_bits, pixel_max=pixel_max, frac_bits=frac_bits,
                             timesteps=timesteps, producer=producer, dt=dt, integration=integration)
     desc.meta["source_file"] = str(path)
+    measured = None
+    if data is not None:
+        x = test_split(desc, "all", data)[0] if isinstance(data, str) else np.asarray(data)
+        convention = convention_for(getattr(graph, "metadata", None), producer, dt, integration)
+        measured = measure_import(graph, convention, desc, x, desc.input.shape and
+                                  (desc.input.shape[2], desc.input.shape[0], desc.input.shape[1])
+                                  or (desc.input.size,))
+        desc.meta["measured"] = measured
     if out is not None:
         desc.save(out)
-    return NirImport(desc, report.approximations, report.convention)
+    return NirImport(desc, report.approximations, report.convention, measured)
 
 
 @dataclass

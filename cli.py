@@ -139,9 +139,16 @@ def _device(args) -> str:
 def _cmd_import(args) -> int:
     result = fs.import_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
                            frac_bits=args.frac_bits, timesteps=args.timesteps, producer=args.producer, dt=args.dt,
-                           integration=args.integration, out=args.out)
-    print(f"imported {args.model} -> {args.out}: {len(result.desc.layers)} layers, T={result.desc.timesteps}")
+                           integration=args.integration, data=args.data, out=args.out)
+    print(f"imported {args.model} -> {args.out}: {len(result.desc.layers)} layers, T={result.desc.timesteps}, "
+          f"frac_bits {','.join(str(layer.frac_bits) for layer in result.desc.layers)}")
     print(f"  neurons {result.convention}")
+    if result.measured:
+        m = result.measured
+        print(f"  measured on {m['samples']} samples of {args.data} against the graph simulated in floats: "
+              f"{m['classes_changed']} classes and {m['totals_changed']} output totals differ"
+              + (" (a flipspike graph: its integer leak rounds by design, as its export said)"
+                 if m["totals_changed"] and "as flipspike's" in result.convention else ""))
     for note in result.approximations or ["nothing approximated: the graph maps exactly"]:
         print(f"  {note}")
     return 0
@@ -472,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "time steps, Euler, v > v_threshold)")
     im.add_argument("--dt", type=float, default=None, help="seconds per time step that tau is written in "
                     "(snnTorch and SpikingJelly 1e-4, Norse 1e-3; overrides --producer's)")
+    im.add_argument("--data", default=None, help="a dataset (its test split; pixels must fit --pixel-max): "
+                    "measure the import there against the graph simulated in floats by the producer's rules")
     im.add_argument("--integration", default=None, choices=["euler", "exact"],
                     help="forward Euler (lambda = 1 - dt/tau) or exact (lambda = exp(-dt/tau)); overrides "
                          "--producer's")

@@ -491,9 +491,9 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
     return desc.assign_widths().validate(), report
 
 
-def read_nir(path: str | Path, **kw) -> tuple[NetDesc, ImportReport]:
-    """``from_nir`` of a file. The graph is read without nir's type check: flipspike needs only the input
-    size, and libraries write batch and time dimensions the check refuses."""
+def read_graph(path: str | Path):
+    """A NIR file's graph, read without nir's type check: flipspike needs only the input size, and
+    libraries write batch and time dimensions the check refuses."""
     import inspect
     path = Path(path)
     if not path.is_file():
@@ -501,7 +501,11 @@ def read_nir(path: str | Path, **kw) -> tuple[NetDesc, ImportReport]:
     nir = _nir()
     try:
         checked = "type_check" in inspect.signature(nir.read).parameters
-        graph = nir.read(path, type_check=False) if checked else nir.read(path)
+        return nir.read(path, type_check=False) if checked else nir.read(path)
     except (OSError, KeyError, ValueError) as exc:
         raise DescriptionError(f"{path}: not a readable NIR file ({exc})") from None
-    return from_nir(graph, **kw)
+
+
+def read_nir(path: str | Path, **kw) -> tuple[NetDesc, ImportReport]:
+    """``from_nir`` of a file (``read_graph``)."""
+    return from_nir(read_graph(path), **kw)
