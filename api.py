@@ -276,7 +276,8 @@ def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac
     measured = None
     if data is not None:
         x = test_split(desc, "all", data)[0] if isinstance(data, str) else np.asarray(data)
-        convention = convention_for(getattr(graph, "metadata", None), producer, dt, integration)
+        convention = convention_for(getattr(graph, "metadata", None), producer, dt, integration,
+                                    graph.nodes.values())
         measured = measure_import(graph, convention, desc, x, desc.input.shape and
                                   (desc.input.shape[2], desc.input.shape[0], desc.input.shape[1])
                                   or (desc.input.size,))

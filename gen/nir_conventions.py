@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from flipspike.ir.errors import DescriptionError
 
 INTEGRATIONS = ("euler", "exact")
@@ -39,6 +41,8 @@ class Convention:
         fires = ("v > v_threshold (theta = floor(v_threshold * 2**F) + 1)" if self.strict
                  else "v >= v_threshold (theta = ceil(v_threshold * 2**F))")
         step = "tau in time steps" if self.dt == 1 else f"tau in seconds, dt = {self.dt:g} s per step"
+        if self.about.startswith("dt = tau/r"):
+            step += " (inferred as tau/r: no producer or dt given)"
         return f"read as {self.name}'s: {step}, {self.integration} integration, fires where {fires}"
 
     def step(self, tau: float | None, r, v_leak):
@@ -82,10 +86,28 @@ CONVENTIONS = {c.name: c for c in (
 TESTED_WITH = {"snntorch": "1.0.0", "norse": "1.1.0", "sinabs": "3.1.3", "spikingjelly": "2.0.0", "nir": "1.0.8"}
 
 
+def inferred_dt(neurons) -> float | None:
+    """The time step a graph implies where nothing names it: exporters that keep an input gain of 1 under
+    Euler write r = tau/dt (snnTorch, SpikingJelly's LIFNode(decay_input=False), flipspike), so dt = tau/r,
+    when every LIF node agrees and tau is written in seconds (tau < 1, r > 1). None: no such dt."""
+    found = []
+    for node in neurons:
+        if type(node).__name__ != "LIF":
+            continue
+        tau, r = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (node.tau, node.r))
+        if not (np.allclose(tau, tau[0]) and np.allclose(r, r[0])) or not (tau[0] < 1 < r[0]):
+            return None
+        found.append(tau[0] / r[0])
+    if not found or not np.allclose(found, found[0], rtol=1e-6):
+        return None
+    return float(found[0])
+
+
 def convention_for(metadata: dict | None, producer: str | None = None, dt: float | None = None,
-                   integration: str | None = None) -> Convention:
+                   integration: str | None = None, neurons=()) -> Convention:
     """The convention of a graph: the producer named by the user, else by the graph's metadata, else NIR's
-    own; ``dt`` and ``integration`` given by the user override it."""
+    own with the time step ``inferred_dt`` finds in ``neurons`` (the graph's nodes); ``dt`` and
+    ``integration`` given by the user override it."""
     meta = metadata or {}
     name = producer or str(meta.get("producer") or meta.get("source") or "nir").lower()
     if name not in CONVENTIONS:
@@ -95,6 +117,10 @@ def convention_for(metadata: dict | None, producer: str | None = None, dt: float
     conv = CONVENTIONS[name]
     if producer is None and "dt" in meta:
         conv = replace(conv, dt=float(meta["dt"]))
+    elif name == "nir" and dt is None:
+        found = inferred_dt(neurons)
+        if found is not None:
+            conv = replace(conv, dt=found, about=f"dt = tau/r = {found:g} s, inferred (r = tau/dt)")
     if producer is None and meta.get("integration") in INTEGRATIONS:
         conv = replace(conv, integration=meta["integration"])
     if name == "flipspike" and meta.get("threshold_rule") != "v > v_threshold":
@@ -124,8 +150,7 @@ class Reader:
     resets: tuple[str, ...]     # the flipspike resets its neurons can compute exactly (nir 1.0.5+ turns an
                                 # absent v_reset into 0, so a graph cannot ask a library for a soft reset)
     caveat: str = ""            # what it computes that no graph can change, printed on export
-    batch_flatten: bool = False  # maps Flatten(start_dim) to torch's literally, on batched tensors: NIR's
-                                 # start_dim 0 (no batch) would flatten the batch; it needs 1
+    or_pool: bool = True         # can run OR-pooling as SumPool2d -> LIF (hard reset, fires on one spike)
 
     def leak(self, k: int) -> float:
         """tau for lambda = 1 - 2**-k."""
@@ -145,15 +170,16 @@ class Reader:
 READERS = {r.name: r for r in (
     Reader("nir", 1.0, "euler", True, True, False, ("hard", "soft")),
     Reader("snntorch", 1e-4, "euler", True, True, True, ("hard",),
-           caveat="snntorch.import_nir builds Leaky(reset_mechanism='zero'); IF layers it reads with beta=0.9",
-           batch_flatten=True),
+           caveat="snntorch.import_nir builds Leaky(reset_mechanism='zero'); IF layers it reads with beta=0.9; "
+                  "it applies a conv net's Flatten(start_dim=0) to batched tensors (feed one sample at a time)",
+           ),
     Reader("norse", 1e-3, "euler", True, False, False, ("hard",),
-           caveat="norse.torch.from_nir ignores r: the input gain dt/tau is folded into the weights",
-           batch_flatten=True),
+           caveat="norse.torch.from_nir ignores r: the input gain dt/tau is folded into the weights; it applies "
+                  "a conv net's Flatten(start_dim=0) to batched tensors (feed one sample at a time)"),
     Reader("spikingjelly", 1e-4, "euler", False, True, True, ("hard",)),
     Reader("sinabs", 1.0, "exact", False, False, False, ("soft",),
            caveat="sinabs.from_nir builds LIFSqueeze with MultiSpike: a neuron whose membrane reaches twice its "
                   "threshold emits 2 at once; set each layer's spike_fn = sinabs.activation.SingleSpike for "
                   "flipspike's one spike; IF layers become IAFSqueeze(min_v_mem=-threshold), a membrane floor "
-                  "flipspike does not have"),
+                  "flipspike does not have", or_pool=False),
 )}

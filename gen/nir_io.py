@@ -6,7 +6,8 @@ folded BatchNorm is in the bias and threshold, values are the fixed-point intege
     dense / conv layer  ->  Affine (weight +-1, bias c * 2**-F) or Conv2d (+-1 kernels, bias)
     LIF neuron          ->  LIF(tau = 2**k, r = tau, v_leak = 0, v_threshold = theta * 2**-F, v_reset = 0)
                             (IF when there is no leak; soft reset: v_reset omitted, metadata reset="subtract")
-    OR max-pooling      ->  SumPool2d(P, stride P) + Threshold(0.5)   (exact for 0/1 spikes)
+    OR max-pooling      ->  SumPool2d(P, stride P) + Threshold(0.5)   (exact for 0/1 spikes; for a library's
+                            importer, which maps no Threshold: + LIF that fires on one spike and resets to 0)
     conv -> dense       ->  Flatten (NIR flattens C, H, W; the dense weights are permuted to that order)
     output layer        ->  Affine -> Output (the class is the argmax of the output summed over time)
 
@@ -108,6 +109,8 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
         notes.append(reader.caveat)
     nodes, edges = {}, []
     dims = desc.input.dims
+    if desc.layers[0].conv is None and len(dims) == 3:   # a dense layer reads the image flat: (C, H, W) order,
+        dims = (int(np.prod(dims)),)                       # no Flatten node (importers flatten batches with it)
     nodes["input"] = nir.Input(input_type={"input": _chw(dims)})
     prev, shape = "input", dims
     for i, layer in enumerate(desc.layers):
@@ -124,9 +127,11 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
                                            stride=layer.conv.stride, padding=layer.conv.padding, dilation=1, groups=1,
                                            bias=bias)
         else:
+            if i == 0 and len(desc.input.dims) == 3:               # the flat input holds C, H, W order
+                w = w[:, _chw_columns(desc.input.dims)]
             if len(shape) == 3:                                    # flatten C, H, W as NIR does
                 flat = f"flatten{i}"
-                nodes[flat] = nir.Flatten(input_type={"input": _chw(shape)}, start_dim=int(reader.batch_flatten))
+                nodes[flat] = nir.Flatten(input_type={"input": _chw(shape)}, start_dim=0)
                 edges.append((prev, flat))
                 prev = flat
                 w = w[:, _chw_columns(shape)]
@@ -156,15 +161,29 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
             pool, thr = f"{layer.name}_pool", f"{layer.name}_or"
             p = layer.pool
             nodes[pool] = nir.SumPool2d(kernel_size=np.array([p, p]), stride=np.array([p, p]), padding=np.array([0, 0]))
-            nodes[thr] = nir.Threshold(threshold=np.full(tuple(_chw(layer.output_shape)), 0.5))
+            pooled = tuple(_chw(layer.output_shape))
+            if target != "nir" and reader.or_pool:
+                # OR of 0/1 spikes as a LIF neuron (importers map no Threshold, and snnTorch's IF does not
+                # chain): it is 0 before every step (reset to 0 after firing, else it integrated 0), so it fires
+                # exactly on a count of 1 or more, whatever its leak. tau = 2 dt; gain 1 (or 1/2 where r is
+                # ignored); the threshold half of it.
+                tau = 2.0 * reader.dt
+                r = tau / reader.dt if reader.reads_r else 1.0
+                u = 0.5 * reader.gain(tau, r)
+                nodes[thr] = _with_reset(nir.LIF, np.zeros(pooled), tau=np.full(pooled, tau), r=np.full(pooled, r),
+                                         v_leak=np.zeros(pooled), v_threshold=np.full(pooled, u),
+                                         metadata={"flipspike": "or-pool", "reset": "zero"})
+            else:
+                nodes[thr] = nir.Threshold(threshold=np.full(pooled, 0.5))
+                if target != "nir":
+                    notes.append(f"{layer.name}: OR-pooling is SumPool2d -> Threshold(0.5), which {target}'s "
+                                 "importer does not map, and its IF neurons cannot compute")
             edges += [(prev, pool), (pool, thr)]
             prev, shape = thr, layer.output_shape
-            if target != "nir":
-                notes.append(f"{layer.name}: OR-pooling is SumPool2d -> Threshold(0.5), which {target}'s importer "
-                             "does not map")
     nodes["output"] = nir.Output(output_type={"output": np.array([desc.layers[-1].n_out])})
     edges.append((prev, "output"))
     meta = EXPORT_METADATA | {"timesteps": desc.timesteps, "dt": reader.dt, "integration": reader.integration,
+                              "input_shape_hwc": list(desc.input.dims),
                               "threshold_rule": "v > v_threshold" if reader.strict else "v >= v_threshold",
                               "written_for": target}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
@@ -360,6 +379,33 @@ def _threshold(name: str, units: np.ndarray, strict: bool, report: ImportReport)
     return np.maximum(theta, 1)
 
 
+def _or_pool(node, convention) -> bool:
+    """Whether ``node``, after a SumPool2d of 0/1 spikes, is their OR: Threshold(u), 0 < u <= 1; or an
+    IF/LIF neuron (hard reset to 0, no v_leak) that fires on a count of 1 and not on 0: it is 0 before
+    every step (reset after firing, else it integrated 0), whatever its leak."""
+    kind = type(node).__name__
+    if kind == "Threshold":
+        return 0 < float(np.max(node.threshold)) <= 1
+    if kind not in ("IF", "LIF") or convention.reset == "soft":
+        return False
+    meta = getattr(node, "metadata", None) or {}
+    v_reset = getattr(node, "v_reset", None)
+    if meta.get("reset") == "subtract" or (v_reset is not None and not np.allclose(np.asarray(v_reset), 0)):
+        return False
+    r = np.asarray(node.r, dtype=np.float64)
+    if kind == "LIF":
+        if not np.allclose(np.asarray(node.v_leak, dtype=np.float64), 0):
+            return False
+        tau = np.asarray(node.tau, dtype=np.float64).reshape(-1)
+        if not np.allclose(tau, tau[0]):
+            return False
+        _, gain, _ = convention.step(float(tau[0]), r, 0.0)
+    else:
+        _, gain, _ = convention.step(None, r, 0.0)
+    gain, u = np.asarray(gain).reshape(-1), np.asarray(node.v_threshold, dtype=np.float64).reshape(-1)
+    return bool(np.all((0 <= u) & (u < gain) if convention.strict else (0 < u) & (u <= gain)))
+
+
 def _reset(name: str, neuron, convention, report: ImportReport) -> str:
     """"hard" (v <- 0) or "soft" (v <- v - theta)."""
     meta = getattr(neuron, "metadata", {}) or {}
@@ -383,13 +429,16 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
     ``nir_conventions.CONVENTIONS``), ``dt`` (seconds per step) and ``integration`` ("euler"/"exact")
     say how to read its neurons where the graph's metadata does not (see ``convention_for``)."""
     meta = dict(getattr(graph, "metadata", {}) or {})
-    convention = convention_for(meta, producer, dt, integration)
+    convention = convention_for(meta, producer, dt, integration, graph.nodes.values())
     report = ImportReport(convention=convention.describe())
     T = int(timesteps or meta.get("timesteps", 4))
     order = _chain(graph)
     nodes = [(n, graph.nodes[n]) for n in order]
     in_dims = _input_dims(nodes)
     shape = in_shape = _hwc(in_dims)
+    image = meta.get("input_shape_hwc")                  # flipspike writes a dense-first image flat, C-H-W
+    if len(in_dims) == 1 and image is not None and len(image) == 3 and int(np.prod(image)) == in_dims[0]:
+        shape = in_shape = tuple(int(d) for d in image)
     layers: list[LayerDesc] = []
     k = 1
     while k < len(nodes):
@@ -476,10 +525,11 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
             sp = nodes[k_next][1]
             thr = nodes[k_next + 1] if k_next + 1 < len(nodes) else (None, None)
             p = int(np.max(sp.kernel_size))
-            if type(thr[1]).__name__ != "Threshold" or not (0 < float(np.max(thr[1].threshold)) <= 1) \
-                    or int(np.max(sp.stride)) != p or int(np.max(sp.padding)) != 0:
+            if not _or_pool(thr[1], convention) or int(np.max(sp.stride)) != p or int(np.max(sp.padding)) != 0:
                 raise DescriptionError(f"node {nodes[k_next][0]!r}: only SumPool2d(P, stride P, no padding) followed "
-                                       "by Threshold in (0, 1] (OR-pooling of spikes) is supported")
+                                       "by Threshold in (0, 1], or by an IF/LIF neuron that fires on one spike and "
+                                       "resets to 0 (OR-pooling of spikes), is supported: flipspike's layers take "
+                                       "0/1 spikes, not counts")
             pool, k_next = p, k_next + 2
         layer = LayerDesc(name, "lif", bits, b_int, threshold, F, k_shift, reset, conv=conv, pool=pool)
         layers.append(layer)

@@ -47,18 +47,22 @@ def test_round_trip_of_random_networks(make, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["snntorch", "norse", "spikingjelly", "sinabs"])
-@pytest.mark.parametrize("reset,leak", [("hard", 1), ("soft", 2), ("hard", None)])
-def test_a_graph_written_for_a_library_still_means_the_network(target, reset, leak, tmp_path):
-    """Written for a library's importer (its time step, integration, r, one threshold per layer), the
-    graph's NIR meaning, read back by flipspike from its metadata, is the network itself."""
+@pytest.mark.parametrize("reset,leak,conv", [("hard", 1, False), ("soft", 2, False), ("hard", None, False),
+                                             ("hard", 1, True)])
+def test_a_graph_written_for_a_library_still_means_the_network(target, reset, leak, conv, tmp_path):
+    """Written for a library's importer (its time step, integration, r, one threshold per layer, OR-pooling
+    as an IF neuron), the graph's NIR meaning, read back by flipspike from its metadata, is the network."""
     from flipspike.gen.nir_conventions import READERS
     desc = random_desc(np.random.default_rng(5), [8, 6, 5, 4], timesteps=3, frac_bits=3, reset=reset,
-                       leak_shift=leak)
+                       leak_shift=leak) if not conv else random_conv_desc(
+        np.random.default_rng(6), (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1, "pool": 2},
+                                              {"channels": 3, "kernel": 3}], 3, timesteps=2, frac_bits=3)
     notes = []
     write_nir(desc, tmp_path / "x.nir", target=target, notes=notes)
     graph = nir.read(tmp_path / "x.nir")
     assert graph.metadata["written_for"] == target and graph.metadata["dt"] == READERS[target].dt
-    lifs = [n for n in graph.nodes.values() if type(n).__name__ in ("LIF", "IF")]
+    lifs = [n for n in graph.nodes.values() if type(n).__name__ in ("LIF", "IF")
+            and (n.metadata or {}).get("flipspike") != "or-pool"]
     if READERS[target].uniform_threshold:
         assert all(np.allclose(np.asarray(n.v_threshold), 1.0) for n in lifs)
     back, report = read_nir(tmp_path / "x.nir", pixel_bits=desc.input.bits, pixel_max=desc.input.max_value,

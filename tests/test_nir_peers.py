@@ -101,6 +101,10 @@ def test_snntorch(tmp_path):
     graph = export_to_nir(net, torch.zeros(N_IN))              # (1, N_IN) fails nir 1.0.8's type check
     desc, report = _check(graph, "snntorch", forward, x, w2, tmp_path)
     assert desc.layers[0].leak_shift == 1 and desc.layers[0].reset == "hard"
+    # with no producer named, dt = tau/r (snnTorch writes r = tau/dt) and NIR's v > threshold: the same
+    unnamed, report = from_nir(graph, pixel_bits=3, pixel_max=7, timesteps=T)
+    assert "inferred as tau/r" in report.convention and report.approximations == []
+    assert np.array_equal(run_integer(unnamed, x).acc.numpy(), run_integer(desc, x).acc.numpy())
 
 
 def test_an_imported_library_graph_runs_bit_exact_in_hardware(build_root, tmp_path):
@@ -257,11 +261,20 @@ def _load_and_run(target: str, graph, x: np.ndarray, T: int) -> np.ndarray:
     else:
         from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
         net = import_from_nir(graph)
+    if xt.ndim == 4 and target in ("snntorch", "norse"):       # Flatten(start_dim=0) would take the batch
+        return np.concatenate([_steps(net, xt[i:i + 1], T) for i in range(len(xt))])
+    return _steps(net, xt, T)
+
+
+def _steps(net, xt, T):
+    for module in net.modules():                                # snnTorch's Leaky(init_hidden) keeps its membrane
+        if hasattr(module, "reset_hidden"):
+            module.reset_hidden()
     state, total = None, 0
     for _ in range(T):                                          # nirtorch's executors: (out, state)
         out, state = net(xt, state)
         total = total + out
-    return total.detach().numpy()
+    return total.detach().numpy().reshape(len(xt), -1)
 
 
 def _exact_leak_desc(seed: int, reset: str, leak: int | None):
@@ -333,6 +346,29 @@ def test_flipspike_graphs_carry_their_rule(tmp_path):
             node.v_threshold = np.asarray(node.v_threshold) + 0.5 / 8
     back, _ = from_nir(graph, pixel_bits=desc.input.bits, pixel_max=desc.input.max_value, frac_bits=3)
     assert np.array_equal(back.layers[0].threshold, desc.layers[0].threshold)
+
+
+@pytest.mark.parametrize("target", ["snntorch", "norse", "spikingjelly"])
+def test_each_library_loads_flipspikes_conv_export(target):
+    """A conv net with OR-pooling (written as SumPool2d -> IF for importers that map no Threshold), a
+    second convolution and a dense output: the library's own importer computes flipspike's reference."""
+    pytest.importorskip(target)
+    from flipspike.gen.nir_io import to_nir
+    from helpers import random_conv_desc
+    desc = random_conv_desc(np.random.default_rng(12), (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1,
+                                                                   "pool": 2}, {"channels": 3, "kernel": 3}], 3,
+                            timesteps=3, frac_bits=2, leak_shift=1)
+    for layer in desc.layers[:-1]:                             # biases on the 2**(k (T-1)) grid: exact leak
+        layer.bias = (layer.bias >> 2) << 2
+    x = np.random.default_rng(13).integers(0, desc.input.max_value + 1, (30, 6 * 6 * 2))
+    ref = run_integer(desc, x)
+    assert 0.05 < ref.layers[0].spikes.float().mean() < 0.95
+    notes = []
+    graph = to_nir(desc, target, notes)
+    assert not any("rounds" in n or "OR-pooling" in n for n in notes)
+    totals = _load_and_run(target, graph, x.reshape(30, 6, 6, 2).transpose(0, 3, 1, 2), desc.timesteps)
+    assert (totals.argmax(1) == ref.cls.numpy()).all()
+    assert np.allclose(totals * 2 ** desc.layers[-1].frac_bits, ref.acc.numpy(), atol=1e-3)
 
 
 @pytest.mark.parametrize("target", ["snntorch", "norse"])
