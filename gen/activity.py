@@ -13,13 +13,18 @@ PLANNING_SAMPLES = 100
 
 
 def input_spikes(desc: NetDesc, x, layers) -> dict[int, np.ndarray]:
-    """{layer index: its input spikes [T, samples, n_in]} for the inputs ``x`` (pixel values), layers > 0."""
-    from flipspike.sw.integer import run_integer
+    """{layer index: its input spikes [T, samples, n_in] (uint8)} for the inputs ``x`` (pixel values), layers
+    > 0. The reference runs a chunk of samples at a time and keeps only these spikes, a byte each: the
+    memory is that of the result, not of the reference's traces over all samples."""
+    from flipspike.sw.integer import run_integer_chunks
 
     if any(i < 1 for i in layers):
         raise ValueError("the first layer reads pixels, not spikes")
-    ref = run_integer(desc, x)
-    return {i: ref.layers[i - 1].outputs.numpy() for i in layers}
+    parts = {i: [] for i in layers}
+    for _, ref in run_integer_chunks(desc, x):
+        for i in layers:
+            parts[i].append(ref.layers[i - 1].outputs.numpy().astype(np.uint8))
+    return {i: np.concatenate(chunks, axis=1) for i, chunks in parts.items()}
 
 
 def training_spikes(desc: NetDesc, layers, data_dir=None, samples: int = PLANNING_SAMPLES):

@@ -498,6 +498,12 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
             layers.append(LayerDesc(name, "output", bits, fixed_point(bias / scale, F), None, F))
             k += 1
             continue
+        if nkind == "CubaLIF":
+            raise DescriptionError(f"node {nxt[0]!r} (CubaLIF) after {name!r}: a current-based LIF filters its "
+                                   "input through a synapse (tau_syn), and flipspike's neurons integrate their "
+                                   "input directly; export the network with plain LIF neurons (Rockpool: LIFTorch "
+                                   "writes CubaLIF whatever tau_syn; snnTorch Leaky, Norse LIFBoxCell, "
+                                   "SpikingJelly LIFNode or Sinabs LIF write LIF)")
         if nkind not in ("LIF", "IF"):
             raise DescriptionError(f"node {nxt[0]!r} ({nkind}) after {name!r} is not supported; a LIF or IF "
                                    "neuron must follow each hidden Affine/Linear/Conv2d")
