@@ -139,8 +139,8 @@ def test_unsupported_node_is_named():
 
 
 def test_an_unsupported_nir_release_is_named(monkeypatch, tmp_path):
-    import flipspike.gen.nir_io as nir_io
-    monkeypatch.setattr(nir_io, "_nir_version", lambda: (1, 0, 3))
+    import flipspike.gen.nir_common as nir_common
+    monkeypatch.setattr(nir_common, "_nir_version", lambda: (1, 0, 3))
     with pytest.raises(DescriptionError, match=r"nir 1\.0\.3 is installed.*pip install 'nir>=1\.0\.4,<1\.1'"):
         write_nir(random_desc(np.random.default_rng(0), [8, 4], timesteps=2), tmp_path / "x.nir")
     assert not (tmp_path / "x.nir").exists()
