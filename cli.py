@@ -69,14 +69,14 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    if args.target != "nir" and args.format != "nir":
+    if args.target not in ("nir", "generic") and args.format != "nir":
         raise ConfigError(f"--for {args.target} writes a NIR graph: add --format nir")
     result = fs.export(args.run, frac_bits=args.frac_bits, out=args.out, format=args.format, data_dir=args.data_dir,
                        target=args.target)
     desc = result.desc
     print(f"exported {args.run} -> {args.out}: {len(desc.layers)} layers, T={desc.timesteps}, "
-          f"frac_bits={args.frac_bits}" + (f", written for {args.target}'s NIR importer" if args.target != "nir"
-                                           else ""))
+          f"frac_bits={args.frac_bits}" + (f", written for {args.target}'s NIR importer"
+                                           if args.target not in ("nir", "generic") else ""))
     for note in result.notes:
         print(f"  note: {note}")
     print(f"test accuracy: float {result.float_accuracy:.4f}, integer {result.integer_accuracy:.4f} "
@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--frac-bits", type=int, default=4, help="fractional bits of membrane, bias and threshold")
     e.add_argument("--format", choices=["json", "nir"], default="json",
                    help="json: the integer description; nir: a NIR graph of it (weights +-1, exact)")
-    e.add_argument("--for", dest="target", default="nir", choices=sorted(READER_NAMES),
+    e.add_argument("--for", dest="target", default="nir", choices=sorted([*READER_NAMES, "generic"]),
                    help="with --format nir: write the graph for this library's NIR importer (its time step, "
                         "integration, threshold rule, one threshold per layer where it needs one); default: "
                         "NIR's own reading")

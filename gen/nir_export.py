@@ -24,8 +24,10 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
     layer), so that the network it builds computes flipspike's; what it cannot compute exactly is
     appended to ``notes``."""
     nir = _nir()
+    target = "nir" if target == "generic" else target              # NIR's own reading, by either name
     if target not in READERS:
-        raise DescriptionError(f"no NIR export for {target!r}; the targets are {', '.join(READERS)}")
+        raise DescriptionError(f"no NIR export for {target!r}; the targets are generic (or nir), "
+                               f"{', '.join(t for t in READERS if t != 'nir')}")
     reader = READERS[target]
     notes = [] if notes is None else notes
     if reader.caveat:
@@ -135,7 +137,8 @@ def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
     gain = reader.gain(tau, r)
     if not leak_is_exact(frac_bits=F, k=k, timesteps=timesteps, bias=layer.bias,
                          threshold=layer.threshold if layer.reset == "soft" else None):
-        notes.append(f"{layer.name}: flipspike's leak rounds up to the 2**-{F} grid where {reader.name} computes "
+        who = "NIR's LIF (in reals)" if reader.name == "nir" else reader.name
+        notes.append(f"{layer.name}: flipspike's leak rounds up to the 2**-{F} grid where {who} computes "
                      "lambda * v exactly: outputs can differ where a membrane is rounded (exact when every bias "
                      f"is a multiple of 2**{k * (timesteps - 1)}; docs/integer-semantics.md)")
     if layer.reset not in reader.resets:
