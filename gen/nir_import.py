@@ -133,7 +133,8 @@ F_AUTO_MAX = 16
 def _layer_frac_bits(frac_bits, neuron, values, k: int | None, T: int) -> int:
     """A layer's F: the one given; else (``"auto"``) the F flipspike wrote into the node, or the fewest bits
     that hold ``values`` (biases, and thresholds a soft reset subtracts) exactly, plus k (T - 1) so that
-    the leak never rounds (``leak_is_exact``); at most F_AUTO_MAX."""
+    the leak never rounds (``leak_is_exact``); at most F_AUTO_MAX. The grid is found through float32 noise
+    (a relative 1e-6); whether the values then sit on it exactly is for the caller to say."""
     if frac_bits != "auto":
         return int(frac_bits)
     written = (getattr(neuron, "metadata", None) or {}).get("flipspike_frac_bits")
@@ -141,7 +142,7 @@ def _layer_frac_bits(frac_bits, neuron, values, k: int | None, T: int) -> int:
         return int(written)
     flat = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values])
     grid = next((F for F in range(F_AUTO_MAX + 1)
-                 if np.allclose(flat * (1 << F), np.round(flat * (1 << F)), rtol=0, atol=1e-6)), F_AUTO_MAX)
+                 if np.allclose(flat * (1 << F), np.round(flat * (1 << F)), rtol=1e-6, atol=1e-6)), F_AUTO_MAX)
     return min(grid + (0 if k is None else k * (T - 1)), F_AUTO_MAX)
 
 
@@ -272,7 +273,7 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
             if not np.allclose(s, scale, rtol=1e-6):
                 report.note(f"{name}: output rows have different scales; using their mean (argmax may change)")
             F = _layer_frac_bits(frac_bits, node, [bias / scale], None, T)
-            if not np.allclose(bias / scale * (1 << F), fixed_point(bias / scale, F), atol=1e-6):
+            if not np.allclose(bias / scale * (1 << F), fixed_point(bias / scale, F), rtol=0, atol=1e-6):
                 report.note(f"{name}: bias rounded to multiples of 2**-{F}")
             layers.append(LayerDesc(name, "output", bits, fixed_point(bias / scale, F), None, F))
             k += 1
@@ -294,7 +295,7 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
         a = np.abs(gain * s)
         F = _layer_frac_bits(frac_bits, neuron, [cst / a] + ([theta / a] if reset == "soft" else []), k_shift, T)
         bits, b_int, _, a = divide_by_scale(bits, gain * s, cst, np.ones_like(s), F)
-        if not np.allclose(cst / a * (1 << F), b_int, atol=1e-6):
+        if not np.allclose(cst / a * (1 << F), b_int, rtol=0, atol=1e-6):
             report.note(f"{name}: bias rounded to multiples of 2**-{F}")
         threshold = _threshold(nxt[0], theta / a * (1 << F), convention.strict, report)
         ours = convention.name == "flipspike"            # flipspike's own graph: its integer network is the meaning
