@@ -139,8 +139,8 @@ def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
                          threshold=layer.threshold if layer.reset == "soft" else None):
         who = "NIR's LIF (in reals)" if reader.name == "nir" else reader.name
         notes.append(f"{layer.name}: flipspike's leak rounds up to the 2**-{F} grid where {who} computes "
-                     "lambda * v exactly: outputs can differ where a membrane is rounded (exact when every bias "
-                     f"is a multiple of 2**{k * (timesteps - 1)}; docs/integer-semantics.md)")
+                     "lambda * v exactly: outputs can differ where a membrane is rounded (exact when 2**F and every "
+                     f"bias are multiples of 2**{k * (timesteps - 1)}; docs/integer-semantics.md)")
     if layer.reset not in reader.resets:
         notes.append(f"{layer.name}: {reader.name}'s importer cannot compute a {layer.reset} reset; its neurons "
                      f"reset by {' or '.join(reader.resets)}")
