@@ -26,9 +26,8 @@ import numpy as np
 
 import flipspike as fs
 from flipspike.gen.nir_io import from_nir, to_nir
+from flipspike.sim.nir_peers import LIBRARIES, run_in_library, stepped
 from flipspike.sw.integer import run_integer
-
-LIBRARIES = ("snntorch", "norse", "spikingjelly", "sinabs")
 
 
 def _params(desc):
@@ -85,13 +84,7 @@ def library_network(lib: str, desc):
                     v_th=torch.tensor(theta, dtype=torch.float32))))
         net = norse.SequentialState(*mods)
 
-        def forward(x):
-            state, total = None, 0
-            for _ in range(T):
-                out, state = net(x, state)
-                total = total + out
-            return total
-        return forward, lambda: norse.to_nir(net, torch.zeros(n_in))
+        return lambda x: torch.tensor(stepped(net, x, T)), lambda: norse.to_nir(net, torch.zeros(n_in))
     if lib == "spikingjelly":
         from spikingjelly.activation_based import functional, neuron
         from spikingjelly.activation_based.nir_exchange.to_nir import export_to_nir
@@ -124,31 +117,6 @@ def library_network(lib: str, desc):
             return net(x[:, None].repeat(1, T, 1)).sum(1)
         return forward, lambda: sinabs.to_nir(net, torch.zeros(1, T, n_in))
     raise ValueError(lib)
-
-
-def load_with_library(lib: str, graph, x, T: int):
-    """The library's own NIR importer on ``graph``; its forward pass over T steps, outputs summed."""
-    import torch
-    xt = torch.tensor(x, dtype=torch.float32)
-    if lib == "sinabs":
-        import sinabs
-        net = sinabs.from_nir(graph, batch_size=len(x))
-        out, _ = net(xt[:, None].repeat(1, T, 1).flatten(0, 1))
-        return out.reshape(len(x), T, -1).sum(1).detach().numpy()
-    if lib == "snntorch":
-        from snntorch.import_nir import import_from_nir
-        net = import_from_nir(graph)
-    elif lib == "norse":
-        import norse.torch as norse
-        net = norse.from_nir(graph)
-    else:
-        from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
-        net = import_from_nir(graph)
-    state, total = None, 0
-    for _ in range(T):
-        out, state = net(xt, state)
-        total = total + out
-    return total.detach().numpy()
 
 
 def agreement(totals: np.ndarray, ref, frac_bits: int, scale: float = 1.0) -> tuple[float, float]:
@@ -196,7 +164,7 @@ def main():
             rows.append((lib, f"{lib} -> flipspike", f"{100 * classes:.2f} %", f"{100 * equal:.2f} %", said))
         notes = []
         try:
-            theirs = load_with_library(lib, to_nir(desc, lib, notes), x, desc.timesteps)
+            theirs = run_in_library(lib, to_nir(desc, lib, notes), x, desc.timesteps)
         except Exception as exc:
             rows.append((lib, f"flipspike -> {lib}", "-", "-", f"its importer failed: {type(exc).__name__}: {exc}"))
             continue

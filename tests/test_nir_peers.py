@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 nir = pytest.importorskip("nir")
 
 from flipspike.gen.nir_io import from_nir, read_nir, write_nir  # noqa: E402
+from flipspike.sim.nir_peers import stepped  # noqa: E402
 from flipspike.sw.integer import run_integer  # noqa: E402
 
 T, N_IN, HIDDEN, CLASSES = 4, 12, 10, 4
@@ -128,11 +129,7 @@ def test_norse(tmp_path):
     net = norse.SequentialState(_linear(w1, b1), norse.LIFBoxCell(p), _linear(w2, b2))
 
     def forward(xs):
-        state, total = None, 0
-        for _ in range(T):
-            out, state = net(xs, state)
-            total = total + out
-        return total
+        return torch.tensor(stepped(net, xs, T))
 
     graph = norse.to_nir(net, torch.zeros(N_IN))
     desc, _ = _check(graph, "norse", forward, x, w2, tmp_path)
@@ -192,11 +189,7 @@ def test_norse_conv(tmp_path):
     net = norse.SequentialState(_conv(w1, b1), norse.LIFBoxCell(p), torch.nn.Flatten(), _linear(w2, b2))
 
     def forward(xs):
-        state, total = None, 0
-        for _ in range(T):
-            out, state = net(xs, state)
-            total = total + out
-        return total
+        return torch.tensor(stepped(net, xs, T))
 
     graph = norse.to_nir(net, torch.zeros(1, 1, 6, 6))
     _, report = _check(graph, "norse", forward, x, w2, tmp_path)
@@ -240,41 +233,10 @@ def test_spikingjelly_conv(tmp_path):
 # -- the reverse: flipspike's export, written for a library, loaded by that library's own importer ---------
 
 def _load_and_run(target: str, graph, x: np.ndarray, T: int) -> np.ndarray:
-    """The library's importer on ``graph``, its forward pass over T steps of direct input, outputs summed."""
-    xt = torch.tensor(x, dtype=torch.float32)
-    if target == "sinabs":
-        import sinabs
-        import sinabs.layers as sl
-        from sinabs.activation import SingleSpike
-        net = sinabs.from_nir(graph, batch_size=len(x))
-        for module in net.modules():
-            if isinstance(module, sl.LIFSqueeze):
-                module.spike_fn = SingleSpike                  # the one line the export's caveat asks for
-        out, _ = net(xt[:, None].repeat(1, T, *[1] * (xt.ndim - 1)).flatten(0, 1))
-        return out.reshape(len(x), T, -1).sum(1).detach().numpy()
-    if target == "snntorch":
-        from snntorch.import_nir import import_from_nir
-        net = import_from_nir(graph)
-    elif target == "norse":
-        import norse.torch as norse
-        net = norse.from_nir(graph)
-    else:
-        from spikingjelly.activation_based.nir_exchange.from_nir import import_from_nir
-        net = import_from_nir(graph)
-    if xt.ndim == 4 and target in ("snntorch", "norse"):       # Flatten(start_dim=0) would take the batch
-        return np.concatenate([_steps(net, xt[i:i + 1], T) for i in range(len(xt))])
-    return _steps(net, xt, T)
-
-
-def _steps(net, xt, T):
-    for module in net.modules():                                # snnTorch's Leaky(init_hidden) keeps its membrane
-        if hasattr(module, "reset_hidden"):
-            module.reset_hidden()
-    state, total = None, 0
-    for _ in range(T):                                          # nirtorch's executors: (out, state)
-        out, state = net(xt, state)
-        total = total + out
-    return total.detach().numpy().reshape(len(xt), -1)
+    """The library's importer on ``graph``, its forward pass over T steps of direct input, outputs summed
+    (Sinabs with the SingleSpike fix the export names)."""
+    from flipspike.sim.nir_peers import run_in_library
+    return run_in_library(target, graph, x, T, single_spike=True)
 
 
 def _exact_leak_desc(seed: int, reset: str, leak: int | None):
