@@ -254,6 +254,7 @@ class NirImport:
     approximations: list[str]  # what could not be mapped exactly (empty: the graph maps exactly)
     convention: str = ""       # how its neurons were read: time step, integration, threshold comparison
     measured: dict | None = None   # with ``data``: samples, classes_changed, totals_changed against the graph
+    producer: str = "nir"          # whose rules the neurons were read by (a key of nir_conventions.CONVENTIONS)
 
 
 def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int | str = "auto",
@@ -265,7 +266,6 @@ def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac
     step) and ``integration`` ("euler" or "exact") override that. ``data`` (pixel values [N, n_in] in
     flipspike's HWC order, or a dataset name: its test split): the import is measured there against a
     float simulation of the graph by the producer's rules (``flipspike.gen.nir_reference``)."""
-    from flipspike.gen.nir_conventions import convention_for
     from flipspike.gen.nir_io import from_nir, read_graph
     from flipspike.gen.nir_reference import measure_import
 
@@ -276,15 +276,13 @@ def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac
     measured = None
     if data is not None:
         x = test_split(desc, "all", data)[0] if isinstance(data, str) else np.asarray(data)
-        convention = convention_for(getattr(graph, "metadata", None), producer, dt, integration,
-                                    graph.nodes.values())
-        measured = measure_import(graph, convention, desc, x, desc.input.shape and
+        measured = measure_import(graph, report.rules, desc, x, desc.input.shape and
                                   (desc.input.shape[2], desc.input.shape[0], desc.input.shape[1])
                                   or (desc.input.size,))
         desc.meta["measured"] = measured
     if out is not None:
         desc.save(out)
-    return NirImport(desc, report.approximations, report.convention, measured)
+    return NirImport(desc, report.approximations, report.convention, measured, report.rules.name)
 
 
 @dataclass

@@ -148,7 +148,7 @@ def _cmd_import(args) -> int:
         print(f"  measured on {m['samples']} samples of {args.data} against the graph simulated in floats: "
               f"{m['classes_changed']} classes and {m['totals_changed']} output totals differ"
               + (" (a flipspike graph: its integer leak rounds by design, as its export said)"
-                 if m["totals_changed"] and "as flipspike's" in result.convention else ""))
+                 if m["totals_changed"] and result.producer == "flipspike" else ""))
     for note in result.approximations or ["nothing approximated: the graph maps exactly"]:
         print(f"  {note}")
     return 0

@@ -11,7 +11,7 @@ is the rule that turns a graph's LIF into the per-step update that library compu
 
 and says whether the library fires where ``v > v_threshold`` (NIR, snnTorch, Norse) or where
 ``v >= v_threshold`` (Sinabs' SingleSpike, SpikingJelly). The table was read from each library's own
-exporter and forward pass (the versions in ``TESTED_WITH``); ``tests/test_nir_peers.py`` holds
+exporter and forward pass (the versions the ``peers`` extra of pyproject.toml pins); ``tests/test_nir_peers.py`` holds
 flipspike's import against each library's forward pass.
 """
 
@@ -36,12 +36,13 @@ class Convention:
     reset: str | None = None    # "soft" where the library subtracts the threshold whatever v_reset says
     tau_times_dt: bool = False  # Norse 1.1 writes tau = dt / tau_mem_inv, i.e. dt times the time constant
     about: str = ""
+    dt_inferred: bool = False   # dt = tau/r found in the graph (``inferred_dt``), not named by anyone
 
     def describe(self) -> str:
         fires = ("v > v_threshold (theta = floor(v_threshold * 2**F) + 1)" if self.strict
                  else "v >= v_threshold (theta = ceil(v_threshold * 2**F))")
         step = "tau in time steps" if self.dt == 1 else f"tau in seconds, dt = {self.dt:g} s per step"
-        if self.about.startswith("dt = tau/r"):
+        if self.dt_inferred:
             step += " (inferred as tau/r: no producer or dt given)"
         return f"read as {self.name}'s: {step}, {self.integration} integration, fires where {fires}"
 
@@ -65,10 +66,9 @@ class Convention:
         return 1 - a, r * a, v_leak * a
 
 
-#: NIR's own reading where nothing says otherwise: tau in time steps, forward Euler, v > v_threshold.
-NIR = Convention("nir", 1.0, "euler", True, about="NIR's LIF with tau in time steps (dt = 1), forward Euler")
 CONVENTIONS = {c.name: c for c in (
-    NIR,
+    # NIR's own reading where nothing says otherwise: tau in time steps, forward Euler, v > v_threshold
+    Convention("nir", 1.0, "euler", True, about="NIR's LIF with tau in time steps (dt = 1), forward Euler"),
     Convention("flipspike", 1.0, "euler", True, about="flipspike's own export (tau = 2^k steps, r = tau)"),
     Convention("snntorch", 1e-4, "euler", True,
                about="snn.Leaky(beta): tau = dt/(1-beta), r = tau/dt with dt = 1e-4; spikes where mem > threshold"),
@@ -82,8 +82,6 @@ CONVENTIONS = {c.name: c for c in (
                about="LIFNode(tau): v += (x - v)/tau (decay_input) or v = v - v/tau + x, dt = 1e-4; "
                      "heaviside(v - v_threshold) >= 0"),
 )}
-#: The library versions whose exporters and forward passes this table was read from.
-TESTED_WITH = {"snntorch": "1.0.0", "norse": "1.1.0", "sinabs": "3.1.3", "spikingjelly": "2.0.0", "nir": "1.0.8"}
 
 
 def inferred_dt(neurons) -> float | None:
@@ -120,7 +118,7 @@ def convention_for(metadata: dict | None, producer: str | None = None, dt: float
     elif name == "nir" and dt is None:
         found = inferred_dt(neurons)
         if found is not None:
-            conv = replace(conv, dt=found, about=f"dt = tau/r = {found:g} s, inferred (r = tau/dt)")
+            conv = replace(conv, dt=found, dt_inferred=True)
     if producer is None and meta.get("integration") in INTEGRATIONS:
         conv = replace(conv, integration=meta["integration"])
     if name == "flipspike" and meta.get("threshold_rule") != "v > v_threshold":

@@ -21,6 +21,7 @@ from .nir_common import _chw_columns, _hwc, _nir
 class ImportReport:
     approximations: list[str] = field(default_factory=list)
     convention: str = ""            # how the neurons were read (nir_conventions.Convention.describe)
+    rules: object = None            # that Convention itself
 
     def note(self, text: str) -> None:
         self.approximations.append(text)
@@ -210,7 +211,7 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
     say how to read its neurons where the graph's metadata does not (see ``convention_for``)."""
     meta = dict(getattr(graph, "metadata", {}) or {})
     convention = convention_for(meta, producer, dt, integration, graph.nodes.values())
-    report = ImportReport(convention=convention.describe())
+    report = ImportReport(convention=convention.describe(), rules=convention)
     T = int(timesteps or meta.get("timesteps", 4))
     order = _chain(graph)
     nodes = [(n, graph.nodes[n]) for n in order]
