@@ -85,21 +85,23 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
     """Fold a trained run into the integer description; with ``out``, write it there (``format``: json,
     or nir for a NIR graph of it, written for ``target``: see ``export_nir``). The accuracies are
     measured on the run's dataset, read from ``data_dir`` (default: where the run read it)."""
-    from flipspike.sw.data import load_dataset
     from flipspike.sw.export import export_model
     from flipspike.sw.integer import classify
     from flipspike.sw.metrics import evaluate
-    from flipspike.sw.train import load_run
+    from flipspike.sw.train import load_run, training_split
 
     if format not in ("json", "nir"):
         raise ConfigError(f"export format must be json or nir, got {format!r}")
     model, ckpt = load_run(run)
-    config = ckpt["train_config"]
+    config = dict(ckpt["train_config"])
     dataset = config["dataset"]
-    data = load_dataset(dataset, data_dir or config.get("data_dir"), config.get("pixel_bits"))
+    config["data_dir"] = data_dir or config.get("data_dir")
+    data = training_split(model.cfg, config)
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
-    desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits,
-                        meta={"source_run": str(run), "dataset": dataset})
+    meta = {"source_run": str(run), "dataset": dataset}
+    if model.frames:                              # how the events became frames, for whoever reads the data again
+        meta.update(bin_by=config.get("bin_by", "time"), denoise=config.get("denoise"))
+    desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits, meta=meta)
     int_acc = float((classify(desc, data.x_test) == data.y_test).mean())
     desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)
     notes = []
@@ -146,7 +148,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
     planned = target_cycles is not None or lut_budget is not None
     given = None if planned else _folds_of(desc, fold)
     if event:
-        events = [i for i, layer in enumerate(desc.layers) if event_capable(i, layer)]
+        events = [i for i, layer in enumerate(desc.layers) if event_capable(i, layer, desc.input.frames)]
     else:
         events = [] if planned else [i for i, f in enumerate(given) if f.event]
     notes, spikes, source = [], None, None
@@ -166,7 +168,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
                               max_blocks=max_blocks)
     else:
         folds = given
-    folds = with_event(desc.layers, folds) if event else folds
+    folds = with_event(desc.layers, folds, desc.input.frames) if event else folds
     notes += event_fold_advice(desc.layers, folds)
     return Plan(desc, folds, NetPlan(desc, folds, learn), layer_cycles(desc, folds, spikes),
                 estimate(desc, folds, host_link=host_link, device=device), notes, spikes, source)
@@ -174,7 +176,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
 
 def _folds_of(desc: NetDesc, fold) -> list[Fold]:
     if fold is None or isinstance(fold, str):
-        return parse_folding(fold or "auto", desc.layers)
+        return parse_folding(fold or "auto", desc.layers, desc.input.frames)
     return list(fold)
 
 
@@ -383,8 +385,8 @@ def dataset(desc: NetDesc, name: str | None = None, data_dir: PathLike | None = 
 
 
 def _dataset(desc: NetDesc, name: str | None, data_dir: PathLike | None):
-    from flipspike.sw.data import load_dataset
-    return load_dataset(name or desc.meta.get("dataset", "digits"), data_dir, desc.input.bits)
+    from flipspike.sw.data import dataset_for
+    return dataset_for(desc, name, data_dir)
 
 
 @dataclass

@@ -23,7 +23,8 @@ def _train_kwargs(args, method: str | None = None) -> dict:
                 reset=args.reset, surrogate=args.surrogate, per_output_scale=args.alpha,
                 fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits,
+                dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits, encoding=args.encoding,
+                bin_by=args.bin_by, denoise=args.denoise,
                 train_samples=args.train_samples, gamma=args.gamma,
                 beta1=args.beta1, beta2=args.beta2,
                 decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
@@ -327,10 +328,20 @@ METHOD_HELP = ("fp: full precision, BPTT; stbp: latent-weight STE + BPTT; agmm: 
 
 
 def _train_options(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, dvs-gesture, cifar10-dvs")
+    t.add_argument("--dataset", default="digits",
+                   help="digits (built in), mnist, fashion-mnist, cifar10; event datasets: dvs-gesture, cifar10-dvs, "
+                        "nmnist, digits-saccade and fashion-mnist-saccade (simulated saccades, made as loaded)")
     t.add_argument("--data-dir", default=None, help="where downloaded datasets are stored (see README)")
     t.add_argument("--pixel-bits", type=int, default=None,
-                   help="quantise pixels to this many bits (their top bits; default: the dataset's own, e.g. 8)")
+                   help="quantise pixels to this many bits (their top bits; default: the dataset's own, e.g. 8); "
+                        "frames: clip event counts to 2^bits - 1 (default 1 bit: spike frames)")
+    t.add_argument("--encoding", choices=["direct", "frames"], default="direct",
+                   help="direct: one image per sample, fed at every step; frames: an event dataset's recording "
+                        "binned into --timesteps frames, one per step")
+    t.add_argument("--bin-by", choices=["time", "count"], default="time",
+                   help="frames: bin events into equal time windows or equal event counts (tonic's ToFrame)")
+    t.add_argument("--denoise", type=int, default=None, metavar="WINDOW",
+                   help="event datasets: drop events no neighbouring pixel saw within WINDOW time units before")
     t.add_argument("--train-samples", type=int, default=None,
                    help="train on the first N training images only (quick runs; the test split stays whole)")
     t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")

@@ -33,7 +33,7 @@ def fold_options(desc: NetDesc, index: int, spikes: dict | None = None) -> list[
         for pe in divisors(layer.n_out):
             fold = Fold(simd, pe, event)
             words = mean_event_words(layer, fold, spikes[index]) if event else None
-            options.append((fold, fold_cycles(layer, fold, desc.timesteps, index == 0, words)[0]))
+            options.append((fold, fold_cycles(layer, fold, desc.timesteps, desc.stores_current(index), words)[0]))
     return options
 
 

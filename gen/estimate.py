@@ -76,8 +76,11 @@ def layer_features(plan: NetPlan, index: int) -> dict[str, float]:
             buffer = b.banks * b.size
         elif b.mask:
             buffer = b.banks * b.size // min(b.pe, b.simd)
+    elif desc.input.frames and fold.event:               # the frame buffer's nonzero flags, in flip-flops
+        buffer = desc.timesteps * (desc.input.size // fold.simd)
     lanes = fold.pe * fold.simd
-    return {"synapses": lanes * in_bits if index else 0, "pixels": 0 if index else lanes * in_bits,
+    pixels = index == 0 and (desc.stores_current(0) or in_bits > 1)   # +x / -x per synapse, not AND-popcount
+    return {"synapses": 0 if pixels else lanes * in_bits, "pixels": lanes * in_bits if pixels else 0,
             "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}
@@ -108,8 +111,8 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
                      "blocks": sum(ram_blocks(d, w, device) for d, w in big.values()),
                      "spram_bits": sum(d * w for d, w in spram.values()),
                      "spram": sum(math.prod(spram_tiles(d, w)) for d, w in spram.values())})
-    pixel_words = desc.input.size // folds[0].simd
-    pixel = ram_blocks(pixel_words, folds[0].simd * desc.input.bits, device) if pixel_words >= buffer_depth else 0
+    pixel_words, pixel_width = plan.input_buffer
+    pixel = ram_blocks(pixel_words, pixel_width, device) if pixel_words >= buffer_depth else 0
     total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks", "spram_bits",
                                                   "spram")}
     total["blocks"] += pixel

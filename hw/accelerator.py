@@ -1,6 +1,6 @@
-"""The accelerator top: pixels in, (class, output accumulations) out, per-layer counters.
+"""The accelerator top: pixels (or frames) in, (class, output accumulations) out, per-layer counters.
 
-    pixels (stream) -> PixelBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
+    pixels (stream) -> PixelBuffer | FrameBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
     load (bus)      -> every layer's weight, bias and threshold memories (see memory_map)
 
 Every layer is its own engine; ping-pong spike buffers let layer l work on step t while layer l+1
@@ -24,7 +24,7 @@ from flipspike.ir.learning import Learning
 from flipspike.ir.plan import NetPlan
 
 from .arith import registered_tree_sum, tree_sum
-from .buffers import PixelBuffer, SpikeBuffer
+from .buffers import FrameBuffer, PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import LayerEngine
 from .flip_unit import LearnSignature
@@ -47,7 +47,7 @@ class Accelerator(wiring.Component):
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
         check_supported(desc, learn)
-        validate_folding(desc.layers, folds)
+        validate_folding(desc.layers, folds, desc.input.frames)
         if learn is not None and folds[learn.layer].event:
             raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
@@ -74,7 +74,10 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         desc, folds = self.desc, self.folds
-        m.submodules.pixels = pixbuf = PixelBuffer(desc.input.size, folds[0].simd, desc.input.bits)
+        inp = desc.input
+        m.submodules.pixels = pixbuf = (FrameBuffer(inp.size, folds[0].simd, inp.bits, desc.timesteps, folds[0].event)
+                                        if inp.frames
+                                        else PixelBuffer(inp.size, folds[0].simd, inp.bits))
         wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
         learn = self.learn_cfg
         regions, banks = self.plan.monitor_regions, self.plan.banks
@@ -82,7 +85,7 @@ class Accelerator(wiring.Component):
         engines = []
         for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
             rule = learn.rule if learn is not None and learn.layer == i else None
-            engine = LayerEngine(layer, fold, desc.timesteps, first=i == 0,
+            engine = LayerEngine(layer, fold, desc.timesteps, first=desc.stores_current(i),
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
                                  learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
                                  monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2,

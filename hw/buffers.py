@@ -1,4 +1,4 @@
-"""Buffers between stages: the pixel buffer (stream in) and ping-pong spike buffers between layers."""
+"""Buffers between stages: the pixel or frame buffer (stream in) and ping-pong spike buffers between layers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In
 
-from flipspike.ir.plan import spike_ram_shape
+from flipspike.ir.plan import frame_stride, spike_ram_shape
 
 from .interfaces import SpikeOutSignature, StepInputSignature
 
@@ -52,6 +52,76 @@ class PixelBuffer(wiring.Component):
                 m.d.sync += addr.eq(addr + 1)
         with m.If(released):
             m.d.sync += full.eq(0)
+        return m
+
+
+class FrameBuffer(wiring.Component):
+    """Holds a sample's T frames (frame input: one frame per time step), written by a stream of
+    SIMD-element words frame after frame, read by the first layer one step (frame) at a time.
+
+    One bank per step, in block RAM (bank b at a power-of-two stride: the address is wiring). The first
+    layer may start a sample only when all T of its frames are in (``avail`` at step 0), so a sample's
+    steps never wait for the link, and the cycle model's first layer starts as a direct one does; each
+    step's release frees its bank for the next sample's frame at once, so the next sample loads while
+    this one steps, as the pixel buffer lets it. With ``mask`` (an event-driven first layer), one flag per
+    word and bank, set as the word is written, tells which words of the step's frame hold an event.
+    """
+
+    def __init__(self, size: int, simd: int, bits: int, timesteps: int, mask: bool = False):
+        if size % simd:
+            raise ValueError(f"FrameBuffer: {size} elements are not a whole number of {simd}-element words")
+        if timesteps < 1:
+            raise ValueError(f"FrameBuffer: {timesteps} time steps; it needs 1 or more")
+        self.words, self.simd, self.bits, self.timesteps, self.mask = size // simd, simd, bits, timesteps, mask
+        self.stride = frame_stride(self.words)
+        word = data.ArrayLayout(unsigned(bits), simd)
+        super().__init__({
+            "pixels": In(stream.Signature(word)),
+            "read": In(StepInputSignature(self.words, simd, bits, mask)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        T, words = self.timesteps, self.words
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, T * self.stride),
+                                               init=[], attrs={"ram_style": "block"})
+        wr, rd = mem.write_port(), mem.read_port()
+        wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
+        waddr = Signal(range(max(2, words)))
+        count = Signal(range(T + 1))                       # frames written and not yet released
+        accept = self.pixels.valid & self.pixels.ready
+        commit = accept & (waddr == words - 1)
+        release = self.read.release
+        word_bits = (self.stride - 1).bit_length()
+        m.d.comb += [
+            self.pixels.ready.eq(count != T),
+            wr.addr.eq(Cat(waddr[:word_bits], wsel) if word_bits else wsel), wr.data.eq(self.pixels.payload),
+            wr.en.eq(accept),
+            rd.addr.eq(Cat(self.read.addr[:word_bits], rsel) if word_bits else rsel), self.read.data.eq(rd.data),
+        ]
+        # the reader's handshake from the next values, in registers: a sample starts with all its frames in;
+        # within a sample the next frame is always there
+        next_count = Signal.like(count)
+        next_rsel = Signal.like(rsel)
+        m.d.comb += [next_count.eq(count + commit - release),
+                     next_rsel.eq(Mux(release, Mux(rsel == T - 1, 0, rsel + 1), rsel))]
+        m.d.sync += [count.eq(next_count), rsel.eq(next_rsel),
+                     self.read.avail.eq((next_rsel != 0) | (next_count == T)),
+                     self.read.next_avail.eq(next_rsel != T - 1)]
+        with m.If(accept):
+            m.d.sync += waddr.eq(Mux(waddr == words - 1, 0, waddr + 1))
+        with m.If(commit):
+            m.d.sync += wsel.eq(Mux(wsel == T - 1, 0, wsel + 1))
+        if self.mask:
+            flags = [Signal(words, name=f"nonzero{b}") for b in range(T)]
+            written = Cat(self.pixels.payload[j] != 0 for j in range(self.simd)).any()
+            for b, f in enumerate(flags):
+                with m.If(accept & (wsel == b)):
+                    m.d.sync += f.bit_select(waddr, 1).eq(written)
+            with m.Switch(rsel):
+                for b, f in enumerate(flags):
+                    with m.Case(b):
+                        m.d.comb += self.read.nonzero.eq(f)
         return m
 
 

@@ -4,7 +4,9 @@ A layer's steps issue (see :mod:`flipspike.ir.plan` and :mod:`flipspike.hw.layer
 
     hidden / output layer:  T steps of G * F_in words
     first layer:            a synapse phase of G * F_in words once per sample (direct encoding), then
-                            T neuron steps of G pseudo-words (the stored current)
+                            T neuron steps of G pseudo-words (the stored current); fed frames, T steps
+                            of G * F_in words like a hidden layer (it starts once a sample's T frames
+                            are in its frame buffer)
     event-driven layer:     T steps of F_out * max(1, nonzero input words of the step) words (dense),
                             sum over its walked positions of F_out * max(1, nonzero words of the
                             position's window) (convolution)
@@ -94,7 +96,7 @@ def step_words(desc: NetDesc, folds: list[Fold], event=None) -> list[list[int]]:
     steps). ``event[l]``: the words event-driven layer l issues at each step (:func:`event_words`)."""
     T, out = desc.timesteps, []
     for i, plan in enumerate(NetPlan(desc, folds).layers):
-        if i == 0:
+        if plan.first:
             out.append([plan.synapse_phase] + [plan.step_issue()] * T)
         elif plan.event:
             out.append([int(w) for w in event[i]])
@@ -109,13 +111,15 @@ def schedule(desc: NetDesc, folds: list[Fold], words: list[list[int]]) -> list[i
     net = NetPlan(desc, folds)
     banks = net.banks
     engines = [_Engine(plan) for plan in net.layers]
-    engines[0].step(words[0][0], _NEVER, writes=False)                 # the synapse phase, at cycle 0
+    direct = net.layers[0].first
+    if direct:
+        engines[0].step(words[0][0], _NEVER, writes=False)             # the synapse phase, at cycle 0
     for j in range(T):
         for i, engine in enumerate(engines):
             ready = _NEVER if i == 0 else engines[i - 1].ends[j] + COMMITTED   # the input step committed
             if i < L - 1 and j >= banks[i]:                            # its output bank released
                 ready = max(ready, engines[i + 1].ends[j - banks[i]] + 1)
-            engine.step(words[i][j + (i == 0)], ready, into_neurons=i == 0 and j == 0)
+            engine.step(words[i][j + (i == 0 and direct)], ready, into_neurons=i == 0 and direct and j == 0)
     return [engine.finish() for engine in engines]
 
 
@@ -128,10 +132,19 @@ def mean_event_words(layer, fold: Fold, spikes) -> list[float]:
     return list(np.mean([event_words(layer, fold, spikes[:, b]) for b in range(spikes.shape[1])], axis=0))
 
 
-def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None) -> tuple[float, float]:
+def frame_refill(layer, fold: Fold) -> int:
+    """Cycles from a frame-fed first layer's last word of a sample until the next sample's step 0 may
+    issue, fed a word per cycle: its frame buffer holds one sample (T banks), so the next sample's last
+    frame loads into the bank that step frees (a word per cycle), then the handshake's register."""
+    return LayerPlan(layer, fold).in_words + 1
+
+
+def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None,
+                refill: int | None = None) -> tuple[float, float]:
     """(period, issue cycles) of ``layer`` at ``fold``: the cycles from one sample's first word to the
     next's when its neighbours never keep it waiting, and the words it issues per sample. Dense mode,
-    or with ``step_words`` the words of each of its T steps (an event-driven layer: mean_event_words)."""
+    or with ``step_words`` the words of each of its T steps (an event-driven layer: mean_event_words).
+    ``refill``: a frame-fed first layer's wait for its next sample's frames (:func:`frame_refill`)."""
     walk = LayerPlan(layer, fold, first=first, timesteps=timesteps)
     engine = _Engine(walk)
     starts = []
@@ -146,6 +159,8 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None)
             waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
             if layer.kind == "output" and waits and result_out is not None:
                 ready = result_out + result_turnaround(fold.pe)
+            if refill is not None and j == 0 and result_out is not None:
+                ready = result_out + refill
             words = walk.step_issue() if step_words is None else step_words[j]
             engine.step(words, ready, into_neurons=first and j == 0)
             if j == 0 and not first:
@@ -163,7 +178,8 @@ def layer_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None) -
         words = None
         if fold.event and spikes and spikes.get(i) is not None:
             words = mean_event_words(layer, fold, spikes[i])
-        cycles, issue = fold_cycles(layer, fold, desc.timesteps, i == 0, words)
+        refill = frame_refill(layer, fold) if i == 0 and desc.input.frames else None
+        cycles, issue = fold_cycles(layer, fold, desc.timesteps, desc.stores_current(i), words, refill)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
                      "f_out": layer.n_out // fold.pe, "groups": LayerPlan(layer, fold).groups,
                      "cycles": _figure(cycles), "issue_cycles": _figure(issue), "event": fold.event,
@@ -185,7 +201,7 @@ def sample_cycles(desc: NetDesc, folds: list[Fold], ref) -> list[list[dict]]:
     issued = [None] * len(desc.layers)
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         if fold.event:
-            spikes = ref.layers[i - 1].outputs.numpy()                              # [T, B, n_in]
+            spikes = ref.layer_inputs(i).numpy()                                    # [T, B, n_in]
             issued[i] = [event_words(layer, fold, spikes[:, b]) for b in range(n)]
     out = []
     for b in range(n):

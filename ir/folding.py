@@ -40,14 +40,15 @@ def spram_tiles(depth: int, width: int) -> tuple[int, int]:
     return -(-depth // SPRAM_SHAPE[0]), -(-width // SPRAM_SHAPE[1])
 
 
-def event_capable(index: int, layer) -> bool:
-    """Event-driven execution needs spike inputs: any layer but the first (which reads pixels)."""
-    return index > 0
+def event_capable(index: int, layer, frames: bool = False) -> bool:
+    """Event-driven execution needs inputs that change with the step: any layer but a first layer fed
+    by direct encoding (``frames``: the network's input is a frame per step, which it may skip through)."""
+    return index > 0 or frames
 
 
-def with_event(layers, folds: list[Fold]) -> list[Fold]:
+def with_event(layers, folds: list[Fold], frames: bool = False) -> list[Fold]:
     """``folds`` with event-driven execution switched on wherever it applies (``--event``)."""
-    return [Fold(f.simd, f.pe, event_capable(i, l), f.spram) for i, (l, f) in enumerate(zip(layers, folds))]
+    return [Fold(f.simd, f.pe, event_capable(i, l, frames), f.spram) for i, (l, f) in enumerate(zip(layers, folds))]
 
 
 def event_fold_advice(layers, folds: list[Fold]) -> list[str]:
@@ -95,7 +96,7 @@ def default_folding(layers) -> list[Fold]:
                  max(d for d in divisors(l.n_out) if d <= DEFAULT_MAX_PE)) for l in layers]
 
 
-def parse_folding(text: str | None, layers) -> list[Fold]:
+def parse_folding(text: str | None, layers, frames: bool = False) -> list[Fold]:
     """Parse ``"16x8,16x5"`` (SIMDxPE per layer; suffixes: ``e`` event-driven, ``16x5e``; ``s`` weights in
     SPRAM, ``16x4s``); None or ``"auto"`` gives :func:`default_folding`."""
     if text is None or text == "auto":
@@ -117,15 +118,16 @@ def parse_folding(text: str | None, layers) -> list[Fold]:
             raise FoldingError(f"--fold entry {part!r} is not SIMDxPE[e][s] (two integers, e.g. 16x8, 16x8e for "
                                "event-driven, 16x8s for weights in SPRAM)") from None
         folds.append(Fold(simd, pe, "e" in flags, "s" in flags))
-    validate_folding(layers, folds)
+    validate_folding(layers, folds, frames)
     return folds
 
 
-def validate_folding(layers, folds) -> None:
+def validate_folding(layers, folds, frames: bool = False) -> None:
     if len(folds) != len(layers):
         raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
     for i, (layer, fold) in enumerate(zip(layers, folds)):
         check_layer_fold(layer, fold)
-        if fold.event and not event_capable(i, layer):
-            raise FoldingError(f"layer {layer.name}: event-driven execution needs a layer fed by spikes "
-                               "(not the first layer, which reads pixels); drop the 'e' from its fold")
+        if fold.event and not event_capable(i, layer, frames):
+            raise FoldingError(f"layer {layer.name}: event-driven execution needs a layer fed by spikes or frames "
+                               "(not a first layer fed by direct encoding, which reads its pixels once); drop the "
+                               "'e' from its fold")

@@ -186,9 +186,10 @@ def link_layout(desc, folds, learn=None) -> LinkLayout:
         lanes = fold.pe * fold.simd
         weight_bytes, momentum_bytes = nbytes(lanes), nbytes(lanes * learn.rule.momentum_bits)
         v_bytes = nbytes(learn.rule.v_bits) if learn.rule.tbso else 0
-    buffer_bytes = 1 << max(8, (desc.input.size * pixel_bytes - 1).bit_length())
+    elements = desc.input.elements(desc.timesteps)           # a sample's pixels, or its T frames
+    buffer_bytes = 1 << max(8, (elements * pixel_bytes - 1).bit_length())
     return LinkLayout(
-        n_in=desc.input.size, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
+        n_in=elements, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
         cls_bytes=nbytes(max(1, (out.n_out - 1).bit_length())), acc_bytes=nbytes(out.widths.state),
         layers=len(desc.layers), load_bytes=nbytes(bus_widths(desc, folds, learn)[1]),
         monitor_bytes=nbytes(monitor_widths(desc, folds, learn)[1]), learn_weight_bytes=weight_bytes,

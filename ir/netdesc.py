@@ -33,6 +33,10 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KINDS = ("lif", "output")
 RESETS = ("hard", "soft")
+#: How a sample reaches the first layer: ``direct`` (one multi-bit image, the same at every step: the first
+#: layer's current is computed once per sample) or ``frames`` (one frame per time step, e.g. binned events:
+#: the first layer computes its current at every step, as a hidden layer does).
+ENCODINGS = ("direct", "frames")
 MAX_TIMESTEPS = 1024
 #: The most weight bits one layer may declare (refused before they are unpacked).
 MAX_WEIGHTS = 1 << 30
@@ -44,10 +48,20 @@ class InputSpec:
     bits: int        # unsigned bits per element
     max_value: int   # largest value an element takes (<= 2**bits - 1); bounds the first layer's widths
     shape: Shape | None = None   # (H, W, C) for images (HWC order); None: a flat vector of ``size``
+    encoding: str = "direct"     # ENCODINGS: one image per sample, or one frame of ``size`` per time step
 
     @property
     def dims(self) -> Shape:
+        """Shape of one image (direct) or one frame (frames)."""
         return tuple(self.shape) if self.shape is not None else (self.size,)
+
+    @property
+    def frames(self) -> bool:
+        return self.encoding == "frames"
+
+    def elements(self, timesteps: int) -> int:
+        """Elements of one sample as the hardware takes it: ``size``, or T frames of ``size`` (frame-major)."""
+        return self.size * (timesteps if self.frames else 1)
 
     def validate(self) -> None:
         if self.size < 1:
@@ -58,6 +72,8 @@ class InputSpec:
             raise DescriptionError(f"input.bits must be 1..16, got {self.bits}")
         if not 1 <= self.max_value <= (1 << self.bits) - 1:
             raise DescriptionError(f"input.max_value={self.max_value} does not fit input.bits={self.bits}")
+        if self.encoding not in ENCODINGS:
+            raise DescriptionError(f"input.encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
 
 
 @dataclass
@@ -120,6 +136,11 @@ class NetDesc:
     meta: dict = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------------
+    def stores_current(self, index: int) -> bool:
+        """Whether layer ``index`` computes its current once per sample and replays it for T steps: the
+        first layer under direct encoding (its plan's ``first``). A frame-fed first layer does not."""
+        return index == 0 and not self.input.frames
+
     def layer_input(self, index: int) -> tuple[int, int]:
         """(max value, bits) of one input element of layer ``index``: pixels for the first, spikes after."""
         return (self.input.max_value, self.input.bits) if index == 0 else (1, 1)
@@ -257,6 +278,8 @@ class NetDesc:
         inp = {"size": self.input.size, "bits": self.input.bits, "max_value": self.input.max_value}
         if self.input.shape is not None:
             inp["shape"] = list(self.input.shape)
+        if self.input.frames:
+            inp["encoding"] = self.input.encoding
         return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "timesteps": self.timesteps,
                 "input": inp, "layers": layers, "meta": self.meta}
 
@@ -278,7 +301,8 @@ class NetDesc:
         inp = InputSpec(schema.integer(schema.key(raw, "size", "$.input"), "$.input.size", 1, schema.MAX_ELEMENTS),
                         schema.integer(schema.key(raw, "bits", "$.input"), "$.input.bits", 1, 16),
                         schema.integer(schema.key(raw, "max_value", "$.input"), "$.input.max_value", 1, (1 << 16) - 1),
-                        None if shape is None else schema.shape3(shape, "$.input.shape"))
+                        None if shape is None else schema.shape3(shape, "$.input.shape"),
+                        schema.choice(raw.get("encoding", "direct"), "$.input.encoding", ENCODINGS))
         layers = schema.key(doc, "layers", "$")
         schema.require(isinstance(layers, list) and len(layers) > 0, "$.layers", layers, "a non-empty list of layers")
         meta = doc.get("meta", {})

@@ -160,6 +160,12 @@ def spike_ram_shape(size: int, pe: int, simd: int, own_pe: int = 0, banks: int =
     return (banks - 1) * stride + size // wide, wide
 
 
+def frame_stride(words: int) -> int:
+    """Words between a frame buffer's banks: the frame's words rounded up to a power of two, so that a
+    word's address is its bank number above its word number (wiring, no adder)."""
+    return 1 << max(0, (words - 1).bit_length())
+
+
 @dataclass(frozen=True)
 class SpikeBufferPlan:
     """The spike buffer in front of a layer: ``size`` spikes per step, written PE and read SIMD at a time
@@ -196,7 +202,8 @@ def buffer_banks(desc, folds: list[Fold]) -> list[int]:
     event-driven layer, whose steps are as long as their spikes make them (a busy step can keep the layer
     before it waiting even where it is faster on average), a buffer in block RAM holds T banks too."""
     T = desc.timesteps
-    plans = [LayerPlan(layer, fold, first=i == 0, timesteps=T) for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+    plans = [LayerPlan(layer, fold, first=desc.stores_current(i), timesteps=T)
+             for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
     step = [p.step_issue() for p in plans]
     issue = [p.sample_issue() for p in plans]
     banks = []
@@ -220,9 +227,9 @@ class NetPlan:
     :class:`flipspike.ir.learning.Learning`) the flip unit's place in the address maps."""
 
     def __init__(self, desc, folds: list[Fold], learn=None):
-        validate_folding(desc.layers, folds)
+        validate_folding(desc.layers, folds, desc.input.frames)
         self.desc, self.folds, self.learn = desc, list(folds), learn
-        self.layers = [LayerPlan(layer, fold, first=i == 0, timesteps=desc.timesteps)
+        self.layers = [LayerPlan(layer, fold, first=desc.stores_current(i), timesteps=desc.timesteps)
                        for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
         self.banks = buffer_banks(desc, folds)
         #: the spike buffer in front of each layer (None in front of the first: it reads pixels)
@@ -230,11 +237,22 @@ class NetPlan:
                                                  banks=self.banks[i - 1]) for i in range(1, len(desc.layers))]
 
     @property
+    def input_buffer(self) -> tuple[int, int]:
+        """(depth, width) of the memory the first layer reads: the pixel buffer (one sample's SIMD-pixel
+        words) or the frame buffer (T banks of one frame's words, each bank at a power-of-two stride)."""
+        inp, simd = self.desc.input, self.folds[0].simd
+        words = inp.size // simd
+        if not inp.frames:
+            return max(2, words), simd * inp.bits
+        return max(2, self.desc.timesteps * frame_stride(words)), simd * inp.bits
+
+    @property
     def memory_bits(self) -> int:
-        """Bits of every memory: the engines', the spike buffers' in block RAM and the pixel buffer."""
+        """Bits of every memory: the engines', the spike buffers' in block RAM and the input buffer."""
         engines = sum(d * w for layer in self.layers for d, w in layer.memories.values())
         buffers = sum(b.ram[0] * b.ram[1] for b in self.buffers if b is not None and b.ram is not None)
-        return engines + buffers + self.desc.input.size * self.desc.input.bits
+        depth, width = self.input_buffer
+        return engines + buffers + depth * width
 
     @property
     def register_bits(self) -> int:

@@ -149,7 +149,7 @@ def engine_under_check(desc, folds, index: int):
     from flipspike.ir.plan import NetPlan
 
     plan = NetPlan(desc, folds)
-    return LayerEngine(desc.layers[index], folds[index], desc.timesteps, first=index == 0,
+    return LayerEngine(desc.layers[index], folds[index], desc.timesteps, first=desc.stores_current(index),
                        regions=[r for r in plan.regions if r.layer == index], load_bus=plan.load_bus,
                        in_lanes=folds[index].simd if index == 0 else folds[index - 1].pe,
                        out_banks=plan.banks[index] if index < len(plan.banks) else 2, checks=True)

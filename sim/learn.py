@@ -15,6 +15,7 @@ import torch
 
 from flipspike.ir.errors import ConfigError
 from flipspike.ir.learning import Learning
+from flipspike.ir.plan import NetPlan
 from flipspike.ir.memory_map import memory_map, update_writes, words_to_matrix
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -35,9 +36,11 @@ def random_updates(rng: np.random.Generator, layer, rule: FlipRule, n: int):
 
 
 def layer_inputs(desc: NetDesc, index: int, x: np.ndarray) -> np.ndarray:
-    """Per-sample trace of layer ``index``'s inputs: spike counts over T (pixels for the first layer)."""
+    """Per-sample trace of layer ``index``'s inputs: spike counts over T (pixels for a direct first layer;
+    a frame-fed first layer's frames, summed over T)."""
     if index == 0:
-        return np.asarray(x, dtype=np.int64)
+        x = np.asarray(x, dtype=np.int64)
+        return x if desc.stores_current(0) else x.reshape(len(x), desc.timesteps, -1).sum(1)
     return run_integer(desc, x).layers[index - 1].outputs.sum(0).numpy()
 
 
@@ -51,7 +54,7 @@ def label_updates(desc: NetDesc, rule: FlipRule, x: np.ndarray, y: np.ndarray):
     if traces.max(initial=0) >= 1 << rule.trace_bits:
         raise ConfigError(f"traces reach {traces.max()}: raise --trace-bits to {int(traces.max()).bit_length()}")
     # acc = sum_t (I_t << F) + T*c with sum_t I_t = w @ (spike counts); pixels: T * ((w @ x) << F + c)
-    bias_steps = desc.timesteps if index else 1
+    bias_steps = 1 if desc.stores_current(index) else desc.timesteps
     big = (1 << (rule.delta_bits - 1)) - 1
     state = FlipState(torch.from_numpy(layer.weights.copy()), torch.zeros(layer.weights.shape, dtype=torch.int64))
     updates = []
@@ -75,7 +78,8 @@ def learning_memory(desc: NetDesc, folds: list[Fold], learn: Learning) -> dict:
     for i, (layer, fold) in enumerate(zip(desc.layers, folds)):
         inference += layer.n_out * layer.widths.state                      # membranes / accumulators
         if i == 0:
-            inference += layer.n_out * layer.widths.current + desc.input.size * desc.input.bits
+            depth, width = NetPlan(desc, folds).input_buffer
+            inference += depth * width + (layer.n_out * layer.widths.current if desc.stores_current(0) else 0)
         else:
             inference += 2 * layer.n_in                                    # ping-pong spike buffer
     layer = desc.layers[learn.layer]

@@ -12,8 +12,17 @@
 * ``cifar10-dvs``: tonic's layout, AEDAT 4.0 files (``DATA/CIFAR10DVS/<class>/*.aedat4``, read by
   :mod:`flipspike.sw.aedat4`); no official split, so a fixed stratified 90/10 one (seed 0).
 
-Direct encoding takes one frame per sample, so the events of a DVS recording are counted per pixel and
-polarity, pooled 4x4 to 32x32x2, and clipped to 0..15.
+* ``nmnist``: tonic's layout of N-MNIST's binary files (``DATA/NMNIST/Train/<digit>/*.bin``, ``Test``).
+* ``digits-saccade``, ``fashion-mnist-saccade``: the digits or Fashion-MNIST in front of a simulated event
+  sensor moved along three saccades, as N-MNIST was made from MNIST (:func:`flipspike.sw.events.saccade_frames`;
+  10x10x2 and 17x17x2 frames). A simulation, computed as the split is loaded (about a minute for
+  Fashion-MNIST's 70,000 images).
+
+Event datasets (the last five) come two ways. Asked for ``frames=T`` (frame input, the ``frames``
+encoding), each sample is T frames, events binned by time window or by count as tonic's ``ToFrame``
+does, counts clipped to 2**pixel_bits - 1 (default 1: binary spike frames), flattened frame-major.
+Otherwise (direct encoding: one image per sample), a recording's events are counted per pixel and
+polarity into one frame, clipped to 0..15 (DVS recordings pooled 4x4 to 32x32x2).
 
 Nothing here downloads: install the Debian package, or fetch the files with torchvision / tonic on a
 machine with internet (or copy them) and pass ``--data-dir``; a missing file is reported with the paths
@@ -47,11 +56,13 @@ class Split:
     pixel_bits: int       # bits per pixel the hardware needs
     pixel_max: int        # largest pixel value
     classes: int
-    shape: tuple = ()     # (H, W, C) of one image, HWC order as the features are flattened; () for vectors
+    shape: tuple = ()     # (H, W, C) of one image (or frame), HWC order as the features are flattened; () for vectors
+    frames: int = 0       # > 0: each sample is this many frames of ``shape`` (frame-major); 0: one image
 
     @property
     def input_shape(self) -> tuple:
-        return tuple(self.shape) if self.shape else (self.x_train.shape[1],)
+        """Shape of one image, or of one frame."""
+        return tuple(self.shape) if self.shape else (self.x_train.shape[1] // max(1, self.frames),)
 
 
 class DatasetMissing(MissingFileError):
@@ -66,18 +77,69 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
 SYSTEM_DIRS = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"), "apt-get install dataset-fashion-mnist")}
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, pixel_bits: int | None = None) -> Split:
+@dataclass(frozen=True)
+class Binning:
+    """How an event dataset becomes samples: ``frames`` frames per sample (None: one frame of counts, for
+    direct encoding), events binned ``by`` time window or event count, optionally denoised (``denoise``:
+    the window in the recording's time unit, microseconds for real sensors), counts clipped to
+    2**bits - 1 (frames: default 1 bit)."""
+    frames: int | None = None
+    by: str = "time"
+    denoise: int | None = None
+    bits: int | None = None
+
+    @property
+    def clip(self) -> int:
+        return DVS_MAX if self.frames is None and self.bits is None else (1 << (self.bits or 1)) - 1
+
+    @property
+    def pixel_bits(self) -> int:
+        return (self.clip).bit_length()
+
+    def frames_of(self, events, sensor: tuple[int, int], pool: int) -> np.ndarray:
+        """One recording's sample: [bins * H/pool * W/pool * 2] (uint8)."""
+        from .events import denoise, to_frames
+
+        if self.denoise is not None:
+            events = denoise(events, sensor, self.denoise)
+        return to_frames(events, sensor, self.frames or 1, by=self.by, pool=pool, clip=self.clip).reshape(-1)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, pixel_bits: int | None = None, *,
+                 frames: int | None = None, bin_by: str = "time", denoise: int | None = None) -> Split:
     """The dataset's split; with ``pixel_bits``, its pixels quantised to that many bits
-    (:func:`quantize_pixels`)."""
-    if name not in LOADERS:
-        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(LOADERS)}")
+    (:func:`quantize_pixels`). An event dataset (:data:`EVENT_LOADERS`) gives ``frames`` frames per sample
+    where asked (see :class:`Binning`); the others take one image per sample."""
+    if name not in LOADERS and name not in EVENT_LOADERS:
+        raise ConfigError(f"unknown dataset {name!r}; available: {', '.join([*LOADERS, *EVENT_LOADERS])}")
     root = data_root(data_dir)
-    if name in SYSTEM_DIRS and data_dir is None and "FLIPSPIKE_DATA" not in os.environ:
-        system, _ = SYSTEM_DIRS[name]
+    system_name = name.removesuffix("-saccade")
+    if system_name in SYSTEM_DIRS and data_dir is None and "FLIPSPIKE_DATA" not in os.environ:
+        system, _ = SYSTEM_DIRS[system_name]
         if system.is_dir():
             root = system
+    if name in EVENT_LOADERS:
+        if frames is not None and frames < 1:
+            raise ConfigError(f"an event dataset's samples need 1 or more frames, got {frames}")
+        return EVENT_LOADERS[name](root, Binning(frames, bin_by, denoise, pixel_bits))
+    if frames is not None:
+        raise ConfigError(f"dataset {name!r} holds still images, one per sample, not events: frame input needs an "
+                          f"event dataset ({', '.join(EVENT_LOADERS)}), e.g. {name}-saccade where there is one; "
+                          "or train with direct encoding")
     split = LOADERS[name](root)
     return split if pixel_bits is None else quantize_pixels(split, pixel_bits)
+
+
+def dataset_for(desc, name: str | None = None, data_dir: str | os.PathLike | None = None) -> Split:
+    """The split a description takes: the dataset ``name`` (default: the one it was exported from, else
+    digits) at its pixel bits; for frame input, T frames per sample binned as at training (its meta's
+    ``bin_by`` and ``denoise``)."""
+    meta = desc.meta
+    name = name or meta.get("dataset", "digits")
+    if not desc.input.frames:
+        return load_dataset(name, data_dir, desc.input.bits)
+    return load_dataset(name, data_dir, desc.input.bits, frames=desc.timesteps, bin_by=meta.get("bin_by", "time"),
+                        denoise=meta.get("denoise"))
 
 
 def quantize_pixels(split: Split, bits: int) -> Split:
@@ -174,20 +236,24 @@ def _cifar10(root: Path) -> Split:
                  pixel_bits=8, pixel_max=255, classes=10, shape=(32, 32, 3))
 
 
-# -- DVS-Gesture: tonic's npy layout ---------------------------------------------------------------------
+# -- event datasets ------------------------------------------------------------------------------------------
+
+DVS_SENSOR = (128, 128)
+
 
 def dvs_frame(events: np.ndarray, sensor: int = 128) -> np.ndarray:
     """Events [N, 4] (x, y, p, t) -> counts per pixel and polarity, pooled DVS_POOL x DVS_POOL, clipped: HWC."""
-    n = sensor // DVS_POOL
-    x, y, p = (events[:, i].astype(np.int64) for i in range(3))
-    if ((x < 0) | (x >= sensor) | (y < 0) | (y >= sensor) | (p < 0) | (p > 1)).any():
-        raise DataError(f"DVS events outside the {sensor}x{sensor} sensor or with polarity not 0/1")
-    counts = np.zeros((n, n, 2), dtype=np.int64)
-    np.add.at(counts, (y // DVS_POOL, x // DVS_POOL, p), 1)
-    return np.minimum(counts, DVS_MAX).reshape(-1)
+    return Binning().frames_of(events, (sensor, sensor), DVS_POOL)
 
 
-def _dvs_gesture(root: Path) -> Split:
+def _event_split(train, test, binning: Binning, sensor: tuple[int, int], pool: int, classes: int) -> Split:
+    """A split from (samples, labels) pairs of frames made by ``binning``."""
+    h, w = sensor[0] // pool, sensor[1] // pool
+    return Split(train[0], train[1], test[0], test[1], pixel_bits=binning.pixel_bits, pixel_max=binning.clip,
+                 classes=classes, shape=(h, w, 2), frames=binning.frames or 0)
+
+
+def _dvs_gesture(root: Path, binning: Binning) -> Split:
     base = root / "DVSGesture"
     out = []
     for folder in ("ibmGestureTrain", "ibmGestureTest"):
@@ -195,17 +261,15 @@ def _dvs_gesture(root: Path) -> Split:
         if not files:
             raise _missing("DVS-Gesture", base / folder / "userNN_lighting/K.npy",
                            "fetch it with tonic.datasets.DVSGesture(save_to=DATA)")
-        out.append((np.stack([dvs_frame(np.load(f)) for f in files]),
+        out.append((np.stack([binning.frames_of(np.load(f), DVS_SENSOR, DVS_POOL) for f in files]),
                     np.array([int(f.stem) for f in files], dtype=np.int64)))
-    n = 128 // DVS_POOL
-    return Split(out[0][0], out[0][1], out[1][0], out[1][1], pixel_bits=4, pixel_max=DVS_MAX, classes=11,
-                 shape=(n, n, 2))
+    return _event_split(out[0], out[1], binning, DVS_SENSOR, DVS_POOL, 11)
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def _cifar10_dvs(root: Path) -> Split:
+def _cifar10_dvs(root: Path, binning: Binning) -> Split:
     from sklearn.model_selection import train_test_split
 
     from .aedat4 import read_events
@@ -214,17 +278,59 @@ def _cifar10_dvs(root: Path) -> Split:
     frames, labels = [], []
     for label, name in enumerate(CIFAR10_CLASSES):
         for f in sorted((base / name).glob("*.aedat4")):
-            frames.append(dvs_frame(read_events(f)))
+            frames.append(binning.frames_of(read_events(f), DVS_SENSOR, DVS_POOL))
             labels.append(label)
     if not frames:
         raise _missing("CIFAR10-DVS", base / "airplane/*.aedat4", "fetch it with tonic.datasets.CIFAR10DVS(save_to=DATA)")
     x, y = np.stack(frames), np.asarray(labels, dtype=np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.1, stratify=y, random_state=SPLIT_SEED)
-    n = 128 // DVS_POOL
-    return Split(x_tr, y_tr, x_te, y_te, pixel_bits=4, pixel_max=DVS_MAX, classes=10, shape=(n, n, 2))
+    return _event_split((x_tr, y_tr), (x_te, y_te), binning, DVS_SENSOR, DVS_POOL, 10)
+
+
+def _nmnist(root: Path, binning: Binning) -> Split:
+    from .events import NMNIST_SENSOR, read_nmnist
+
+    base = root / "NMNIST"
+    out = []
+    for folder in ("Train", "Test"):
+        files = sorted((base / folder).glob("[0-9]/*.bin"))
+        if not files:
+            raise _missing("N-MNIST", base / folder / "0/00002.bin", "fetch it with tonic.datasets.NMNIST(save_to=DATA)")
+        out.append((np.stack([binning.frames_of(read_nmnist(f), NMNIST_SENSOR, 1) for f in files]),
+                    np.array([int(f.parent.name) for f in files], dtype=np.int64)))
+    return _event_split(out[0], out[1], binning, NMNIST_SENSOR, 1, 10)
+
+
+#: Simulated saccades: (still-image dataset, saccade amplitude in pixels, pooling of the sensor).
+SACCADES = {"digits-saccade": ("digits", 1, 1), "fashion-mnist-saccade": ("fashion-mnist", 3, 2)}
+
+
+def _saccade(name: str):
+    source, amplitude, pool = SACCADES[name]
+
+    def load(root: Path, binning: Binning) -> Split:
+        from .events import saccade_frames
+
+        if binning.denoise is not None or binning.by != "time":
+            raise ConfigError(f"{name} is simulated frame by frame (no noise, binned by time): drop the denoising "
+                              "and the count binning")
+        still = LOADERS[source](root)
+        h, w, _ = still.shape
+
+        def frames(x):
+            f = saccade_frames(x.reshape(len(x), h, w), still.pixel_max, binning.frames or 1, amplitude=amplitude,
+                               pool=pool, clip=binning.clip)
+            return f.reshape(len(x), -1)
+
+        sensor = (h + 2 * amplitude, w + 2 * amplitude)
+        return _event_split((frames(still.x_train), still.y_train), (frames(still.x_test), still.y_test), binning,
+                            sensor, pool, still.classes)
+    return load
 
 
 LOADERS = {"digits": _digits, "mnist": _mnist_like("MNIST", "MNIST"),
            "fashion-mnist": _mnist_like("FashionMNIST", "Fashion-MNIST", SYSTEM_DIRS["fashion-mnist"]),
-           "cifar10": _cifar10,
-           "dvs-gesture": _dvs_gesture, "cifar10-dvs": _cifar10_dvs}
+           "cifar10": _cifar10}
+#: Datasets of events (recorded or simulated): loaders of (root, Binning).
+EVENT_LOADERS = {"dvs-gesture": _dvs_gesture, "cifar10-dvs": _cifar10_dvs, "nmnist": _nmnist,
+                 **{name: _saccade(name) for name in SACCADES}}

@@ -62,7 +62,7 @@ def export_model(model: BSNN, *, pixel_bits: int, pixel_max: int, frac_bits: int
         name=names[-1], kind="output", weights=weight_bits(model.out).to(torch.uint8).numpy(),
         bias=fixed_point((model.out_bias.double() / scale).numpy(), frac_bits), threshold=None, frac_bits=frac_bits))
     shape = tuple(cfg.input_shape)
-    inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None)
+    inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None, cfg.encoding)
     desc = NetDesc(timesteps=cfg.timesteps, input=inp, layers=layers, meta=dict(meta or {}))
     try:
         return desc.assign_widths().validate()

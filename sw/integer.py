@@ -22,7 +22,7 @@ from flipspike.ir.geometry import covered, size
 
 @dataclass
 class LayerTrace:
-    in_spikes: torch.Tensor    # [B] active inputs seen: nonzero pixels once (first layer), else input spikes over T
+    in_spikes: torch.Tensor    # [B] active inputs seen: nonzero pixels once (direct first layer), else nonzero inputs over T
     sops: torch.Tensor         # [B] synaptic operations: each active input times the synapses it drives
     out_spikes: torch.Tensor   # [B] spikes emitted over T (0 for the output layer)
     spikes: torch.Tensor | None  # [T, B, *out_shape] spike trains of the neurons (hidden layers), before pooling
@@ -35,6 +35,15 @@ class IntegerResult:
     acc: torch.Tensor          # [B, classes] output accumulations
     cls: torch.Tensor          # [B] argmax, lowest index on ties
     layers: list[LayerTrace]
+    frames: torch.Tensor | None = None   # frame input: [T, B, size], what the first layer reads each step
+
+    def layer_inputs(self, index: int) -> torch.Tensor:
+        """What layer ``index`` reads at each step, [T, B, n_in]: the previous layer's spikes, or the frames."""
+        if index == 0:
+            if self.frames is None:
+                raise ValueError("a first layer fed by direct encoding reads its pixels once, not a step at a time")
+            return self.frames
+        return self.layers[index - 1].outputs
 
 
 def signed_weights(layer: LayerDesc) -> torch.Tensor:
@@ -87,18 +96,23 @@ def max_pool(spikes: torch.Tensor, pool: int) -> torch.Tensor:
 
 
 def run_integer(desc: NetDesc, x) -> IntegerResult:
-    """Run ``x`` ([B, n_in] unsigned integers, HWC order for images) through the integer network."""
+    """Run ``x`` through the integer network: [B, input.size] unsigned integers (HWC order for images)
+    under direct encoding, [B, T * input.size] (T frames, frame-major) for frame input."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.int64)
-    if x.ndim != 2 or x.shape[1] != desc.input.size:
-        raise DataError(f"input must be [B, {desc.input.size}], got {tuple(x.shape)}")
+    T, B = desc.timesteps, x.shape[0]
+    elements = desc.input.elements(T)
+    if x.ndim != 2 or x.shape[1] != elements:
+        what = f"{T} frames of {desc.input.size}" if desc.input.frames else "one image"
+        raise DataError(f"input must be [B, {elements}] ({what} per sample), got {tuple(x.shape)}")
     if (x < 0).any() or (x > desc.input.max_value).any():
         raise DataError(f"input values must lie in 0..{desc.input.max_value}")
-    T, B = desc.timesteps, x.shape[0]
     traces = []
     s_in = None                                                                # [T, B, *shape] input spikes
+    if desc.input.frames:                                                      # frames: a hidden layer's input
+        s_in = x.reshape(B, T, *desc.input.dims).transpose(0, 1)
     acc = None
     for i, layer in enumerate(desc.layers):
-        if i == 0:                                                             # direct encoding: one pass
+        if desc.stores_current(i):                                             # direct encoding: one pass
             pixels = x.reshape(B, *desc.input.dims)
             current = synaptic_current(layer, pixels).unsqueeze(0).expand(T, *([-1] * (1 + len(layer.out_shape))))
             in_spikes = (pixels != 0).reshape(B, -1).sum(1)
@@ -106,8 +120,8 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
         else:
             flat = s_in.reshape(T * B, *s_in.shape[2:])
             current = synaptic_current(layer, flat).reshape(T, B, *layer.out_shape)
-            in_spikes = s_in.reshape(T, B, -1).sum((0, 2))
-            sops = synaptic_ops(layer.conv, layer.n_out, flat, layer.pool).reshape(T, B).sum(0)
+            in_spikes = (s_in != 0).reshape(T, B, -1).sum((0, 2))
+            sops = synaptic_ops(layer.conv, layer.n_out, flat != 0, layer.pool).reshape(T, B).sum(0)
         drive = (current << layer.frac_bits) + torch.from_numpy(layer.bias)  # [T, B, *out_shape]
         if layer.shortcut is not None:                                         # input spike at the same place
             drive = drive + s_in.reshape(drive.shape) * torch.from_numpy(layer.shortcut)
@@ -131,7 +145,8 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
             s_in = max_pool(spikes, layer.pool)
         traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v,
                                  None if spikes is None else s_in.reshape(T, B, -1)))
-    return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces)
+    frames = x.reshape(B, T, -1).transpose(0, 1) if desc.input.frames else None
+    return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces, frames=frames)
 
 
 #: int64 tensors of a layer's size that the reference holds at once for each sample and step (current,

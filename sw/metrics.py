@@ -39,8 +39,9 @@ def evaluate(model: BSNN, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> di
 def _sops(model: BSNN, x: torch.Tensor, spikes: list[torch.Tensor]) -> np.ndarray:
     out = []
     for i, spec in enumerate(model.specs):
-        if i == 0:
-            active = (x != 0).reshape(x.shape[0], *model.cfg.input_shape)
+        if i == 0:                                      # (frames: every step's, summed with the batch's)
+            xs = model.step_inputs(x) if model.frames else x
+            active = (xs != 0).reshape(xs.shape[0], *model.cfg.input_shape)
             out.append(float(synaptic_ops(spec.conv, spec.out, active.cpu(), spec.pool).sum()))
             continue
         s = spikes[i - 1].flatten(0, 1)

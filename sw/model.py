@@ -1,10 +1,11 @@
-"""The float golden model: a binary SNN (dense or VGG-style convolutional) with direct encoding.
+"""The float golden model: a binary SNN (dense or VGG-style convolutional), fed by direct encoding or frames.
 
 hidden layer:  z = BN(alpha * op(sign(W), x)) [+ AGMM during training] [+ x: shortcut]  ->  LIF  ->  spikes
                [-> max-pool of spikes]
 output layer:  o[t] = scale * sign(W) s[t] + b, accumulated over T (never fires); class = argmax sum_t o[t]
 
-Direct encoding feeds the same pixels at every step, so the first layer's current is computed once.
+Direct encoding feeds the same pixels at every step, so the first layer's current is computed once;
+frame input (``encoding="frames"``: T frames per sample, frame-major) gives it a frame per step.
 Inputs arrive flat in HWC order (as the integer description stores them); convolutions run in torch's
 NCHW and a dense layer after a convolution reads the HWC flattening, so export needs no permutation.
 """
@@ -19,6 +20,7 @@ from torch import nn
 
 from flipspike.ir.errors import ConfigError
 from flipspike.ir.formats import leak_factor
+from flipspike.ir.netdesc import ENCODINGS
 from .agmm import AGMM
 from .arch import LayerSpec, parse_arch
 from .layers import BinaryConv2d, BinaryLinear, lif_sequence, spike
@@ -27,8 +29,9 @@ from .layers import BinaryConv2d, BinaryLinear, lif_sequence, spike
 @dataclass
 class ModelConfig:
     arch: str = "64-128-10"          # see flipspike.sw.arch: "64-128-10", "c16-c32-p2-fc10", ...
-    input_shape: tuple = (64,)       # set from the dataset: (H, W, C) for images, (N,) for vectors
+    input_shape: tuple = (64,)       # set from the dataset: (H, W, C) for images, (N,) for vectors (of one frame)
     timesteps: int = 4
+    encoding: str = "direct"         # "direct" (one image, every step) or "frames" (one frame per step)
     leak_shift: int | None = 1       # lambda = 1 - 2**-k = 0.5 (tau = 2); None: IF neuron
     threshold: float = 1.0
     reset: str = "hard"              # "hard" or "soft"
@@ -62,6 +65,8 @@ class BSNN(nn.Module):
         super().__init__()
         if cfg.reset not in ("hard", "soft"):
             raise ConfigError(f"reset must be 'hard' or 'soft', got {cfg.reset!r}")
+        if cfg.encoding not in ENCODINGS:
+            raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
         self.cfg = cfg
         self.specs: list[LayerSpec] = parse_arch(cfg.arch, tuple(cfg.input_shape))
         n = len(self.specs)
@@ -86,6 +91,23 @@ class BSNN(nn.Module):
 
     def layers(self) -> list[nn.Module]:
         return [*self.hidden, self.out]
+
+    @property
+    def frames(self) -> bool:
+        return self.cfg.encoding == "frames"
+
+    def step_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Frame input [B, T * size] -> the frames as one batch [T * B, size], step-major."""
+        T, B = self.cfg.timesteps, x.shape[0]
+        return x.reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
+
+    def _first_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the first layer reads each step: [T, B, ...] (frames), or [1, B, ...] broadcast over T."""
+        if not self.frames:
+            return self.image(x).unsqueeze(0)
+        T, B = self.cfg.timesteps, x.shape[0]
+        flat = self.image(self.step_inputs(x))
+        return flat.view(T, B, *flat.shape[1:])
 
     def image(self, x: torch.Tensor) -> torch.Tensor:
         """Flat HWC inputs [B, size] -> what the first layer takes ([B, C, H, W] for a convolution)."""
@@ -113,9 +135,11 @@ class BSNN(nn.Module):
         spikes = []
         s = None                                                       # [T, B, ...] input spikes of the layer
         for i, bn in enumerate(self.norms):
-            if i == 0:                                                 # direct encoding: once, reused T times
-                z = bn(self._layer_op(0, self.image(x)))
-                z = z.unsqueeze(0).expand(T, *z.shape)
+            if i == 0:                 # direct encoding: once, reused T times; frames: a batch of T * B
+                first = self._first_input(x)
+                z = bn(self._layer_op(0, first.flatten(0, 1)))
+                z = z.view(first.shape[0], B, *z.shape[1:])
+                z = z.expand(T, *z.shape[1:])
             else:
                 z = bn(self._layer_op(i, s.flatten(0, 1)))
                 z = z.view(T, B, *z.shape[1:])
@@ -130,13 +154,15 @@ class BSNN(nn.Module):
             s = s.view(T, B, *s.shape[1:])
         n = len(self.norms)
         if s is None:
-            o = self._layer_op(n, self.image(x)).unsqueeze(0).expand(T, -1, -1)
+            first = self._first_input(x)
+            o = self._layer_op(n, first.flatten(0, 1)).view(first.shape[0], B, -1).expand(T, -1, -1)
         else:
             o = self._layer_op(n, s.flatten(0, 1)).view(T, B, -1)
         o = o * self.out_log_scale.exp() + self.out_bias
         return o.sum(0), spikes
 
-    def online_step(self, x: torch.Tensor, state: dict | None, trace_form: str = "ottt") -> tuple[torch.Tensor, dict]:
+    def online_step(self, x: torch.Tensor, state: dict | None, trace_form: str = "ottt",
+                    t: int = 0) -> tuple[torch.Tensor, dict]:
         """One time step for online training: membranes are detached across time, so the graph holds
         this step only, and every layer after the first learns from the presynaptic trace a of its
         (pooled) input spikes (dL/dW = delta (x) a):
@@ -145,7 +171,8 @@ class BSNN(nn.Module):
             ndot:  a[t] = mu[t] * a[t-1] + s[t],  mu[t] = (u[t] - Vth s[t]) / (u[t-1] - Vth s[t-1])
                    (u before reset; clamped to [-lambda, lambda], lambda where the ratio is undefined)
 
-        Returns (output of this step, new state)."""
+        ``x``: the sample; with frame input, step ``t`` reads its frame t. Returns (output of this step,
+        new state)."""
         if self.agmm is not None:
             raise ConfigError("AGMM needs the whole sequence (its mean over time); train it with BPTT (--method agmm)")
         if trace_form not in ("ottt", "ndot"):
@@ -156,6 +183,8 @@ class BSNN(nn.Module):
         n = len(self.norms)
         state = state or {"v": [None] * n, "trace": [None] * n, "post": [None] * n}
         new = {"v": [], "trace": [], "spikes": [], "post": []}
+        if self.frames:
+            x = x.reshape(x.shape[0], cfg.timesteps, -1)[:, t]
         s = trace = None
         for i, bn in enumerate(self.norms):
             z = bn(self._layer_op(0, self.image(x)) if i == 0 else self._layer_op(i, s, trace))

@@ -47,6 +47,8 @@ class TrainConfig:
     data_dir: str | None = None       # where downloaded datasets live (MNIST, CIFAR-10, DVS)
     pixel_bits: int | None = None     # quantise pixels to this many bits (None: the dataset's own)
     train_samples: int | None = None  # train on the first N training images only (quick runs, CI)
+    bin_by: str = "time"              # event datasets with frame input: bin events by "time" or "count"
+    denoise: int | None = None        # event datasets: drop events no neighbour saw within this window
     # online methods (bso, tbso): published defaults; full-precision parameters by SGD + cosine schedule
     gamma: float = 5e-7
     beta1: float = 1 - 1e-3
@@ -93,11 +95,20 @@ def model_config_for(model_cfg: ModelConfig, cfg: TrainConfig, data: Split) -> M
     return replace(model_cfg, weight_mode=METHODS[cfg.method], input_shape=data.input_shape, **extra)
 
 
+def training_split(model_cfg: ModelConfig, cfg: TrainConfig | dict) -> Split:
+    """The dataset a run trains on (``cfg`` a TrainConfig or its saved dict): one image per sample, or
+    with frame input T frames per sample."""
+    get = (lambda k, d=None: cfg.get(k, d)) if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k))
+    frames = model_cfg.timesteps if model_cfg.encoding == "frames" else None
+    return load_dataset(get("dataset"), get("data_dir"), get("pixel_bits"), frames=frames,
+                        bin_by=get("bin_by", "time"), denoise=get("denoise"))
+
+
 def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, *, progress: bool = True,
           resume: bool = False, stop_after: int | None = None) -> dict:
     """Train and save a run. ``resume`` continues from ``out_dir/checkpoint.pt``; ``stop_after`` ends the
     call after that many epochs in total (as a kill would; for tests)."""
-    data: Split = load_dataset(cfg.dataset, cfg.data_dir, cfg.pixel_bits)
+    data: Split = training_split(model_cfg, cfg)
     if cfg.train_samples is not None:
         if cfg.train_samples < 1:
             raise ConfigError(f"--train-samples must be >= 1, got {cfg.train_samples}")
@@ -119,7 +130,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
     if distributed.active():
         distributed.use_global_batch_norm(model)
     step = make_trainer(model, cfg, teacher)
-    x_train = torch.as_tensor(data.x_train, dtype=dtype, device=device)
+    x_train = torch.as_tensor(data.x_train, device=device)         # (converted a batch at a time)
     y_train = torch.as_tensor(data.y_train, device=device)
     gen = torch.Generator().manual_seed(cfg.seed)
     history, start_epoch = [], 0
@@ -141,7 +152,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, 
             idx, weight = distributed.shard(perm[b:b + cfg.batch_size])
             signs = _signs(model)
             with memory:
-                loss = step.batch(x_train[idx], y_train[idx], memory, weight)
+                loss = step.batch(x_train[idx].to(dtype), y_train[idx], memory, weight)
             flips_per_iter.append([(a != b).float().mean().item() for a, b in zip(signs, _signs(model))])
         step.end_epoch(epoch + 1)
         seconds = time.perf_counter() - start
@@ -278,7 +289,7 @@ class _OnlineTrainer:
         onehot = F.one_hot(y, self.model.classes).float()
         state, total = None, 0.0
         for t in range(T):
-            o, state = self.model.online_step(x, state, self.cfg.trace)
+            o, state = self.model.online_step(x, state, self.cfg.trace, t)
             loss = ((1 - w) * F.cross_entropy(o, y) + w * F.mse_loss(o, onehot)) / T
             memory.mark()
             self.fp.zero_grad()

@@ -14,7 +14,7 @@ from flipspike.ir.formats import required_widths
 
 def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, input_bits: int = 4,
                 frac_bits: int = 2, leak_shift: int | None = 1, reset: str = "hard",
-                weight_density: float = 0.5) -> NetDesc:
+                weight_density: float = 0.5, encoding: str = "direct") -> NetDesc:
     """A random network whose thresholds sit near the typical membrane, so neurons really fire."""
     input_max = (1 << input_bits) - 1
     layers = []
@@ -28,7 +28,7 @@ def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, i
             bias=rng.integers(-scale, scale + 1, n_out).astype(np.int64),
             threshold=None if last else rng.integers(1, scale + 2, n_out).astype(np.int64),
             frac_bits=frac_bits, leak_shift=None if last else leak_shift, reset=reset))
-    desc = NetDesc(timesteps, InputSpec(sizes[0], input_bits, input_max), layers)
+    desc = NetDesc(timesteps, InputSpec(sizes[0], input_bits, input_max, encoding=encoding), layers)
     # widths from the ranges drawn from, not the values drawn: every draw of one shape fits one build
     for i, layer in enumerate(desc.layers):
         scale = max(1, int(np.sqrt(layer.n_in) * desc.layer_input(i)[0])) << frac_bits
@@ -55,7 +55,7 @@ def randomize_bn(model, *, mean: float, var: float, fire: bool = False) -> None:
 
 def random_conv_desc(rng: np.random.Generator, input_shape: tuple[int, int, int], convs: list[dict], classes: int, *,
                      timesteps: int, input_bits: int = 3, frac_bits: int = 2, leak_shift: int | None = 1,
-                     reset: str = "hard") -> NetDesc:
+                     reset: str = "hard", encoding: str = "direct") -> NetDesc:
     """Random conv layers (each a dict: channels, kernel, stride, padding, pool, shortcut) then a dense output."""
     input_max = (1 << input_bits) - 1
     layers, shape = [], tuple(input_shape)
@@ -75,7 +75,8 @@ def random_conv_desc(rng: np.random.Generator, input_shape: tuple[int, int, int]
     n_in = int(np.prod(shape))
     layers.append(LayerDesc(name="out", kind="output", weights=rng.integers(0, 2, (classes, n_in)).astype(np.uint8),
                             bias=rng.integers(-8, 9, classes).astype(np.int64), threshold=None, frac_bits=frac_bits))
-    desc = NetDesc(timesteps, InputSpec(int(np.prod(input_shape)), input_bits, input_max, tuple(input_shape)), layers)
+    desc = NetDesc(timesteps, InputSpec(int(np.prod(input_shape)), input_bits, input_max, tuple(input_shape), encoding),
+                   layers)
     return desc.assign_widths().validate()
 
 
@@ -113,13 +114,18 @@ def _plain_pool(layer, s: list[int]) -> list[int]:
 
 def plain_run(desc: NetDesc, pixels) -> dict:
     """One sample through the integer semantics, in Python integers and loops (conv, pool and shortcut too)."""
-    T = desc.timesteps
-    inputs = [[int(p) for p in pixels]] * T            # direct encoding: the same pixels every step
+    T, n = desc.timesteps, desc.input.size
+    pixels = [int(p) for p in pixels]
+    if desc.input.encoding == "frames":                # frame t: elements t*n .. t*n + n - 1
+        inputs = [pixels[t * n:(t + 1) * n] for t in range(T)]
+    else:                                              # direct encoding: the same pixels every step
+        inputs = [pixels] * T
     in_spikes, sops = [], []
     for index, layer in enumerate(desc.layers):
         F = layer.frac_bits
         neurons = layer.neurons
-        in_spikes.append(sum(1 for p in inputs[0] if p) if index == 0 else sum(map(sum, inputs)))
+        once = index == 0 and desc.input.encoding == "direct"     # pixels counted once per sample
+        in_spikes.append(sum(1 for p in inputs[0] if p) if once else sum(1 for frame in inputs for p in frame if p))
         sops.append(0)
         v = [0] * neurons
         outputs = []
@@ -128,7 +134,7 @@ def plain_run(desc: NetDesc, pixels) -> dict:
             for j in range(neurons):
                 co = j % layer.n_out
                 current, active = _plain_current(layer, inputs[t], j)
-                if index > 0 or t == 0:
+                if not once or t == 0:
                     sops[-1] += active
                 drive = current * 2 ** F + int(layer.bias[co])
                 if layer.shortcut is not None:
@@ -151,7 +157,7 @@ def plain_run(desc: NetDesc, pixels) -> dict:
 
 
 def random_pixels(rng: np.random.Generator, desc: NetDesc, n: int) -> np.ndarray:
-    x = rng.integers(0, desc.input.max_value + 1, (n, desc.input.size))
+    x = rng.integers(0, desc.input.max_value + 1, (n, desc.input.elements(desc.timesteps)))
     x[rng.random(x.shape) < 0.3] = 0                    # some silent inputs
     return x.astype(np.int64)
 

@@ -1,0 +1,150 @@
+"""Frame input (issue 20): a frame per time step into the first layer, held three ways: the torch integer
+reference against the plain-Python semantics, the generated Verilog against the reference (bit for bit,
+cycle for cycle), and a network trained on simulated saccades end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from flipspike.ir import Fold, NetDesc
+from flipspike.ir.cycle_model import layer_cycles
+from flipspike.ir.errors import DescriptionError, FoldingError
+from flipspike.ir.folding import parse_folding
+from flipspike.ir.host_protocol import link_layout
+from flipspike.ir.plan import NetPlan
+from flipspike.sim.cosim import cosim
+from flipspike.sw.integer import run_integer
+
+from helpers import plain_run, random_conv_desc, random_desc, random_pixels
+
+
+def sparse_frames(rng, desc, n, density=0.3):
+    """n samples of T frames, each element nonzero with probability ``density``."""
+    x = random_pixels(rng, desc, n)
+    x[rng.random(x.shape) > density] = 0
+    return x
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2 ** 16), T=st.integers(1, 5), bits=st.integers(1, 3), conv=st.booleans(),
+       density=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+def test_reference_computes_the_plain_semantics_of_frames(seed, T, bits, conv, density):
+    """Each step's frame through the first layer as a hidden layer's spikes are: classes, totals, input
+    events and SOPs equal the plain loops of tests/helpers.py, dense or conv, spikes or small counts."""
+    rng = np.random.default_rng(seed)
+    if conv:
+        desc = random_conv_desc(rng, (5, 5, 2), [{"channels": 3, "kernel": 3, "padding": 1, "pool": 2}], 3,
+                                timesteps=T, input_bits=bits, encoding="frames")
+    else:
+        desc = random_desc(rng, [10, 6, 3], timesteps=T, input_bits=bits, encoding="frames")
+    x = sparse_frames(rng, desc, 3, density)
+    ref = run_integer(desc, x)
+    for n in range(len(x)):
+        want = plain_run(desc, x[n])
+        assert ref.acc[n].tolist() == want["acc"]
+        assert [int(t.in_spikes[n]) for t in ref.layers] == want["in_spikes"]
+        assert [int(t.sops[n]) for t in ref.layers] == want["sops"]
+
+
+def test_frames_differ_from_direct_encoding():
+    """The same weights read a frame per step, not the first frame T times: a sample whose frames differ
+    gives another result than its first frame repeated (the reference does not quietly fall back)."""
+    rng = np.random.default_rng(1)
+    desc = random_desc(rng, [10, 8, 4], timesteps=4, input_bits=1, encoding="frames")
+    x = sparse_frames(rng, desc, 40, 0.5)
+    repeated = np.tile(x[:, :10], (1, 4))
+    assert (run_integer(desc, x).acc != run_integer(desc, repeated).acc).any()
+
+
+def test_description_carries_the_encoding(tmp_path):
+    desc = random_desc(np.random.default_rng(2), [10, 6, 3], timesteps=3, input_bits=1, encoding="frames")
+    desc.save(tmp_path / "f.json")
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert doc["input"]["encoding"] == "frames"
+    assert NetDesc.load(tmp_path / "f.json").input.elements(3) == 30
+    del doc["input"]["encoding"]                                   # files without the field: direct encoding
+    assert NetDesc.from_json(doc).input.encoding == "direct"
+    doc["input"]["encoding"] = "rate"
+    with pytest.raises(DescriptionError, match=r"\$\.input\.encoding"):
+        NetDesc.from_json(doc)
+    with pytest.raises(Exception, match=r"input must be \[B, 30\] \(3 frames of 10"):
+        run_integer(desc, np.zeros((2, 10), dtype=np.int64))
+
+
+def test_plans_follow_the_encoding():
+    """A frame-fed first layer has no stored current and no synapse phase; its frame buffer holds T banks;
+    it may be event-driven (a direct one may not); the host link carries T frames per sample."""
+    rng = np.random.default_rng(3)
+    frames = random_desc(rng, [12, 8, 3], timesteps=4, input_bits=1, encoding="frames")
+    direct = random_desc(rng, [12, 8, 3], timesteps=4, input_bits=1)
+    folds = [Fold(3, 4), Fold(8, 3)]
+    pf, pd = NetPlan(frames, folds), NetPlan(direct, folds)
+    assert "current" not in pf.layers[0].memories and "current" in pd.layers[0].memories
+    assert pf.input_buffer == (4 * 4, 3) and pd.input_buffer == (4, 3)
+    assert layer_cycles(frames, folds)[0]["issue_cycles"] == 4 * 2 * 4           # T steps of G * F_in words
+    assert layer_cycles(direct, folds)[0]["issue_cycles"] == 2 * 4 + 4 * 2       # synapse phase, T x G
+    assert parse_folding("3x4e,8x3", frames.layers, frames=True)[0].event
+    with pytest.raises(FoldingError, match="direct encoding"):
+        parse_folding("3x4e,8x3", direct.layers)
+    assert link_layout(frames, folds).n_in == 48 and link_layout(direct, folds).n_in == 12
+
+
+FOLDS = [  # (network, folding): dense and conv, with and without event-driven first layers
+    ("dense", [Fold(3, 4), Fold(8, 2), Fold(2, 3)]),
+    ("dense", [Fold(1, 8, True), Fold(4, 4, True), Fold(8, 1)]),
+    ("dense", [Fold(12, 1), Fold(1, 8), Fold(8, 3)]),
+    ("conv", [Fold(2, 4), Fold(4, 3)]),
+    ("conv", [Fold(1, 2, True), Fold(9, 1)]),
+]
+
+
+@pytest.mark.parametrize("net,folds", FOLDS, ids=lambda v: v if isinstance(v, str) else ",".join(map(str, v)))
+def test_verilog_holds_frames_bit_for_bit(net, folds, build_root):
+    """The generated Verilog on sparse frames: 0 mismatches (classes, totals, input events, SOPs, alone
+    and back to back), the cycle model exact per sample and layer (skipped words too); back to back, a
+    first layer that clearly sets the pace is as fast as its period says (its next sample's last frame
+    loads after its last step)."""
+    rng = np.random.default_rng(len(folds) + (net == "conv"))
+    if net == "conv":
+        desc = random_conv_desc(rng, (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1, "pool": 2}], 3,
+                                timesteps=4, input_bits=2, encoding="frames")
+    else:
+        desc = random_desc(rng, [12, 8, 8, 3], timesteps=4, input_bits=1, encoding="frames")
+    x = sparse_frames(rng, desc, 8, 0.3)
+    report = cosim(desc, folds, x, build_root=build_root)
+    assert report["mismatches"] == 0, report["mismatch_details"]
+    assert report["cycle_model_mismatches"] == 0
+    for layer in report["layers"]:
+        assert layer["sops_measured"] == layer["sops_ref"]
+        assert layer["spikes_measured"] == layer["spikes_ref"]
+    first, *others = report["layers"]
+    if not folds[0].event and first["cycles_dense_model"] >= 1.5 * max(l["cycles_dense_model"] for l in others):
+        assert report["streaming_cycles_per_inference"] == first["cycles_dense_model"]
+
+
+@pytest.fixture(scope="module")
+def saccade_run(tmp_path_factory):
+    """A 200-64-10 MLP trained briefly on digits-saccade frames (T=6)."""
+    import flipspike as fs
+
+    out = tmp_path_factory.mktemp("saccade")
+    fs.train(out, arch="200-64-10", timesteps=6, encoding="frames", dataset="digits-saccade", epochs=4, seed=0)
+    return out
+
+
+def test_saccade_network_trains_exports_and_cosimulates(saccade_run, build_root):
+    """Trained on frames, exported with the frames encoding, and held bit for bit in Verilog on real
+    (simulated-sensor) test samples, event-driven first layer included."""
+    import flipspike as fs
+
+    result = fs.export(saccade_run)
+    assert result.desc.input.encoding == "frames" and result.desc.input.size == 200
+    assert result.float_accuracy > 0.8 and abs(result.float_accuracy - result.integer_accuracy) < 0.02
+    x, y = fs.test_split(result.desc, 60)
+    assert x.shape == (60, 6 * 200)
+    for fold in ("10x8,16x5", "10x8e,16x5"):
+        report = cosim(result.desc, parse_folding(fold, result.desc.layers, frames=True), x, y, build_root=build_root)
+        assert report["mismatches"] == 0 and report["cycle_model_mismatches"] == 0
+        assert report["accuracy_hw"] == report["accuracy_ref"]
