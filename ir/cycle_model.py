@@ -132,21 +132,36 @@ def mean_event_words(layer, fold: Fold, spikes) -> list[float]:
     return list(np.mean([event_words(layer, fold, spikes[:, b]) for b in range(spikes.shape[1])], axis=0))
 
 
-def frame_refill(layer, fold: Fold) -> int:
-    """Cycles from a frame-fed first layer's last word of a sample until the next sample's step 0 may
-    issue, fed a word per cycle: its frame buffer holds one sample (T banks), so the next sample's last
-    frame loads into the bank that step frees (a word per cycle), then the handshake's register."""
-    return LayerPlan(layer, fold).in_words + 1
+class _FrameLoads:
+    """A frame buffer of T banks (``hw.buffers.FrameBuffer``) fed a word per cycle: frame j of a sample
+    loads into bank j once the previous sample's step j has released it and the frame before it is in;
+    a sample may start when its last frame is (a cycle later: the handshake's register)."""
+
+    def __init__(self, words: int, timesteps: int):
+        self.words, self.last = words, -1
+        self.released: list[int | None] = [None] * timesteps
+
+    def load_sample(self) -> int:
+        """Load the next sample's frames; returns the cycle from which its step 0 is ready."""
+        for j, freed in enumerate(self.released):
+            start = self.last + 1 if freed is None else max(self.last + 1, freed + 1)
+            self.last = start + self.words - 1
+        return self.last + 1
+
+    def release(self, step: int, cycle: int) -> None:
+        self.released[step] = cycle
 
 
 def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None,
-                refill: int | None = None) -> tuple[float, float]:
+                frame_words: int | None = None) -> tuple[float, float]:
     """(period, issue cycles) of ``layer`` at ``fold``: the cycles from one sample's first word to the
     next's when its neighbours never keep it waiting, and the words it issues per sample. Dense mode,
     or with ``step_words`` the words of each of its T steps (an event-driven layer: mean_event_words).
-    ``refill``: a frame-fed first layer's wait for its next sample's frames (:func:`frame_refill`)."""
+    ``frame_words``: a frame-fed first layer, whose frames (of that many words) arrive a word per cycle
+    into its T-bank frame buffer (:class:`_FrameLoads`): where its steps are short the link sets the pace."""
     walk = LayerPlan(layer, fold, first=first, timesteps=timesteps)
     engine = _Engine(walk)
+    loads = None if frame_words is None else _FrameLoads(frame_words, timesteps)
     starts = []
     result_out = None                 # the output layer: the last sample's last step ended here
     register = walk.result_register
@@ -154,15 +169,18 @@ def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None,
         if first:
             engine.step(walk.synapse_phase, _NEVER, writes=False)
             starts.append(engine.last_start)
+        frames_in = _NEVER if loads is None else loads.load_sample()
         for j in range(timesteps):
             ready = _NEVER            # the output layer waits for its last result to leave: at its last
             waits = j == timesteps - 1 if register else j == 0      # step with a result register, else at step 0
             if layer.kind == "output" and waits and result_out is not None:
                 ready = result_out + result_turnaround(fold.pe)
-            if refill is not None and j == 0 and result_out is not None:
-                ready = result_out + refill
+            if j == 0:
+                ready = max(ready, frames_in)
             words = walk.step_issue() if step_words is None else step_words[j]
             engine.step(words, ready, into_neurons=first and j == 0)
+            if loads is not None:
+                loads.release(j, engine.last_end)
             if j == 0 and not first:
                 starts.append(engine.last_start)
         result_out = engine.last_end
@@ -178,8 +196,8 @@ def layer_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None) -
         words = None
         if fold.event and spikes and spikes.get(i) is not None:
             words = mean_event_words(layer, fold, spikes[i])
-        refill = frame_refill(layer, fold) if i == 0 and desc.input.frames else None
-        cycles, issue = fold_cycles(layer, fold, desc.timesteps, desc.stores_current(i), words, refill)
+        frame_words = LayerPlan(layer, fold).in_words if i == 0 and desc.input.frames else None
+        cycles, issue = fold_cycles(layer, fold, desc.timesteps, desc.stores_current(i), words, frame_words)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
                      "f_out": layer.n_out // fold.pe, "groups": LayerPlan(layer, fold).groups,
                      "cycles": _figure(cycles), "issue_cycles": _figure(issue), "event": fold.event,

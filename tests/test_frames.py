@@ -14,6 +14,7 @@ from flipspike.ir.errors import DescriptionError, FoldingError
 from flipspike.ir.folding import parse_folding
 from flipspike.ir.host_protocol import link_layout
 from flipspike.ir.plan import NetPlan
+from flipspike.gen.activity import input_spikes
 from flipspike.sim.cosim import cosim
 from flipspike.sw.integer import run_integer
 
@@ -144,7 +145,13 @@ def test_saccade_network_trains_exports_and_cosimulates(saccade_run, build_root)
     assert result.float_accuracy > 0.8 and abs(result.float_accuracy - result.integer_accuracy) < 0.02
     x, y = fs.test_split(result.desc, 60)
     assert x.shape == (60, 6 * 200)
-    for fold in ("10x8,16x5", "10x8e,16x5"):
-        report = cosim(result.desc, parse_folding(fold, result.desc.layers, frames=True), x, y, build_root=build_root)
+    for fold in ("10x8,16x5", "10x8e,16x5", "1x64e,16x5"):
+        folds = parse_folding(fold, result.desc.layers, frames=True)
+        report = cosim(result.desc, folds, x, y, build_root=build_root)
         assert report["mismatches"] == 0 and report["cycle_model_mismatches"] == 0
         assert report["accuracy_hw"] == report["accuracy_ref"]
+        # back to back, fc1 sets the pace, or the link does (SIMD values a cycle, T frames a sample): the
+        # plan, from these samples' frames where fc1 is event-driven, says how fast
+        spikes = input_spikes(result.desc, x, [0]) if folds[0].event else None
+        planned = max(row["cycles"] for row in layer_cycles(result.desc, folds, spikes))
+        assert abs(report["streaming_cycles_per_inference"] / planned - 1) < 0.01
