@@ -261,19 +261,23 @@ class NirImport:
 
 def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int | str = "auto",
                timesteps: int | None = None, producer: str | None = None, dt: float | None = None,
-               integration: str | None = None, data=None, out: PathLike | None = None) -> NirImport:
+               integration: str | None = None, encoding: str | None = None, data=None,
+               out: PathLike | None = None) -> NirImport:
     """Read a NIR graph (snnTorch, Norse, SpikingJelly, Sinabs, ...) into a description; with ``out``, save
     it. ``producer`` names the library that wrote it where the graph does not (its time step,
     discretisation and threshold comparison: ``flipspike.gen.nir_conventions``); ``dt`` (seconds per
-    step) and ``integration`` ("euler" or "exact") override that. ``data`` (pixel values [N, n_in] in
-    flipspike's HWC order, or a dataset name: its test split): the import is measured there against a
-    float simulation of the graph by the producer's rules (``flipspike.gen.nir_reference``)."""
+    step) and ``integration`` ("euler" or "exact") override that. ``encoding``: "frames" for a graph
+    whose input is a frame per step (event-driven; default: the graph's metadata, else "direct").
+    ``data`` (pixel values [N, n_in] in flipspike's HWC order, T frames of them for frame input, or a
+    dataset name: its test split): the import is measured there against a float simulation of the graph
+    by the producer's rules (``flipspike.gen.nir_reference``)."""
     from flipspike.gen.nir_io import from_nir, read_graph
     from flipspike.gen.nir_reference import measure_import
 
     graph = read_graph(path)
     desc, report = from_nir(graph, pixel_bits=pixel_bits, pixel_max=pixel_max, frac_bits=frac_bits,
-                            timesteps=timesteps, producer=producer, dt=dt, integration=integration)
+                            timesteps=timesteps, producer=producer, dt=dt, integration=integration,
+                            encoding=encoding)
     desc.meta["source_file"] = str(path)
     measured = None
     if data is not None:

@@ -140,7 +140,7 @@ def _device(args) -> str:
 def _cmd_import(args) -> int:
     result = fs.import_nir(args.model, pixel_bits=args.pixel_bits, pixel_max=args.pixel_max,
                            frac_bits=args.frac_bits, timesteps=args.timesteps, producer=args.producer, dt=args.dt,
-                           integration=args.integration, data=args.data, out=args.out)
+                           integration=args.integration, encoding=args.encoding, data=args.data, out=args.out)
     print(f"imported {args.model} -> {args.out}: {len(result.desc.layers)} layers, T={result.desc.timesteps}, "
           f"frac_bits {','.join(str(layer.frac_bits) for layer in result.desc.layers)}")
     print(f"  neurons {result.convention}")
@@ -495,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--integration", default=None, choices=["euler", "exact"],
                     help="forward Euler (lambda = 1 - dt/tau) or exact (lambda = exp(-dt/tau)); overrides "
                          "--producer's")
+    im.add_argument("--encoding", default=None, choices=["direct", "frames"],
+                    help="what the graph's input takes at each step: the same image (direct) or a frame per step "
+                         "(frames: an event-driven graph, e.g. on N-MNIST; --pixel-bits 1 --pixel-max 1 for spike "
+                         "frames); default: the graph's metadata, else direct")
     im.set_defaults(func=_cmd_import)
 
     g = sub.add_parser("generate", help="generate Verilog, lint waivers and config.json from a description")

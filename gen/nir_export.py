@@ -108,7 +108,7 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
     nodes["output"] = nir.Output(output_type={"output": np.array([desc.layers[-1].n_out])})
     edges.append((prev, "output"))
     meta = EXPORT_METADATA | {"timesteps": desc.timesteps, "dt": reader.dt, "integration": reader.integration,
-                              "input_shape_hwc": list(desc.input.dims),
+                              "input_shape_hwc": list(desc.input.dims), "input_encoding": desc.input.encoding,
                               "threshold_rule": "v > v_threshold" if reader.strict else "v >= v_threshold",
                               "written_for": target}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)

@@ -203,13 +203,16 @@ def _reset(name: str, neuron, convention, report: ImportReport) -> str:
 
 
 def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "auto", timesteps: int | None = None,
-             producer: str | None = None, dt: float | None = None,
-             integration: str | None = None) -> tuple[NetDesc, ImportReport]:
+             producer: str | None = None, dt: float | None = None, integration: str | None = None,
+             encoding: str | None = None) -> tuple[NetDesc, ImportReport]:
     """The description of a chain-shaped NIR graph. ``frac_bits``: per layer, "auto" picks the grid that
     holds the graph exactly (``_layer_frac_bits``), an int fixes it. ``producer`` (a key of
     ``nir_conventions.CONVENTIONS``), ``dt`` (seconds per step) and ``integration`` ("euler"/"exact")
-    say how to read its neurons where the graph's metadata does not (see ``convention_for``)."""
+    say how to read its neurons where the graph's metadata does not (see ``convention_for``).
+    ``encoding``: what its Input takes at each step, "direct" (the same image) or "frames" (a frame per
+    step: an event-driven graph); default the graph's metadata (``input_encoding``), else direct."""
     meta = dict(getattr(graph, "metadata", {}) or {})
+    encoding = encoding or meta.get("input_encoding", "direct")
     convention = convention_for(meta, producer, dt, integration, graph.nodes.values())
     report = ImportReport(convention=convention.describe(), rules=convention)
     T = int(timesteps or meta.get("timesteps", 4))
@@ -322,8 +325,8 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
         layers.append(layer)
         shape = layer.output_shape
         k = k_next
-    desc = NetDesc(T, InputSpec(int(np.prod(in_dims)), pixel_bits, pixel_max, in_shape if len(in_shape) == 3 else None),
-                   layers, meta={"source": "nir", "convention": report.convention,
+    desc = NetDesc(T, InputSpec(int(np.prod(in_dims)), pixel_bits, pixel_max, in_shape if len(in_shape) == 3 else None,
+                                encoding), layers, meta={"source": "nir", "convention": report.convention,
                                     "approximations": report.approximations})
     return desc.assign_widths().validate(), report
 

@@ -62,15 +62,17 @@ def _conv2d(x: np.ndarray, node) -> np.ndarray:
     return out + bias[None, :, None, None]
 
 
-def run_graph(graph, convention: Convention, x: np.ndarray, timesteps: int, in_dims: tuple[int, ...]) -> np.ndarray:
+def run_graph(graph, convention: Convention, x: np.ndarray, timesteps: int, in_dims: tuple[int, ...],
+              frames: bool = False) -> np.ndarray:
     """Outputs summed over ``timesteps`` steps, [N, classes]. ``x``: [N, prod(in_dims)] input values in
-    the graph's own order (C, H, W flattened); ``in_dims``: the input's shape without batch dimensions."""
+    the graph's own order (C, H, W flattened), the same at every step; with ``frames``, [N, T * prod(in_dims)],
+    frame t at step t. ``in_dims``: the input's shape without batch or time dimensions."""
     order = _order(graph)
-    x = _arr(x).reshape((len(x),) + tuple(in_dims))
+    x = _arr(x).reshape((len(x), timesteps if frames else 1) + tuple(in_dims))
     state: dict[str, np.ndarray] = {}
     total = None
-    for _ in range(timesteps):
-        a = x
+    for t in range(timesteps):
+        a = x[:, t if frames else 0]
         for name in order[1:]:
             node = graph.nodes[name]
             kind = type(node).__name__ if node is not None else "Flatten"   # Norse writes None for Flatten
@@ -118,15 +120,18 @@ def _neuron_step(name, node, kind, drive, conv: Convention, state) -> np.ndarray
 
 
 def measure_import(graph, convention: Convention, desc, x_hwc: np.ndarray, in_dims: tuple[int, ...]) -> dict:
-    """The import against the graph's meaning on ``x_hwc`` ([N, n_in] pixel values, flipspike's HWC order):
+    """The import against the graph's meaning on ``x_hwc`` ([N, n_in] pixel values, or [N, T * n_in] frames,
+    flipspike's HWC order):
     samples whose class differs, and samples with an output total that differs."""
     from flipspike.sw.integer import run_integer
     ref = run_integer(desc, x_hwc)
     x = np.asarray(x_hwc)
-    if len(in_dims) == 3:                                   # HWC -> the graph's C, H, W
+    frames = desc.input.frames
+    if len(in_dims) == 3:                                   # HWC -> the graph's C, H, W (frame by frame)
         c, h, w = in_dims
-        x = x.reshape(len(x), h, w, c).transpose(0, 3, 1, 2).reshape(len(x), -1)
-    totals = run_graph(graph, convention, x, desc.timesteps, in_dims)
+        steps = desc.timesteps if frames else 1
+        x = x.reshape(len(x), steps, h, w, c).transpose(0, 1, 4, 2, 3).reshape(len(x), -1)
+    totals = run_graph(graph, convention, x, desc.timesteps, in_dims, frames)
     last = [n for n in _order(graph) if type(graph.nodes[n]).__name__ in ("Affine", "Linear")][-1]
     scale = float(np.abs(_arr(graph.nodes[last].weight)).mean())
     acc = ref.acc.numpy() * scale * 2.0 ** -desc.layers[-1].frac_bits
