@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from flipspike.ir.learning import Learning
+from flipspike.ir.host_protocol import link_layout
 from flipspike.ir.memory_map import build_shape
 from flipspike.ir import NetDesc
 from flipspike.ir.errors import ConfigError, FlipspikeError
@@ -179,6 +180,7 @@ def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> 
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
                        "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
+    report["link"] = link_layout(desc, folds, learn).infer_rate(baud)
     files["utilization.json"] = json.dumps(report, indent=1) + "\n"
     final = write_dir_atomic(out_dir, files)
     write_bytes_atomic(final / BOARDS[board][3], bits)
@@ -288,4 +290,8 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
         at_fmax = f"; at Fmax: {fmax * 1e6 / cycles_per_inference:,.0f}" if fmax > at_clock else ""
         lines.append(f"throughput at {at_clock:g} MHz: {at_clock * 1e6 / cycles_per_inference:,.0f} inferences/s "
                      f"({cycles_per_inference:g} cycles each, pipelined){at_fmax}")
+    link = report.get("link")
+    if link:
+        lines.append(f"host link at {link['baud']:,} baud: at most {link['inferences_per_s']:,.0f} inferences/s one at a "
+                     f"time ({link['request_bytes']} bytes a request, {link['reply_bytes']} a reply)")
     return "\n".join(lines)

@@ -151,6 +151,15 @@ class LinkLayout:
     def reply_bytes(self, cmd: str) -> int:
         return sum(n for _, n in self.reply_fields(cmd))
 
+    def infer_rate(self, baud: int) -> dict:
+        """What the link alone allows, one INFER at a time (request, then reply; 10 bits a byte on a UART):
+        bytes each way and inferences per second. Frame input sends T frames a sample, a byte or more a
+        value, so there the link, not the accelerator, sets the pace."""
+        request = len(frame(CMD["INFER"])) + self.n_in * self.pixel_bytes
+        reply = len(reply_frame(CMD["INFER"], 0)) + self.reply_bytes("INFER")
+        return {"baud": baud, "request_bytes": request, "reply_bytes": reply,
+                "inferences_per_s": baud / 10 / (request + reply)}
+
     def max_words(self, cmd: str) -> int:
         """Most words one WRITE (buffer) or READ/READ_LEARN (16-bit reply length) frame may carry."""
         if cmd == "WRITE":

@@ -90,6 +90,10 @@ def test_plans_follow_the_encoding():
     with pytest.raises(FoldingError, match="direct encoding"):
         parse_folding("3x4e,8x3", direct.layers)
     assert link_layout(frames, folds).n_in == 48 and link_layout(direct, folds).n_in == 12
+    # over the UART a request carries every frame, a byte a value, in a frame of sync, command, length, CRC
+    rate = link_layout(frames, folds).infer_rate(1_000_000)
+    assert rate["request_bytes"] == 4 * 12 + 5
+    assert rate["inferences_per_s"] == 1_000_000 / 10 / (rate["request_bytes"] + rate["reply_bytes"])
 
 
 FOLDS = [  # (network, folding): dense and conv, with and without event-driven first layers
