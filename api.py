@@ -148,7 +148,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
     planned = target_cycles is not None or lut_budget is not None
     given = None if planned else _folds_of(desc, fold)
     if event:
-        events = [i for i, layer in enumerate(desc.layers) if event_capable(i, layer, desc.input.frames)]
+        events = [i for i, layer in enumerate(desc.layers) if event_capable(i, layer, desc.input.per_step)]
     else:
         events = [] if planned else [i for i, f in enumerate(given) if f.event]
     notes, spikes, source = [], None, None
@@ -168,7 +168,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
                               max_blocks=max_blocks)
     else:
         folds = given
-    folds = with_event(desc.layers, folds, desc.input.frames) if event else folds
+    folds = with_event(desc.layers, folds, desc.input.per_step) if event else folds
     notes += event_fold_advice(desc.layers, folds)
     return Plan(desc, folds, NetPlan(desc, folds, learn), layer_cycles(desc, folds, spikes),
                 estimate(desc, folds, host_link=host_link, device=device), notes, spikes, source)
@@ -176,7 +176,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
 
 def _folds_of(desc: NetDesc, fold) -> list[Fold]:
     if fold is None or isinstance(fold, str):
-        return parse_folding(fold or "auto", desc.layers, desc.input.frames)
+        return parse_folding(fold or "auto", desc.layers, desc.input.per_step)
     return list(fold)
 
 

@@ -24,7 +24,7 @@ def _train_kwargs(args, method: str | None = None) -> dict:
                 fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                 dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits, encoding=args.encoding,
-                bin_by=args.bin_by, denoise=args.denoise,
+                encoder_seed=args.encoder_seed, bin_by=args.bin_by, denoise=args.denoise,
                 train_samples=args.train_samples, gamma=args.gamma,
                 beta1=args.beta1, beta2=args.beta2,
                 decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
@@ -335,9 +335,12 @@ def _train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--pixel-bits", type=int, default=None,
                    help="quantise pixels to this many bits (their top bits; default: the dataset's own, e.g. 8); "
                         "frames: clip event counts to 2^bits - 1 (default 1 bit: spike frames)")
-    t.add_argument("--encoding", choices=["direct", "frames"], default="direct",
+    t.add_argument("--encoding", choices=["direct", "frames", "rate"], default="direct",
                    help="direct: one image per sample, fed at every step; frames: an event dataset's recording "
-                        "binned into --timesteps frames, one per step")
+                        "binned into --timesteps frames, one per step; rate: one image, a spike per pixel and "
+                        "step (probability pixel / 2^bits) from an on-chip LFSR")
+    t.add_argument("--encoder-seed", type=int, default=1,
+                   help="rate: the LFSR's start (1..2^32-1), the same at every sample")
     t.add_argument("--bin-by", choices=["time", "count"], default="time",
                    help="frames: bin events into equal time windows or equal event counts (tonic's ToFrame)")
     t.add_argument("--denoise", type=int, default=None, metavar="WINDOW",

@@ -18,7 +18,7 @@ def input_spikes(desc: NetDesc, x, layers) -> dict[int, np.ndarray]:
     memory is that of the result, not of the reference's traces over all samples."""
     from flipspike.sw.integer import run_integer_chunks
 
-    if 0 in layers and not desc.input.frames:
+    if 0 in layers and not desc.input.per_step:
         raise ValueError("a first layer fed by direct encoding reads its pixels once, not spikes at each step")
     parts = {i: [] for i in layers}
     for _, ref in run_integer_chunks(desc, x):

@@ -76,7 +76,7 @@ def layer_features(plan: NetPlan, index: int) -> dict[str, float]:
             buffer = b.banks * b.size
         elif b.mask:
             buffer = b.banks * b.size // min(b.pe, b.simd)
-    elif desc.input.frames and fold.event:               # the frame buffer's nonzero flags, in flip-flops
+    elif desc.input.per_step and fold.event:               # the frame buffer's nonzero flags, in flip-flops
         buffer = desc.timesteps * (desc.input.size // fold.simd)
     lanes = fold.pe * fold.simd
     pixels = index == 0 and (desc.stores_current(0) or in_bits > 1)   # +x / -x per synapse, not AND-popcount
@@ -84,6 +84,16 @@ def layer_features(plan: NetPlan, index: int) -> dict[str, float]:
             "neurons": fold.pe * (W.state + W.current),
             "buffer": buffer, "small": small, "outputs": layer.n_out * W.state if layer.kind == "output" else 0,
             "layer": 1, "conv": int(layer.conv is not None)}
+
+
+def rate_encoder_cost(bits: int, simd: int) -> dict:
+    """LUT4 and FF of the rate encoder (``hw.rate_encoder``), counted from its XOR networks (a LUT4 takes
+    an XOR of 4 bits, each more costs one more), a comparator per lane (a LUT4 per bit) and its
+    registers: the LFSR state and the word and step counters."""
+    from flipspike.ir.encoding import LFSR_WIDTH, leap_matrices
+    outputs, leap = leap_matrices(bits * simd)
+    xors = sum(max(0, int(row.sum()) - 1 + 2) // 3 for row in (*outputs, *leap))
+    return {"lut4": xors + bits * simd, "ff": LFSR_WIDTH + 32}
 
 
 def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, device: str = "up5k") -> dict:
@@ -111,14 +121,18 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
                      "blocks": sum(ram_blocks(d, w, device) for d, w in big.values()),
                      "spram_bits": sum(d * w for d, w in spram.values()),
                      "spram": sum(math.prod(spram_tiles(d, w)) for d, w in spram.values())})
-    pixel_words, pixel_width = plan.input_buffer
-    pixel = ram_blocks(pixel_words, pixel_width, device) if pixel_words >= buffer_depth else 0
+    pixel = sum(ram_blocks(d, w, device) for d, w in (plan.input_buffer, plan.encoder_memory or (0, 0))
+                if d >= buffer_depth)
     total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks", "spram_bits",
                                                   "spram")}
     total["blocks"] += pixel
     if host_link:
         for key in ("lut4", "ff", "blocks"):
             total[key] += coef["host_link"][key]
+    if desc.input.encoding == "rate":             # not calibrated: its XOR networks and comparators, counted
+        encoder = rate_encoder_cost(desc.input.bits, folds[0].simd)
+        for key in ("lut4", "ff"):
+            total[key] += encoder[key]
     return {"layers": rows, "total": total, "host_link": host_link, "device": device}
 
 

@@ -24,6 +24,10 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
     layer), so that the network it builds computes flipspike's; what it cannot compute exactly is
     appended to ``notes``."""
     nir = _nir()
+    if desc.input.encoding == "rate":
+        raise DescriptionError("this network rate-encodes its pixels on chip (flipspike's LFSR, "
+                               "flipspike.ir.encoding), which no NIR node expresses; export it as JSON, or train "
+                               "it with --encoding direct or frames for a NIR graph")
     target = "nir" if target == "generic" else target              # NIR's own reading, by either name
     if target not in READERS:
         raise DescriptionError(f"no NIR export for {target!r}; the targets are generic (or nir), "

@@ -1,6 +1,6 @@
 """The accelerator top: pixels (or frames) in, (class, output accumulations) out, per-layer counters.
 
-    pixels (stream) -> PixelBuffer | FrameBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
+    pixels (stream) -> PixelBuffer | [RateEncoder ->] FrameBuffer -> layer 0 -> SpikeBuffer -> layer 1 -> ... -> output layer -> result (stream)
     load (bus)      -> every layer's weight, bias and threshold memories (see memory_map)
 
 Every layer is its own engine; ping-pong spike buffers let layer l work on step t while layer l+1
@@ -27,6 +27,7 @@ from .arith import registered_tree_sum, tree_sum
 from .buffers import FrameBuffer, PixelBuffer, SpikeBuffer
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import LayerEngine
+from .rate_encoder import RateEncoder
 from .flip_unit import LearnSignature
 
 
@@ -47,7 +48,7 @@ class Accelerator(wiring.Component):
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
         check_supported(desc, learn)
-        validate_folding(desc.layers, folds, desc.input.frames)
+        validate_folding(desc.layers, folds, desc.input.per_step)
         if learn is not None and folds[learn.layer].event:
             raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
@@ -74,11 +75,20 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         desc, folds = self.desc, self.folds
-        inp = desc.input
-        m.submodules.pixels = pixbuf = (FrameBuffer(inp.size, folds[0].simd, inp.bits, desc.timesteps, folds[0].event)
-                                        if inp.frames
-                                        else PixelBuffer(inp.size, folds[0].simd, inp.bits))
-        wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
+        inp, simd = desc.input, folds[0].simd
+        if inp.per_step:          # frames from the host, or from the rate encoder: a bank per step
+            m.submodules.pixels = pixbuf = FrameBuffer(inp.size, simd, inp.step_input()[1], desc.timesteps,
+                                                       folds[0].event)
+        else:
+            m.submodules.pixels = pixbuf = PixelBuffer(inp.size, simd, inp.bits)
+        if inp.encoding == "rate":
+            m.submodules.rate = rate = RateEncoder(inp.size, simd, inp.bits, desc.timesteps, inp.seed)
+            wiring.connect(m, wiring.flipped(self.pixels), rate.pixels)
+            wiring.connect(m, rate.spikes, pixbuf.pixels)
+            feed = rate.spikes                       # what enters the buffer: counted as the layer's inputs
+        else:
+            wiring.connect(m, wiring.flipped(self.pixels), pixbuf.pixels)
+            feed = self.pixels
         learn = self.learn_cfg
         regions, banks = self.plan.monitor_regions, self.plan.banks
         monitor_words = []
@@ -99,11 +109,11 @@ class Accelerator(wiring.Component):
             m.d.comb += self.counters[i].eq(engine.counters)
             if i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
-                accepted = self.pixels.valid & self.pixels.ready          # nonzero pixels, as they arrive
+                accepted = feed.valid & feed.ready          # nonzero pixels (or spikes), as they arrive
                 # (input counts are registered, and the nonzero flags before them: off the paths into the
                 # buffers, and no comparator in front of the adder tree)
                 nonzero = Signal(fold.simd, name="pixels_nonzero")
-                m.d.sync += nonzero.eq(Mux(accepted, Cat(self.pixels.payload[j] != 0 for j in range(fold.simd)), 0))
+                m.d.sync += nonzero.eq(Mux(accepted, Cat(feed.payload[j] != 0 for j in range(fold.simd)), 0))
                 # (the count's tree registered after two levels too)
                 m.d.sync += engine.in_count.eq(registered_tree_sum(m, list(nonzero), 2, "pixels_counted"))
             else:

@@ -196,7 +196,7 @@ def layer_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None) -
         words = None
         if fold.event and spikes and spikes.get(i) is not None:
             words = mean_event_words(layer, fold, spikes[i])
-        frame_words = LayerPlan(layer, fold).in_words if i == 0 and desc.input.frames else None
+        frame_words = LayerPlan(layer, fold).in_words if i == 0 and desc.input.per_step else None
         cycles, issue = fold_cycles(layer, fold, desc.timesteps, desc.stores_current(i), words, frame_words)
         rows.append({"name": layer.name, "simd": fold.simd, "pe": fold.pe, "f_in": layer.n_in // fold.simd,
                      "f_out": layer.n_out // fold.pe, "groups": LayerPlan(layer, fold).groups,

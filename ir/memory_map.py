@@ -143,7 +143,8 @@ def build_shape(desc: NetDesc, folds: list[Fold]) -> dict:
     """Everything a build fixes. Two descriptions with equal shapes can share one build."""
     return {"timesteps": desc.timesteps, "input": [desc.input.size, desc.input.bits, desc.input.max_value,
                                                    list(desc.input.dims)]
-            + ([desc.input.encoding] if desc.input.frames else []),
+            + ([desc.input.encoding] if desc.input.per_step else [])
+            + ([desc.input.seed] if desc.input.encoding == "rate" else []),
             "folding": [[f.simd, f.pe, f.event, f.spram] for f in folds],
             "layers": [{"kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "frac_bits": l.frac_bits,
                         "leak_shift": l.leak_shift, "reset": l.reset, "widths": l.widths.as_dict(),

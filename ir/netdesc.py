@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
+from .encoding import DEFAULT_SEED, LFSR_WIDTH, check_seed
 from .errors import DescriptionError
 from .files import write_text_atomic
 from .formats import LEAK_SHIFT_RANGE, MAX_WIDTH, LayerWidths, required_widths
@@ -34,9 +35,10 @@ READABLE_VERSIONS = (1, 2)
 KINDS = ("lif", "output")
 RESETS = ("hard", "soft")
 #: How a sample reaches the first layer: ``direct`` (one multi-bit image, the same at every step: the first
-#: layer's current is computed once per sample) or ``frames`` (one frame per time step, e.g. binned events:
-#: the first layer computes its current at every step, as a hidden layer does).
-ENCODINGS = ("direct", "frames")
+#: layer's current is computed once per sample), ``frames`` (one frame per time step, e.g. binned events)
+#: or ``rate`` (one image, turned into a spike per pixel and step on chip: flipspike.ir.encoding). Fed
+#: frames or rate spikes the first layer computes its current at every step, as a hidden layer does.
+ENCODINGS = ("direct", "frames", "rate")
 MAX_TIMESTEPS = 1024
 #: The most weight bits one layer may declare (refused before they are unpacked).
 MAX_WEIGHTS = 1 << 30
@@ -49,6 +51,7 @@ class InputSpec:
     max_value: int   # largest value an element takes (<= 2**bits - 1); bounds the first layer's widths
     shape: Shape | None = None   # (H, W, C) for images (HWC order); None: a flat vector of ``size``
     encoding: str = "direct"     # ENCODINGS: one image per sample, or one frame of ``size`` per time step
+    seed: int = DEFAULT_SEED     # rate encoding: the LFSR's start at every sample
 
     @property
     def dims(self) -> Shape:
@@ -57,7 +60,17 @@ class InputSpec:
 
     @property
     def frames(self) -> bool:
+        """The host sends T frames a sample."""
         return self.encoding == "frames"
+
+    @property
+    def per_step(self) -> bool:
+        """The first layer reads a new input at every step (frames, or rate spikes), not one image once."""
+        return self.encoding != "direct"
+
+    def step_input(self) -> tuple[int, int]:
+        """(max value, bits) of what the first layer reads: the values sent, or rate-encoded spikes."""
+        return (1, 1) if self.encoding == "rate" else (self.max_value, self.bits)
 
     def elements(self, timesteps: int) -> int:
         """Elements of one sample as the hardware takes it: ``size``, or T frames of ``size`` (frame-major)."""
@@ -74,6 +87,10 @@ class InputSpec:
             raise DescriptionError(f"input.max_value={self.max_value} does not fit input.bits={self.bits}")
         if self.encoding not in ENCODINGS:
             raise DescriptionError(f"input.encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        try:
+            check_seed(self.seed)
+        except ValueError as exc:
+            raise DescriptionError(f"input.seed: {exc}") from None
 
 
 @dataclass
@@ -139,11 +156,12 @@ class NetDesc:
     def stores_current(self, index: int) -> bool:
         """Whether layer ``index`` computes its current once per sample and replays it for T steps: the
         first layer under direct encoding (its plan's ``first``). A frame-fed first layer does not."""
-        return index == 0 and not self.input.frames
+        return index == 0 and not self.input.per_step
 
     def layer_input(self, index: int) -> tuple[int, int]:
-        """(max value, bits) of one input element of layer ``index``: pixels for the first, spikes after."""
-        return (self.input.max_value, self.input.bits) if index == 0 else (1, 1)
+        """(max value, bits) of one input element of layer ``index``: pixels (or frames, or rate-encoded
+        spikes) for the first, spikes after."""
+        return self.input.step_input() if index == 0 else (1, 1)
 
     def assign_widths(self) -> "NetDesc":
         """Set every layer's widths to the narrowest that cannot overflow (used by exporters)."""
@@ -278,8 +296,10 @@ class NetDesc:
         inp = {"size": self.input.size, "bits": self.input.bits, "max_value": self.input.max_value}
         if self.input.shape is not None:
             inp["shape"] = list(self.input.shape)
-        if self.input.frames:
+        if self.input.per_step:
             inp["encoding"] = self.input.encoding
+        if self.input.encoding == "rate":
+            inp["seed"] = self.input.seed
         return {"format": FORMAT, "schema_version": SCHEMA_VERSION, "timesteps": self.timesteps,
                 "input": inp, "layers": layers, "meta": self.meta}
 
@@ -302,7 +322,8 @@ class NetDesc:
                         schema.integer(schema.key(raw, "bits", "$.input"), "$.input.bits", 1, 16),
                         schema.integer(schema.key(raw, "max_value", "$.input"), "$.input.max_value", 1, (1 << 16) - 1),
                         None if shape is None else schema.shape3(shape, "$.input.shape"),
-                        schema.choice(raw.get("encoding", "direct"), "$.input.encoding", ENCODINGS))
+                        schema.choice(raw.get("encoding", "direct"), "$.input.encoding", ENCODINGS),
+                        schema.integer(raw.get("seed", DEFAULT_SEED), "$.input.seed", 1, (1 << LFSR_WIDTH) - 1))
         layers = schema.key(doc, "layers", "$")
         schema.require(isinstance(layers, list) and len(layers) > 0, "$.layers", layers, "a non-empty list of layers")
         meta = doc.get("meta", {})

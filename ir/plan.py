@@ -227,7 +227,7 @@ class NetPlan:
     :class:`flipspike.ir.learning.Learning`) the flip unit's place in the address maps."""
 
     def __init__(self, desc, folds: list[Fold], learn=None):
-        validate_folding(desc.layers, folds, desc.input.frames)
+        validate_folding(desc.layers, folds, desc.input.per_step)
         self.desc, self.folds, self.learn = desc, list(folds), learn
         self.layers = [LayerPlan(layer, fold, first=desc.stores_current(i), timesteps=desc.timesteps)
                        for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
@@ -239,20 +239,28 @@ class NetPlan:
     @property
     def input_buffer(self) -> tuple[int, int]:
         """(depth, width) of the memory the first layer reads: the pixel buffer (one sample's SIMD-pixel
-        words) or the frame buffer (T banks of one frame's words, each bank at a power-of-two stride)."""
+        words) or the frame buffer (T banks of one frame's words, each bank at a power-of-two stride; rate
+        encoding: of spikes)."""
         inp, simd = self.desc.input, self.folds[0].simd
         words = inp.size // simd
-        if not inp.frames:
+        if not inp.per_step:
             return max(2, words), simd * inp.bits
-        return max(2, self.desc.timesteps * frame_stride(words)), simd * inp.bits
+        return max(2, self.desc.timesteps * frame_stride(words)), simd * inp.step_input()[1]
+
+    @property
+    def encoder_memory(self) -> tuple[int, int] | None:
+        """(depth, width) of the rate encoder's pixel memory (one sample's pixel words), or None."""
+        inp, simd = self.desc.input, self.folds[0].simd
+        return (max(2, inp.size // simd), simd * inp.bits) if inp.encoding == "rate" else None
 
     @property
     def memory_bits(self) -> int:
-        """Bits of every memory: the engines', the spike buffers' in block RAM and the input buffer."""
+        """Bits of every memory: the engines', the spike buffers' in block RAM and the input buffer (and
+        the rate encoder's)."""
         engines = sum(d * w for layer in self.layers for d, w in layer.memories.values())
         buffers = sum(b.ram[0] * b.ram[1] for b in self.buffers if b is not None and b.ram is not None)
-        depth, width = self.input_buffer
-        return engines + buffers + depth * width
+        inputs = [self.input_buffer, self.encoder_memory or (0, 0)]
+        return engines + buffers + sum(d * w for d, w in inputs)
 
     @property
     def register_bits(self) -> int:

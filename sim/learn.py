@@ -37,10 +37,11 @@ def random_updates(rng: np.random.Generator, layer, rule: FlipRule, n: int):
 
 def layer_inputs(desc: NetDesc, index: int, x: np.ndarray) -> np.ndarray:
     """Per-sample trace of layer ``index``'s inputs: spike counts over T (pixels for a direct first layer;
-    a frame-fed first layer's frames, summed over T)."""
+    a frame- or rate-fed first layer's inputs, summed over T)."""
+    if index == 0 and desc.stores_current(0):
+        return np.asarray(x, dtype=np.int64)
     if index == 0:
-        x = np.asarray(x, dtype=np.int64)
-        return x if desc.stores_current(0) else x.reshape(len(x), desc.timesteps, -1).sum(1)
+        return run_integer(desc, x).layer_inputs(0).sum(0).numpy()
     return run_integer(desc, x).layers[index - 1].outputs.sum(0).numpy()
 
 

@@ -62,7 +62,11 @@ def export_model(model: BSNN, *, pixel_bits: int, pixel_max: int, frac_bits: int
         name=names[-1], kind="output", weights=weight_bits(model.out).to(torch.uint8).numpy(),
         bias=fixed_point((model.out_bias.double() / scale).numpy(), frac_bits), threshold=None, frac_bits=frac_bits))
     shape = tuple(cfg.input_shape)
-    inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None, cfg.encoding)
+    if cfg.encoding == "rate" and cfg.input_bits != pixel_bits:
+        raise DescriptionError(f"the run rate-encodes {cfg.input_bits}-bit pixels, but its dataset now gives "
+                               f"{pixel_bits}-bit ones; export with the data it was trained on")
+    inp = InputSpec(int(np.prod(shape)), pixel_bits, pixel_max, shape if len(shape) == 3 else None, cfg.encoding,
+                    cfg.encoder_seed)
     desc = NetDesc(timesteps=cfg.timesteps, input=inp, layers=layers, meta=dict(meta or {}))
     try:
         return desc.assign_widths().validate()

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from flipspike.ir.errors import DataError
 from flipspike.ir import ConvSpec, LayerDesc, NetDesc
+from flipspike.ir.encoding import rate_spikes
 from flipspike.ir.formats import leak
 from flipspike.ir.geometry import covered, size
 
@@ -35,7 +36,7 @@ class IntegerResult:
     acc: torch.Tensor          # [B, classes] output accumulations
     cls: torch.Tensor          # [B] argmax, lowest index on ties
     layers: list[LayerTrace]
-    frames: torch.Tensor | None = None   # frame input: [T, B, size], what the first layer reads each step
+    frames: torch.Tensor | None = None   # frame or rate input: [T, B, size], what the first layer reads each step
 
     def layer_inputs(self, index: int) -> torch.Tensor:
         """What layer ``index`` reads at each step, [T, B, n_in]: the previous layer's spikes, or the frames."""
@@ -97,7 +98,7 @@ def max_pool(spikes: torch.Tensor, pool: int) -> torch.Tensor:
 
 def run_integer(desc: NetDesc, x) -> IntegerResult:
     """Run ``x`` through the integer network: [B, input.size] unsigned integers (HWC order for images)
-    under direct encoding, [B, T * input.size] (T frames, frame-major) for frame input."""
+    under direct and rate encoding, [B, T * input.size] (T frames, frame-major) for frame input."""
     x = torch.as_tensor(np.asarray(x), dtype=torch.int64)
     T, B = desc.timesteps, x.shape[0]
     elements = desc.input.elements(T)
@@ -108,8 +109,11 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
         raise DataError(f"input values must lie in 0..{desc.input.max_value}")
     traces = []
     s_in = None                                                                # [T, B, *shape] input spikes
-    if desc.input.frames:                                                      # frames: a hidden layer's input
-        s_in = x.reshape(B, T, *desc.input.dims).transpose(0, 1)
+    if desc.input.per_step:                        # frames, or rate-encoded spikes: a hidden layer's input
+        steps = x if desc.input.frames else torch.from_numpy(
+            rate_spikes(x.numpy(), T, desc.input.bits, desc.input.seed).astype(np.int64))
+        s_in = steps.reshape(B, T, *desc.input.dims).transpose(0, 1)
+    frames = None if s_in is None else s_in.reshape(T, B, -1)
     acc = None
     for i, layer in enumerate(desc.layers):
         if desc.stores_current(i):                                             # direct encoding: one pass
@@ -145,7 +149,6 @@ def run_integer(desc: NetDesc, x) -> IntegerResult:
             s_in = max_pool(spikes, layer.pool)
         traces.append(LayerTrace(in_spikes, sops, out_spikes, spikes, v,
                                  None if spikes is None else s_in.reshape(T, B, -1)))
-    frames = x.reshape(B, T, -1).transpose(0, 1) if desc.input.frames else None
     return IntegerResult(acc=acc, cls=torch.argmax(acc, dim=1), layers=traces, frames=frames)
 
 

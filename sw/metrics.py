@@ -40,7 +40,7 @@ def _sops(model: BSNN, x: torch.Tensor, spikes: list[torch.Tensor]) -> np.ndarra
     out = []
     for i, spec in enumerate(model.specs):
         if i == 0:                                      # (frames: every step's, summed with the batch's)
-            xs = model.step_inputs(x) if model.frames else x
+            xs = x if model.cfg.encoding == "direct" else model.step_inputs(model.frames_of(x))
             active = (xs != 0).reshape(xs.shape[0], *model.cfg.input_shape)
             out.append(float(synaptic_ops(spec.conv, spec.out, active.cpu(), spec.pool).sum()))
             continue

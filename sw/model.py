@@ -20,6 +20,8 @@ from torch import nn
 
 from flipspike.ir.errors import ConfigError
 from flipspike.ir.formats import leak_factor
+from flipspike.ir.geometry import size
+from flipspike.ir.encoding import DEFAULT_SEED, rate_thresholds
 from flipspike.ir.netdesc import ENCODINGS
 from .agmm import AGMM
 from .arch import LayerSpec, parse_arch
@@ -31,7 +33,10 @@ class ModelConfig:
     arch: str = "64-128-10"          # see flipspike.sw.arch: "64-128-10", "c16-c32-p2-fc10", ...
     input_shape: tuple = (64,)       # set from the dataset: (H, W, C) for images, (N,) for vectors (of one frame)
     timesteps: int = 4
-    encoding: str = "direct"         # "direct" (one image, every step) or "frames" (one frame per step)
+    encoding: str = "direct"         # "direct" (one image, every step), "frames" (one frame per step) or
+                                     # "rate" (one image, a spike per pixel and step: flipspike.ir.encoding)
+    input_bits: int | None = None    # rate: the pixels' bits (thresholds are that wide); set from the dataset
+    encoder_seed: int = DEFAULT_SEED # rate: the encoder's LFSR start
     leak_shift: int | None = 1       # lambda = 1 - 2**-k = 0.5 (tau = 2); None: IF neuron
     threshold: float = 1.0
     reset: str = "hard"              # "hard" or "soft"
@@ -67,6 +72,11 @@ class BSNN(nn.Module):
             raise ConfigError(f"reset must be 'hard' or 'soft', got {cfg.reset!r}")
         if cfg.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+        if cfg.encoding == "rate":
+            if not cfg.input_bits:
+                raise ConfigError("rate encoding needs the pixels' bits (input_bits), the thresholds' width")
+            r = rate_thresholds(cfg.encoder_seed, cfg.timesteps, size(tuple(cfg.input_shape)), cfg.input_bits)
+            self.register_buffer("rate_thresholds", torch.from_numpy(r), persistent=False)
         self.cfg = cfg
         self.specs: list[LayerSpec] = parse_arch(cfg.arch, tuple(cfg.input_shape))
         n = len(self.specs)
@@ -94,6 +104,7 @@ class BSNN(nn.Module):
 
     @property
     def frames(self) -> bool:
+        """Samples arrive as T frames (frame input)."""
         return self.cfg.encoding == "frames"
 
     def step_inputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,12 +113,19 @@ class BSNN(nn.Module):
         return x.reshape(B, T, -1).transpose(0, 1).reshape(T * B, -1)
 
     def _first_input(self, x: torch.Tensor) -> torch.Tensor:
-        """What the first layer reads each step: [T, B, ...] (frames), or [1, B, ...] broadcast over T."""
-        if not self.frames:
-            return self.image(x).unsqueeze(0)
+        """What the first layer reads each step: [T, B, ...] (frames, rate spikes), or [1, B, ...] broadcast
+        over T (direct)."""
         T, B = self.cfg.timesteps, x.shape[0]
-        flat = self.image(self.step_inputs(x))
+        if self.cfg.encoding == "direct":
+            return self.image(x).unsqueeze(0)
+        flat = self.image(self.step_inputs(self.frames_of(x)))
         return flat.view(T, B, *flat.shape[1:])
+
+    def frames_of(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as T frames [B, T * size] (flat HWC each): frame input as it is, rate encoding's spikes."""
+        if self.cfg.encoding == "rate":
+            return (x.unsqueeze(1) > self.rate_thresholds).to(x.dtype).flatten(1)
+        return x
 
     def image(self, x: torch.Tensor) -> torch.Tensor:
         """Flat HWC inputs [B, size] -> what the first layer takes ([B, C, H, W] for a convolution)."""
@@ -183,8 +201,8 @@ class BSNN(nn.Module):
         n = len(self.norms)
         state = state or {"v": [None] * n, "trace": [None] * n, "post": [None] * n}
         new = {"v": [], "trace": [], "spikes": [], "post": []}
-        if self.frames:
-            x = x.reshape(x.shape[0], cfg.timesteps, -1)[:, t]
+        if self.cfg.encoding != "direct":
+            x = self.frames_of(x).reshape(x.shape[0], cfg.timesteps, -1)[:, t]
         s = trace = None
         for i, bn in enumerate(self.norms):
             z = bn(self._layer_op(0, self.image(x)) if i == 0 else self._layer_op(i, s, trace))

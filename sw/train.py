@@ -92,6 +92,8 @@ def model_config_for(model_cfg: ModelConfig, cfg: TrainConfig, data: Split) -> M
         extra["agmm"] = cfg.agmm_form
     if cfg.method == "sei":
         extra["shortcuts"] = True
+    if model_cfg.encoding == "rate":
+        extra["input_bits"] = data.pixel_bits
     return replace(model_cfg, weight_mode=METHODS[cfg.method], input_shape=data.input_shape, **extra)
 
 

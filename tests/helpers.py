@@ -31,7 +31,7 @@ def random_desc(rng: np.random.Generator, sizes: list[int], *, timesteps: int, i
     desc = NetDesc(timesteps, InputSpec(sizes[0], input_bits, input_max, encoding=encoding), layers)
     # widths from the ranges drawn from, not the values drawn: every draw of one shape fits one build
     for i, layer in enumerate(desc.layers):
-        scale = max(1, int(np.sqrt(layer.n_in) * desc.layer_input(i)[0])) << frac_bits
+        scale = max(1, int(np.sqrt(layer.n_in) * (input_max if i == 0 else 1))) << frac_bits   # (as drawn)
         layer.widths = required_widths(n_in=layer.n_in, input_max=desc.layer_input(i)[0],
                                        input_bits=desc.layer_input(i)[1], frac_bits=frac_bits, bias_max_abs=scale,
                                        threshold_max=scale + 1, timesteps=timesteps, leak_shift=layer.leak_shift,
@@ -112,12 +112,30 @@ def _plain_pool(layer, s: list[int]) -> list[int]:
             for py in range(h // p) for px in range(w // p) for ci in range(c)]
 
 
+def plain_rate_thresholds(seed: int, count: int, bits: int) -> list[int]:
+    """The rate encoder's thresholds from its spec (docs/integer-semantics.md): a 32-bit Fibonacci LFSR
+    from ``seed``, each shift giving the state's lowest bit and taking bits 0, 10, 30 and 31 XORed into
+    the top; ``bits`` consecutive output bits per threshold, the first the least significant."""
+    state, out = seed, []
+    for _ in range(count):
+        value = 0
+        for j in range(bits):
+            value |= (state & 1) << j
+            top = ((state >> 0) ^ (state >> 10) ^ (state >> 30) ^ (state >> 31)) & 1
+            state = (state >> 1) | (top << 31)
+        out.append(value)
+    return out
+
+
 def plain_run(desc: NetDesc, pixels) -> dict:
     """One sample through the integer semantics, in Python integers and loops (conv, pool and shortcut too)."""
     T, n = desc.timesteps, desc.input.size
     pixels = [int(p) for p in pixels]
     if desc.input.encoding == "frames":                # frame t: elements t*n .. t*n + n - 1
         inputs = [pixels[t * n:(t + 1) * n] for t in range(T)]
+    elif desc.input.encoding == "rate":                # pixel i spikes at step t where x > r(t, i)
+        r = plain_rate_thresholds(desc.input.seed, T * n, desc.input.bits)
+        inputs = [[int(pixels[i] > r[t * n + i]) for i in range(n)] for t in range(T)]
     else:                                              # direct encoding: the same pixels every step
         inputs = [pixels] * T
     in_spikes, sops = [], []

@@ -1,6 +1,7 @@
-"""Frame input (issue 20): a frame per time step into the first layer, held three ways: the torch integer
-reference against the plain-Python semantics, the generated Verilog against the reference (bit for bit,
-cycle for cycle), and a network trained on simulated saccades end to end."""
+"""Spikes in (issue 20): a frame per time step into the first layer (frame input), or a spike per pixel
+and step from the on-chip LFSR (rate encoding), held three ways: the torch integer reference against the
+plain-Python semantics, the generated Verilog against the reference (bit for bit, cycle for cycle), and
+networks trained on simulated saccades and on rate-encoded digits end to end."""
 
 import json
 
@@ -28,18 +29,20 @@ def sparse_frames(rng, desc, n, density=0.3):
     return x
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2 ** 16), T=st.integers(1, 5), bits=st.integers(1, 3), conv=st.booleans(),
-       density=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
-def test_reference_computes_the_plain_semantics_of_frames(seed, T, bits, conv, density):
-    """Each step's frame through the first layer as a hidden layer's spikes are: classes, totals, input
-    events and SOPs equal the plain loops of tests/helpers.py, dense or conv, spikes or small counts."""
+       density=st.sampled_from([0.0, 0.1, 0.5, 1.0]), encoding=st.sampled_from(["frames", "rate"]))
+def test_reference_computes_the_plain_semantics_of_spike_input(seed, T, bits, conv, density, encoding):
+    """Each step's frame (or rate spikes) through the first layer as a hidden layer's spikes are: classes,
+    totals, input events and SOPs equal the plain loops of tests/helpers.py (its own LFSR), dense or conv,
+    spikes or small counts."""
     rng = np.random.default_rng(seed)
     if conv:
         desc = random_conv_desc(rng, (5, 5, 2), [{"channels": 3, "kernel": 3, "padding": 1, "pool": 2}], 3,
-                                timesteps=T, input_bits=bits, encoding="frames")
+                                timesteps=T, input_bits=bits, encoding=encoding)
     else:
-        desc = random_desc(rng, [10, 6, 3], timesteps=T, input_bits=bits, encoding="frames")
+        desc = random_desc(rng, [10, 6, 3], timesteps=T, input_bits=bits, encoding=encoding)
+    desc.input.seed = int(rng.integers(1, 2 ** 32))
     x = sparse_frames(rng, desc, 3, density)
     ref = run_integer(desc, x)
     for n in range(len(x)):
@@ -67,7 +70,7 @@ def test_description_carries_the_encoding(tmp_path):
     assert NetDesc.load(tmp_path / "f.json").input.elements(3) == 30
     del doc["input"]["encoding"]                                   # files without the field: direct encoding
     assert NetDesc.from_json(doc).input.encoding == "direct"
-    doc["input"]["encoding"] = "rate"
+    doc["input"]["encoding"] = "poisson"
     with pytest.raises(DescriptionError, match=r"\$\.input\.encoding"):
         NetDesc.from_json(doc)
     with pytest.raises(Exception, match=r"input must be \[B, 30\] \(3 frames of 10"):
@@ -96,17 +99,21 @@ def test_plans_follow_the_encoding():
     assert rate["inferences_per_s"] == 1_000_000 / 10 / (rate["request_bytes"] + rate["reply_bytes"])
 
 
-FOLDS = [  # (network, folding): dense and conv, with and without event-driven first layers
-    ("dense", [Fold(3, 4), Fold(8, 2), Fold(2, 3)]),
-    ("dense", [Fold(1, 8, True), Fold(4, 4, True), Fold(8, 1)]),
-    ("dense", [Fold(12, 1), Fold(1, 8), Fold(8, 3)]),
-    ("conv", [Fold(2, 4), Fold(4, 3)]),
-    ("conv", [Fold(1, 2, True), Fold(9, 1)]),
+FOLDS = [  # (network, encoding, folding): dense and conv, with and without event-driven first layers
+    ("dense", "frames", [Fold(3, 4), Fold(8, 2), Fold(2, 3)]),
+    ("dense", "frames", [Fold(1, 8, True), Fold(4, 4, True), Fold(8, 1)]),
+    ("dense", "frames", [Fold(12, 1), Fold(1, 8), Fold(8, 3)]),
+    ("conv", "frames", [Fold(2, 4), Fold(4, 3)]),
+    ("conv", "frames", [Fold(1, 2, True), Fold(9, 1)]),
+    ("dense", "rate", [Fold(3, 4), Fold(8, 2), Fold(2, 3)]),
+    ("dense", "rate", [Fold(4, 8, True), Fold(8, 8), Fold(8, 1)]),
+    ("conv", "rate", [Fold(2, 2), Fold(9, 3)]),
 ]
 
 
-@pytest.mark.parametrize("net,folds", FOLDS, ids=lambda v: v if isinstance(v, str) else ",".join(map(str, v)))
-def test_verilog_holds_frames_bit_for_bit(net, folds, build_root):
+@pytest.mark.parametrize("net,encoding,folds", FOLDS,
+                         ids=lambda v: v if isinstance(v, str) else ",".join(map(str, v)))
+def test_verilog_holds_spike_input_bit_for_bit(net, encoding, folds, build_root):
     """The generated Verilog on sparse frames: 0 mismatches (classes, totals, input events, SOPs, alone
     and back to back), the cycle model exact per sample and layer (skipped words too); back to back, a
     first layer that clearly sets the pace is as fast as its period says (its next sample's last frame
@@ -114,10 +121,12 @@ def test_verilog_holds_frames_bit_for_bit(net, folds, build_root):
     rng = np.random.default_rng(len(folds) + (net == "conv"))
     if net == "conv":
         desc = random_conv_desc(rng, (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1, "pool": 2}], 3,
-                                timesteps=4, input_bits=2, encoding="frames")
+                                timesteps=4, input_bits=2, encoding=encoding)
     else:
-        desc = random_desc(rng, [12, 8, 8, 3], timesteps=4, input_bits=1, encoding="frames")
-    x = sparse_frames(rng, desc, 8, 0.3)
+        desc = random_desc(rng, [12, 8, 8, 3], timesteps=4, input_bits=1 if encoding == "frames" else 4,
+                           encoding=encoding)
+    desc.input.seed = int(rng.integers(1, 2 ** 32))
+    x = sparse_frames(rng, desc, 8, 0.3) if encoding == "frames" else random_pixels(rng, desc, 8)
     report = cosim(desc, folds, x, build_root=build_root)
     assert report["mismatches"] == 0, report["mismatch_details"]
     assert report["cycle_model_mismatches"] == 0
@@ -159,3 +168,50 @@ def test_saccade_network_trains_exports_and_cosimulates(saccade_run, build_root)
         spikes = input_spikes(result.desc, x, [0]) if folds[0].event else None
         planned = max(row["cycles"] for row in layer_cycles(result.desc, folds, spikes))
         assert abs(report["streaming_cycles_per_inference"] / planned - 1) < 0.01
+
+
+def test_rate_thresholds_follow_the_spec():
+    """The reference's thresholds (and the hardware's leap matrices) against the spec's shift-by-shift LFSR
+    in tests/helpers.py; spikes come at the promised rate, and the LFSR does not come back early."""
+    from flipspike.ir.encoding import leap_matrices, lfsr_stream, rate_thresholds, rate_spikes
+    from helpers import plain_rate_thresholds
+    for seed, bits in ((1, 5), (0xDEADBEEF, 3), (2 ** 32 - 1, 8)):
+        assert rate_thresholds(seed, 3, 7, bits).reshape(-1).tolist() == plain_rate_thresholds(seed, 21, bits)
+    outputs, leap = leap_matrices(12)                       # a 12-bit word a cycle, 10 cycles
+    state = np.array([(0xC0FFEE >> k) & 1 for k in range(32)])
+    words = []
+    for _ in range(10):
+        words += list(outputs.astype(int) @ state % 2)
+        state = leap.astype(int) @ state % 2
+    assert words == lfsr_stream(0xC0FFEE, 120).tolist()
+    x = np.full((1, 4000), 5)
+    rate = rate_spikes(x, 2, 4, 7).mean()
+    assert abs(rate - 5 / 16) < 0.02
+    stream = lfsr_stream(1, 1 << 17).reshape(-1, 32)            # no 32-bit window repeats the seed's
+    assert not (stream[1:] == stream[0]).all(axis=1).any()
+
+
+def test_rate_descriptions_check_their_seed_and_refuse_nir(tmp_path):
+    from flipspike.gen.nir_io import write_nir
+    desc = random_desc(np.random.default_rng(0), [8, 4, 2], timesteps=2, encoding="rate")
+    doc = desc.to_json()
+    assert doc["input"]["encoding"] == "rate" and doc["input"]["seed"] == 1
+    doc["input"]["seed"] = 0
+    with pytest.raises(DescriptionError, match=r"\$\.input\.seed"):
+        NetDesc.from_json(doc)
+    assert desc.layers[0].widths.input == 1                        # the first layer reads spikes
+    with pytest.raises(DescriptionError, match="no NIR node"):
+        write_nir(desc, tmp_path / "r.nir")
+
+
+def test_rate_encoded_digits_train_export_and_cosimulate(tmp_path, build_root):
+    import flipspike as fs
+
+    fs.train(tmp_path, arch="64-32-10", timesteps=4, encoding="rate", encoder_seed=77, epochs=3, seed=0)
+    result = fs.export(tmp_path)
+    assert result.desc.input.encoding == "rate" and result.desc.input.seed == 77
+    assert result.float_accuracy > 0.6 and abs(result.float_accuracy - result.integer_accuracy) < 0.03
+    x, y = fs.test_split(result.desc, 40)
+    report = cosim(result.desc, parse_folding("16x8,32x5", result.desc.layers, frames=True), x, y,
+                   build_root=build_root)
+    assert report["mismatches"] == 0 and report["cycle_model_mismatches"] == 0
