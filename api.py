@@ -100,7 +100,8 @@ def export(run: PathLike, *, frac_bits: int = 4, out: PathLike | None = None, fo
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     meta = {"source_run": str(run), "dataset": dataset}
     if model.frames:                              # how the events became frames, for whoever reads the data again
-        meta.update(bin_by=config.get("bin_by", "time"), denoise=config.get("denoise"))
+        meta.update(bin_by=config.get("bin_by", "time"), denoise=config.get("denoise"),
+                    event_pool=config.get("event_pool"))
     desc = export_model(model, pixel_bits=data.pixel_bits, pixel_max=data.pixel_max, frac_bits=frac_bits, meta=meta)
     int_acc = float((classify(desc, data.x_test) == data.y_test).mean())
     desc.meta.update(float_test_accuracy=float_acc, integer_test_accuracy=int_acc)

@@ -24,7 +24,7 @@ def _train_kwargs(args, method: str | None = None) -> dict:
                 fp_first_last=args.fp_first_last, dataset=args.dataset, method=method or args.method,
                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                 dtype=args.dtype, data_dir=args.data_dir, pixel_bits=args.pixel_bits, encoding=args.encoding,
-                encoder_seed=args.encoder_seed, bin_by=args.bin_by, denoise=args.denoise,
+                encoder_seed=args.encoder_seed, bin_by=args.bin_by, denoise=args.denoise, event_pool=args.event_pool,
                 train_samples=args.train_samples, gamma=args.gamma,
                 beta1=args.beta1, beta2=args.beta2,
                 decay_every=args.decay_every, fp_lr=args.fp_lr, reset_momentum=args.reset_momentum,
@@ -345,6 +345,8 @@ def _train_options(t: argparse.ArgumentParser) -> None:
                    help="frames: bin events into equal time windows or equal event counts (tonic's ToFrame)")
     t.add_argument("--denoise", type=int, default=None, metavar="WINDOW",
                    help="event datasets: drop events no neighbouring pixel saw within WINDOW time units before")
+    t.add_argument("--event-pool", type=int, default=None, metavar="P",
+                   help="event datasets: sum events over P x P pixels (default: the dataset's, e.g. 4 for DVS)")
     t.add_argument("--train-samples", type=int, default=None,
                    help="train on the first N training images only (quick runs; the test split stays whole)")
     t.add_argument("--arch", default="64-128-10", help="e.g. 64-128-10 or c16-c32-p2-fc10 (see flipspike.sw.arch)")

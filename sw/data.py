@@ -81,12 +81,13 @@ SYSTEM_DIRS = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"), "apt
 class Binning:
     """How an event dataset becomes samples: ``frames`` frames per sample (None: one frame of counts, for
     direct encoding), events binned ``by`` time window or event count, optionally denoised (``denoise``:
-    the window in the recording's time unit, microseconds for real sensors), counts clipped to
-    2**bits - 1 (frames: default 1 bit)."""
+    the window in the recording's time unit, microseconds for real sensors), pooled ``pool`` x ``pool``
+    (default: the dataset's), counts clipped to 2**bits - 1 (frames: default 1 bit)."""
     frames: int | None = None
     by: str = "time"
     denoise: int | None = None
     bits: int | None = None
+    pool: int | None = None       # pixels pooled (summed) P x P; None: the dataset's own (DVS 4, others 1 or 2)
 
     @property
     def clip(self) -> int:
@@ -96,17 +97,22 @@ class Binning:
     def pixel_bits(self) -> int:
         return (self.clip).bit_length()
 
+    def pool_for(self, default: int) -> int:
+        return self.pool or default
+
     def frames_of(self, events, sensor: tuple[int, int], pool: int) -> np.ndarray:
-        """One recording's sample: [bins * H/pool * W/pool * 2] (uint8)."""
+        """One recording's sample: [bins * H/p * W/p * 2] (uint8), p = ``pool`` unless this binning sets one."""
         from .events import denoise, to_frames
 
         if self.denoise is not None:
             events = denoise(events, sensor, self.denoise)
-        return to_frames(events, sensor, self.frames or 1, by=self.by, pool=pool, clip=self.clip).reshape(-1)
+        return to_frames(events, sensor, self.frames or 1, by=self.by, pool=self.pool_for(pool),
+                         clip=self.clip).reshape(-1)
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, pixel_bits: int | None = None, *,
-                 frames: int | None = None, bin_by: str = "time", denoise: int | None = None) -> Split:
+                 frames: int | None = None, bin_by: str = "time", denoise: int | None = None,
+                 event_pool: int | None = None) -> Split:
     """The dataset's split; with ``pixel_bits``, its pixels quantised to that many bits
     (:func:`quantize_pixels`). An event dataset (:data:`EVENT_LOADERS`) gives ``frames`` frames per sample
     where asked (see :class:`Binning`); the others take one image per sample."""
@@ -121,7 +127,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, pixel_bit
     if name in EVENT_LOADERS:
         if frames is not None and frames < 1:
             raise ConfigError(f"an event dataset's samples need 1 or more frames, got {frames}")
-        return EVENT_LOADERS[name](root, Binning(frames, bin_by, denoise, pixel_bits))
+        return EVENT_LOADERS[name](root, Binning(frames, bin_by, denoise, pixel_bits, event_pool))
+    if event_pool is not None:
+        raise ConfigError(f"--event-pool pools events; dataset {name!r} holds still images (its pixels are not "
+                          "pooled)")
     if frames is not None:
         raise ConfigError(f"dataset {name!r} holds still images, one per sample, not events: frame input needs an "
                           f"event dataset ({', '.join(EVENT_LOADERS)}), e.g. {name}-saccade where there is one; "
@@ -139,7 +148,7 @@ def dataset_for(desc, name: str | None = None, data_dir: str | os.PathLike | Non
     if not desc.input.frames:
         return load_dataset(name, data_dir, desc.input.bits)
     return load_dataset(name, data_dir, desc.input.bits, frames=desc.timesteps, bin_by=meta.get("bin_by", "time"),
-                        denoise=meta.get("denoise"))
+                        denoise=meta.get("denoise"), event_pool=meta.get("event_pool"))
 
 
 def quantize_pixels(split: Split, bits: int) -> Split:
@@ -263,7 +272,7 @@ def _dvs_gesture(root: Path, binning: Binning) -> Split:
                            "fetch it with tonic.datasets.DVSGesture(save_to=DATA)")
         out.append((np.stack([binning.frames_of(np.load(f), DVS_SENSOR, DVS_POOL) for f in files]),
                     np.array([int(f.stem) for f in files], dtype=np.int64)))
-    return _event_split(out[0], out[1], binning, DVS_SENSOR, DVS_POOL, 11)
+    return _event_split(out[0], out[1], binning, DVS_SENSOR, binning.pool_for(DVS_POOL), 11)
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -284,7 +293,7 @@ def _cifar10_dvs(root: Path, binning: Binning) -> Split:
         raise _missing("CIFAR10-DVS", base / "airplane/*.aedat4", "fetch it with tonic.datasets.CIFAR10DVS(save_to=DATA)")
     x, y = np.stack(frames), np.asarray(labels, dtype=np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.1, stratify=y, random_state=SPLIT_SEED)
-    return _event_split((x_tr, y_tr), (x_te, y_te), binning, DVS_SENSOR, DVS_POOL, 10)
+    return _event_split((x_tr, y_tr), (x_te, y_te), binning, DVS_SENSOR, binning.pool_for(DVS_POOL), 10)
 
 
 def _nmnist(root: Path, binning: Binning) -> Split:
@@ -298,7 +307,7 @@ def _nmnist(root: Path, binning: Binning) -> Split:
             raise _missing("N-MNIST", base / folder / "0/00002.bin", "fetch it with tonic.datasets.NMNIST(save_to=DATA)")
         out.append((np.stack([binning.frames_of(read_nmnist(f), NMNIST_SENSOR, 1) for f in files]),
                     np.array([int(f.parent.name) for f in files], dtype=np.int64)))
-    return _event_split(out[0], out[1], binning, NMNIST_SENSOR, 1, 10)
+    return _event_split(out[0], out[1], binning, NMNIST_SENSOR, binning.pool_for(1), 10)
 
 
 #: Simulated saccades: (still-image dataset, saccade amplitude in pixels, pooling of the sensor).
@@ -316,15 +325,16 @@ def _saccade(name: str):
                               "and the count binning")
         still = LOADERS[source](root)
         h, w, _ = still.shape
+        p = binning.pool_for(pool)
 
         def frames(x):
             f = saccade_frames(x.reshape(len(x), h, w), still.pixel_max, binning.frames or 1, amplitude=amplitude,
-                               pool=pool, clip=binning.clip)
+                               pool=p, clip=binning.clip)
             return f.reshape(len(x), -1)
 
         sensor = (h + 2 * amplitude, w + 2 * amplitude)
         return _event_split((frames(still.x_train), still.y_train), (frames(still.x_test), still.y_test), binning,
-                            sensor, pool, still.classes)
+                            sensor, p, still.classes)
     return load
 
 

@@ -49,6 +49,7 @@ class TrainConfig:
     train_samples: int | None = None  # train on the first N training images only (quick runs, CI)
     bin_by: str = "time"              # event datasets with frame input: bin events by "time" or "count"
     denoise: int | None = None        # event datasets: drop events no neighbour saw within this window
+    event_pool: int | None = None     # event datasets: pool events P x P (default: the dataset's own)
     # online methods (bso, tbso): published defaults; full-precision parameters by SGD + cosine schedule
     gamma: float = 5e-7
     beta1: float = 1 - 1e-3
@@ -103,7 +104,7 @@ def training_split(model_cfg: ModelConfig, cfg: TrainConfig | dict) -> Split:
     get = (lambda k, d=None: cfg.get(k, d)) if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k))
     frames = model_cfg.timesteps if model_cfg.encoding == "frames" else None
     return load_dataset(get("dataset"), get("data_dir"), get("pixel_bits"), frames=frames,
-                        bin_by=get("bin_by", "time"), denoise=get("denoise"))
+                        bin_by=get("bin_by", "time"), denoise=get("denoise"), event_pool=get("event_pool"))
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, out_dir: str | os.PathLike, *, progress: bool = True,

@@ -93,6 +93,8 @@ def test_nmnist_layout_gives_frames_or_one_frame(tmp_path):
     assert one.frames == 0 and one.x_test.shape == (1, 34 * 34 * 2) and one.x_test.sum() == 200
     counts = load_dataset("nmnist", tmp_path, pixel_bits=3, frames=2, bin_by="count")
     assert counts.pixel_max == 7 and counts.x_train.max() <= 7
+    pooled = load_dataset("nmnist", tmp_path, frames=2, event_pool=2)
+    assert pooled.shape == (17, 17, 2) and pooled.x_train.shape == (3, 2 * 17 * 17 * 2)
     with pytest.raises(DatasetMissing, match="N-MNIST not found"):
         load_dataset("nmnist", tmp_path / "none", frames=4)
 

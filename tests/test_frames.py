@@ -215,3 +215,36 @@ def test_rate_encoded_digits_train_export_and_cosimulate(tmp_path, build_root):
     report = cosim(result.desc, parse_folding("16x8,32x5", result.desc.layers, frames=True), x, y,
                    build_root=build_root)
     assert report["mismatches"] == 0 and report["cycle_model_mismatches"] == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), T=st.integers(1, 4), channels=st.sampled_from([1, 2]), conv=st.booleans(),
+       encoding=st.sampled_from(["frames", "rate"]), density=st.sampled_from([0.05, 0.3, 0.8]))
+def test_random_spike_input_networks_under_amaranths_simulator(seed, T, channels, conv, encoding, density):
+    """Hypothesis over T, channels, sparsity, encoding and folding (the first layer event-driven half the
+    time), in Amaranth's own simulator: every class, accumulation and counter equals the reference, and
+    the busy and skipped cycles the cycle model's, sample by sample."""
+    from flipspike.ir.cycle_model import sample_cycles
+    from flipspike.ir.folding import divisors
+    from flipspike.sim.compare import compare
+    from flipspike.sim.pysim import run_pysim
+    rng = np.random.default_rng(seed)
+    bits = 1 if encoding == "frames" else 3
+    if conv:
+        desc = random_conv_desc(rng, (4, 4, channels), [{"channels": 2, "kernel": 3, "padding": 1, "pool": 2}], 2,
+                                timesteps=T, input_bits=bits, encoding=encoding)
+    else:
+        desc = random_desc(rng, [4 * channels, 4, 2], timesteps=T, input_bits=bits, encoding=encoding)
+    desc.input.seed = int(rng.integers(1, 2 ** 32))
+    folds = []
+    for i, layer in enumerate(desc.layers):
+        base = layer.conv.in_shape[2] if layer.conv else layer.n_in
+        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out))),
+                          event=i == 0 and bool(rng.random() < 0.5)))
+    x = sparse_frames(rng, desc, 2, density) if encoding == "frames" else random_pixels(rng, desc, 2)
+    ref = run_integer(desc, x)
+    observed = run_pysim(desc, folds, x)
+    assert compare(ref, observed) == []
+    for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
+        assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
+        assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]
