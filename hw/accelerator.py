@@ -18,13 +18,16 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir import NetDesc
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.errors import ConfigError, DescriptionError
+from flipspike.ir.formats import COUNTER_WIDTH
 from flipspike.ir.folding import Fold, validate_folding
 from flipspike.ir.learning import Learning
 from flipspike.ir.plan import NetPlan
 
 from .arith import registered_tree_sum, tree_sum
 from .buffers import FrameBuffer, PixelBuffer, SpikeBuffer
+from .event_frames import EventFrames, event_layout
 from .interfaces import CounterLayout, LoadSignature, MonitorSignature, result_layout
 from .layer_engine import LayerEngine
 from .rate_encoder import RateEncoder
@@ -40,10 +43,12 @@ def check_supported(desc: NetDesc, learn: Learning | None = None) -> None:
 
 class Accelerator(wiring.Component):
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, checks: bool = False,
-                 vendor: str | None = None):
+                 vendor: str | None = None, aer: EventFormat | None = None):
         """``checks``: the engines assert their sequencing's invariants (for simulation and formal
         verification; generated designs leave them out). ``vendor``: the device family of a build ("ice40",
-        "ecp5"; None: simulation), see :class:`flipspike.hw.layer_engine.LayerEngine`."""
+        "ecp5"; None: simulation), see :class:`flipspike.hw.layer_engine.LayerEngine`. ``aer``: the input is
+        an AER port of that format (``events``, and ``aer_dropped`` counting what it refused) instead of
+        the pixel (frame) stream."""
         desc.validate()
         if learn is not None and not 0 <= learn.layer < len(desc.layers):
             raise ConfigError(f"learning layer {learn.layer} does not exist (the network has {len(desc.layers)})")
@@ -53,6 +58,9 @@ class Accelerator(wiring.Component):
             raise ConfigError(f"layer {desc.layers[learn.layer].name} learns on chip and counts its input spikes "
                              "word by word: it cannot be event-driven (drop the 'e' from its fold)")
         self.desc, self.folds, self.learn_cfg, self.checks, self.vendor = desc, folds, learn, checks, vendor
+        self.aer = aer
+        if aer is not None and aer != EventFormat.of(desc, aer.pool):
+            raise ConfigError(f"the AER port's format {aer} is not this network's ({EventFormat.of(desc, aer.pool)})")
         self.plan = NetPlan(desc, folds, learn)
         self.plan.check_size()                   # (before anything that size is elaborated)
         self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
@@ -63,9 +71,12 @@ class Accelerator(wiring.Component):
             words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
             members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits, layer.n_out,
                                                  learn.rule.v_bits if learn.rule.tbso else 0))
+        if aer is None:
+            members["pixels"] = In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd)))
+        else:
+            members |= {"events": In(stream.Signature(event_layout(aer))), "aer_dropped": Out(COUNTER_WIDTH)}
         super().__init__({
             **members,
-            "pixels": In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd))),
             "load": In(LoadSignature(*self.load_bus)),
             "monitor": In(MonitorSignature(*self.monitor_bus)),
             "result": Out(stream.Signature(result_layout(out.n_out, out.widths.state))),
@@ -76,12 +87,20 @@ class Accelerator(wiring.Component):
         m = Module()
         desc, folds = self.desc, self.folds
         inp, simd = desc.input, folds[0].simd
-        if inp.per_step:          # frames from the host, or from the rate encoder: a bank per step
+        new_input = None                   # (the AER port says which events set a new input)
+        if self.aer is not None:           # events into the frame buffer's banks, on chip
+            m.submodules.pixels = pixbuf = EventFrames(self.aer, simd, folds[0].event)
+            wiring.connect(m, wiring.flipped(self.events), pixbuf.events)
+            m.d.comb += self.aer_dropped.eq(pixbuf.dropped)
+            new_input = pixbuf.new
+        elif inp.per_step:          # frames from the host, or from the rate encoder: a bank per step
             m.submodules.pixels = pixbuf = FrameBuffer(inp.size, simd, inp.step_input()[1], desc.timesteps,
                                                        folds[0].event)
         else:
             m.submodules.pixels = pixbuf = PixelBuffer(inp.size, simd, inp.bits)
-        if inp.encoding == "rate":
+        if self.aer is not None:
+            feed = None
+        elif inp.encoding == "rate":
             m.submodules.rate = rate = RateEncoder(inp.size, simd, inp.bits, desc.timesteps, inp.seed)
             wiring.connect(m, wiring.flipped(self.pixels), rate.pixels)
             wiring.connect(m, rate.spikes, pixbuf.pixels)
@@ -107,7 +126,10 @@ class Accelerator(wiring.Component):
                          engine.load.en.eq(self.load.en), engine.monitor.addr.eq(self.monitor.addr)]
             monitor_words.append(engine.monitor.data)
             m.d.comb += self.counters[i].eq(engine.counters)
-            if i == 0:
+            if i == 0 and feed is None:
+                wiring.connect(m, pixbuf.read, engine.inp)
+                m.d.sync += engine.in_count.eq(new_input)   # an event that set an input, registered
+            elif i == 0:
                 wiring.connect(m, pixbuf.read, engine.inp)
                 accepted = feed.valid & feed.ready          # nonzero pixels (or spikes), as they arrive
                 # (input counts are registered, and the nonzero flags before them: off the paths into the

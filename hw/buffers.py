@@ -55,6 +55,27 @@ class PixelBuffer(wiring.Component):
         return m
 
 
+def bank_address(word, bank, word_bits: int):
+    """A frame buffer's address: the bank above the word (banks at a power-of-two stride: wiring)."""
+    return Cat(word[:word_bits], bank) if word_bits else bank
+
+
+def frame_handshake(m, read, timesteps: int, commit, rsel):
+    """A frame buffer's bank count and its reader's handshake, shared by every writer of frames: ``commit``
+    (a frame is in) and the reader's release move the count of full banks and ``rsel`` (the bank being
+    read: the step); ``avail`` and ``next_avail`` are registers set from the next values: a sample starts
+    with all its T frames in, and within a sample the next frame is always there. Returns the count."""
+    T = timesteps
+    count = Signal(range(T + 1), name="frames_in")      # frames written and not yet released
+    next_count, next_rsel = Signal.like(count), Signal.like(rsel)
+    m.d.comb += [next_count.eq(count + commit - read.release),
+                 next_rsel.eq(Mux(read.release, Mux(rsel == T - 1, 0, rsel + 1), rsel))]
+    m.d.sync += [count.eq(next_count), rsel.eq(next_rsel),
+                 read.avail.eq((next_rsel != 0) | (next_count == T)),
+                 read.next_avail.eq(next_rsel != T - 1)]
+    return count
+
+
 class FrameBuffer(wiring.Component):
     """Holds a sample's T frames (frame input: one frame per time step), written by a stream of
     SIMD-element words frame after frame, read by the first layer one step (frame) at a time.
@@ -88,26 +109,15 @@ class FrameBuffer(wiring.Component):
         wr, rd = mem.write_port(), mem.read_port()
         wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
         waddr = Signal(range(max(2, words)))
-        count = Signal(range(T + 1))                       # frames written and not yet released
         accept = self.pixels.valid & self.pixels.ready
         commit = accept & (waddr == words - 1)
-        release = self.read.release
+        count = frame_handshake(m, self.read, T, commit, rsel)
         word_bits = (self.stride - 1).bit_length()
         m.d.comb += [
             self.pixels.ready.eq(count != T),
-            wr.addr.eq(Cat(waddr[:word_bits], wsel) if word_bits else wsel), wr.data.eq(self.pixels.payload),
-            wr.en.eq(accept),
-            rd.addr.eq(Cat(self.read.addr[:word_bits], rsel) if word_bits else rsel), self.read.data.eq(rd.data),
+            wr.addr.eq(bank_address(waddr, wsel, word_bits)), wr.data.eq(self.pixels.payload), wr.en.eq(accept),
+            rd.addr.eq(bank_address(self.read.addr, rsel, word_bits)), self.read.data.eq(rd.data),
         ]
-        # the reader's handshake from the next values, in registers: a sample starts with all its frames in;
-        # within a sample the next frame is always there
-        next_count = Signal.like(count)
-        next_rsel = Signal.like(rsel)
-        m.d.comb += [next_count.eq(count + commit - release),
-                     next_rsel.eq(Mux(release, Mux(rsel == T - 1, 0, rsel + 1), rsel))]
-        m.d.sync += [count.eq(next_count), rsel.eq(next_rsel),
-                     self.read.avail.eq((next_rsel != 0) | (next_count == T)),
-                     self.read.next_avail.eq(next_rsel != T - 1)]
         with m.If(accept):
             m.d.sync += waddr.eq(Mux(waddr == words - 1, 0, waddr + 1))
         with m.If(commit):

@@ -19,7 +19,9 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from flipspike.ir import NetDesc
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.cycle_model import layer_cycles
+from flipspike.ir.errors import ConfigError
 from flipspike.ir.files import write_dir_atomic
 from flipspike.ir.folding import Fold
 from flipspike.ir.learning import Learning
@@ -28,6 +30,7 @@ from flipspike.ir.plan import NetPlan
 
 from .accelerator import Accelerator, check_supported
 from .board_top import HostTop
+from .event_frames import event_layout
 from .interfaces import CounterLayout, result_layout
 
 TOP = "flipspike_top"
@@ -47,14 +50,16 @@ class Design:
         return self.config["verilog_sha256"]
 
 
-def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) -> dict:
+def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None, aer: EventFormat | None = None) -> dict:
     """Bit offsets of every field of the top's ports, for benches that see only flat Verilog vectors."""
     out = desc.layers[-1]
     res = result_layout(out.n_out, out.widths.state)
     cls_f, acc_f = res["cls"], res["acc"]
     acc_w = out.widths.state
+    inputs = ({"pixels": {"simd": folds[0].simd, "bits": desc.input.bits}} if aer is None else
+              {"events": {name: [field.offset, field.shape.width] for name, field in event_layout(aer)}})
     return {
-        "pixels": {"simd": folds[0].simd, "bits": desc.input.bits},
+        **inputs,
         "result": {"cls": [cls_f.offset, cls_f.shape.width],
                    "acc": [[acc_f.offset + k * acc_w, acc_w] for k in range(out.n_out)], "acc_signed": True},
         "counters": [{name: [i * CounterLayout.size + field.offset, field.shape.width] for name, field in CounterLayout}
@@ -65,24 +70,28 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None) ->
 
 
 def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None = None,
-                      host: dict | None = None, vendor: str | None = None) -> str:
+                      host: dict | None = None, vendor: str | None = None, aer: EventFormat | None = None) -> str:
     """The accelerator's Verilog, or with ``host`` ({"divisor", "timeout"}: UART clock cycles per bit,
     frame timeout in cycles) the host-link top's. ``vendor``: the device family the netlist is for
     ("ice40": SPRAM weights as SB_SPRAM256KA instances; "ecp5"; None: what simulation runs, see
-    :class:`flipspike.hw.layer_engine.LayerEngine`)."""
+    :class:`flipspike.hw.layer_engine.LayerEngine`). ``aer``: the input is an AER port of that format
+    (:mod:`flipspike.ir.aer`) instead of the pixel stream."""
     if host is not None:
+        if aer is not None:
+            raise ConfigError("the host link sends frames; an AER port is for a sensor wired to the accelerator "
+                              "(build the accelerator alone with it)")
         top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"], vendor=vendor)
         return verilog.convert(top, name=HOST_TOP, emit_src=False)
-    return verilog.convert(Accelerator(desc, folds, learn, vendor=vendor), name=TOP, emit_src=False)
+    return verilog.convert(Accelerator(desc, folds, learn, vendor=vendor, aer=aer), name=TOP, emit_src=False)
 
 
 def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn: Learning | None = None,
-             host: dict | None = None, vendor: str | None = None) -> Design:
-    """``vendor``: see :func:`elaborate_verilog` (None: the design simulation runs)."""
+             host: dict | None = None, vendor: str | None = None, aer: EventFormat | None = None) -> Design:
+    """``vendor``, ``aer``: see :func:`elaborate_verilog` (None: the design simulation runs)."""
     desc.validate()
     check_supported(desc, learn)
     NetPlan(desc, folds, learn).check_size()        # (the folding too: refused before any elaboration)
-    text = elaborate_verilog(desc, folds, learn, host, vendor)
+    text = elaborate_verilog(desc, folds, learn, host, vendor, aer)
     config = {
         "top": TOP if host is None else HOST_TOP,
         "vendor": vendor,
@@ -92,7 +101,8 @@ def generate(desc: NetDesc, folds: list[Fold], out_dir: str | os.PathLike, learn
                     for l, f in zip(desc.layers, folds)],
         "layers": [{"name": l.name, "kind": l.kind, "n_in": l.n_in, "n_out": l.n_out, "widths": l.widths.as_dict()}
                    for l in desc.layers],
-        "ports": port_map(desc, folds, learn),
+        "ports": port_map(desc, folds, learn, aer),
+        "aer": None if aer is None else {"pool": aer.pool, "sensor": list(aer.sensor)},
         "memory_map": [{"layer": desc.layers[r.layer].name, "memory": r.memory, "base": r.base, "depth": r.depth,
                         "width": r.width} for r in memory_map(desc, folds, learn)],
         "shape": build_shape(desc, folds),

@@ -6,10 +6,12 @@ Observations have the same form as the Verilator bench's (see ``flipspike.sim.sa
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.sim import Simulator
 
 from flipspike.hw.accelerator import Accelerator
 from flipspike.ir import NetDesc
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.folding import Fold
 
 from flipspike.ir.formats import COUNTERS, MONITOR_LATENCY, counter_delta
@@ -21,16 +23,23 @@ TIMEOUT_CYCLES = 200_000       # (Amaranth simulates ~2k cycles/s: minutes, not 
 
 def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bool = True,
               learn=None, updates=(), samples_after=(), vcd: str | None = None, peek=(),
-              checks: bool = True) -> dict:
+              checks: bool = True, aer: EventFormat | None = None) -> dict:
     """Observe ``samples`` ([N, n_in] pixels): first one at a time (per-sample counters and latency), then,
     if ``stream``, all back to back (results and steady-state cycles per inference). ``loads``: load-bus
     writes applied first (see flipspike.ir.memory_map.load_writes). With ``learn`` (a memory_map.Learning),
     each of ``updates`` ({"writes", "words"}) runs one on-chip learning step, read back as in the
     Verilator bench, and ``samples_after`` are then observed one at a time. ``checks``: the engines
-    assert their sequencing's invariants as they run (an AssertionError names the layer)."""
-    dut = Accelerator(desc, folds, learn, checks=checks)
+    assert their sequencing's invariants as they run (an AssertionError names the layer). With ``aer``
+    (an :class:`flipspike.ir.aer.EventFormat`) the build takes events: each sample is an array of events
+    [N, 4] (x, y, p, t), sent in order and closed by an ``end`` word; ``aer_dropped`` is observed too."""
+    dut = Accelerator(desc, folds, learn, checks=checks, aer=aer)
     n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
-    words = [pixel_words(pixels, simd) for pixels in samples]
+    port = dut.pixels if aer is None else dut.events
+    if aer is None:
+        words = [pixel_words(pixels, simd) for pixels in samples]
+    else:
+        words = [[{"x": x, "y": y, "p": p, "t": t, "end": 0} for x, y, p, t in np.asarray(ev).reshape(-1, 4).tolist()]
+                 + [{"x": 0, "y": 0, "p": 0, "t": 0, "end": 1}] for ev in samples]
     observed = {"samples": [], "stream": None, "simulated_cycles": 0, "samples_after": []}
 
     def read_counters(ctx):
@@ -41,10 +50,14 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
 
     async def send(ctx, sample_words):
         for word in sample_words:
-            ctx.set(dut.pixels.payload, word)
-            ctx.set(dut.pixels.valid, 1)
-            await ctx.tick().until(dut.pixels.ready)
-        ctx.set(dut.pixels.valid, 0)
+            ctx.set(port.payload, word)
+            ctx.set(port.valid, 1)
+            for _ in range(TIMEOUT_CYCLES):
+                if (await ctx.tick().sample(port.ready))[2]:
+                    break
+            else:
+                raise TimeoutError(f"the input port took no word for {TIMEOUT_CYCLES} cycles: the accelerator is stuck")
+        ctx.set(port.valid, 0)
 
     async def load(ctx, writes):
         for addr, value in writes:
@@ -118,6 +131,8 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
                 await send(ctx, sample_words)
         while stream and not streaming["done"]:
             await ctx.tick()
+        if aer is not None:
+            observed["aer_dropped"] = ctx.get(dut.aer_dropped)
         if updates:
             observed["learn"] = [await learn_step(ctx, update) for update in updates]
             await one_at_a_time(ctx, [pixel_words(p, simd) for p in samples_after], "samples_after")

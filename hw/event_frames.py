@@ -1,0 +1,125 @@
+"""The AER input port: address-events in, a frame buffer of T banks filled on chip (``flipspike.ir.aer``).
+
+Events {x, y, p, t, end} arrive as a ``lib.stream``; each sample's events come in time order and an
+``end`` word closes the sample. The writer fills bank t with step t's events: an event of a later step
+first commits the banks before it (each a frame, empty or not), ``end`` commits the rest. A word of the
+frame buffer is set bit by bit: an event reads its word through a second port and writes it back with
+its bit set (two cycles an event), and a flag per word and bank says whether the word was written this
+sample (a word never written reads as zero, and a released bank's flags clear at once, so no bank is
+ever cleared word by word). The flags are also the event-driven first layer's nonzero mask. ``new``
+pulses for an event that set a bit that was 0 (the layer's input count: distinct inputs, as the
+reference counts them); ``dropped`` counts the events outside the sensor or the steps, or out of time
+order, which never write anywhere.
+
+The reader's side is the frame buffer's (:func:`flipspike.hw.buffers.frame_handshake`): a sample starts
+once its T frames are in.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from flipspike.ir.aer import EventFormat
+from flipspike.ir.errors import ConfigError
+from flipspike.ir.formats import COUNTER_WIDTH
+from flipspike.ir.plan import frame_stride
+
+from .buffers import bank_address, frame_handshake
+from .interfaces import StepInputSignature
+
+
+def event_layout(fmt: EventFormat) -> data.StructLayout:
+    return data.StructLayout({name: unsigned(bits) for name, bits in fmt.widths.items()})
+
+
+class EventFrames(wiring.Component):
+    def __init__(self, fmt: EventFormat, simd: int, mask: bool = False):
+        size = fmt.height * fmt.width * 2
+        if simd < 1 or simd & (simd - 1) or size % simd:
+            raise ConfigError(f"an AER port writes single bits into SIMD-wide words: the first layer's SIMD must be "
+                              f"a power of two dividing its {size} inputs, got {simd}")
+        self.fmt, self.simd, self.mask = fmt, simd, mask
+        self.words = size // simd
+        self.stride = frame_stride(self.words)
+        super().__init__({
+            "events": In(stream.Signature(event_layout(fmt))),
+            "read": In(StepInputSignature(self.words, simd, 1, mask)),
+            "new": Out(1),
+            "dropped": Out(COUNTER_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, simd, words = self.fmt, self.simd, self.words
+        T = fmt.timesteps
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(simd), depth=max(2, T * self.stride), init=[],
+                                               attrs={"ram_style": "block"})
+        wr, rd, old_port = mem.write_port(), mem.read_port(), mem.read_port()
+        word_bits = (self.stride - 1).bit_length()
+        wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
+        flags = [Signal(max(2, words), name=f"written{b}") for b in range(T)]
+
+        # -- the event: where it goes, whether it is kept --------------------------------------------------
+        ev = self.events.payload
+        shift = (fmt.pool - 1).bit_length()
+        h, w = fmt.sensor
+        inside = (ev.x < w) & (ev.y < h) & (ev.t < T)
+        element = Signal(range(max(2, fmt.height * fmt.width * 2)))
+        m.d.comb += element.eq(((ev.y >> shift) * fmt.width + (ev.x >> shift)) * 2 + ev.p)
+        lane_bits = (simd - 1).bit_length()
+        word, lane = element[lane_bits:], element[:lane_bits] if lane_bits else Const(0, 1)
+
+        writing = Signal()                 # the second cycle of an event: its word is on old_port.data
+        at_word, at_lane, at_bank = Signal(range(max(2, words))), Signal(max(1, lane_bits)), Signal.like(wsel)
+        commit = Signal()
+        count = frame_handshake(m, self.read, T, commit, rsel)
+        free = count != T                  # bank wsel is free (banks fill in ring order)
+        valid = self.events.valid & ~writing
+        closing = valid & ev.end
+        drop = valid & ~ev.end & (~inside | (ev.t < wsel))
+        later = valid & ~ev.end & inside & (ev.t > wsel)
+        now = valid & ~ev.end & inside & (ev.t == wsel)
+        m.d.comb += commit.eq(free & (closing | later))
+        last_bank = wsel == T - 1
+        m.d.comb += self.events.ready.eq(drop | (closing & free & last_bank) | (now & free))
+        with m.If(commit):
+            m.d.sync += wsel.eq(Mux(last_bank, 0, wsel + 1))
+        with m.If(drop):
+            m.d.sync += self.dropped.eq(self.dropped + 1)
+
+        # -- read the word, then write it back with the event's bit ------------------------------------------
+        m.d.comb += old_port.addr.eq(bank_address(word, wsel, word_bits))
+        with m.If(now & free):
+            m.d.sync += [writing.eq(1), at_word.eq(word), at_bank.eq(wsel)]
+            if lane_bits:
+                m.d.sync += at_lane.eq(lane)
+        was_written = Signal()
+        m.d.comb += was_written.eq(Cat(*flags).word_select(at_bank, max(2, words)).bit_select(at_word, 1))
+        old = Signal(simd)
+        m.d.comb += old.eq(Mux(was_written, old_port.data, 0))
+        bit = Signal(simd)
+        m.d.comb += bit.eq(1 << at_lane) if lane_bits else bit.eq(1)
+        m.d.comb += [wr.addr.eq(bank_address(at_word, at_bank, word_bits)), wr.data.eq(old | bit),
+                     wr.en.eq(writing), self.new.eq(writing & ~(old & bit).any())]
+        with m.If(writing):
+            m.d.sync += writing.eq(0)
+
+        # -- the flags: set as a word is written, cleared as its bank is released ----------------------------
+        for b, f in enumerate(flags):
+            with m.If(self.read.release & (rsel == b)):
+                m.d.sync += f.eq(0)
+            with m.Elif(writing & (at_bank == b)):
+                m.d.sync += f.bit_select(at_word, 1).eq(1)
+
+        # -- the reader's side: a word never written this sample reads as zero --------------------------------
+        read_flags = Signal(max(2, words))
+        m.d.comb += read_flags.eq(Cat(*flags).word_select(rsel, max(2, words)))
+        flag_at_read = Signal()
+        m.d.sync += flag_at_read.eq(read_flags.bit_select(self.read.addr, 1))   # (sampled with the address)
+        m.d.comb += [rd.addr.eq(bank_address(self.read.addr, rsel, word_bits)),
+                     self.read.data.eq(Mux(flag_at_read, rd.data, 0))]
+        if self.mask:
+            m.d.comb += self.read.nonzero.eq(read_flags[:words])
+        return m
