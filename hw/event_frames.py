@@ -11,7 +11,8 @@ pulses for an event that set a bit that was 0 (the layer's input count: distinct
 reference counts them); ``dropped`` counts the events outside the sensor or the steps, or out of time
 order, which never write anywhere.
 
-The reader's side is the frame buffer's (:func:`flipspike.hw.buffers.frame_handshake`): a sample starts
+The port takes an event into a register whenever that register is free (its ``ready`` depends on
+nothing the sender drives), then acts on it. The reader's side is the frame buffer's (:func:`flipspike.hw.buffers.frame_handshake`): a sample starts
 once its T frames are in.
 """
 
@@ -61,8 +62,17 @@ class EventFrames(wiring.Component):
         wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
         flags = [Signal(max(2, words), name=f"written{b}") for b in range(T)]
 
-        # -- the event: where it goes, whether it is kept --------------------------------------------------
-        ev = self.events.payload
+        # -- the event, held in a register (the port's ready depends on nothing the sender drives) ---------
+        ev = Signal(event_layout(fmt), name="event")
+        held = Signal()
+        consumed = Signal()
+        m.d.comb += self.events.ready.eq(~held | consumed)
+        with m.If(self.events.valid & self.events.ready):
+            m.d.sync += [ev.eq(self.events.payload), held.eq(1)]
+        with m.Elif(consumed):
+            m.d.sync += held.eq(0)
+
+        # -- where it goes, whether it is kept ------------------------------------------------------------
         shift = (fmt.pool - 1).bit_length()
         h, w = fmt.sensor
         inside = (ev.x < w) & (ev.y < h) & (ev.t < T)
@@ -76,22 +86,23 @@ class EventFrames(wiring.Component):
         commit = Signal()
         count = frame_handshake(m, self.read, T, commit, rsel)
         free = count != T                  # bank wsel is free (banks fill in ring order)
-        valid = self.events.valid & ~writing
-        closing = valid & ev.end
-        drop = valid & ~ev.end & (~inside | (ev.t < wsel))
-        later = valid & ~ev.end & inside & (ev.t > wsel)
-        now = valid & ~ev.end & inside & (ev.t == wsel)
-        m.d.comb += commit.eq(free & (closing | later))
+        idle = ~writing
+        closing = idle & ev.end
+        drop = idle & ~ev.end & (~inside | (ev.t < wsel))
+        later = idle & ~ev.end & inside & (ev.t > wsel)
+        now = idle & ~ev.end & inside & (ev.t == wsel)
+        valid = held
+        m.d.comb += commit.eq(valid & free & (closing | later))
         last_bank = wsel == T - 1
-        m.d.comb += self.events.ready.eq(drop | (closing & free & last_bank) | (now & free))
+        m.d.comb += consumed.eq(valid & (drop | (closing & free & last_bank) | (now & free)))
         with m.If(commit):
             m.d.sync += wsel.eq(Mux(last_bank, 0, wsel + 1))
-        with m.If(drop):
+        with m.If(valid & drop):
             m.d.sync += self.dropped.eq(self.dropped + 1)
 
         # -- read the word, then write it back with the event's bit ------------------------------------------
         m.d.comb += old_port.addr.eq(bank_address(word, wsel, word_bits))
-        with m.If(now & free):
+        with m.If(valid & now & free):
             m.d.sync += [writing.eq(1), at_word.eq(word), at_bank.eq(wsel)]
             if lane_bits:
                 m.d.sync += at_lane.eq(lane)

@@ -26,7 +26,9 @@ CLOCK_NS = 10
 async def stream_samples(dut):
     stimulus = json.loads(open(os.environ["FLIPSPIKE_STIMULUS"]).read())
     ports = stimulus["ports"]
-    bits = ports["pixels"]["bits"]
+    aer = "events" in ports                               # an AER port: words are packed already
+    port = "events" if aer else "pixels"
+    bits = None if aer else ports["pixels"]["bits"]
 
     def counters():
         return decode_counters(dut.counters.value.to_unsigned(), ports)
@@ -34,14 +36,16 @@ async def stream_samples(dut):
     def result():
         return decode_result(dut.result__payload.value.to_unsigned(), ports)
 
+    valid, ready, payload = (getattr(dut, f"{port}__{name}") for name in ("valid", "ready", "payload"))
+
     async def send(words):
         for word in words:
-            while not dut.pixels__ready.value:           # ready changes only on rising edges
+            while not ready.value:                        # ready changes only on rising edges
                 await FallingEdge(dut.clk)
-            dut.pixels__payload.value = pack_word(word, bits)
-            dut.pixels__valid.value = 1
+            payload.value = word if aer else pack_word(word, bits)
+            valid.value = 1
             await FallingEdge(dut.clk)                    # the word was taken at the rising edge between
-        dut.pixels__valid.value = 0
+        valid.value = 0
 
     async def load(writes):
         for addr, data in writes:                         # one word per cycle, while idle
@@ -83,7 +87,7 @@ async def stream_samples(dut):
 
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     dut.rst.value = 1
-    dut.pixels__valid.value = 0
+    valid.value = 0
     dut.load__en.value = 0
     dut.result__ready.value = 1
     await ClockCycles(dut.clk, 3)
@@ -140,6 +144,8 @@ async def stream_samples(dut):
             observed["learn"] = [await learn(update) for update in job["updates"]]
             observed["samples_after"] = await one_at_a_time(job.get("samples_after", []))
         observed["simulated_cycles"] = round((get_sim_time("ns") - start) / CLOCK_NS)
+        if aer:
+            observed["aer_dropped"] = dut.aer_dropped.value.to_unsigned()
         jobs.append(observed)
     with open(os.environ["FLIPSPIKE_OBSERVED"], "w") as f:
         json.dump(jobs, f)

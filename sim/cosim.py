@@ -16,6 +16,7 @@ import numpy as np
 
 from flipspike.hw.verilog import TOP, generate
 from flipspike.ir import NetDesc
+from flipspike.ir.aer import EventFormat, frames_from_events
 from flipspike.ir.cycle_model import layer_cycles, sample_cycles
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
@@ -25,7 +26,7 @@ from flipspike.ir.memory_map import boot_writes, build_shape, load_writes
 from flipspike.sw.integer import run_integer_chunks
 
 from .compare import compare
-from .samples import pixel_words
+from .samples import event_words, pixel_words
 from .waves import write_gtkw
 
 SIMULATORS = ("verilator", "pysim")
@@ -37,7 +38,7 @@ BENCHES = ("auto", "compiled", "cocotb")
 def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str = "verilator",
              build_root: str | Path = "build", template: NetDesc | None = None, target=None,
              bench: str = "auto", primitives: str | None = None, shards: int | None = None,
-             progress: bool = False) -> tuple[dict, dict]:
+             progress: bool = False, aer: EventFormat | None = None) -> tuple[dict, dict]:
     """Run samples through hardware holding ``desc``; returns (observations, timings).
 
     Without ``template`` the hardware is generated from ``desc`` (its memories initialised with its
@@ -45,14 +46,14 @@ def simulate(desc: NetDesc, folds: list[Fold], x: np.ndarray, *, simulator: str 
     the load bus first, so many descriptions of one shape share one build."""
     observed, timings = simulate_jobs([(desc, x)], folds, simulator=simulator, build_root=build_root,
                                       template=template, target=target, bench=bench, primitives=primitives,
-                                      shards=shards, progress=progress)
+                                      shards=shards, progress=progress, aer=aer)
     return observed[0], timings
 
 
 def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, simulator: str = "verilator",
                   build_root: str | Path = "build", template: NetDesc | None = None,
                   target=None, bench: str = "auto", primitives: str | None = None, shards: int | None = None,
-                  progress: bool = False) -> tuple[list[dict], dict]:
+                  progress: bool = False, aer: EventFormat | None = None) -> tuple[list[dict], dict]:
     """Several (description, samples) jobs on one build of ``template`` (default: the first description)."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
@@ -68,14 +69,14 @@ def simulate_jobs(jobs: list[tuple[NetDesc, np.ndarray]], folds: list[Fold], *, 
         loads.append(load_writes(desc, folds))
     return run_hardware(base, folds, [{"loads": load, "samples": x} for (_, x), load in zip(jobs, loads)],
                         simulator=simulator, build_root=build_root, target=target, bench=bench,
-                        primitives=primitives, shards=shards, progress=progress)
+                        primitives=primitives, shards=shards, progress=progress, aer=aer)
 
 
 def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulator: str = "verilator",
                  build_root: str | Path = "build", learn: Learning | None = None,
                  waves: Path | None = None, target=None, bench: str = "auto",
                  primitives: str | None = None, shards: int | None = None,
-                 progress: bool = False) -> tuple[list[dict], dict]:
+                 progress: bool = False, aer: EventFormat | None = None) -> tuple[list[dict], dict]:
     """Run jobs on the hardware built from ``base`` (with a flip unit if ``learn``); one observation each.
 
     A job: {"samples": pixels [N, n_in], "loads": load-bus writes, "stream": bool (default True),
@@ -86,7 +87,10 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     as SB_SPRAM256KA instances with yosys' model of the primitive (:mod:`flipspike.sim.primitives`).
     ``shards``: processes of the compiled bench, each running a contiguous part of the samples (None:
     one per core where there are at least SHARD_MIN samples a core); ``progress``: a progress bar on
-    stderr."""
+    stderr. ``aer``: the build takes events (an AER port, :mod:`flipspike.ir.aer`): each job's samples are
+    event arrays [N, 4] (x, y, p, t), run by the cocotb bench or Amaranth's simulator."""
+    if aer is not None and (target is not None or learn is not None or primitives is not None):
+        raise ConfigError("an AER build is co-simulated alone: no board, no on-chip learning, no vendor primitives")
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}
@@ -106,7 +110,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         start = time.perf_counter()
         observed = [run_pysim(base, folds, job["samples"], loads=job.get("loads", ()), stream=job.get("stream", True),
                               learn=learn, updates=job.get("updates", ()), samples_after=job.get("samples_after", ()),
-                              peek=job.get("peek", ()))
+                              peek=job.get("peek", ()), aer=aer)
                     for job in jobs]
         timings["simulate_s"] = time.perf_counter() - start
         return observed, timings
@@ -114,10 +118,10 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     from .primitives import with_models
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
-    bench = pick_bench(bench, learn is not None or waves is not None)
+    bench = pick_bench(bench, learn is not None or waves is not None or aer is not None)
     build_root = Path(build_root)
     start = time.perf_counter()
-    design = generate(base, folds, build_root / "designs" / "current", learn, vendor=primitives)
+    design = generate(base, folds, build_root / "designs" / "current", learn, vendor=primitives, aer=aer)
     verilog = design.verilog if primitives is None else with_models(design.verilog, primitives)
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -127,7 +131,11 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
         build_dir = build(verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
+    if aer is None:
+        words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
+    else:
+        words = lambda samples: [event_words(np.asarray(s).reshape(-1, 4).tolist(), design.config["ports"])
+                                 for s in samples]
     bench_jobs = [{**job, "samples": words(job["samples"]), "samples_after": words(job.get("samples_after", []))}
                   for job in jobs]
     if bench == "compiled":
@@ -173,22 +181,27 @@ def pick_bench(bench: str, learns_or_traces: bool) -> str:
     if bench == "auto":
         return "cocotb" if learns_or_traces else "compiled"
     if bench == "compiled" and learns_or_traces:
-        raise ConfigError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
+        raise ConfigError("the compiled bench runs inference from pixels only: use bench='cocotb' for learning, "
+                          "waveforms or an AER port")
     return bench
 
 
 def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None = None, *,
           simulator: str = "verilator", build_root: str | Path = "build", hw_desc: NetDesc | None = None,
           template: NetDesc | None = None, target=None, bench: str = "auto", primitives: str | None = None,
-          shards: int | None = None, progress: bool = False) -> dict:
+          shards: int | None = None, progress: bool = False, aer: EventFormat | None = None) -> dict:
     """Co-simulate and compare with the integer reference of ``desc``. The hardware holds ``hw_desc``
     (default ``desc``): a test passes a mutated description there to show that the comparison catches a
     one-LSB difference. ``template``: see :func:`simulate`. ``target``: a board instead of a simulator
-    (see :func:`run_hardware`): the same comparison, against real hardware."""
+    (see :func:`run_hardware`): the same comparison, against real hardware. ``aer``: the build takes
+    events, ``x`` is a list of event arrays [N, 4] per sample, and the reference runs the frames the port's
+    rules make of them (:func:`flipspike.ir.aer.frames_from_events`)."""
     start = time.perf_counter()
     observed, timings = simulate(hw_desc or desc, folds, x, simulator=simulator, build_root=build_root,
                                  template=template, target=target, bench=bench, primitives=primitives,
-                                 shards=shards, progress=progress)
+                                 shards=shards, progress=progress, aer=aer)
+    if aer is not None:
+        x = frames_from_events(x, aer)
     # the reference a chunk at a time (its memory does not grow with the split): its comparison, the cycle
     # model of each sample run alone (as the bench runs them), the per-layer totals and the classes
     diffs, per_sample, ref_cls = [], [], []
@@ -226,7 +239,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         })
     report = {
         "simulator": ("board" if target is not None else
-                      f"verilator, {pick_bench(bench, False)} bench" if simulator == "verilator" else simulator),
+                      f"verilator, {pick_bench(bench, aer is not None)} bench" if simulator == "verilator" else simulator),
         "samples": n,
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],
@@ -242,6 +255,8 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         "timesteps": desc.timesteps,
         "timings": {**timings, "total_s": time.perf_counter() - start},
     }
+    if aer is not None:         # refused events, counted by the port (each sample runs alone and streamed)
+        report["aer_dropped"] = observed.get("aer_dropped")
     if y is not None:
         report["accuracy_hw"] = float(np.mean(np.asarray([o["cls"] for o in samples]) == np.asarray(y)))
         report["accuracy_ref"] = float((np.concatenate(ref_cls) == np.asarray(y)).mean())

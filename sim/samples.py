@@ -28,6 +28,14 @@ def pack_word(pixels, bits: int) -> int:
     return sum(int(p) << (i * bits) for i, p in enumerate(pixels))
 
 
+def event_words(events, ports: dict) -> list[int]:
+    """One sample's events [(x, y, p, t), ...] as flat ``events`` port values, closed by an ``end`` word
+    (field offsets from the port map)."""
+    place = ports["events"]
+    pack = lambda fields: sum(int(v) << place[name][0] for name, v in fields.items())
+    return [pack({"x": x, "y": y, "p": p, "t": t}) for x, y, p, t in events] + [pack({"end": 1})]
+
+
 def pixel_words(pixels, simd: int) -> list[list[int]]:
     """Split one sample's pixels into SIMD-pixel stream words (element i of word k is pixel k*SIMD + i)."""
     pixels = [int(p) for p in pixels]
