@@ -181,7 +181,7 @@ def pick_bench(bench: str, learns_or_traces: bool) -> str:
     if bench == "auto":
         return "cocotb" if learns_or_traces else "compiled"
     if bench == "compiled" and learns_or_traces:
-        raise ConfigError("the compiled bench runs inference from pixels only: use bench='cocotb' for learning, "
+        raise ConfigError("the compiled bench runs inference only, from pixels: use bench='cocotb' for learning, "
                           "waveforms or an AER port")
     return bench
 
