@@ -262,17 +262,27 @@ def _event_split(train, test, binning: Binning, sensor: tuple[int, int], pool: i
                  classes=classes, shape=(h, w, 2), frames=binning.frames or 0)
 
 
-def _dvs_gesture(root: Path, binning: Binning) -> Split:
-    base = root / "DVSGesture"
+def _recorded_splits(base: Path, folders: tuple[str, str], pattern: str, read, label_of, sensor, pool: int,
+                     binning: Binning, missing: tuple[str, str, str]):
+    """(train, test) pairs of (frames, labels) from the recordings matching ``pattern`` in each of ``folders``
+    under ``base``, read by ``read``, labelled by ``label_of(path)``; ``missing``: (dataset name, an example
+    path below the folder, how to fetch it), named where a folder holds none."""
     out = []
-    for folder in ("ibmGestureTrain", "ibmGestureTest"):
-        files = sorted((base / folder).glob("*/*.npy"))
+    for folder in folders:
+        files = sorted((base / folder).glob(pattern))
         if not files:
-            raise _missing("DVS-Gesture", base / folder / "userNN_lighting/K.npy",
-                           "fetch it with tonic.datasets.DVSGesture(save_to=DATA)")
-        out.append((np.stack([binning.frames_of(np.load(f), DVS_SENSOR, DVS_POOL) for f in files]),
-                    np.array([int(f.stem) for f in files], dtype=np.int64)))
-    return _event_split(out[0], out[1], binning, DVS_SENSOR, binning.pool_for(DVS_POOL), 11)
+            raise _missing(missing[0], base / folder / missing[1], missing[2])
+        out.append((np.stack([binning.frames_of(read(f), sensor, pool) for f in files]),
+                    np.array([label_of(f) for f in files], dtype=np.int64)))
+    return out
+
+
+def _dvs_gesture(root: Path, binning: Binning) -> Split:
+    train, test = _recorded_splits(root / "DVSGesture", ("ibmGestureTrain", "ibmGestureTest"), "*/*.npy", np.load,
+                                   lambda f: int(f.stem), DVS_SENSOR, DVS_POOL, binning,
+                                   ("DVS-Gesture", "userNN_lighting/K.npy",
+                                    "fetch it with tonic.datasets.DVSGesture(save_to=DATA)"))
+    return _event_split(train, test, binning, DVS_SENSOR, binning.pool_for(DVS_POOL), 11)
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -299,15 +309,10 @@ def _cifar10_dvs(root: Path, binning: Binning) -> Split:
 def _nmnist(root: Path, binning: Binning) -> Split:
     from .events import NMNIST_SENSOR, read_nmnist
 
-    base = root / "NMNIST"
-    out = []
-    for folder in ("Train", "Test"):
-        files = sorted((base / folder).glob("[0-9]/*.bin"))
-        if not files:
-            raise _missing("N-MNIST", base / folder / "0/00002.bin", "fetch it with tonic.datasets.NMNIST(save_to=DATA)")
-        out.append((np.stack([binning.frames_of(read_nmnist(f), NMNIST_SENSOR, 1) for f in files]),
-                    np.array([int(f.parent.name) for f in files], dtype=np.int64)))
-    return _event_split(out[0], out[1], binning, NMNIST_SENSOR, binning.pool_for(1), 10)
+    train, test = _recorded_splits(root / "NMNIST", ("Train", "Test"), "[0-9]/*.bin", read_nmnist,
+                                   lambda f: int(f.parent.name), NMNIST_SENSOR, 1, binning,
+                                   ("N-MNIST", "0/00002.bin", "fetch it with tonic.datasets.NMNIST(save_to=DATA)"))
+    return _event_split(train, test, binning, NMNIST_SENSOR, binning.pool_for(1), 10)
 
 
 #: Simulated saccades: (still-image dataset, saccade amplitude in pixels, pooling of the sensor).
