@@ -156,13 +156,12 @@ def spike_ram_shape(size: int, pe: int, simd: int, own_pe: int = 0, banks: int =
     ratio = wide // narrow
     if own_pe or wide % narrow or ratio & (ratio - 1):
         return None
-    stride = 1 << max(0, (size // wide - 1).bit_length())
-    return (banks - 1) * stride + size // wide, wide
+    return (banks - 1) * frame_stride(size // wide) + size // wide, wide
 
 
 def frame_stride(words: int) -> int:
-    """Words between a frame buffer's banks: the frame's words rounded up to a power of two, so that a
-    word's address is its bank number above its word number (wiring, no adder)."""
+    """Words between a frame (or spike) buffer's banks: a bank's words rounded up to a power of two, so
+    that a word's address is its bank number above its word number (wiring, no adder)."""
     return 1 << max(0, (words - 1).bit_length())
 
 

@@ -184,3 +184,13 @@ def divisor_fold(rng: np.random.Generator, desc: NetDesc):
     from flipspike.ir import Fold
     from flipspike.ir.folding import divisors
     return [Fold(int(rng.choice(divisors(l.n_in))), int(rng.choice(divisors(l.n_out)))) for l in desc.layers]
+
+
+def assert_reference_is_plain(desc: NetDesc, x, ref) -> None:
+    """``ref`` (the torch reference on ``x``) equals :func:`plain_run` sample by sample: accumulations, and
+    each layer's input and SOP counts."""
+    for n in range(len(x)):
+        want = plain_run(desc, x[n])
+        assert ref.acc[n].tolist() == want["acc"]
+        assert [int(t.in_spikes[n]) for t in ref.layers] == want["in_spikes"]
+        assert [int(t.sops[n]) for t in ref.layers] == want["sops"]

@@ -19,7 +19,7 @@ from flipspike.gen.activity import input_spikes
 from flipspike.sim.cosim import cosim
 from flipspike.sw.integer import run_integer
 
-from helpers import plain_run, random_conv_desc, random_desc, random_pixels
+from helpers import assert_reference_is_plain, random_conv_desc, random_desc, random_pixels
 
 
 def sparse_frames(rng, desc, n, density=0.3):
@@ -44,12 +44,7 @@ def test_reference_computes_the_plain_semantics_of_spike_input(seed, T, bits, co
         desc = random_desc(rng, [10, 6, 3], timesteps=T, input_bits=bits, encoding=encoding)
     desc.input.seed = int(rng.integers(1, 2 ** 32))
     x = sparse_frames(rng, desc, 3, density)
-    ref = run_integer(desc, x)
-    for n in range(len(x)):
-        want = plain_run(desc, x[n])
-        assert ref.acc[n].tolist() == want["acc"]
-        assert [int(t.in_spikes[n]) for t in ref.layers] == want["in_spikes"]
-        assert [int(t.sops[n]) for t in ref.layers] == want["sops"]
+    assert_reference_is_plain(desc, x, run_integer(desc, x))
 
 
 def test_frames_differ_from_direct_encoding():

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from flipspike.ir import Fold
 from flipspike.sw.integer import run_integer
 
-from helpers import plain_run, random_conv_desc, random_desc, random_pixels
+from helpers import assert_reference_is_plain, plain_run, random_conv_desc, random_desc, random_pixels
 
 
 @settings(max_examples=30, deadline=None)
@@ -50,12 +50,7 @@ def test_conv_reference_matches_plain_python(seed, convs, T, k, reset, hw, chann
     except DescriptionError:
         assume(False)                     # the draw shrank the map to nothing
     x = random_pixels(rng, desc, 3)
-    got = run_integer(desc, x)
-    for n in range(len(x)):
-        want = plain_run(desc, x[n])
-        assert got.acc[n].tolist() == want["acc"]
-        assert [int(l.in_spikes[n]) for l in got.layers] == want["in_spikes"]
-        assert [int(l.sops[n]) for l in got.layers] == want["sops"]
+    assert_reference_is_plain(desc, x, run_integer(desc, x))
 
 
 def test_shortcut_adds_the_input_spike_at_the_same_place():
