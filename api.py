@@ -258,6 +258,7 @@ class NirImport:
     convention: str = ""       # how its neurons were read: time step, integration, threshold comparison
     measured: dict | None = None   # with ``data``: samples, classes_changed, totals_changed against the graph
     producer: str = "nir"          # whose rules the neurons were read by (a key of nir_conventions.CONVENTIONS)
+    rewrites: list[str] = field(default_factory=list)   # exact changes of form (counts pooled, spike-count classes)
 
 
 def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac_bits: int | str = "auto",
@@ -289,7 +290,7 @@ def import_nir(path: PathLike, *, pixel_bits: int = 5, pixel_max: int = 16, frac
         desc.meta["measured"] = measured
     if out is not None:
         desc.save(out)
-    return NirImport(desc, report.approximations, report.convention, measured, report.rules.name)
+    return NirImport(desc, report.approximations, report.convention, measured, report.rules.name, report.rewrites)
 
 
 @dataclass

@@ -150,6 +150,8 @@ def _cmd_import(args) -> int:
               f"{m['classes_changed']} classes and {m['totals_changed']} output totals differ"
               + (" (a flipspike graph: its integer leak rounds by design, as its export said)"
                  if m["totals_changed"] and result.producer == "flipspike" else ""))
+    for note in result.rewrites:
+        print(f"  exact: {note}")
     for note in result.approximations or ["nothing approximated: the graph maps exactly"]:
         print(f"  {note}")
     return 0

@@ -42,7 +42,8 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
         dims = (int(np.prod(dims)),)                       # no Flatten node (importers flatten batches with it)
     nodes["input"] = nir.Input(input_type={"input": _chw(dims)})
     prev, shape = "input", dims
-    for i, layer in enumerate(desc.layers):
+    layers = desc.layers[:-1] if counts_spikes(desc) else desc.layers    # an IF/LIF output layer, as imported
+    for i, layer in enumerate(layers):
         scale = 2.0 ** -layer.frac_bits
         row, neuron_params = np.ones(layer.n_out), None
         if layer.kind != "output":
@@ -109,13 +110,22 @@ def to_nir(desc: NetDesc, target: str = "nir", notes: list[str] | None = None):
                                  "importer does not map, and its IF neurons cannot compute")
             edges += [(prev, pool), (pool, thr)]
             prev, shape = thr, layer.output_shape
-    nodes["output"] = nir.Output(output_type={"output": np.array([desc.layers[-1].n_out])})
+    nodes["output"] = nir.Output(output_type={"output": np.array([layers[-1].n_out])})
     edges.append((prev, "output"))
     meta = EXPORT_METADATA | {"timesteps": desc.timesteps, "dt": reader.dt, "integration": reader.integration,
                               "input_shape_hwc": list(desc.input.dims), "input_encoding": desc.input.encoding,
                               "threshold_rule": "v > v_threshold" if reader.strict else "v >= v_threshold",
                               "written_for": target}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
+
+
+def counts_spikes(desc: NetDesc) -> bool:
+    """Whether the network's class is its last spiking layer's spike count: the output layer is the readout
+    an import of an IF/LIF output layer adds (``nir_import._spike_count_readout``: +1 on the diagonal, -1
+    elsewhere, no bias), so the graph ends in that IF/LIF again."""
+    last = desc.layers[-1]
+    return (desc.meta.get("readout") == "spike_count" and len(desc.layers) > 1 and last.n_in == last.n_out
+            and np.array_equal(last.weights, np.eye(last.n_out, dtype=np.uint8)) and not last.bias.any())
 
 
 def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
@@ -125,8 +135,8 @@ def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
     its input gain G (from tau and r, or dt/tau where it ignores r) is divided out of g_j. Thresholds:
     with a hard reset, the midpoint (theta - 1/2) 2**-F, which the integer membrane crosses under v > and
     v >= alike, and which float rounding cannot tip; with a soft reset the reader computes, theta 2**-F
-    itself, what it subtracts (NIR, which has no soft reset, gets (theta - 1) 2**-F and the reset in the
-    node's metadata). Readers that take one threshold per layer get g_j = 1 / threshold_j: v_threshold = 1."""
+    itself, what it subtracts, or under v > (theta - eps) 2**-F, eps = 1/(2(T+1)) (NIR, which has no soft
+    reset, gets that and the reset in the node's metadata). Readers that take one threshold per layer get g_j = 1 / threshold_j: v_threshold = 1."""
     F = layer.frac_bits
     k = layer.leak_shift
     tau = None if k is None else reader.leak(k)
@@ -148,8 +158,11 @@ def _neuron_params(layer: LayerDesc, timesteps: int, reader, notes: list[str]):
     if layer.reset not in reader.resets:
         notes.append(f"{layer.name}: {reader.name}'s importer cannot compute a {layer.reset} reset; its neurons "
                      f"reset by {' or '.join(reader.resets)}")
-    # a soft reset the reader computes: theta (what it subtracts), or theta - 1 under NIR's v >; else the midpoint
-    below = (1.0 if reader.strict else 0.0) if layer.reset == "soft" and "soft" in reader.resets else 0.5
+    # a soft reset the reader computes: theta, what it subtracts; under v > a little less, theta - eps, so that
+    # it fires at theta and subtracts within eps of it; the m <= T spikes' eps add up to less than one LSB, so
+    # the reader's membrane stays within an LSB above flipspike's and fires where it does. Else the midpoint.
+    eps = 1.0 / (2 * (timesteps + 1))
+    below = (eps if reader.strict else 0.0) if layer.reset == "soft" and "soft" in reader.resets else 0.5
     theta = (layer.threshold.astype(np.float64) - below) * 2.0 ** -F
     if reader.uniform_threshold:                        # 1 exactly: theta * (1 / theta) need not be
         return 1.0 / theta / gain, (tau, r, np.ones_like(theta))

@@ -11,6 +11,7 @@ import numpy as np
 
 from flipspike.ir import ConvSpec, InputSpec, LayerDesc, NetDesc
 from flipspike.ir.errors import DescriptionError
+from flipspike.ir.geometry import neuron_shape, pooled
 from flipspike.ir.formats import LEAK_SHIFT_RANGE, divide_by_scale, fixed_point, leak_is_exact
 
 from .nir_conventions import convention_for
@@ -22,9 +23,13 @@ class ImportReport:
     approximations: list[str] = field(default_factory=list)
     convention: str = ""            # how the neurons were read (nir_conventions.Convention.describe)
     rules: object = None            # that Convention itself
+    rewrites: list[str] = field(default_factory=list)   # exact, but not node for layer: what the hardware runs
 
     def note(self, text: str) -> None:
         self.approximations.append(text)
+
+    def rewrite(self, text: str) -> None:
+        self.rewrites.append(text)
 
 
 def _chain(graph) -> list[str]:
@@ -202,6 +207,66 @@ def _reset(name: str, neuron, convention, report: ImportReport) -> str:
     return "hard"
 
 
+def _synapses(name: str, node, shape) -> tuple[np.ndarray, np.ndarray, ConvSpec | None]:
+    """(weight rows [n_out, fan-in] with columns in flipspike's order, bias, ConvSpec or None) of an
+    Affine, Linear or Conv2d node reading a map of ``shape`` (H, W, C) or a vector."""
+    kind = type(node).__name__
+    if kind == "Conv2d":
+        wt = np.asarray(node.weight, dtype=np.float64)
+        if int(np.max(node.dilation)) != 1 or node.groups != 1:
+            raise DescriptionError(f"node {name!r}: dilation and groups must be 1")
+        if isinstance(node.padding, str):
+            raise DescriptionError(f"node {name!r}: give padding as a number, not {node.padding!r}")
+        if len(shape) != 3:
+            raise DescriptionError(f"node {name!r}: a convolution needs an image input")
+        c_out, _, kk, _ = wt.shape
+        conv = ConvSpec(tuple(shape), kk, int(np.max(node.stride)), int(np.max(node.padding)))
+        bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if node.bias is not None else np.zeros(c_out)
+        return wt.transpose(0, 2, 3, 1).reshape(c_out, -1), bias, conv          # (ky, kx, c) columns
+    w = np.asarray(node.weight, dtype=np.float64)
+    bias = np.asarray(node.bias, dtype=np.float64) if kind == "Affine" else np.zeros(w.shape[0])
+    if len(shape) == 3:                                                # columns in NIR's C, H, W order -> HWC
+        hwc = np.empty_like(w)
+        hwc[:, _chw_columns(shape)] = w
+        w = hwc
+    return w, bias, None
+
+
+def _unpool(name: str, bits: np.ndarray, conv: ConvSpec | None, raw: tuple, p: int,
+            report: ImportReport) -> tuple[np.ndarray, ConvSpec | None]:
+    """A layer that reads SumPool2d(p)'s spike counts, as one that reads the spikes themselves: a weight
+    times a window's count is that weight on each of its p*p spikes, so a k x k convolution (stride s,
+    padding q) over the pooled map is a kp x kp one (stride sp, padding qp) over the spikes, each weight
+    repeated over a p x p block, and a dense layer's column repeats over its window. Exact; the fan-in,
+    and the synaptic operations, grow p*p times (announced)."""
+    h, w, c = raw
+    if conv is not None:
+        k = conv.kernel
+        kernel = bits.reshape(-1, k, k, c).repeat(p, axis=1).repeat(p, axis=2)
+        wide = ConvSpec(tuple(raw), k * p, conv.stride * p, conv.padding * p)
+        report.rewrite(f"{name}: reads SumPool2d({p})'s spike counts; computed exactly as a {k * p}x{k * p} "
+                    f"convolution, stride {conv.stride * p}, padding {conv.padding * p}, over the spikes "
+                    f"({p * p}x the synaptic operations)")
+        return kernel.reshape(len(bits), -1), wide
+    wp = w // p
+    yy, xx, cc = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+    column = ((yy // p) * wp + xx // p) * c + cc                     # each spike's window, pooled HWC
+    report.rewrite(f"{name}: reads SumPool2d({p})'s spike counts; computed exactly over the {h}x{w}x{c} spikes, "
+                f"each weight repeated over its {p}x{p} window ({p * p}x the synaptic operations)")
+    return bits[:, column.reshape(-1)], None
+
+
+def _spike_count_readout(name: str, n: int, report: ImportReport) -> LayerDesc:
+    """An output layer that makes an IF/LIF output layer's spike counts the class. Its weights are +1 from
+    neuron j to output j and -1 from every other, so output j accumulates 2 c_j - N over the T steps
+    (c_j: neuron j's spikes, N: all of the layer's): the same argmax (and ties) as the counts, which
+    are (output + N) / 2. flipspike's weights cannot be 0, hence -1 off the diagonal."""
+    report.rewrite(f"{name}: the class is this layer's spike count; an output layer reads it ({n}x{n}, "
+                   "+1 on the diagonal, -1 elsewhere: output j = 2 * count j - all the layer's spikes, the same "
+                   "argmax)")
+    return LayerDesc(f"{name}_count", "output", np.eye(n, dtype=np.uint8), np.zeros(n, dtype=np.int64), None, 0)
+
+
 def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "auto", timesteps: int | None = None,
              producer: str | None = None, dt: float | None = None, integration: str | None = None,
              encoding: str | None = None) -> tuple[NetDesc, ImportReport]:
@@ -224,6 +289,8 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
     if len(in_dims) == 1 and image is not None and len(image) == 3 and int(np.prod(image)) == in_dims[0]:
         shape = in_shape = tuple(int(d) for d in image)
     layers: list[LayerDesc] = []
+    readout = "accumulate"               # the class: the last layer's output summed over time (or spike counts)
+    summed = None                        # the pool of a SumPool2d whose spike counts the next layer reads
     k = 1
     while k < len(nodes):
         name, node = nodes[k]
@@ -244,30 +311,13 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
                                    "network's modules")
         if kind not in ("Affine", "Linear", "Conv2d"):
             raise DescriptionError(f"node {name!r} ({kind}) is not supported here; flipspike imports chains of "
-                                   "Affine/Linear/Conv2d -> LIF/IF [-> SumPool2d -> Threshold] [-> Flatten] "
-                                   "ending in Affine/Linear -> Output")
-        conv = None
-        if kind == "Conv2d":
-            wt = np.asarray(node.weight, dtype=np.float64)
-            if int(np.max(node.dilation)) != 1 or node.groups != 1:
-                raise DescriptionError(f"node {name!r}: dilation and groups must be 1")
-            if isinstance(node.padding, str):
-                raise DescriptionError(f"node {name!r}: give padding as a number, not {node.padding!r}")
-            stride, pad = int(np.max(node.stride)), int(np.max(node.padding))
-            if len(shape) != 3:
-                raise DescriptionError(f"node {name!r}: a convolution needs an image input")
-            c_out, c_in, kk, _ = wt.shape
-            conv = ConvSpec(tuple(shape), kk, stride, pad)
-            w = wt.transpose(0, 2, 3, 1).reshape(c_out, -1)          # (ky, kx, c) columns
-            bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if node.bias is not None else np.zeros(c_out)
-        else:
-            w = np.asarray(node.weight, dtype=np.float64)
-            bias = np.asarray(node.bias, dtype=np.float64) if kind == "Affine" else np.zeros(w.shape[0])
-            if len(shape) == 3:                                      # columns in NIR's C, H, W order -> HWC
-                hwc = np.empty_like(w)
-                hwc[:, _chw_columns(shape)] = w
-                w = hwc
+                                   "Affine/Linear/Conv2d -> LIF/IF [-> SumPool2d [-> Threshold]] [-> Flatten] "
+                                   "ending in Affine/Linear [-> LIF/IF] -> Output")
+        w, bias, conv = _synapses(name, node, shape)
         bits, s = _binarize(name, w, report)
+        if summed is not None:                                       # a SumPool2d's counts feed this layer
+            bits, conv = _unpool(name, bits, conv, layers[-1].output_shape, summed, report)
+            summed = None
         nxt = nodes[k + 1] if k + 1 < len(nodes) else (None, None)
         nkind = type(nxt[1]).__name__
         if nkind == "Output":                                        # the output layer
@@ -315,19 +365,43 @@ def from_nir(graph, *, pixel_bits: int, pixel_max: int, frac_bits: int | str = "
             sp = nodes[k_next][1]
             thr = nodes[k_next + 1] if k_next + 1 < len(nodes) else (None, None)
             p = int(np.max(sp.kernel_size))
-            if not _or_pool(thr[1], convention) or int(np.max(sp.stride)) != p or int(np.max(sp.padding)) != 0:
-                raise DescriptionError(f"node {nodes[k_next][0]!r}: only SumPool2d(P, stride P, no padding) followed "
-                                       "by Threshold in (0, 1], or by an IF/LIF neuron that fires on one spike and "
-                                       "resets to 0 (OR-pooling of spikes), is supported: flipspike's layers take "
-                                       "0/1 spikes, not counts")
-            pool, k_next = p, k_next + 2
+            if int(np.max(sp.stride)) != p or int(np.max(sp.padding)) != 0:
+                raise DescriptionError(f"node {nodes[k_next][0]!r}: only SumPool2d(P, stride P, no padding) is "
+                                       "supported (non-overlapping windows)")
+            if conv is None:
+                raise DescriptionError(f"node {nodes[k_next][0]!r}: a SumPool2d needs a convolution's output map")
+            if _or_pool(thr[1], convention):                         # OR-pooling: the layer pools its spikes
+                pool, k_next = p, k_next + 2
+            elif type(thr[1]).__name__ in ("Conv2d", "Affine", "Linear", "Flatten") or thr[1] is None:
+                summed, k_next = p, k_next + 1                       # counts: the next layer reads them
+                h, w_, _ = neuron_shape(conv, bits.shape[0], 1)
+                if (h % p or w_ % p) and (thr[1] is None or type(thr[1]).__name__ != "Conv2d"
+                                          or int(np.max(thr[1].padding)) > 0):
+                    raise DescriptionError(f"node {nodes[k_next - 1][0]!r}: SumPool2d({p}) of a {h}x{w_} map drops "
+                                           "its last rows or columns, which flipspike can fold into the next layer "
+                                           "only when that is a convolution without padding; make the map a "
+                                           f"multiple of {p}")
+            else:
+                raise DescriptionError(f"node {nodes[k_next][0]!r}: a SumPool2d must feed a Conv2d, Affine or "
+                                       "Flatten (its spike counts) or a Threshold in (0, 1] / an IF or LIF that "
+                                       "fires on one spike and resets to 0 (OR-pooling)")
         layer = LayerDesc(name, "lif", bits, b_int, threshold, F, k_shift, reset, conv=conv, pool=pool)
         layers.append(layer)
-        shape = layer.output_shape
+        shape = layer.output_shape if summed is None else pooled(layer.output_shape, summed)
         k = k_next
+        if k < len(nodes) and type(nodes[k][1]).__name__ == "Output":   # an IF/LIF output: its spikes count
+            if conv is not None or summed is not None:
+                raise DescriptionError(f"node {nxt[0]!r}: a spiking output layer must be dense (its neurons "
+                                       "are the classes)")
+            layers.append(_spike_count_readout(nxt[0], layer.n_out, report))
+            readout = "spike_count"
+    if summed is not None:
+        raise DescriptionError("the graph ends in a SumPool2d; flipspike's last layer is an Affine/Linear or an "
+                               "IF/LIF")
     desc = NetDesc(T, InputSpec(int(np.prod(in_dims)), pixel_bits, pixel_max, in_shape if len(in_shape) == 3 else None,
                                 encoding), layers, meta={"source": "nir", "convention": report.convention,
-                                    "approximations": report.approximations})
+                                    "approximations": report.approximations, "rewrites": report.rewrites,
+                                    "readout": readout})
     return desc.assign_widths().validate(), report
 
 

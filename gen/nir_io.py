@@ -8,7 +8,7 @@ folded BatchNorm is in the bias and threshold, values are the fixed-point intege
 
     dense / conv layer  ->  Affine (weight +-1, bias c * 2**-F) or Conv2d (+-1 kernels, bias)
     LIF neuron          ->  LIF(tau = 2**k, r = tau, v_leak = 0, v_threshold = (theta - 1/2) * 2**-F, v_reset = 0)
-                            (IF when there is no leak; soft reset: v_threshold = (theta - 1) * 2**-F, v_reset
+                            (IF when there is no leak; soft reset: v_threshold = (theta - eps) * 2**-F, v_reset
                             omitted, metadata reset="subtract")
     OR max-pooling      ->  SumPool2d(P, stride P) + Threshold(0.5)   (exact for 0/1 spikes; for a library's
                             importer, which maps no Threshold: + LIF that fires on one spike and resets to 0)

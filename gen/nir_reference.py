@@ -1,7 +1,7 @@
 """A NIR graph's meaning in floats: what the producing library computes, independent of flipspike's integers.
 
 ``run_graph(graph, convention, x, T)`` steps a chain-shaped graph (Input, Affine/Linear, Conv2d, LIF/IF,
-SumPool2d -> Threshold, Flatten, Output) T times with direct input, by the library's rules
+SumPool2d [-> Threshold], Flatten, Output) T times, on an image or a frame per step, by the library's rules
 (:class:`flipspike.gen.nir_conventions.Convention`: time step, Euler or exact, v > or >= threshold,
 reset), in float64 numpy, and returns each sample's output summed over time. It shares no code with the
 import (``nir_io.from_nir``) or the integer reference: it is what an import is measured against
@@ -122,7 +122,8 @@ def _neuron_step(name, node, kind, drive, conv: Convention, state) -> np.ndarray
 def measure_import(graph, convention: Convention, desc, x_hwc: np.ndarray, in_dims: tuple[int, ...]) -> dict:
     """The import against the graph's meaning on ``x_hwc`` ([N, n_in] pixel values, or [N, T * n_in] frames,
     flipspike's HWC order):
-    samples whose class differs, and samples with an output total that differs."""
+    samples whose class differs, and samples with an output total that differs (an IF/LIF output layer's
+    totals are its spike counts)."""
     from flipspike.sw.integer import run_integer
     ref = run_integer(desc, x_hwc)
     x = np.asarray(x_hwc)
@@ -132,9 +133,12 @@ def measure_import(graph, convention: Convention, desc, x_hwc: np.ndarray, in_di
         steps = desc.timesteps if frames else 1
         x = x.reshape(len(x), steps, h, w, c).transpose(0, 1, 4, 2, 3).reshape(len(x), -1)
     totals = run_graph(graph, convention, x, desc.timesteps, in_dims, frames)
-    last = [n for n in _order(graph) if type(graph.nodes[n]).__name__ in ("Affine", "Linear")][-1]
-    scale = float(np.abs(_arr(graph.nodes[last].weight)).mean())
-    acc = ref.acc.numpy() * scale * 2.0 ** -desc.layers[-1].frac_bits
+    if desc.meta.get("readout") == "spike_count":           # an IF/LIF output layer: its spikes per neuron
+        got = ref.layers[-2].spikes.sum(0).reshape(len(x), -1).numpy().astype(np.float64)
+    else:
+        last = [n for n in _order(graph) if type(graph.nodes[n]).__name__ in ("Affine", "Linear")][-1]
+        scale = float(np.abs(_arr(graph.nodes[last].weight)).mean())
+        got = ref.acc.numpy() * scale * 2.0 ** -desc.layers[-1].frac_bits
     classes = int((totals.argmax(1) != ref.cls.numpy()).sum())
-    totals_changed = int((~np.isclose(acc, totals, rtol=1e-9, atol=1e-9)).any(1).sum())
+    totals_changed = int((~np.isclose(got, totals, rtol=1e-9, atol=1e-9)).any(1).sum())
     return {"samples": len(x), "classes_changed": classes, "totals_changed": totals_changed}

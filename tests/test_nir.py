@@ -33,7 +33,7 @@ def test_round_trip_of_the_trained_network(digits_run, digits_desc, tmp_path, ca
 
 
 @pytest.mark.parametrize("make", [
-    lambda: random_desc(np.random.default_rng(0), [8, 6, 6, 4], timesteps=3, frac_bits=3, reset="soft", leak_shift=None),
+    lambda: random_desc(np.random.default_rng(0), [8, 6, 6, 4], timesteps=6, frac_bits=3, reset="soft", leak_shift=None),
     lambda: random_conv_desc(np.random.default_rng(1), (6, 6, 2), [{"channels": 4, "kernel": 3, "padding": 1, "pool": 2},
                                                               {"channels": 3, "kernel": 3}], 3, timesteps=2, frac_bits=3),
 ])
@@ -44,6 +44,14 @@ def test_round_trip_of_random_networks(make, tmp_path):
                             frac_bits=3)
     assert report.approximations == []
     _same(desc, back)
+    # and what the graph means to NIR, simulated in floats (a soft reset subtracts its v_threshold): the network
+    from flipspike.gen.nir_conventions import CONVENTIONS
+    from flipspike.gen.nir_reference import measure_import
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, desc.input.max_value + 1, (200, desc.input.size))
+    dims = (desc.input.dims[2], *desc.input.dims[:2]) if len(desc.input.dims) == 3 else desc.input.dims
+    m = measure_import(nir.read(tmp_path / "x.nir"), CONVENTIONS["flipspike"], desc, x, dims)
+    assert m["totals_changed"] == 0 and m["classes_changed"] == 0
 
 
 @pytest.mark.parametrize("target", ["snntorch", "norse", "spikingjelly", "sinabs"])

@@ -215,6 +215,46 @@ def test_sinabs_conv(tmp_path):
     _check(graph, "sinabs", forward, x, w2, tmp_path)
 
 
+def test_sinabs_nmnist_shape(tmp_path):
+    """The NIR paper's N-MNIST CNN in shape, as Sinabs writes it for Speck: event frames into a 5x5 stride-2
+    padded convolution, IAF neurons (per-neuron thresholds, subtractive reset), SumPool2d counts into the
+    next convolution and, after Flatten, into a Linear with biases, and an IAF output layer whose class is
+    its spike count. Imported unedited: every output neuron's spike count equals Sinabs' own forward pass."""
+    sinabs = pytest.importorskip("sinabs")
+    import sinabs.layers as sl
+    from sinabs.activation import SingleSpike
+    rng = np.random.default_rng(21)
+    side, n = 18, 60
+    x = (rng.random((n, T, 2, side, side)) < 0.3).astype(np.float32)
+
+    def conv(c_in, c_out, k, stride, pad):
+        layer = torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, bias=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(np.where(rng.random(layer.weight.shape) < 0.5, -0.5, 0.5)))
+        return layer
+
+    def iaf(theta):
+        return sl.IAFSqueeze(spike_threshold=torch.tensor(theta), spike_fn=SingleSpike, batch_size=1)
+
+    w3, b3 = np.where(rng.random((8, 16)) < 0.5, -0.5, 0.5), rng.integers(-2, 3, 8) / 2
+    w4, b4 = np.where(rng.random((CLASSES, 8)) < 0.5, -0.5, 0.5), rng.integers(-2, 3, CLASSES) / 2
+    neurons = [iaf(1.0), iaf(1.5), iaf(1.0), iaf(0.5)]
+    net = torch.nn.Sequential(conv(2, 4, 5, 2, 1), neurons[0], sl.SumPool2d(2), conv(4, 4, 3, 1, 1), neurons[1],
+                              sl.SumPool2d(2), torch.nn.Flatten(), _linear(w3.astype(np.float32), b3.astype(np.float32)),
+                              neurons[2], _linear(w4.astype(np.float32), b4.astype(np.float32)), neurons[3])
+    graph = sinabs.to_nir(net, torch.zeros(T, 2, side, side))
+    for neuron in neurons:
+        neuron.batch_size = n
+        neuron.reset_states()
+    with torch.no_grad():
+        counts = net(torch.from_numpy(x).flatten(0, 1)).reshape(n, T, -1).sum(1).numpy()
+    desc, report = from_nir(graph, pixel_bits=1, pixel_max=1, timesteps=T, producer="sinabs", encoding="frames")
+    assert report.approximations == [] and len(report.rewrites) == 3
+    ref = run_integer(desc, x.transpose(0, 1, 3, 4, 2).reshape(n, -1).astype(np.int64))   # NTCHW -> T frames HWC
+    assert counts.sum() > 0 and (counts != counts[:, :1]).any()
+    assert np.array_equal(ref.layers[3].spikes.sum(0).numpy(), counts)
+    assert np.array_equal(ref.cls.numpy(), counts.argmax(1))
+
 def test_spikingjelly_conv(tmp_path):
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based import functional, neuron
