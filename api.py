@@ -187,13 +187,20 @@ def _planned(net, fold) -> Plan:
 
 # -- gen: Verilog, synthesis, bitstreams, NIR --------------------------------------------------------------
 def generate(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] = "auto", *,
-             learn: Learning | None = None):
+             learn: Learning | None = None, aer: int | None = None):
     """Verilog, the lint waiver file and config.json in directory ``out`` (written whole, or not at all);
-    returns the :class:`flipspike.hw.verilog.Design`."""
+    returns the :class:`flipspike.hw.verilog.Design`. ``aer``: the input is an AER port instead of the
+    frame stream, for a sensor ``aer`` times the frames' height and width (a power of two:
+    :class:`flipspike.ir.aer.EventFormat`)."""
     from flipspike.hw.verilog import generate as generate_design
 
     p = _planned(net, fold)
-    return generate_design(p.desc, p.folds, out, learn)
+    return generate_design(p.desc, p.folds, out, learn, aer=_event_format(p.desc, aer))
+
+
+def _event_format(desc: NetDesc, pool: int | None):
+    from flipspike.ir.aer import EventFormat
+    return None if pool is None else EventFormat.of(desc, pool)
 
 
 def lint(design_dir: PathLike):
@@ -364,21 +371,29 @@ def cosim(net: Plan | NetDesc | PathLike, x: np.ndarray | None = None, y: np.nda
           fold: str | list[Fold] = "auto", samples: int | str = "all", dataset: str | None = None,
           data_dir: PathLike | None = None, simulator: str = "verilator", bench: str = "auto",
           build_dir: PathLike = "build", target=None, primitives: str | None = None, shards: int | None = None,
-          progress: bool = False) -> CosimResult:
+          progress: bool = False, aer: int | None = None, aer_seed: int = 0) -> CosimResult:
     """Run the generated hardware on ``x`` (pixel values [N, n_in]; default: the first ``samples`` test
     images of ``dataset``, by default the description's) and compare it, sample by sample and bit by
     bit, with the integer reference, and its cycle counters with the cycle model. ``target``: a board
     (:class:`flipspike.host.driver.Board`) instead of a simulator. ``primitives="ice40"``: simulate the
     board build's netlist (SPRAM weights as SB_SPRAM256KA, yosys' model of it). ``shards``: compiled-bench
-    processes (None: one per core for large splits); ``progress``: a progress bar on stderr."""
+    processes (None: one per core for large splits); ``progress``: a progress bar on stderr. ``aer``: the
+    build takes events through an AER port (sensor pixels per frame pixel, see :func:`generate`); ``x`` is
+    then a list of event arrays [n, 4] (x, y, p, t) per sample, or frames, which become the events that
+    make them (:func:`flipspike.ir.aer.events_from_frames`, seeded by ``aer_seed``)."""
     from flipspike.gen.energy import energy_estimate
     from flipspike.sim.cosim import cosim as run_cosim
 
     p = _planned(net, fold)
     if x is None:
         x, y = test_split(p.desc, samples, dataset, data_dir)
+    fmt = _event_format(p.desc, aer)
+    if fmt is not None and isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == p.desc.input.elements(
+            p.desc.timesteps):
+        from flipspike.ir.aer import events_from_frames
+        x = events_from_frames(x, fmt, aer_seed)
     report = run_cosim(p.desc, p.folds, x, y, simulator=simulator, build_root=build_dir, target=target, bench=bench,
-                       primitives=primitives, shards=shards, progress=progress)
+                       primitives=primitives, shards=shards, progress=progress, aer=fmt)
     n = report["samples"]
     report["energy"] = energy_estimate(p.desc, [layer["sops_measured"] / n for layer in report["layers"]])
     return CosimResult(report)

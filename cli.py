@@ -229,7 +229,7 @@ def _cmd_generate(args) -> int:
     from flipspike.gen.report import cycle_plan_table
 
     plan = _plan(args, fs.load(args.net))
-    design = fs.generate(plan, args.out)
+    design = fs.generate(plan, args.out, aer=args.aer)
     print(cycle_plan_table(plan.cycles, plan.desc.timesteps))
     print(estimate_table(plan.estimate))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
@@ -252,6 +252,9 @@ def _cmd_cosim(args) -> int:
     if args.bench == "compiled" and (args.waves or args.learn):
         raise FlipspikeError(f"--bench compiled runs inference only; {'--waves' if args.waves else '--learn'} runs "
                              "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
+    if args.aer is not None and (args.waves or args.learn or args.port):
+        raise FlipspikeError("--aer co-simulates the AER port for inference, under a simulator: drop --waves, "
+                             "--learn and --port (boards take frames over the host link)")
     desc = fs.load(args.net)
     plan = _plan(args, desc)
     if args.waves:
@@ -270,7 +273,7 @@ def _cmd_cosim(args) -> int:
         else:
             result = fs.cosim(plan, x, y, simulator=args.simulator, build_dir=args.build_dir, target=target,
                               bench=args.bench, primitives=args.primitives, shards=args.shards,
-                              progress=sys.stderr.isatty() and not args.no_progress)
+                              progress=sys.stderr.isatty() and not args.no_progress, aer=args.aer)
             report, ok = result.as_dict(), result.ok
             print(cosim_table(report))
             if result.cycle_model_mismatches:
@@ -523,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pick the folding: the fastest balanced one whose estimated LUT4 count fits")
     g.add_argument("--data-dir", default=None, help="where the description's dataset is stored (event planning "
                    "reads 100 of its training images)")
+    _aer_option(g, "the input is an AER port ({x, y, p, t, end} words) that fills the spike frames on chip")
     g.set_defaults(func=_cmd_generate)
 
     lt = sub.add_parser("lint", help="verilator --lint-only -Wall on a generated design directory")
@@ -555,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--port", default=None, help="run on a board built by `flipspike build` at this serial port "
                    "(e.g. /dev/ttyUSB1), or 'sim' for the serial co-simulation of the board top")
     c.add_argument("--baud", type=int, default=1_000_000, help="with --port: the board's UART bit rate")
+    _aer_option(c, "co-simulate the AER port: each test sample's frames sent as the events that make them "
+                   "(within a step in a random order, at a random sensor pixel of each frame pixel)")
     lg = _learning_options(c, "on-chip learning (flip unit on the output layer)")
     lg.add_argument("--updates", type=int, default=0, help="learning steps (default: one per training sample)")
     lg.add_argument("--learn-source", choices=["onchip", "labels", "random"], default="onchip",
@@ -566,6 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_cmd_cosim)
     return p
+
+
+def _aer_option(parser, what: str) -> None:
+    parser.add_argument("--aer", type=int, nargs="?", const=1, default=None, metavar="POOL",
+                        help=f"{what}; POOL: sensor pixels per frame pixel along each axis, a power of two "
+                             "(default 1). Needs frame input of 1-bit values and [H, W, 2] frames")
 
 
 def cli_reference() -> str:

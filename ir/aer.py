@@ -76,3 +76,23 @@ def frames_from_events(samples: list[np.ndarray], fmt: EventFormat) -> np.ndarra
         ev = np.asarray(events, dtype=np.int64).reshape(-1, 4)[accepted(events, fmt)]
         out[n, ev[:, 3], ev[:, 1] // fmt.pool, ev[:, 0] // fmt.pool, ev[:, 2]] = 1
     return out.reshape(len(samples), -1)
+
+
+def events_from_frames(frames: np.ndarray, fmt: EventFormat, seed: int = 0) -> list[np.ndarray]:
+    """Events that make ``frames`` ([N, T * H * W * 2] of 0/1, frame-major, HWC): for each 1, one event at a
+    sensor pixel drawn in its pool window, steps in order and, within a step, in a random order (as a
+    sensor emits them), seeded. ``frames_from_events`` of them gives ``frames`` back. The events of a
+    recording binned into steps on the host (``sw.events``) are what a sensor sends; these are what an
+    AER co-simulation sends where the data are frames."""
+    x = np.asarray(frames).reshape(len(frames), fmt.timesteps, fmt.height, fmt.width, 2)
+    if ((x != 0) & (x != 1)).any():
+        raise ConfigError("an AER port fills 0/1 frames; these frames hold counts (bin the events with "
+                          "--pixel-bits 1, or feed the frames over the pixel port)")
+    rng = np.random.default_rng(seed)
+    out = []
+    for sample in x:
+        t, y, xx, p = np.nonzero(sample)
+        order = np.lexsort((rng.random(len(t)), t))            # by step, shuffled within one
+        dy, dx = rng.integers(0, fmt.pool, (2, len(t)))
+        out.append(np.stack([xx * fmt.pool + dx, y * fmt.pool + dy, p, t], axis=1)[order].astype(np.int64))
+    return out

@@ -24,7 +24,8 @@ CLOCK_NS = 10
 
 @cocotb.test()
 async def stream_samples(dut):
-    stimulus = json.loads(open(os.environ["FLIPSPIKE_STIMULUS"]).read())
+    with open(os.environ["FLIPSPIKE_STIMULUS"]) as f:
+        stimulus = json.load(f)
     ports = stimulus["ports"]
     aer = "events" in ports                               # an AER port: words are packed already
     port = "events" if aer else "pixels"

@@ -88,7 +88,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     ``shards``: processes of the compiled bench, each running a contiguous part of the samples (None:
     one per core where there are at least SHARD_MIN samples a core); ``progress``: a progress bar on
     stderr. ``aer``: the build takes events (an AER port, :mod:`flipspike.ir.aer`): each job's samples are
-    event arrays [N, 4] (x, y, p, t), run by the cocotb bench or Amaranth's simulator."""
+    event arrays [N, 4] (x, y, p, t)."""
     if aer is not None and (target is not None or learn is not None or primitives is not None):
         raise ConfigError("an AER build is co-simulated alone: no board, no on-chip learning, no vendor primitives")
     if simulator not in SIMULATORS:
@@ -118,7 +118,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     from .primitives import with_models
     from .verilator import build, find_verilator, run_bench
     find_verilator()                                    # fail early, with the fix, if it is missing
-    bench = pick_bench(bench, learn is not None or waves is not None or aer is not None)
+    bench = pick_bench(bench, learn is not None or waves is not None)
     build_root = Path(build_root)
     start = time.perf_counter()
     design = generate(base, folds, build_root / "designs" / "current", learn, vendor=primitives, aer=aer)
@@ -126,7 +126,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     timings["generate_s"] = time.perf_counter() - start
     start = time.perf_counter()
     if bench == "compiled":
-        program = build_fast(verilog, design.waivers, TOP, build_root / "verilator")
+        program = build_fast(verilog, design.waivers, TOP, build_root / "verilator", aer=aer is not None)
     else:
         build_dir = build(verilog, design.waivers, TOP, build_root / "verilator", trace=waves is not None)
     timings["build_s"] = time.perf_counter() - start
@@ -181,8 +181,7 @@ def pick_bench(bench: str, learns_or_traces: bool) -> str:
     if bench == "auto":
         return "cocotb" if learns_or_traces else "compiled"
     if bench == "compiled" and learns_or_traces:
-        raise ConfigError("the compiled bench runs inference only, from pixels: use bench='cocotb' for learning, "
-                          "waveforms or an AER port")
+        raise ConfigError("the compiled bench runs inference only: use bench='cocotb' for learning or waveforms")
     return bench
 
 
@@ -239,7 +238,7 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
         })
     report = {
         "simulator": ("board" if target is not None else
-                      f"verilator, {pick_bench(bench, aer is not None)} bench" if simulator == "verilator" else simulator),
+                      f"verilator, {pick_bench(bench, False)} bench" if simulator == "verilator" else simulator),
         "samples": n,
         "mismatches": len({d["sample"] for d in diffs}),
         "mismatch_details": diffs[:20],

@@ -27,10 +27,15 @@ PROGRAM = "fast_bench"
 MAKE_FLAGS = ["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]
 
 
-def build_fast(verilog: Path, waivers: Path, top: str, build_root: Path, *, jobs: int = 2) -> Path:
-    """Build (or reuse) the compiled bench for ``verilog``; returns the program's path."""
+def build_fast(verilog: Path, waivers: Path, top: str, build_root: Path, *, jobs: int = 2,
+               aer: bool = False) -> Path:
+    """Build (or reuse) the compiled bench for ``verilog`` (``aer``: a build whose input is the AER port);
+    returns the program's path."""
     bench = BENCH_SOURCE.read_text()
-    header = f'#include "V{top}.h"\n#define TOP_CLASS V{top}\n#define MONITOR_LATENCY {MONITOR_LATENCY}\n'
+    port = "events" if aer else "pixels"
+    header = (f'#include "V{top}.h"\n#define TOP_CLASS V{top}\n#define MONITOR_LATENCY {MONITOR_LATENCY}\n'
+              + "".join(f"#define IN_{name.upper()} {port}___05F{name}\n" for name in ("payload", "valid", "ready"))
+              + ("#define AER 1\n" if aer else ""))
     key = content_key(verilog.read_text(), waivers.read_text(), bench, header, " ".join(BUILD_FLAGS + MAKE_FLAGS))
     env = _env_with_verilator()
 
@@ -53,8 +58,8 @@ def build_fast(verilog: Path, waivers: Path, top: str, build_root: Path, *, jobs
 
 
 def encode_jobs(jobs: list[dict], ports: dict) -> str:
-    """The stdin of the compiled bench (see fast_bench.cpp)."""
-    bits = ports["pixels"]["bits"]
+    """The stdin of the compiled bench (see fast_bench.cpp). AER words come packed (``samples.event_words``)."""
+    bits = None if "events" in ports else ports["pixels"]["bits"]
     out = [f"{len(jobs):x}"]
     for job in jobs:
         loads = list(job.get("loads", ()))
@@ -62,7 +67,7 @@ def encode_jobs(jobs: list[dict], ports: dict) -> str:
         out.extend(f"{int(a):x} {int(d):x}" for a, d in loads)
         out.append(f"{len(job['samples']):x}")
         for words in job["samples"]:
-            out.append(f"{len(words):x} " + " ".join(f"{pack_word(w, bits):x}" for w in words))
+            out.append(f"{len(words):x} " + " ".join(f"{w if bits is None else pack_word(w, bits):x}" for w in words))
         peek = list(job.get("peek", ()))
         out.append(f"{len(peek):x}")
         out.extend(f"{int(a):x}" for a in peek)
@@ -90,6 +95,8 @@ def decode_observations(text: str, ports: dict) -> list[dict]:
             pairs = list(zip(fields[1::2], fields[2::2]))
             jobs[-1]["stream"] = stream_summary([decode_result(int(p, 16), ports) for p, _ in pairs],
                                                 [float(a) for _, a in pairs])
+        elif kind == "dropped":
+            jobs[-1]["aer_dropped"] = int(fields[0], 16)
         elif kind == "cycles":
             jobs[-1]["simulated_cycles"] = int(fields[0])
     return jobs
@@ -177,6 +184,8 @@ def merge_observations(parts: list[dict]) -> dict:
         return parts[0]
     merged = {"samples": [s for p in parts for s in p["samples"]],
               "simulated_cycles": sum(p["simulated_cycles"] for p in parts)}
+    if "aer_dropped" in parts[0]:                           # each process's port counted its own samples' events
+        merged["aer_dropped"] = sum(p["aer_dropped"] for p in parts)
     streams = [p["stream"] for p in parts if p.get("stream") is not None]
     if streams:
         spans = [(st["cycles_per_inference"] * (len(st["results"]) - 1), len(st["results"]) - 1)

@@ -4,7 +4,7 @@
 // stdin (whitespace-separated tokens, values in hexadecimal):
 //   J                                   jobs, then per job:
 //   L  (addr data) x L                  load-bus writes, one per cycle
-//   S  (W word x W) x S                 samples: pixel stream words
+//   S  (W word x W) x S                 samples: input stream words (pixels, or AER event words)
 //   P  addr x P                         monitor reads
 //   B                                   1: also stream the samples back to back
 // stdout, per job (fields decoded in Python, see fast.py):
@@ -13,8 +13,11 @@
 //   peek <data> ...
 //   streamed <n>                                                               (progress, every 16 results)
 //   stream <results> (<payload> <arrival cycle>) x results
+//   dropped <events>                                                           (an AER build: its counter)
 //   cycles <simulated cycles>
 //
+// fast_top.h names the input stream (IN_PAYLOAD, IN_VALID, IN_READY: the pixel port, or the AER port's,
+// which defines AER).
 // Timing matches the cocotb bench edge for edge: inputs change between a falling and the next rising
 // edge, outputs are read after the falling edge, and every figure counts whole clock cycles.
 
@@ -97,17 +100,17 @@ struct Bench {
     }
 
     void drive(const Words& word) {
-        put(top->pixels___05Fpayload, word);
-        top->pixels___05Fvalid = 1;
+        put(top->IN_PAYLOAD, word);
+        top->IN_VALID = 1;
     }
 
     void send(const std::vector<Words>& words) {
         for (const Words& word : words) {
-            while (!top->pixels___05Fready) tick();
+            while (!top->IN_READY) tick();
             drive(word);
             tick();
         }
-        top->pixels___05Fvalid = 0;
+        top->IN_VALID = 0;
     }
 
     void one_at_a_time(const std::vector<std::vector<Words>>& samples) {
@@ -133,12 +136,12 @@ struct Bench {
         while (results.size() < samples.size()) {
             while (s < samples.size() && w == samples[s].size()) s++, w = 0;   // (a sample of no words)
             if (s < samples.size()) {
-                if (top->pixels___05Fready) {
+                if (top->IN_READY) {
                     drive(samples[s][w]);
                     if (++w == samples[s].size()) s++, w = 0;
                 }
             } else {
-                top->pixels___05Fvalid = 0;
+                top->IN_VALID = 0;
             }
             tick();
             if (top->result___05Fvalid) {
@@ -147,7 +150,7 @@ struct Bench {
                 if (results.size() % PROGRESS_EVERY == 0) std::cout << "streamed " << PROGRESS_EVERY << std::endl;
             }
         }
-        top->pixels___05Fvalid = 0;
+        top->IN_VALID = 0;
         if (results.size() % PROGRESS_EVERY) std::cout << "streamed " << results.size() % PROGRESS_EVERY << '\n';
         std::cout << "stream " << results.size();
         for (size_t i = 0; i < results.size(); ++i) std::cout << ' ' << results[i] << ' ' << arrival[i];
@@ -162,7 +165,7 @@ int main(int argc, char** argv) {
     auto& top = *bench.top;
     top.clk = 0;
     top.rst = 1;
-    top.pixels___05Fvalid = 0;
+    top.IN_VALID = 0;
     top.load___05Fen = 0;
     top.result___05Fready = 1;
     top.eval();
@@ -202,6 +205,9 @@ int main(int argc, char** argv) {
             std::cout << '\n';
         }
         if (stream) bench.back_to_back(samples);
+#ifdef AER
+        std::cout << "dropped " << hex(top.aer_dropped) << '\n';
+#endif
         std::cout << "cycles " << (bench.cycle - start) << '\n';
     }
     top.final();

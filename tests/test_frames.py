@@ -165,6 +165,29 @@ def test_saccade_network_trains_exports_and_cosimulates(saccade_run, build_root)
         assert abs(report["streaming_cycles_per_inference"] / planned - 1) < 0.01
 
 
+def test_the_aer_port_from_the_command_line(saccade_run, build_root, tmp_path, capsys):
+    """`generate --aer` writes the port into config.json; `cosim --aer 2` sends the test samples as the events
+    of a 20x20 sensor (compiled bench): bit-exact, nothing dropped, the classes those of the frames."""
+    import json
+
+    from flipspike.cli import main
+
+    net = tmp_path / "net.json"
+    assert main(["export", str(saccade_run), "--out", str(net)]) == 0
+    assert main(["generate", str(net), "--out", str(tmp_path / "rtl"), "--fold", "8x8,16x5", "--aer", "2"]) == 0
+    ports = json.loads((tmp_path / "rtl" / "config.json").read_text())["ports"]
+    assert "events" in ports and "pixels" not in ports
+    assert main(["cosim", str(net), "--samples", "40", "--fold", "8x8,16x5", "--aer", "2", "--json",
+                 str(tmp_path / "aer.json"), "--build-dir", str(build_root)]) == 0
+    report = json.loads((tmp_path / "aer.json").read_text())
+    assert report["mismatches"] == 0 and report["aer_dropped"] == 0 and report["samples"] == 40
+    assert report["simulator"] == "verilator, compiled bench"
+    assert main(["cosim", str(net), "--samples", "40", "--fold", "10x8,16x5", "--json", str(tmp_path / "px.json"),
+                 "--build-dir", str(build_root)]) == 0
+    assert report["accuracy_hw"] == json.loads((tmp_path / "px.json").read_text())["accuracy_hw"]
+    capsys.readouterr()
+
+
 def test_rate_thresholds_follow_the_spec():
     """The reference's thresholds (and the hardware's leap matrices) against the spec's shift-by-shift LFSR
     in tests/helpers.py; spikes come at the promised rate, and the LFSR does not come back early."""
