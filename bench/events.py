@@ -14,7 +14,14 @@ sample's frames, ``ir.aer.events_from_frames``). Prints, measured:
 * per T: float, integer and hardware accuracy (0 mismatches expected), input events per sample, cycles per
   sample alone (mean) and per result streamed back to back, and the events per second the network
   itself keeps up with at each clock (events per sample / streamed cycles per result);
-* at the largest T: cycles per sample alone against its number of events, by quartile of events.
+* at the largest T: cycles per sample alone against its number of events, by quartile of events;
+* the NIR paper's N-MNIST CNN in shape (``--nmnist-samples``, Sinabs installed: ``make test`` installs it):
+  built in Sinabs as that paper's repository defines it for Speck (2x34x34 event frames, Conv 5x5 stride 2
+  padding 1, IAF neurons, SumPool2d counts into the next convolutions, Flatten, Linear, an IAF output layer
+  whose class is its spike count; T = 10; the sizes after the second pool and the weights (+-1, random)
+  are ours: no trained weights can be fetched here), exported by Sinabs' own exporter, imported unedited,
+  and co-simulated through the AER port on random event frames (8 % density): per layer busy cycles
+  measured and modelled, the cycles per result streamed, mismatches.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--clock", default="48,100", help="MHz, comma-separated")
     ap.add_argument("--build-dir", default="build/bench")
+    ap.add_argument("--nmnist-samples", type=int, default=16, help="0: skip the N-MNIST CNN")
     args = ap.parse_args()
 
     import flipspike as fs
@@ -114,6 +122,84 @@ def main() -> None:
         sel = (counts >= lo) & (counts <= hi)
         print(f"| {lo:.0f}-{hi:.0f} | {int(sel.sum())} | {alone[sel].mean():.1f} | "
               f"{(alone[sel] - 2 * counts[sel]).mean():.1f} |")
+
+    if args.nmnist_samples:
+        nmnist(args.nmnist_samples, args.build_dir, clocks)
+
+
+def nmnist_cnn(rng, T: int = 10, side: int = 34):
+    """The NIR paper's N-MNIST CNN in shape, in Sinabs' modules, +-1 weights; its NIR graph by Sinabs' exporter."""
+    import sinabs
+    import sinabs.layers as sl
+    import torch
+    from sinabs.activation import SingleSpike
+
+    def signs(layer):
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(np.where(rng.random(layer.weight.shape) < 0.5, -1.0, 1.0)))
+        return layer
+
+    def conv(c_in, c_out, k, stride, pad):
+        return signs(torch.nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad, bias=False))
+
+    def iaf(theta):
+        return sl.IAFSqueeze(spike_threshold=torch.tensor(theta), spike_fn=SingleSpike, batch_size=1)
+
+    net = torch.nn.Sequential(conv(2, 16, 5, 2, 1), iaf(3.0), conv(16, 16, 3, 1, 1), iaf(6.0), sl.SumPool2d(2),
+                              conv(16, 8, 3, 1, 1), iaf(8.0), sl.SumPool2d(2), torch.nn.Flatten(),
+                              signs(torch.nn.Linear(128, 256, bias=False)), iaf(8.0),
+                              signs(torch.nn.Linear(256, 10, bias=False)), iaf(4.0))
+    graph = sinabs.to_nir(net, torch.zeros(T, 2, side, side))
+
+    def forward(frames: np.ndarray) -> np.ndarray:
+        """Output spike counts [N, 10] of frames [N, T * side * side * 2] (flipspike's HWC frames)."""
+        n = len(frames)
+        for module in net:
+            if isinstance(module, sl.IAFSqueeze):
+                module.batch_size = n
+                module.reset_states()
+        x = torch.from_numpy(frames.reshape(n, T, side, side, 2).transpose(0, 1, 4, 2, 3).astype(np.float32))
+        with torch.no_grad():
+            return net(x.flatten(0, 1)).reshape(n, T, -1).sum(1).numpy()
+
+    return graph, forward
+
+
+def nmnist(samples: int, build_dir: str, clocks: list[float]) -> None:
+    try:
+        import sinabs  # noqa: F401
+    except ImportError:
+        print("\nN-MNIST CNN: skipped (Sinabs is not installed; make test installs the peers)")
+        return
+    import flipspike as fs
+    from flipspike.gen.nir_io import from_nir
+    from flipspike.sw.integer import run_integer
+
+    rng = np.random.default_rng(0)
+    graph, forward = nmnist_cnn(rng)
+    desc, report = from_nir(graph, pixel_bits=1, pixel_max=1, timesteps=10, producer="sinabs",
+                            encoding="frames")
+    plan = fs.plan(desc, "auto")
+    x = (rng.random((samples, desc.input.elements(desc.timesteps))) < 0.08).astype(np.int64)
+    result = fs.cosim(plan, x, aer=1, build_dir=build_dir).as_dict()
+    counts = run_integer(desc, x).layers[-2].spikes.sum(0).numpy()
+    same = int((counts == forward(x)).all(axis=1).sum())
+    print()
+    print(f"NIR paper's N-MNIST CNN (Sinabs' export, imported unedited; approximations: "
+          f"{report.approximations or 'none'}), T = 10, {samples} random event samples through the AER port, "
+          f"folding {','.join(result['folding'])}:")
+    for note in report.rewrites:
+        print(f"  exact: {note}")
+    print("| layer | fan-in x neurons | busy cycles measured | model |")
+    print("|---|---|---|---|")
+    for layer in result["layers"]:
+        print(f"| {layer['name']} | {layer['n_in']} x {layer['n_out']} | {layer['cycles_measured']:.1f} | "
+              f"{layer['cycles_model']:.1f} |")
+    stream = result["streaming_cycles_per_inference"]
+    print(f"mismatches {result['mismatches']}, cycle-model mismatches {result['cycle_model_mismatches']}, "
+          f"dropped events {result['aer_dropped']}; output spike counts equal to Sinabs' own forward pass on "
+          f"{same} of {samples} samples; {stream:.0f} cycles per result streamed: "
+          + ", ".join(f"{c * 1e6 / stream:.0f} inferences/s at {c:g} MHz" for c in clocks))
 
 
 if __name__ == "__main__":
