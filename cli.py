@@ -95,10 +95,10 @@ def _plan(args, desc):
     device = _device(args)
     lut_budget = args.lut_budget
     if board and args.fold == "auto" and args.target_cycles is None and lut_budget is None:
-        lut_budget = _board_budget(desc, device, args.event)
+        lut_budget = _board_budget(desc, device, args.event, getattr(args, "aer", None) is not None)
     plan = fs.plan(desc, args.fold, target_cycles=args.target_cycles, lut_budget=lut_budget, event=args.event,
                    device=device, host_link=board, data_dir=getattr(args, "data_dir", None),
-                   max_blocks=DEVICES[device]["totals"]["bram"])
+                   max_blocks=DEVICES[device]["totals"]["bram"], aer=getattr(args, "aer", None) is not None)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     if plan.spike_source:
@@ -112,14 +112,14 @@ def _plan(args, desc):
 BOARD_LUT_SHARE = 0.7
 
 
-def _board_budget(desc, device: str, event: bool) -> int | None:
+def _board_budget(desc, device: str, event: bool, aer: bool = False) -> int | None:
     """For ``build`` without --fold/--target-cycles/--lut-budget: None where the default folding fits
     the device within BOARD_LUT_SHARE of its LUT4s and its RAMs; else that share as the LUT budget
     (announced), so that the build plans a folding that fits."""
     from flipspike.gen.synth import DEVICES
 
     limits = DEVICES[device]["totals"]
-    total = fs.plan(desc, "auto", event=event, device=device, host_link=True).estimate["total"]
+    total = fs.plan(desc, "auto", event=event, device=device, host_link=True, aer=aer).estimate["total"]
     budget = int(BOARD_LUT_SHARE * limits["lut4"])
     if (total["lut4"] <= budget and total["blocks"] <= limits["bram"]
             and total.get("spram", 0) <= limits.get("spram", 0)):
@@ -161,7 +161,7 @@ def _cmd_synth(args) -> int:
     from flipspike.gen.synth import utilization_table
 
     plan = _plan(args, fs.load(args.net))
-    result = fs.synth(plan, args.out, device=args.device)
+    result = fs.synth(plan, args.out, device=args.device, aer=args.aer)
     print(utilization_table(result.report))
     if not result.fits:
         slowest = max(row["cycles"] for row in plan.cycles)
@@ -203,7 +203,7 @@ def _cmd_build(args) -> int:
     print(estimate_table(plan.estimate))
     print(f"building for {args.board} with folding {plan.folding} (yosys, nextpnr: a few minutes) ...", flush=True)
     result = fs.build(plan, args.board, args.out, learn=_learning(args, desc), baud=args.baud, seed=args.seed,
-                      tries=args.tries, clock_mhz=args.clock)
+                      tries=args.tries, clock_mhz=args.clock, aer=args.aer)
     report = result.report
     cycles = max(row["cycles"] for row in layer_cycles(desc, plan.folds))     # (dense: a bound)
     print(board_table(report, cycles))
@@ -252,9 +252,8 @@ def _cmd_cosim(args) -> int:
     if args.bench == "compiled" and (args.waves or args.learn):
         raise FlipspikeError(f"--bench compiled runs inference only; {'--waves' if args.waves else '--learn'} runs "
                              "on the cocotb bench: drop --bench compiled (auto picks the bench that can)")
-    if args.aer is not None and (args.waves or args.learn or args.port):
-        raise FlipspikeError("--aer co-simulates the AER port for inference, under a simulator: drop --waves, "
-                             "--learn and --port (boards take frames over the host link)")
+    if args.aer is not None and (args.waves or args.learn):
+        raise FlipspikeError("--aer co-simulates the AER port for inference: drop --waves and --learn")
     desc = fs.load(args.net)
     plan = _plan(args, desc)
     if args.waves:
@@ -323,7 +322,8 @@ def _target(args, plan, learn):
     """A board to run on (--port: a serial port, or sim), or None for the simulator."""
     if not getattr(args, "port", None):
         return contextlib.nullcontext()
-    return fs.board(args.port, plan, learn=learn, baud=args.baud, build_dir=args.build_dir)
+    return fs.board(args.port, plan, learn=learn, baud=args.baud, build_dir=args.build_dir,
+                    aer=getattr(args, "aer", None))
 
 
 METHOD_NAMES = ["fp", "stbp", "agmm", "sei", "bso", "tbso", "bso-int"]
@@ -461,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="up5k: iCE40UP5K (iCEBreaker); ecp5-85f: LFE5U-85F (ULX3S)")
     sy.add_argument("--out", required=True, help="directory: rtl/, utilization.json, yosys.log")
     _fold_options(sy)
+    _aer_option(sy, "synthesize the accelerator with an AER port instead of the frame stream")
     sy.set_defaults(func=_cmd_synth)
 
     b = sub.add_parser("build", help="bitstream for a board (iCEBreaker, ULX3S) with the UART host link: "
@@ -479,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tries", type=int, default=3, help="seeds to try where nextpnr finds no legal placement "
                    "of a nearly full device (seed, seed+1, ...)")
     _learning_options(b, "with --learn: a flip unit on the output layer")
+    _aer_option(b, "the accelerator takes address-events, sent over the host link (EVENTS and INFER frames)")
     b.set_defaults(func=_cmd_build, build_dir="build")
 
     rp = sub.add_parser("report", help="one Markdown/HTML page with plots from the JSON under a directory")

@@ -17,6 +17,7 @@ import dataclasses
 import math
 
 from flipspike.ir import NetDesc
+from flipspike.ir.aer import port_simd_ok
 from flipspike.ir.errors import FoldingError
 from flipspike.ir.folding import Fold, divisors, simd_base, spram_tiles
 from flipspike.ir.plan import NetPlan
@@ -24,12 +25,15 @@ from flipspike.ir.plan import NetPlan
 from flipspike.ir.cycle_model import fold_cycles, mean_event_words
 
 
-def fold_options(desc: NetDesc, index: int, spikes: dict | None = None) -> list[tuple[Fold, float]]:
+def fold_options(desc: NetDesc, index: int, spikes: dict | None = None, aer: bool = False) -> list[tuple[Fold, float]]:
     """Every fold of layer ``index`` with its modelled cycles per inference: event-driven where its
-    input spikes are given, else dense."""
+    input spikes are given, else dense. ``aer``: the build takes events (the first layer's SIMD suits
+    the port: ``ir.aer.port_simd_ok``)."""
     layer, event = desc.layers[index], bool(spikes) and spikes.get(index) is not None
     options = []
     for simd in divisors(simd_base(layer)):
+        if aer and index == 0 and not port_simd_ok(simd, layer.n_in):
+            continue
         for pe in divisors(layer.n_out):
             fold = Fold(simd, pe, event)
             words = mean_event_words(layer, fold, spikes[index]) if event else None
@@ -37,11 +41,12 @@ def fold_options(desc: NetDesc, index: int, spikes: dict | None = None) -> list[
     return options
 
 
-def fold_for_cycles(desc: NetDesc, target: int, spikes: dict | None = None, *, table=None) -> list[Fold]:
+def fold_for_cycles(desc: NetDesc, target: int, spikes: dict | None = None, *, table=None,
+                    aer: bool = False) -> list[Fold]:
     """``table``: fold_options of every layer, where the caller has them already."""
     if target < 1:
         raise FoldingError(f"--target-cycles must be >= 1, got {target}")
-    table = table or [fold_options(desc, i, spikes) for i in range(len(desc.layers))]
+    table = table or [fold_options(desc, i, spikes, aer) for i in range(len(desc.layers))]
     folds = []
     for layer, layer_options in zip(desc.layers, table):
         options = [(f.simd * f.pe, f.pe, cycles, f) for f, cycles in layer_options]
@@ -55,13 +60,13 @@ def fold_for_cycles(desc: NetDesc, target: int, spikes: dict | None = None, *, t
 
 
 def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None,
-                  device: str = "up5k", spikes: dict | None = None) -> list[Fold]:
+                  device: str = "up5k", spikes: dict | None = None, aer: bool = False) -> list[Fold]:
     """The fastest balanced folding whose estimated LUT4 count on ``device`` (:mod:`flipspike.gen.estimate`)
     fits ``budget`` (and, with ``max_blocks``, its block RAMs): try the cycle targets every layer's
     folds can reach, fastest first, folding each time with :func:`fold_for_cycles`."""
     from .estimate import estimate
 
-    table = [fold_options(desc, i, spikes) for i in range(len(desc.layers))]
+    table = [fold_options(desc, i, spikes, aer) for i in range(len(desc.layers))]
     targets = sorted({cycles for options in table for _, cycles in options})
     cheapest = None
     for target in targets:
@@ -71,7 +76,7 @@ def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_bl
             continue
         if max_blocks is not None:
             folds = place_weights(desc, folds, device=device, max_blocks=max_blocks, host_link=host_link)
-        total = estimate(desc, folds, host_link=host_link, device=device)["total"]
+        total = estimate(desc, folds, host_link=host_link, device=device, aer=aer)["total"]
         luts = total["lut4"]
         if luts <= budget and (max_blocks is None or total["blocks"] <= max_blocks):
             return folds

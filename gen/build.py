@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.learning import Learning
 from flipspike.ir.host_protocol import link_layout
 from flipspike.ir.memory_map import build_shape
@@ -118,23 +119,24 @@ AUTO_MARGIN = 0.03
 
 def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.PathLike, *,
                 learn: Learning | None = None, baud: int = 1_000_000, seed: int = 1, tries: int = 3,
-                clock_mhz: float | str | None = None) -> dict:
+                clock_mhz: float | str | None = None, aer: EventFormat | None = None) -> dict:
     """Synthesize, place and route, pack; returns the utilization report (also written to out_dir). Where
     nextpnr finds no legal placement of a design that is within the device (near full devices), the
     build is tried again with the next seed, ``tries`` times in all. ``clock_mhz``: run the design at
     that frequency (or the PLL's nearest below it) from the board's PLL; None: at the board's
     oscillator; "auto": from AUTO_START_MHZ (after a near miss there, once more with the next seed) down
     to a little below the Fmax each build reaches, until timing is met (``report["clock_rounds"]``
-    lists the tries)."""
+    lists the tries). ``aer``: the accelerator takes events (:mod:`flipspike.ir.aer`), sent over the host
+    link in EVENTS and INFER frames."""
     if tries < 1:
         raise ConfigError(f"tries must be >= 1, got {tries}")
     if board in BOARDS:
         check_device_folds(folds, BOARDS[board][2])
     if clock_mhz != "auto":
-        return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz)
+        return _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz, aer)
     target, rounds, lowered = AUTO_START_MHZ[board], [], 0
     for _ in range(AUTO_ROUNDS):
-        report = _build(desc, folds, board, out_dir, learn, baud, seed, tries, target)
+        report = _build(desc, folds, board, out_dir, learn, baud, seed, tries, target, aer)
         rounds.append({"clock_mhz": report["clock_mhz"], "fmax_mhz": report["fmax_mhz"], "seed": seed})
         fmax = report["fmax_mhz"]
         if report["timing_met"] or not fmax:
@@ -149,7 +151,7 @@ def build_board(desc: NetDesc, folds: list[Fold], board: str, out_dir: str | os.
     return report
 
 
-def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> dict:
+def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz, aer=None) -> dict:
     from flipspike.hw.board_top import BoardDesign
 
     env = {**os.environ, **{var: _tool(TOOLS[var]) for var in NEEDS[board]}}
@@ -166,7 +168,7 @@ def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> 
     start = time.perf_counter()
     for attempt in range(tries):       # (a platform builds once: a fresh one, and a fresh design, per try;
         design = BoardDesign(desc, folds, learn, clock_hz=clock_hz, baud=baud, pll=pll,   # (a bad baud rate stops here)
-                             vendor=DEVICES[device]["vendor"])
+                             vendor=DEVICES[device]["vendor"], aer=aer)
         try:
             stat, pnr, files, bits = _place_and_route(platform_for(board), design, env, out_dir, board,
                                                       seed + attempt, last=attempt == tries - 1,
@@ -179,8 +181,9 @@ def _build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz) -> 
     report["pll"] = None if pll is None else {"f_out_mhz": pll.f_out / 1e6, **pll.params}
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["build"] = {"shape": build_shape(desc, folds), "baud": baud,
-                       "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()}}
-    report["link"] = link_layout(desc, folds, learn).infer_rate(baud)
+                       "learn": None if learn is None else {"layer": learn.layer, "rule": learn.rule.as_dict()},
+                       "aer": None if aer is None else aer.as_dict()}
+    report["link"] = link_layout(desc, folds, learn, aer).infer_rate(baud)
     files["utilization.json"] = json.dumps(report, indent=1) + "\n"
     final = write_dir_atomic(out_dir, files)
     write_bytes_atomic(final / BOARDS[board][3], bits)
@@ -291,7 +294,11 @@ def board_table(report: dict, cycles_per_inference: float | None = None) -> str:
         lines.append(f"throughput at {at_clock:g} MHz: {at_clock * 1e6 / cycles_per_inference:,.0f} inferences/s "
                      f"({cycles_per_inference:g} cycles each, pipelined){at_fmax}")
     link = report.get("link")
-    if link:
+    if link and "events_per_s" in link:
+        lines.append(f"host link at {link['baud']:,} baud: at most {link['events_per_s']:,.0f} events/s "
+                     f"({link['event_bytes']} bytes an event, {link['events_per_frame']} a frame); samples of "
+                     f"{link['events_per_sample']} events: {link['inferences_per_s']:,.0f} inferences/s")
+    elif link:
         lines.append(f"host link at {link['baud']:,} baud: at most {link['inferences_per_s']:,.0f} inferences/s one at a "
                      f"time ({link['request_bytes']} bytes a request, {link['reply_bytes']} a reply)")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.errors import DataError
 from flipspike.ir.host_protocol import link_layout
 from flipspike.ir.learning import Learning
@@ -49,8 +50,9 @@ class Board:
     (fold suffix ``s``; SPRAM has no initial contents) gets ``desc``'s weights there as it opens."""
 
     def __init__(self, port, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *,
-                 baud: int = DEFAULT_BAUD, timeout: float = 2.0):
-        self.layout = link_layout(desc, folds, learn)
+                 baud: int = DEFAULT_BAUD, timeout: float = 2.0, aer: EventFormat | None = None):
+        self.layout = link_layout(desc, folds, learn, aer)
+        self.aer = aer
         self.folds, self.learn_cfg = folds, learn
         self.port = open_serial(port, baud, timeout) if isinstance(port, str) else port
         self.timeout = timeout
@@ -150,9 +152,29 @@ class Board:
         return b"".join(p.to_bytes(n, "little") for p in flat)
 
     def infer(self, pixels) -> dict:
-        """One sample: its class, output accumulations, per-layer counter increments and latency."""
-        fields = decode_fields(self.layout.reply_fields("INFER"), self.request("INFER", self._pixels(pixels)),
-                               signed=("acc",))
+        """One sample: its class, output accumulations, per-layer counter increments and latency. An AER
+        build (``aer``) takes the sample's events instead, [n, 4] of x, y, p, t in arrival order."""
+        if self.aer is not None:
+            return self.infer_events(pixels)
+        return self._result(self.request("INFER", self._pixels(pixels)))
+
+    def infer_events(self, events) -> dict:
+        """One sample of an AER build from its events ([n, 4]: x, y, p, t in arrival order, the port's rules:
+        :mod:`flipspike.ir.aer`): EVENTS frames of ``max_events`` words, then an INFER with the rest (the
+        board closes the sample). ``latency``: the cycles of that last frame, from its first event out to
+        the result."""
+        if self.aer is None:
+            raise LinkError("this build takes pixels, not events: build it with --aer")
+        n = self.layout.event_bytes
+        words = b"".join(w.to_bytes(n, "little") for w in self.aer.pack(events)[:-1])   # (the board sends end)
+        step = self.layout.max_events * n
+        chunks = [words[k:k + step] for k in range(0, len(words), step)] or [b""]
+        for chunk in chunks[:-1]:
+            self.request("EVENTS", chunk)
+        return self._result(self.request("INFER", chunks[-1]))
+
+    def _result(self, payload: bytes) -> dict:
+        fields = decode_fields(self.layout.reply_fields("INFER"), payload, signed=("acc",))
         return {"cls": fields["cls"], "acc": [fields[f"acc{k}"] for k in range(self.layout.classes)],
                 "counters": self._counter_delta(fields), "latency": fields["latency"]}
 

@@ -1,6 +1,6 @@
 """The board top: the accelerator behind a UART host link.
 
-    rx pin -> UARTRx -> HostLink -> Accelerator (pixels, load, monitor, learn)
+    rx pin -> UARTRx -> HostLink -> Accelerator (pixels or events, load, monitor, learn)
     tx pin <- UARTTx <- HostLink <- Accelerator (result, counters)
 
 :class:`HostTop` has plain ``rx``/``tx`` pins, so it is what the serial co-simulation runs;
@@ -14,6 +14,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.errors import ConfigError
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -31,10 +32,13 @@ class HostTop(wiring.Component):
     ``vendor``: see :class:`flipspike.hw.accelerator.Accelerator`."""
 
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, divisor: int,
-                 timeout: int, vendor: str | None = None):
+                 timeout: int, vendor: str | None = None, aer: EventFormat | None = None):
         check_divisor(divisor)
-        self.accel = Accelerator(desc, folds, learn, vendor=vendor)
-        self.layout = link_layout(desc, folds, learn)
+        if aer is not None and learn is not None:
+            raise ConfigError("a build takes events (--aer) or learns on chip, not both yet: the flip unit's "
+                              "LEARN sends pixels")
+        self.accel = Accelerator(desc, folds, learn, vendor=vendor, aer=aer)
+        self.layout = link_layout(desc, folds, learn, aer)
         self.divisor, self.timeout = divisor, timeout
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "status": Out(2)})
 
@@ -44,7 +48,7 @@ class HostTop(wiring.Component):
         m.submodules.link = link = HostLink(accel, self.layout, self.timeout)
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
-        for name in ("pixels", "load", "monitor", "learn", "result"):
+        for name in ("pixels", "events", "load", "monitor", "learn", "result"):
             if name in accel.signature.members:
                 wiring.connect(m, getattr(link, name), getattr(accel, name))
         m.d.comb += link.counters.eq(accel.counters)
@@ -60,7 +64,8 @@ class BoardDesign(Elaboratable):
     board's oscillator (``clock_hz``)."""
 
     def __init__(self, desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *, clock_hz: float,
-                 baud: int, timeout_s: float = 0.05, pll: PLLConfig | None = None, vendor: str | None = None):
+                 baud: int, timeout_s: float = 0.05, pll: PLLConfig | None = None, vendor: str | None = None,
+                 aer: EventFormat | None = None):
         self.pll = pll
         if pll is not None:
             clock_hz = pll.f_out
@@ -70,7 +75,7 @@ class BoardDesign(Elaboratable):
             raise ConfigError(f"{baud} baud is not reachable from a {clock_hz / 1e6:g} MHz clock within 2 % "
                              f"(divisor {clock_hz / baud:.2f}); choose a baud rate that divides the clock")
         self.top = HostTop(desc, folds, learn, divisor=divisor, timeout=max(16, round(clock_hz * timeout_s)),
-                           vendor=vendor)
+                           vendor=vendor, aer=aer)
 
     def elaborate(self, platform):
         m = Module()

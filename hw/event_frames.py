@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from flipspike.ir.aer import EventFormat
+from flipspike.ir.aer import EventFormat, port_simd_ok
 from flipspike.ir.errors import ConfigError
 from flipspike.ir.formats import COUNTER_WIDTH
 from flipspike.ir.plan import frame_stride
@@ -38,7 +38,7 @@ def event_layout(fmt: EventFormat) -> data.StructLayout:
 class EventFrames(wiring.Component):
     def __init__(self, fmt: EventFormat, simd: int, mask: bool = False):
         size = fmt.height * fmt.width * 2
-        if simd < 1 or simd & (simd - 1) or size % simd:
+        if not port_simd_ok(simd, size):
             raise ConfigError(f"an AER port writes single bits into SIMD-wide words: the first layer's SIMD must be "
                               f"a power of two dividing its {size} inputs, got {simd}")
         self.fmt, self.simd, self.mask = fmt, simd, mask

@@ -59,8 +59,9 @@ class HostLink(wiring.Component):
         self.pixel_bits = accel.desc.input.bits
         self.acc_width = accel.desc.layers[-1].widths.state
         self.load_bus, self.monitor_bus = accel.load_bus, accel.monitor_bus
+        self.aer = accel.aer                                       # an AER build: events, not pixels
         members = {name: accel.signature.members[name].flip()      # the accelerator's ports, from the host side
-                   for name in ("pixels", "load", "monitor", "learn", "result", "counters")
+                   for name in ("pixels", "events", "load", "monitor", "learn", "result", "counters")
                    if name in accel.signature.members}
         super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)), "status": Out(2),
                           **members})
@@ -75,7 +76,8 @@ class HostLink(wiring.Component):
                                                   monitor_end=self.monitor_end, learn_words=self.learn_words,
                                                   addr_width=aw)
         m.submodules.executor = ex = RequestExecutor(L, simd=self.simd, pixel_bits=self.pixel_bits,
-                                                     load_bus=self.load_bus, addr_width=aw, has_learn=self.has_learn)
+                                                     load_bus=self.load_bus, addr_width=aw, has_learn=self.has_learn,
+                                                     events=self.aer)
         m.submodules.reply = reply = ReplyStreamer(L, acc_width=self.acc_width, monitor_bus=self.monitor_bus,
                                                    addr_width=aw, learn_words=self.learn_words, v_bits=self.v_bits)
         # the request's bytes: into the buffer as they arrive, out of it as the executor acts
@@ -85,7 +87,10 @@ class HostLink(wiring.Component):
                      rd.addr.eq(ex.buf_addr), ex.buf_data.eq(rd.data)]
         m.d.comb += [check.request.eq(rx.request), ex.request.eq(rx.request), reply.request.eq(rx.request)]
         # the accelerator's ports: the executor drives, the reply reads
-        wiring.connect(m, ex.pixels, wiring.flipped(self.pixels))
+        if self.aer is None:
+            wiring.connect(m, ex.pixels, wiring.flipped(self.pixels))
+        else:
+            wiring.connect(m, ex.events, wiring.flipped(self.events))
         wiring.connect(m, ex.load, wiring.flipped(self.load))
         wiring.connect(m, reply.monitor, wiring.flipped(self.monitor))
         wiring.connect(m, reply.tx, wiring.flipped(self.tx))

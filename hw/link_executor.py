@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.host_protocol import LinkLayout
 
+from .event_frames import event_layout
 from .interfaces import LoadSignature
 from .link_fields import arg, request_layout
 
@@ -23,16 +24,21 @@ class RequestExecutor(wiring.Component):
     (``learn_start``, ``learn_busy``, ``from_label``); with no payload, an update from the loaded errors.
     Other commands only read, and are done at once. The buffer (``buf``: a read port, one cycle of
     latency) holds ``request.stored`` bytes.
+
+    An AER build (``events``: its :class:`~flipspike.ir.aer.EventFormat`) has an ``events`` port instead of
+    ``pixels``: EVENTS puts the buffer's event words onto it; INFER does too, then the ``end`` word that
+    closes the sample, then takes the result.
     """
 
     def __init__(self, layout: LinkLayout, *, simd: int, pixel_bits: int, load_bus: tuple[int, int],
-                 addr_width: int, has_learn: bool):
+                 addr_width: int, has_learn: bool, events=None):
         self.layout, self.simd, self.pixel_bits = layout, simd, pixel_bits
-        self.addr_width, self.has_learn = addr_width, has_learn
+        self.addr_width, self.has_learn, self.events_fmt = addr_width, has_learn, events
+        port = ({"pixels": Out(stream.Signature(data.ArrayLayout(unsigned(pixel_bits), simd)))} if events is None
+                else {"events": Out(stream.Signature(event_layout(events)))})
         members = {"start": In(1), "done": Out(1), "request": In(request_layout(layout)),
                    "buf_addr": Out(range(layout.buffer_bytes)), "buf_data": In(8),
-                   "load": Out(LoadSignature(*load_bus)),
-                   "pixels": Out(stream.Signature(data.ArrayLayout(unsigned(pixel_bits), simd))),
+                   "load": Out(LoadSignature(*load_bus)), **port,
                    "result_valid": In(1), "result_ready": Out(1), "latency": Out(32)}
         if has_learn:
             members |= {"learn_start": Out(1), "learn_busy": In(1), "from_label": Out(1)}
@@ -47,14 +53,23 @@ class RequestExecutor(wiring.Component):
         all_read = Signal()                              # ridx == stored, kept as ridx moves (off the FSM's path)
         last = Signal(range(buf_bytes + 1))              # stored - 1, set as the request starts: no adder
         # between ridx and all_read (that path, routed across a full iCE40, was one board's slowest)
-        issued = Signal(range(max(self.simd * L.pixel_bytes, L.load_bytes) + 1))
+        aer = self.events_fmt is not None
+        word_bytes = L.event_bytes if aer else self.simd * L.pixel_bytes     # bytes of one input word
+        issued = Signal(range(max(word_bytes, L.load_bytes) + 1))
         pending = Signal()
-        pword = Signal(self.simd * L.pixel_bytes * 8)
+        pword = Signal(word_bytes * 8)
         wword = Signal(L.load_bytes * 8)
         m.d.comb += self.buf_addr.eq(ridx)
         m.d.sync += pending.eq(0)
-        for p in range(self.simd):
-            m.d.comb += self.pixels.payload[p].eq(pword[p * L.pixel_bytes * 8:][:self.pixel_bits])
+        if aer:
+            port = self.events
+            end = Signal()                                   # the end word is on the port
+            m.d.comb += port.payload.eq(Mux(end, 0, pword[:self.events_fmt.word_bits]))
+            m.d.comb += port.payload.end.eq(end)
+        else:
+            port = self.pixels
+            for p in range(self.simd):
+                m.d.comb += port.payload[p].eq(pword[p * L.pixel_bytes * 8:][:self.pixel_bits])
 
         def pump(word_len, shift_reg):
             """Issue one buffer read per cycle until ``word_len`` bytes of the word are issued; shift each
@@ -92,6 +107,12 @@ class RequestExecutor(wiring.Component):
                     m.next = "WRITE"
                 with m.If(is_cmd.INFER):
                     m.next = "FILL"
+                    if aer:                                  # a sample's last frame may hold no events
+                        with m.If(req.stored == 0):
+                            m.next = "END"
+                if aer:
+                    with m.If(is_cmd.EVENTS):
+                        m.next = "FILL"
                 if self.has_learn:
                     with m.If(is_cmd.LEARN):
                         m.next = "FILL"
@@ -104,15 +125,25 @@ class RequestExecutor(wiring.Component):
                         m.next = "DONE"
             with m.State("FILL"):
                 m.d.sync += latency.eq(latency + 1)
-                with m.If(pump(self.simd * L.pixel_bytes, pword)):
+                with m.If(pump(word_bytes, pword)):
                     m.next = "SEND"
             with m.State("SEND"):
                 m.d.sync += latency.eq(latency + 1)
-                m.d.comb += self.pixels.valid.eq(1)
-                with m.If(self.pixels.ready):
+                m.d.comb += port.valid.eq(1)
+                with m.If(port.ready):
                     m.d.sync += issued.eq(0)
                     m.next = "FILL"
                     with m.If(all_read):
+                        m.next = "RESULT"
+                        if aer:                              # EVENTS: done; INFER: the end word, the result
+                            m.next = "END"
+                            with m.If(~is_cmd.INFER):
+                                m.next = "DONE"
+            if aer:
+                with m.State("END"):
+                    m.d.sync += latency.eq(latency + 1)
+                    m.d.comb += [port.valid.eq(1), end.eq(1)]
+                    with m.If(port.ready):
                         m.next = "RESULT"
             with m.State("RESULT"):
                 m.d.sync += latency.eq(latency + 1)

@@ -31,11 +31,21 @@ def request_layout(layout: LinkLayout) -> data.StructLayout:
     :data:`~flipspike.ir.host_protocol.CMD`), ``length`` (payload bytes), ``arg`` (the argument bytes,
     see :func:`arg`), ``stored`` (payload bytes past the arguments, saturating above the buffer),
     ``word_sub`` (bytes of an incomplete load word at the end), ``words`` (whole load words),
-    ``bad_value`` (a pixel above input.max_value) and ``crc_ok`` (the CRC byte matched)."""
-    return data.StructLayout({
-        "cmd": 8, "is_cmd": data.StructLayout({name: 1 for name in CMD}), "length": 16, "arg": ARG_BITS,
-        "stored": range(layout.buffer_bytes + 2), "word_sub": range(max(2, layout.load_bytes)), "words": 16,
-        "bad_value": 1, "crc_ok": 1})
+    ``bad_value`` (a pixel above input.max_value) and ``crc_ok`` (the CRC byte matched); an AER build's
+    also ``event_sub`` (bytes of an incomplete event word at the end)."""
+    fields = {
+        "cmd": 8, "is_cmd": data.StructLayout({name: 1 for name in decoded_commands(layout)}), "length": 16,
+        "arg": ARG_BITS, "stored": range(layout.buffer_bytes + 2), "word_sub": range(max(2, layout.load_bytes)),
+        "words": 16, "bad_value": 1, "crc_ok": 1}
+    if layout.event_bytes:
+        fields["event_sub"] = range(max(2, layout.event_bytes))
+    return data.StructLayout(fields)
+
+
+def decoded_commands(layout: LinkLayout) -> list[str]:
+    """The commands the receiver decodes into flags: all, EVENTS only in an AER build (a command the
+    build does not answer, e.g. LEARN without a flip unit, gets BAD_COMMAND from the verdict)."""
+    return [name for name in CMD if name != "EVENTS" or layout.event_bytes]
 
 
 def arg(request, name: str):
@@ -53,7 +63,3 @@ def by_command(is_cmd, values: dict, default=0):
     known = Cat(*(is_cmd[name] for name in values)).any()
     return Mux(known, reduce(operator.or_, picked), default)
 
-
-def link_commands(has_learn: bool) -> list[str]:
-    """The commands a build answers (the learning ones only with a flip unit)."""
-    return [c for c in CMD if has_learn or c not in ("LEARN", "READ_LEARN")]

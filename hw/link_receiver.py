@@ -10,7 +10,7 @@ from flipspike.ir.errors import ConfigError
 from flipspike.ir.host_protocol import ARG_BYTES, CMD, SYNC_REQUEST, LinkLayout
 
 from .interfaces import WriteSignature
-from .link_fields import ARG_BITS, by_command, crc8_next, request_layout
+from .link_fields import ARG_BITS, by_command, crc8_next, decoded_commands, request_layout
 
 
 class FrameReceiver(wiring.Component):
@@ -49,8 +49,8 @@ class FrameReceiver(wiring.Component):
         timer = Signal(range(self.timeout + 2))
         expired = Signal()                                 # timer past the timeout, a cycle late (a byte clears it)
         stored = Signal(range(buf_bytes + 2))              # payload bytes past the arguments (saturates)
-        pix_sub = Signal(range(max(2, L.pixel_bytes)))
-        pix_val = Signal(L.pixel_bytes * 8)
+        pix_sub = Signal(range(max(2, L.value_bytes)))   # (an AER build: bytes of an event word)
+        pix_val = Signal(L.value_bytes * 8)
         bad_value = Signal()
         word_sub = Signal(range(max(2, L.load_bytes)))
         words = Signal(16)                                 # whole load words received
@@ -69,7 +69,7 @@ class FrameReceiver(wiring.Component):
         m.d.sync += expired.eq(~got & (timer >= self.timeout))
 
         # the command, decoded into a flag per command (registered: cmd is set bytes before any use)
-        is_cmd = {name: Signal(name=f"is_{name.lower()}") for name in CMD}
+        is_cmd = {name: Signal(name=f"is_{name.lower()}") for name in decoded_commands(L)}
         m.d.sync += [flag.eq(cmd == CMD[name]) for name, flag in is_cmd.items()]
         n_args = Signal(8)
         m.d.comb += n_args.eq(by_command(is_cmd, ARG_BYTES))
@@ -77,12 +77,14 @@ class FrameReceiver(wiring.Component):
         past_args, room, not_over, pix_last, word_last = (
             Signal(name=n) for n in ("past_args", "room", "not_over", "pix_last", "word_last"))
         m.d.sync += [past_args.eq(idx >= n_args), room.eq(stored < buf_bytes), not_over.eq(stored <= buf_bytes),
-                     pix_last.eq(pix_sub == L.pixel_bytes - 1), word_last.eq(word_sub == L.load_bytes - 1)]
+                     pix_last.eq(pix_sub == L.value_bytes - 1), word_last.eq(word_sub == L.load_bytes - 1)]
 
         req = self.request
         m.d.comb += [req.cmd.eq(cmd), req.length.eq(length), req.arg.eq(arg), req.stored.eq(stored),
                      req.word_sub.eq(word_sub), req.words.eq(words), req.bad_value.eq(bad_value),
                      req.crc_ok.eq(crc_ok), *(req.is_cmd[name].eq(flag) for name, flag in is_cmd.items())]
+        if L.event_bytes:
+            m.d.comb += req.event_sub.eq(pix_sub)
 
         def receiving():
             """Inside a frame: a frame whose bytes stop arriving is abandoned (timed_out)."""
@@ -133,8 +135,9 @@ class FrameReceiver(wiring.Component):
                             m.d.sync += stored.eq(stored + 1)
                         # pixel values: little-endian bytes, checked against input.max_value at each last byte
                         m.d.sync += [pix_val.eq(value), pix_sub.eq(Mux(pix_last, 0, pix_sub + 1))]
-                        with m.If(pix_last & too_big):
-                            m.d.sync += bad_value.eq(1)
+                        if not L.event_bytes:          # (event words: the port drops what is out of range)
+                            with m.If(pix_last & too_big):
+                                m.d.sync += bad_value.eq(1)
                         # load words: whole words only
                         m.d.sync += word_sub.eq(Mux(word_last, 0, word_sub + 1))
                         with m.If(word_last):

@@ -7,11 +7,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.formats import MONITOR_LATENCY
-from flipspike.ir.host_protocol import MAGIC, SYNC_REPLY, VERSION, LinkLayout
+from flipspike.ir.host_protocol import FLAG_EVENTS, FLAG_LEARN, FLAG_TBSO, MAGIC, SYNC_REPLY, VERSION, LinkLayout
 
 from .arith import tree_sum
 from .interfaces import CounterLayout, MonitorSignature, result_layout
-from .link_fields import arg, by_command, crc8_next, link_commands, request_layout
+from .link_fields import arg, by_command, crc8_next, request_layout
 
 #: Cycles from a reply byte's handshake to the next byte ready: the word index moves, the memory address
 #: register, the monitor port (MONITOR_LATENCY), the word register, the byte register.
@@ -64,7 +64,8 @@ class ReplyStreamer(wiring.Component):
             accs.append(acc)
         counters = Cat(*(Cat(self.counters[i].cycles, self.counters[i].in_spikes, self.counters[i].sops,
                              self.counters[i].skipped) for i in range(L.layers)))
-        flags = Const(int(self.has_learn) | (2 if L.v_bytes else 0), 8)
+        flags = Const((FLAG_LEARN if self.has_learn else 0) | (FLAG_TBSO if L.v_bytes else 0)
+                      | (FLAG_EVENTS if L.event_bytes else 0), 8)
         parts = [("INFO", Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),
                               Const(int.from_bytes(L.digest, "little"), 32), Const(L.buffer_bytes, 16), flags)),
                  ("INFER", Cat(cls, *accs, self.latency, counters))]
@@ -90,7 +91,7 @@ class ReplyStreamer(wiring.Component):
         m = Module()
         L, req = self.layout, self.request
         is_cmd, count = req.is_cmd, arg(req, "count")
-        commands = link_commands(self.has_learn)
+        commands = L.commands
         hdr_k = Signal(range(5))
         word_idx = Signal(16)
         byte_k = Signal(range(max(2, max(L.reply_bytes(c) for c in commands))))

@@ -16,7 +16,8 @@ class RequestCheck(wiring.Component):
     is the caller's), by the protocol's rules (:mod:`flipspike.ir.host_protocol`): a payload length
     that fits the command; WRITE's whole words inside the load map (``load_end`` words); READ's and
     READ_LEARN's count nonzero, within a reply, inside the monitor map (``monitor_end``) or the flip
-    unit's words (``learn_words``); pixels within input.max_value; LEARN's label a class.
+    unit's words (``learn_words``); pixels within input.max_value; LEARN's label a class; an AER build's
+    INFER and EVENTS whole event words that fit the buffer (EVENTS at least one).
 
     Every condition is registered as soon as its inputs settle with the last payload byte, and the
     status is registered after them: it is final ``LATENCY`` cycles after the request's last byte.
@@ -56,8 +57,13 @@ class RequestCheck(wiring.Component):
                        (req.word_sub == 0))
         in_range = early("write_in_range", addr_ok & (span("write_span", req_addr, req.words) <= self.load_end))
         verdicts["WRITE"] = Mux(~ok_len, STATUS["BAD_LENGTH"], Mux(in_range, STATUS["OK"], STATUS["BAD_VALUE"]))
-        verdicts["INFER"] = Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
-                                Mux(req.bad_value, STATUS["BAD_VALUE"], STATUS["OK"]))
+        if L.event_bytes:                # whole event words, as many as the buffer holds (INFER: 0 or more)
+            fits = early("events_fit", (req.event_sub == 0) & (req.stored <= L.buffer_bytes))
+            verdicts["INFER"] = Mux(fits, STATUS["OK"], STATUS["BAD_LENGTH"])
+            verdicts["EVENTS"] = Mux(fits & early("events_some", length != 0), STATUS["OK"], STATUS["BAD_LENGTH"])
+        else:
+            verdicts["INFER"] = Mux(early("infer_len_bad", length != pixels_len), STATUS["BAD_LENGTH"],
+                                    Mux(req.bad_value, STATUS["BAD_VALUE"], STATUS["OK"]))
         for name, end in (("READ", self.monitor_end), ("READ_LEARN", self.learn_words)):
             if name == "READ_LEARN" and not self.has_learn:
                 continue

@@ -21,7 +21,6 @@ from amaranth.back import verilog
 from flipspike.ir import NetDesc
 from flipspike.ir.aer import EventFormat
 from flipspike.ir.cycle_model import layer_cycles
-from flipspike.ir.errors import ConfigError
 from flipspike.ir.files import write_dir_atomic
 from flipspike.ir.folding import Fold
 from flipspike.ir.learning import Learning
@@ -77,10 +76,7 @@ def elaborate_verilog(desc: NetDesc, folds: list[Fold], learn: Learning | None =
     :class:`flipspike.hw.layer_engine.LayerEngine`). ``aer``: the input is an AER port of that format
     (:mod:`flipspike.ir.aer`) instead of the pixel stream."""
     if host is not None:
-        if aer is not None:
-            raise ConfigError("the host link sends frames; an AER port is for a sensor wired to the accelerator "
-                              "(build the accelerator alone with it)")
-        top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"], vendor=vendor)
+        top = HostTop(desc, folds, learn, divisor=host["divisor"], timeout=host["timeout"], vendor=vendor, aer=aer)
         return verilog.convert(top, name=HOST_TOP, emit_src=False)
     return verilog.convert(Accelerator(desc, folds, learn, vendor=vendor, aer=aer), name=TOP, emit_src=False)
 

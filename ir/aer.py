@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,41 @@ class EventFormat:
 
     @property
     def widths(self) -> dict[str, int]:
-        """Bits of each field of an event word (x, y and t wide enough to say an out-of-range value)."""
+        """Bits of each field of an event word (x, y and t wide enough to say an out-of-range value), in
+        the word's order from bit 0 up."""
         h, w = self.sensor
         return {"x": max(1, w.bit_length()), "y": max(1, h.bit_length()), "p": 1,
                 "t": max(1, self.timesteps.bit_length()), "end": 1}
+
+    @property
+    def word_bits(self) -> int:
+        return sum(self.widths.values())
+
+    def pack(self, events) -> list[int]:
+        """One sample's events [(x, y, p, t), ...] as event words (fields from bit 0 up in ``widths``'
+        order), closed by the ``end`` word: what the port takes, from a bench or over the host link."""
+        offsets, at = {}, 0
+        for name, bits in self.widths.items():
+            offsets[name], at = at, at + bits
+        ev = np.asarray(events, dtype=np.int64).reshape(-1, 4)
+        for k, name in enumerate(("x", "y", "p", "t")):
+            top = (1 << self.widths[name]) - 1
+            if len(ev) and not (0 <= ev[:, k].min() and ev[:, k].max() <= top):
+                raise DataError(f"an event's {name} is outside 0..{top}, what the port's {self.widths[name]}-bit "
+                                f"field holds (sensor {self.sensor[1]}x{self.sensor[0]}, {self.timesteps} steps): "
+                                "such an event cannot be sent; drop it before sending")
+        words = [x << offsets["x"] | y << offsets["y"] | p << offsets["p"] | t << offsets["t"]
+                 for x, y, p, t in ev.tolist()]
+        return words + [1 << offsets["end"]]
+
+    def as_dict(self) -> dict:
+        return {"height": self.height, "width": self.width, "timesteps": self.timesteps, "pool": self.pool}
+
+
+def port_simd_ok(simd: int, inputs: int) -> bool:
+    """Whether the first layer's SIMD suits an AER port, which writes single bits into SIMD-wide words:
+    a power of two (an event's word and lane are a shift and a mask) dividing the frame's inputs."""
+    return simd >= 1 and not simd & (simd - 1) and inputs % simd == 0
 
 
 def accepted(events: np.ndarray, fmt: EventFormat) -> np.ndarray:

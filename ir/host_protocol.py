@@ -19,6 +19,8 @@ INFO        --                                magic "FSPK", version, build diges
 WRITE       addr (4), words                   load-bus words of ``load_bytes`` bytes at addr, addr+1, ...
 READ        addr (4), count (2)               ``count`` monitor words of ``monitor_bytes`` bytes
 INFER       pixels (``pixel_bytes`` each)     class, accumulations, latency (cycles), raw counters
+            (AER builds: event words, ``event_bytes`` each, the last of the sample's; the board adds ``end``)
+EVENTS      event words (AER builds only)     -- (the sample's events so far, into the port; no result yet)
 COUNTERS    --                                raw counters (free-running, modulo 2**32)
 LEARN       -- , or label (1) + pixels         one flip-unit update: from loaded errors/traces, or infer
                                               the pixels then learn from the label on chip
@@ -43,7 +45,12 @@ VERSION = 1
 CRC_POLY = 0x07
 
 CMD = {"INFO": 0x00, "WRITE": 0x01, "READ": 0x02, "INFER": 0x03, "COUNTERS": 0x04, "LEARN": 0x05,
-       "READ_LEARN": 0x06}
+       "READ_LEARN": 0x06, "EVENTS": 0x07}
+#: INFO's flags byte: a flip unit, in T-BSO mode, an AER build (its INFER carries event words).
+FLAG_LEARN, FLAG_TBSO, FLAG_EVENTS = 1, 2, 4
+#: Event words a build's buffer holds at least (an AER build: a sample goes as EVENTS frames of this many,
+#: then an INFER with the rest).
+MIN_EVENT_CHUNK = 256
 #: Argument fields (name, bytes) at the start of each request payload, in order: the board keeps them
 #: in registers (the rest goes to its buffer), the driver writes them with :func:`encode_args`.
 ARGS = {"WRITE": (("addr", 4),), "READ": (("addr", 4), ("count", 2)), "READ_LEARN": (("addr", 4), ("count", 2)),
@@ -125,6 +132,23 @@ class LinkLayout:
     v_bytes: int          # 0 unless T-BSO
     buffer_bytes: int     # request payload bytes the board can hold (after the argument bytes)
     digest: bytes         # 4 bytes identifying the build's shape
+    event_bytes: int = 0  # an AER build: bytes per event word (INFER and EVENTS carry them); 0: pixels
+
+    @property
+    def commands(self) -> list[str]:
+        """The commands a build answers (the learning ones only with a flip unit, EVENTS only with AER)."""
+        return [c for c in CMD if (self.learn_weight_bytes or c not in ("LEARN", "READ_LEARN"))
+                and (self.event_bytes or c != "EVENTS")]
+
+    @property
+    def value_bytes(self) -> int:
+        """Bytes of one value of an INFER payload: a pixel, or an event word."""
+        return self.event_bytes or self.pixel_bytes
+
+    @property
+    def max_events(self) -> int:
+        """Event words one EVENTS or INFER frame may carry (AER builds)."""
+        return self.buffer_bytes // self.event_bytes if self.event_bytes else 0
 
     def reply_fields(self, cmd: str) -> list[tuple[str, int]]:
         """(field, bytes) of one reply payload, in order (streamed replies: of one word)."""
@@ -144,7 +168,7 @@ class LinkLayout:
             return [("word", self.monitor_bytes)]
         if cmd == "READ_LEARN":
             return [("weights", self.learn_weight_bytes), ("momentum", self.learn_momentum_bytes)]
-        if cmd == "WRITE":
+        if cmd in ("WRITE", "EVENTS"):
             return []
         raise KeyError(cmd)
 
@@ -155,10 +179,25 @@ class LinkLayout:
         """What the link alone allows, one INFER at a time (request, then reply; 10 bits a byte on a UART):
         bytes each way and inferences per second. Frame input sends T frames a sample, a byte or more a
         value, so there the link, not the accelerator, sets the pace."""
-        request = len(frame(CMD["INFER"])) + self.n_in * self.pixel_bytes
         reply = len(reply_frame(CMD["INFER"], 0)) + self.reply_bytes("INFER")
+        if self.event_bytes:
+            return self.event_rate(baud) | {"reply_bytes": reply}
+        request = len(frame(CMD["INFER"])) + self.n_in * self.pixel_bytes
         return {"baud": baud, "request_bytes": request, "reply_bytes": reply,
                 "inferences_per_s": baud / 10 / (request + reply)}
+
+    def event_rate(self, baud: int, events_per_sample: float | None = None) -> dict:
+        """What the link alone allows an AER build (10 bits a byte): events per second sent in full
+        frames of ``max_events``, and, for samples of ``events_per_sample`` events (default: a frame's
+        worth), inferences per second (the sample's frames, then the INFER's reply)."""
+        per_frame = len(frame(CMD["EVENTS"])) + len(reply_frame(CMD["EVENTS"], 0))
+        events_per_s = baud / 10 * self.max_events / (self.max_events * self.event_bytes + per_frame)
+        n = self.max_events if events_per_sample is None else events_per_sample
+        frames = max(1, -(-int(n) // self.max_events))
+        sample_bytes = n * self.event_bytes + frames * per_frame + self.reply_bytes("INFER")
+        return {"baud": baud, "event_bytes": self.event_bytes, "events_per_frame": self.max_events,
+                "events_per_s": events_per_s, "events_per_sample": n,
+                "inferences_per_s": baud / 10 / sample_bytes}
 
     def max_words(self, cmd: str) -> int:
         """Most words one WRITE (buffer) or READ/READ_LEARN (16-bit reply length) frame may carry."""
@@ -185,8 +224,9 @@ def decode_fields(fields: list[tuple[str, int]], payload: bytes, signed: tuple[s
     return out
 
 
-def link_layout(desc, folds, learn=None) -> LinkLayout:
-    """The protocol's field sizes for a build of ``desc`` with ``folds`` (and a flip unit if ``learn``)."""
+def link_layout(desc, folds, learn=None, aer=None) -> LinkLayout:
+    """The protocol's field sizes for a build of ``desc`` with ``folds`` (and a flip unit if ``learn``;
+    ``aer``: an :class:`~flipspike.ir.aer.EventFormat`, the build takes events)."""
     out = desc.layers[-1]
     pixel_bytes = nbytes(desc.input.bits)
     weight_bytes = momentum_bytes = v_bytes = 0
@@ -196,11 +236,14 @@ def link_layout(desc, folds, learn=None) -> LinkLayout:
         weight_bytes, momentum_bytes = nbytes(lanes), nbytes(lanes * learn.rule.momentum_bits)
         v_bytes = nbytes(learn.rule.v_bits) if learn.rule.tbso else 0
     elements = desc.input.elements(desc.timesteps)           # a sample's pixels, or its T frames
-    buffer_bytes = 1 << max(8, (elements * pixel_bytes - 1).bit_length())
+    event_bytes = 0 if aer is None else nbytes(aer.word_bits)
+    payload = MIN_EVENT_CHUNK * event_bytes if aer is not None else elements * pixel_bytes
+    buffer_bytes = 1 << max(8, (payload - 1).bit_length())
+    shape = build_shape(desc, folds) | ({} if aer is None else {"aer": aer.as_dict()})
     return LinkLayout(
         n_in=elements, pixel_bytes=pixel_bytes, max_value=desc.input.max_value, classes=out.n_out,
         cls_bytes=nbytes(max(1, (out.n_out - 1).bit_length())), acc_bytes=nbytes(out.widths.state),
         layers=len(desc.layers), load_bytes=nbytes(bus_widths(desc, folds, learn)[1]),
         monitor_bytes=nbytes(monitor_widths(desc, folds, learn)[1]), learn_weight_bytes=weight_bytes,
         learn_momentum_bytes=momentum_bytes, v_bytes=v_bytes, buffer_bytes=buffer_bytes,
-        digest=build_digest(build_shape(desc, folds), None if learn is None else learn.as_dict()))
+        digest=build_digest(shape, None if learn is None else learn.as_dict()), event_bytes=event_bytes)

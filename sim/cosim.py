@@ -89,8 +89,11 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     one per core where there are at least SHARD_MIN samples a core); ``progress``: a progress bar on
     stderr. ``aer``: the build takes events (an AER port, :mod:`flipspike.ir.aer`): each job's samples are
     event arrays [N, 4] (x, y, p, t)."""
-    if aer is not None and (target is not None or learn is not None or primitives is not None):
-        raise ConfigError("an AER build is co-simulated alone: no board, no on-chip learning, no vendor primitives")
+    if aer is not None and (learn is not None or primitives is not None):
+        raise ConfigError("an AER build is co-simulated without on-chip learning and vendor primitives")
+    if target is not None and getattr(target, "aer", None) != aer:
+        raise ConfigError("the board's build and the co-simulation disagree about AER input: open the board with "
+                          "the same aer format (Board(..., aer=...)) or drop it from both")
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     timings = {}

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from flipspike.hw.verilog import HOST_TOP, generate
+from flipspike.ir.aer import EventFormat
 from flipspike.ir.learning import Learning
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -30,22 +31,26 @@ SIM_TIMEOUT = 4096
 
 
 def build_host_top(desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *,
-                   build_root: str | Path = "build", divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT) -> Path:
+                   build_root: str | Path = "build", divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
+                   aer: EventFormat | None = None) -> Path:
     """Generate and Verilate the host-link top (cached by content); returns the build directory."""
     find_verilator()
     build_root = Path(build_root)
-    design = generate(desc, folds, build_root / "designs" / "host", learn, host={"divisor": divisor, "timeout": timeout})
+    design = generate(desc, folds, build_root / "designs" / "host", learn, host={"divisor": divisor, "timeout": timeout},
+                      aer=aer)
     return build(design.verilog, design.waivers, HOST_TOP, build_root / "verilator")
 
 
 @contextlib.contextmanager
 def simulated_board(desc: NetDesc, folds: list[Fold], learn: Learning | None = None, *,
                     build_root: str | Path = "build", divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
-                    reply_timeout: float = 30.0, quiet: bool = True):
-    """A :class:`~flipspike.host.driver.Board` connected to the simulated board top."""
+                    reply_timeout: float = 30.0, quiet: bool = True, aer: EventFormat | None = None):
+    """A :class:`~flipspike.host.driver.Board` connected to the simulated board top (``aer``: one that takes
+    events)."""
     from flipspike.host.driver import Board
 
-    build_dir = build_host_top(desc, folds, learn, build_root=build_root, divisor=divisor, timeout=timeout)
+    build_dir = build_host_top(desc, folds, learn, build_root=build_root, divisor=divisor, timeout=timeout,
+                               aer=aer)
     with tempfile.TemporaryDirectory(prefix="flipspike-serial-") as tmp:
         tmp = Path(tmp)
         pty_file, stop_file = tmp / "pty", tmp / "stop"
@@ -69,7 +74,7 @@ def simulated_board(desc: NetDesc, folds: list[Fold], learn: Learning | None = N
             time.sleep(0.02)
         board = None
         try:
-            board = Board(pty_file.read_text(), desc, folds, learn, timeout=reply_timeout)
+            board = Board(pty_file.read_text(), desc, folds, learn, timeout=reply_timeout, aer=aer)
             yield board
         finally:
             if board is not None:

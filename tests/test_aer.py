@@ -151,3 +151,43 @@ def test_events_made_from_frames_make_those_frames():
     assert any(not np.array_equal(a, b) for a, b in zip(events, events_from_frames(frames, fmt, seed=2)))
     with pytest.raises(ConfigError, match="counts"):
         events_from_frames(frames * 2, fmt)
+
+
+def test_event_words_are_packed_as_the_port_map_says(tmp_path):
+    """ir.aer's packing (what the host driver sends) against the generated port map's offsets (what the
+    Verilog has, as the benches read it); values a field cannot hold are refused, not wrapped; the host-link
+    top of an AER build passes lint."""
+    from flipspike.hw.verilog import generate
+    from flipspike.ir.errors import DataError
+    from flipspike.sim.lint import lint
+    from flipspike.sim.samples import event_words
+    rng = np.random.default_rng(4)
+    desc = random_conv_desc(rng, (3, 5, 2), [{"channels": 2, "kernel": 3}], 2, timesteps=5, input_bits=1,
+                            encoding="frames")
+    fmt = EventFormat.of(desc, 4)
+    events = random_events(rng, fmt, 50)
+    design = generate(desc, [Fold(2, 2), Fold(2, 2)], tmp_path / "rtl", aer=fmt,
+                      host={"divisor": 8, "timeout": 64})
+    assert fmt.pack(events) == event_words(events.tolist(), design.config["ports"])
+    with pytest.raises(DataError, match="x is outside"):
+        fmt.pack([[1 << fmt.widths["x"], 0, 0, 0]])
+    report = lint(design.dir)
+    assert report.ok, report
+
+
+def test_planning_for_an_aer_build_gives_the_port_a_simd_it_takes():
+    """Default and planned foldings of a 200-input frame-fed layer (default SIMD 10): a power of two
+    dividing 200 once the build takes events, announced; and the estimate counts the port's flags, which
+    shrink as SIMD grows."""
+    import flipspike as fs
+    from flipspike.gen.estimate import estimate
+    desc = random_desc(np.random.default_rng(6), [200, 16, 4], timesteps=4, input_bits=1, encoding="frames")
+    assert fs.plan(desc).folds[0].simd == 10
+    plan = fs.plan(desc, aer=True)
+    assert plan.folds[0].simd == 8 and any("AER port" in note for note in plan.notes)
+    for budget in (2500, 6000):
+        simd = fs.plan(desc, lut_budget=budget, aer=True).folds[0].simd
+        assert simd & (simd - 1) == 0 and 200 % simd == 0
+    cost = lambda simd: (estimate(desc, [Fold(simd, 4), Fold(4, 4)], aer=True)["total"]["lut4"]
+                         - estimate(desc, [Fold(simd, 4), Fold(4, 4)])["total"]["lut4"])
+    assert cost(1) > cost(8) > 0

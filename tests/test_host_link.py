@@ -228,3 +228,33 @@ def test_opening_a_board_fills_its_spram(build_root):
         observed = {"samples": [board.infer(pixels) for pixels in x]}
     ref = run_integer(desc, x)
     assert compare(ref, observed) == []
+
+
+def test_events_over_the_serial_link(build_root):
+    """An AER build behind the host link: each sample's events as EVENTS frames of the buffer's size and a
+    last INFER (the board closes the sample), bit-exact against the reference on the frames the port's rules
+    make, out-of-range events included; partial event words and empty EVENTS frames refused; a board
+    opened without the AER format refused by its digest."""
+    from flipspike.ir.aer import EventFormat
+    from flipspike.ir.host_protocol import FLAG_EVENTS
+    from test_aer import random_events
+
+    from helpers import random_conv_desc
+    rng = np.random.default_rng(11)
+    desc = random_conv_desc(rng, (4, 4, 2), [{"channels": 3, "kernel": 3, "padding": 1}], 3, timesteps=4,
+                            input_bits=1, encoding="frames")
+    fmt = EventFormat.of(desc, 2)
+    folds = [Fold(2, 3), Fold(4, 3)]
+    samples = [random_events(rng, fmt, n) for n in (0, 7, 40, 300, 90)]
+    with simulated_board(desc, folds, build_root=build_root, aer=fmt) as board:
+        L = board.layout
+        assert L.event_bytes == 2 and L.max_events < 300 and board.info()["flags"] & FLAG_EVENTS
+        report = cosim(desc, folds, samples, target=board, aer=fmt)
+        assert report["mismatches"] == 0 and report["samples"] == len(samples), report["mismatch_details"]
+        for request, cmd in ((frame(CMD["INFER"], bytes(3)), "INFER"), (frame(CMD["EVENTS"]), "EVENTS")):
+            board.port.write(request)
+            assert raw_reply(board) == (CMD[cmd], STATUS["BAD_LENGTH"], b"")
+        assert cosim(desc, folds, samples[2:4], target=board, aer=fmt)["mismatches"] == 0
+        port = board.port
+        with pytest.raises(LinkError, match="different build"):
+            Board(port, desc, folds)

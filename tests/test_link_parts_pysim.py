@@ -10,6 +10,7 @@ from amaranth.hdl import Module
 from amaranth.lib import memory
 from amaranth.sim import Simulator
 
+from flipspike.hw.link_fields import decoded_commands
 from flipspike.hw.link_executor import RequestExecutor
 from flipspike.hw.link_receiver import FrameReceiver
 from flipspike.hw.link_reply import ReplyStreamer
@@ -149,8 +150,8 @@ def test_request_check_follows_the_protocol():
     async def bench(ctx):
         for r in requests:
             ctx.set(dut.request.cmd, r["cmd"])
-            for name, code in CMD.items():
-                ctx.set(getattr(dut.request.is_cmd, name), int(r["cmd"] == code))
+            for name in decoded_commands(LAYOUT):
+                ctx.set(getattr(dut.request.is_cmd, name), int(r["cmd"] == CMD[name]))
             ctx.set(dut.request.arg, r["addr"] | r["count"] << 32)
             for name in ("length", "stored", "word_sub", "words", "bad_value"):
                 ctx.set(getattr(dut.request, name), r[name])
@@ -177,7 +178,7 @@ def executor_bench(buffer: bytes):
 
 
 def start(ctx, dut, cmd: str, length: int, stored: int, arg: int = 0):
-    for name, code in CMD.items():
+    for name in decoded_commands(LAYOUT):
         ctx.set(getattr(dut.request.is_cmd, name), int(name == cmd))
     ctx.set(dut.request.cmd, CMD[cmd])
     ctx.set(dut.request.length, length)
@@ -247,7 +248,7 @@ def replies(ok: bool, cmd: str, code: int, **ports) -> bytes:
     out = []
 
     async def bench(ctx):
-        for name, code_ in CMD.items():
+        for name in decoded_commands(LAYOUT):
             ctx.set(getattr(dut.request.is_cmd, name), int(name == cmd))
         ctx.set(dut.request.cmd, CMD[cmd])
         for name, value in ports.items():
