@@ -18,7 +18,7 @@ once its T frames are in.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -66,20 +66,27 @@ class EventFrames(wiring.Component):
         ev = Signal(event_layout(fmt), name="event")
         held = Signal()
         consumed = Signal()
-        m.d.comb += self.events.ready.eq(~held | consumed)
-        with m.If(self.events.valid & self.events.ready):
+        load = Signal()
+        m.d.comb += [self.events.ready.eq(~held | consumed), load.eq(self.events.valid & self.events.ready)]
+        with m.If(load):
             m.d.sync += [ev.eq(self.events.payload), held.eq(1)]
         with m.Elif(consumed):
             m.d.sync += held.eq(0)
 
-        # -- where it goes, whether it is kept ------------------------------------------------------------
+        # -- where it goes, whether it is kept: decoded into registers a cycle after the event lands (and
+        # again after the bank moves on), so that the decision below starts from flip-flops ---------------
         shift = (fmt.pool - 1).bit_length()
         h, w = fmt.sensor
-        inside = (ev.x < w) & (ev.y < h) & (ev.t < T)
         element = Signal(range(max(2, fmt.height * fmt.width * 2)))
         m.d.comb += element.eq(((ev.y >> shift) * fmt.width + (ev.x >> shift)) * 2 + ev.p)
         lane_bits = (simd - 1).bit_length()
-        word, lane = element[lane_bits:], element[:lane_bits] if lane_bits else Const(0, 1)
+        word, lane = Signal(range(max(2, words)), name="ev_word"), Signal(max(1, lane_bits), name="ev_lane")
+        inside, before, after, end = (Signal(name=n) for n in ("ev_inside", "ev_before", "ev_after", "ev_end"))
+        m.d.sync += [word.eq(element[lane_bits:]), inside.eq((ev.x < w) & (ev.y < h) & (ev.t < T)),
+                     before.eq(ev.t < wsel), after.eq(ev.t > wsel), end.eq(ev.end)]
+        if lane_bits:
+            m.d.sync += lane.eq(element[:lane_bits])
+        fresh = Signal()                   # the decoded registers hold this event's, at this bank
 
         writing = Signal()                 # the second cycle of an event: its word is on old_port.data
         at_word, at_lane, at_bank = Signal(range(max(2, words))), Signal(max(1, lane_bits)), Signal.like(wsel)
@@ -87,11 +94,12 @@ class EventFrames(wiring.Component):
         count = frame_handshake(m, self.read, T, commit, rsel)
         free = count != T                  # bank wsel is free (banks fill in ring order)
         idle = ~writing
-        closing = idle & ev.end
-        drop = idle & ~ev.end & (~inside | (ev.t < wsel))
-        later = idle & ~ev.end & inside & (ev.t > wsel)
-        now = idle & ~ev.end & inside & (ev.t == wsel)
-        valid = held
+        closing = idle & end
+        drop = idle & ~end & (~inside | before)
+        later = idle & ~end & inside & after
+        now = idle & ~end & inside & ~before & ~after
+        valid = held & fresh
+        m.d.sync += fresh.eq(held & ~load & ~commit)
         m.d.comb += commit.eq(valid & free & (closing | later))
         last_bank = wsel == T - 1
         m.d.comb += consumed.eq(valid & (drop | (closing & free & last_bank) | (now & free)))
@@ -102,12 +110,12 @@ class EventFrames(wiring.Component):
 
         # -- read the word, then write it back with the event's bit ------------------------------------------
         m.d.comb += old_port.addr.eq(bank_address(word, wsel, word_bits))
+        was_written = Signal()             # the word's flag, looked up as the event is decided (registered)
         with m.If(valid & now & free):
-            m.d.sync += [writing.eq(1), at_word.eq(word), at_bank.eq(wsel)]
+            m.d.sync += [writing.eq(1), at_word.eq(word), at_bank.eq(wsel),
+                         was_written.eq(Cat(*flags).word_select(wsel, max(2, words)).bit_select(word, 1))]
             if lane_bits:
                 m.d.sync += at_lane.eq(lane)
-        was_written = Signal()
-        m.d.comb += was_written.eq(Cat(*flags).word_select(at_bank, max(2, words)).bit_select(at_word, 1))
         old = Signal(simd)
         m.d.comb += old.eq(Mux(was_written, old_port.data, 0))
         bit = Signal(simd)

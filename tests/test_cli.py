@@ -190,7 +190,7 @@ def test_a_synthesis_that_does_not_fit_exits_1_and_never_suggests_what_was_tried
     util = {"lut4": {"used": 6071, "total": 5280, "percent": 115.0}, "ff": {"used": 3791, "total": 5280, "percent": 71.8},
             "bram": {"used": 46, "total": 30, "percent": 153.3}, "dsp": {"used": 0, "total": 8, "percent": 0.0}}
     report = {"part": "iCE40UP5K", "device": "up5k", "seconds": 0.1, "utilization": util, "fits": False}
-    monkeypatch.setattr(api, "synth", lambda plan, out, device: api.SynthResult(None, report))
+    monkeypatch.setattr(api, "synth", lambda plan, out, device, aer=None: api.SynthResult(None, report))
     for flags, budget_below, cycles_above in ((["--lut-budget", "4224"], 4224, None),
                                               (["--target-cycles", "500"], 5280, 500)):
         assert main(["synth", str(net), "--device", "up5k", *flags, "--out", str(tmp_path / "syn")]) == 1
