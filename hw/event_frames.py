@@ -62,16 +62,25 @@ class EventFrames(wiring.Component):
         wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
         flags = [Signal(max(2, words), name=f"written{b}") for b in range(T)]
 
-        # -- the event, held in a register (the port's ready depends on nothing the sender drives) ---------
-        ev = Signal(event_layout(fmt), name="event")
-        held = Signal()
+        # -- the event in a register, a second one behind it (a skid buffer): the port's ready is a register,
+        # so it depends on nothing the sender drives and on none of the decisions below ---------------------
+        ev, skid = Signal(event_layout(fmt), name="event"), Signal(event_layout(fmt), name="event_skid")
+        held, skid_full = Signal(), Signal()
         consumed = Signal()
         load = Signal()
-        m.d.comb += [self.events.ready.eq(~held | consumed), load.eq(self.events.valid & self.events.ready)]
-        with m.If(load):
-            m.d.sync += [ev.eq(self.events.payload), held.eq(1)]
-        with m.Elif(consumed):
-            m.d.sync += held.eq(0)
+        advance = Signal()                 # the head takes the next event at this edge
+        m.d.comb += [self.events.ready.eq(~skid_full), load.eq(self.events.valid & ~skid_full),
+                     advance.eq((consumed | ~held) & (skid_full | load))]
+        with m.If(consumed | ~held):
+            m.d.sync += held.eq(skid_full | load)
+            with m.If(skid_full):
+                m.d.sync += [ev.eq(skid), skid_full.eq(load)]
+                with m.If(load):
+                    m.d.sync += skid.eq(self.events.payload)
+            with m.Elif(load):
+                m.d.sync += ev.eq(self.events.payload)
+        with m.Elif(load):
+            m.d.sync += [skid.eq(self.events.payload), skid_full.eq(1)]
 
         # -- where it goes, whether it is kept: decoded into registers a cycle after the event lands (and
         # again after the bank moves on), so that the decision below starts from flip-flops ---------------
@@ -99,7 +108,7 @@ class EventFrames(wiring.Component):
         later = idle & ~end & inside & after
         now = idle & ~end & inside & ~before & ~after
         valid = held & fresh
-        m.d.sync += fresh.eq(held & ~load & ~commit)
+        m.d.sync += fresh.eq(held & ~consumed & ~advance & ~commit)
         m.d.comb += commit.eq(valid & free & (closing | later))
         last_bank = wsel == T - 1
         m.d.comb += consumed.eq(valid & (drop | (closing & free & last_bank) | (now & free)))
@@ -133,8 +142,18 @@ class EventFrames(wiring.Component):
                 m.d.sync += f.bit_select(at_word, 1).eq(1)
 
         # -- the reader's side: a word never written this sample reads as zero --------------------------------
-        read_flags = Signal(max(2, words))
-        m.d.comb += read_flags.eq(Cat(*flags).word_select(rsel, max(2, words)))
+        # (bank rsel's flags, kept in a register of their own so that a read looks up one row: loaded from
+        # the next bank's flags as the reader releases a bank, updated as that bank is written)
+        read_flags = Signal(max(2, words), name="read_row")
+        following = Signal.like(rsel)
+        m.d.comb += following.eq(Mux(rsel == T - 1, 0, rsel + 1))
+        written_now = Signal(max(2, words))
+        m.d.comb += written_now.eq(Mux(writing, 1 << at_word, 0))
+        with m.If(self.read.release):       # (T = 1: the next bank is the one being cleared)
+            rows = Cat(*flags).word_select(following, max(2, words)) if T > 1 else 0
+            m.d.sync += read_flags.eq(rows | Mux(at_bank == following, written_now, 0))
+        with m.Elif(writing & (at_bank == rsel)):
+            m.d.sync += read_flags.bit_select(at_word, 1).eq(1)
         flag_at_read = Signal()
         m.d.sync += flag_at_read.eq(read_flags.bit_select(self.read.addr, 1))   # (sampled with the address)
         m.d.comb += [rd.addr.eq(bank_address(self.read.addr, rsel, word_bits)),
