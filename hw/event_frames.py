@@ -119,10 +119,17 @@ class EventFrames(wiring.Component):
 
         # -- read the word, then write it back with the event's bit ------------------------------------------
         m.d.comb += old_port.addr.eq(bank_address(word, wsel, word_bits))
-        was_written = Signal()             # the word's flag, looked up as the event is decided (registered)
+        # bank wsel's flags, kept apart: a bank is written only once it is free, so cleared, so its flags are
+        # those set since wsel moved to it (the word's flag is looked up there as the event is decided)
+        write_row = Signal(max(2, words), name="write_row")
+        with m.If(commit):
+            m.d.sync += write_row.eq(0)
+        with m.Elif(writing):
+            m.d.sync += write_row.bit_select(at_word, 1).eq(1)
+        was_written = Signal()
         with m.If(valid & now & free):
             m.d.sync += [writing.eq(1), at_word.eq(word), at_bank.eq(wsel),
-                         was_written.eq(Cat(*flags).word_select(wsel, max(2, words)).bit_select(word, 1))]
+                         was_written.eq(write_row.bit_select(word, 1))]
             if lane_bits:
                 m.d.sync += at_lane.eq(lane)
         old = Signal(simd)
