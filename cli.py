@@ -649,6 +649,10 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print(f"flipspike {args.command}: terminated; nothing half-written was left", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:               # stdout closed early (e.g. `flipspike export ... | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())          # (so that the interpreter's final flush is quiet too)
+        return 0
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
