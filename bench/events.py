@@ -9,8 +9,8 @@ sample's frames, ``ir.aer.events_from_frames``). Prints, measured:
 
 * the port's sustained rate: samples whose every pixel fires twice at every step, streamed back to back,
   so the port and not the network sets the pace: events taken per cycle, and per second at each --clock
-  (the board builds' clock goals; the AER build is not placed and routed here), beside event cameras'
-  peak output rates as their makers state them;
+  (by default the clocks `flipspike build --aer` met on the iCEBreaker and the ULX3S; placing and routing
+  is not repeated here), beside event cameras' peak output rates as their makers state them;
 * per T: float, integer and hardware accuracy (0 mismatches expected), input events per sample, cycles per
   sample alone (mean) and per result streamed back to back, and the events per second the network
   itself keeps up with at each clock (events per sample / streamed cycles per result);
@@ -59,7 +59,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=360)
     ap.add_argument("--timesteps", default="2,4,8")
     ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--clock", default="48,100", help="MHz, comma-separated")
+    ap.add_argument("--clock", default="42.75,100", help="MHz, comma-separated (default: the clocks the AER board "
+                    "builds met, iCEBreaker at T = 4 and ULX3S at T = 8: docs/events.md)")
     ap.add_argument("--build-dir", default="build/bench")
     ap.add_argument("--nmnist-samples", type=int, default=16, help="0: skip the N-MNIST CNN")
     args = ap.parse_args()
