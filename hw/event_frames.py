@@ -102,11 +102,12 @@ class EventFrames(wiring.Component):
         commit = Signal()
         count = frame_handshake(m, self.read, T, commit, rsel)
         free = count != T                  # bank wsel is free (banks fill in ring order)
-        idle = ~writing
-        closing = idle & end
-        drop = idle & ~end & (~inside | before)
-        later = idle & ~end & inside & after
-        now = idle & ~end & inside & ~before & ~after
+        # (no decision while an event is written back: that cycle follows the one that took the event, so
+        # the head is then empty or not yet decoded, and ``valid`` is low without looking at ``writing``)
+        closing = end
+        drop = ~end & (~inside | before)
+        later = ~end & inside & after
+        now = ~end & inside & ~before & ~after
         valid = held & fresh
         m.d.sync += fresh.eq(held & ~consumed & ~advance & ~commit)
         m.d.comb += commit.eq(valid & free & (closing | later))
