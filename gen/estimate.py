@@ -147,7 +147,7 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
         total["ff_memory_bits"] += desc.timesteps * (desc.input.size // folds[0].simd)
     for key in ("lut4", "ff"):
         total[key] += 0 if extra is None else extra[key]
-    return {"layers": rows, "total": total, "host_link": host_link, "device": device, "aer": aer}
+    return {"layers": rows, "total": total, "host_link": host_link, "device": device, **({"aer": True} if aer else {})}
 
 
 def estimate_table(report: dict) -> str:

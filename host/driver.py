@@ -22,7 +22,7 @@ from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
 from flipspike.ir.formats import COUNTERS, counter_delta
 from flipspike.ir.memory_map import boot_writes
-from flipspike.ir.host_protocol import (CMD, MAGIC, STATUS, STATUS_TEXT, SYNC_REPLY, VERSION,
+from flipspike.ir.host_protocol import (CMD, COUNTER_BYTES, MAGIC, STATUS, STATUS_TEXT, SYNC_REPLY, VERSION,
                                         LinkError, crc8, decode_fields, encode_args, frame)
 
 #: The bit rate both board builds use by default (the FTDI parts on iCEBreaker and ULX3S run it).
@@ -66,6 +66,7 @@ class Board:
         boot = boot_writes(desc, folds)
         if boot:
             self.write_memory(boot)
+        self._dropped = 0                                # the AER port's refused events, as last read
         self._counters = self.read_counters()
 
     def close(self):
@@ -112,8 +113,10 @@ class Board:
         return decode_fields(self.layout.reply_fields("INFO"), self.request("INFO"))
 
     def read_counters(self) -> list[dict[str, int]]:
-        """Every layer's counters, free-running (:data:`flipspike.ir.formats.COUNTERS`)."""
+        """Every layer's counters, free-running (:data:`flipspike.ir.formats.COUNTERS`); an AER build's
+        dropped-event count is kept as ``dropped_events`` reads it."""
         fields = decode_fields(self.layout.reply_fields("COUNTERS"), self.request("COUNTERS"))
+        self._dropped = fields.get("aer_dropped", 0)
         return [{k: fields[f"counter{l}.{k}"] for k in COUNTERS} for l in range(self.layout.layers)]
 
     def write_memory(self, writes) -> None:
@@ -175,13 +178,22 @@ class Board:
 
     def _result(self, payload: bytes) -> dict:
         fields = decode_fields(self.layout.reply_fields("INFER"), payload, signed=("acc",))
-        return {"cls": fields["cls"], "acc": [fields[f"acc{k}"] for k in range(self.layout.classes)],
-                "counters": self._counter_delta(fields), "latency": fields["latency"]}
+        out = {"cls": fields["cls"], "acc": [fields[f"acc{k}"] for k in range(self.layout.classes)],
+               "counters": self._counter_delta(fields), "latency": fields["latency"]}
+        if self.aer is not None:
+            out["aer_dropped"] = self._dropped_delta(fields)
+        return out
 
     def _counter_delta(self, fields: dict) -> list[dict]:
         now = [{k: fields[f"counter{l}.{k}"] for k in COUNTERS} for l in range(self.layout.layers)]
         delta = [counter_delta(lb, la) for la, lb in zip(now, self._counters)]
         self._counters = now
+        return delta
+
+    def _dropped_delta(self, fields: dict) -> int:
+        """Events the AER port refused since the last reply that said (its counter wraps at 2**32)."""
+        now = fields.get("aer_dropped", 0)
+        delta, self._dropped = (now - self._dropped) % (1 << 8 * COUNTER_BYTES), now
         return delta
 
     def learn(self, pixels=None, label: int | None = None) -> dict:
@@ -214,6 +226,8 @@ class Board:
                 observed["learn"] = [self._update(u) for u in job["updates"]]
                 observed["samples_after"] = [self.infer(s) for s in job.get("samples_after", [])]
             observed["simulated_cycles"] = sum(s["latency"] for s in observed["samples"])
+            if self.aer is not None:                     # the events each sample's port refused, summed
+                observed["aer_dropped"] = sum(s["aer_dropped"] for s in observed["samples"])
             out.append(observed)
         return out
 

@@ -52,6 +52,8 @@ class HostTop(wiring.Component):
             if name in accel.signature.members:
                 wiring.connect(m, getattr(link, name), getattr(accel, name))
         m.d.comb += link.counters.eq(accel.counters)
+        if "aer_dropped" in accel.signature.members:
+            m.d.comb += link.aer_dropped.eq(accel.aer_dropped)
         wiring.connect(m, rx.data, link.rx)
         wiring.connect(m, link.tx, tx.data)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.status.eq(link.status)]

@@ -61,7 +61,7 @@ class HostLink(wiring.Component):
         self.load_bus, self.monitor_bus = accel.load_bus, accel.monitor_bus
         self.aer = accel.aer                                       # an AER build: events, not pixels
         members = {name: accel.signature.members[name].flip()      # the accelerator's ports, from the host side
-                   for name in ("pixels", "events", "load", "monitor", "learn", "result", "counters")
+                   for name in ("pixels", "events", "load", "monitor", "learn", "result", "counters", "aer_dropped")
                    if name in accel.signature.members}
         super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)), "status": Out(2),
                           **members})
@@ -97,6 +97,8 @@ class HostLink(wiring.Component):
         m.d.comb += [ex.result_valid.eq(self.result.valid), self.result.ready.eq(ex.result_ready),
                      reply.result.eq(self.result.payload), reply.latency.eq(ex.latency),
                      reply.counters.eq(self.counters)]
+        if self.aer is not None:
+            m.d.comb += reply.aer_dropped.eq(self.aer_dropped)
         if self.has_learn:
             learn = self.learn
             m.d.comb += [learn.start.eq(ex.learn_start), ex.learn_busy.eq(learn.busy),

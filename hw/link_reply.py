@@ -7,7 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.formats import MONITOR_LATENCY
-from flipspike.ir.host_protocol import FLAG_EVENTS, FLAG_LEARN, FLAG_TBSO, MAGIC, SYNC_REPLY, VERSION, LinkLayout
+from flipspike.ir.host_protocol import (COUNTER_BYTES, FLAG_EVENTS, FLAG_LEARN, FLAG_TBSO, MAGIC, SYNC_REPLY, VERSION,
+                                        LinkLayout)
 
 from .arith import tree_sum
 from .interfaces import CounterLayout, MonitorSignature, result_layout
@@ -24,7 +25,8 @@ class ReplyStreamer(wiring.Component):
     accumulators; ``addr_width``: the address bits of READ and READ_LEARN).
 
     Header: sync, command, ``code``, payload length. Where ``ok``, the payload follows: INFO's build
-    identity; INFER's class, accumulators (``result``), ``latency`` and counters (``counters``);
+    identity; INFER's class, accumulators (``result``), ``latency`` and counters (``counters``, then an
+    AER build's ``aer_dropped``);
     COUNTERS (the tail of INFER); LEARN's class, flips, cycles (and v: ``learn_v``); or ``count`` words
     streamed from a memory: READ from the monitor (``monitor``), READ_LEARN from the flip unit's
     readback (``readback_*``). Each byte is registered before it is sent (the byte multiplexer over the
@@ -40,6 +42,8 @@ class ReplyStreamer(wiring.Component):
                    "result": In(result_layout(layout.classes, acc_width)), "latency": In(32),
                    "counters": In(data.ArrayLayout(CounterLayout, layout.layers)),
                    "monitor": Out(MonitorSignature(*monitor_bus))}
+        if layout.event_bytes:
+            members["aer_dropped"] = In(8 * COUNTER_BYTES)
         if self.has_learn:
             members |= {"learn_flips": In(32), "learn_cycles": In(32), "readback_addr": Out(range(max(2, learn_words))),
                         "readback_weights": In(8 * layout.learn_weight_bytes),
@@ -63,7 +67,8 @@ class ReplyStreamer(wiring.Component):
             m.d.comb += acc.eq(res.acc[k])
             accs.append(acc)
         counters = Cat(*(Cat(self.counters[i].cycles, self.counters[i].in_spikes, self.counters[i].sops,
-                             self.counters[i].skipped) for i in range(L.layers)))
+                             self.counters[i].skipped) for i in range(L.layers)),
+                       *([self.aer_dropped] if L.event_bytes else []))
         flags = Const((FLAG_LEARN if self.has_learn else 0) | (FLAG_TBSO if L.v_bytes else 0)
                       | (FLAG_EVENTS if L.event_bytes else 0), 8)
         parts = [("INFO", Cat(Const(int.from_bytes(MAGIC, "little"), 32), Const(VERSION, 8),

@@ -19,7 +19,8 @@ INFO        --                                magic "FSPK", version, build diges
 WRITE       addr (4), words                   load-bus words of ``load_bytes`` bytes at addr, addr+1, ...
 READ        addr (4), count (2)               ``count`` monitor words of ``monitor_bytes`` bytes
 INFER       pixels (``pixel_bytes`` each)     class, accumulations, latency (cycles), raw counters
-            (AER builds: event words, ``event_bytes`` each, the last of the sample's; the board adds ``end``)
+            (AER builds: event words, ``event_bytes`` each, the last of the sample's; the board adds ``end``;
+            the counters end with the port's dropped events)
 EVENTS      event words (AER builds only)     -- (the sample's events so far, into the port; no result yet)
 COUNTERS    --                                raw counters (free-running, modulo 2**32)
 LEARN       -- , or label (1) + pixels         one flip-unit update: from loaded errors/traces, or infer
@@ -153,7 +154,7 @@ class LinkLayout:
     def reply_fields(self, cmd: str) -> list[tuple[str, int]]:
         """(field, bytes) of one reply payload, in order (streamed replies: of one word)."""
         counters = [(f"counter{l}.{k}", COUNTER_BYTES) for l in range(self.layers)
-                    for k in COUNTERS]
+                    for k in COUNTERS] + ([("aer_dropped", COUNTER_BYTES)] if self.event_bytes else [])
         if cmd == "INFO":
             return [("magic", 4), ("version", 1), ("digest", 4), ("buffer_bytes", 2), ("flags", 1)]
         if cmd == "INFER":

@@ -235,7 +235,7 @@ def test_events_over_the_serial_link(build_root):
     last INFER (the board closes the sample), bit-exact against the reference on the frames the port's rules
     make, out-of-range events included; partial event words and empty EVENTS frames refused; a board
     opened without the AER format refused by its digest."""
-    from flipspike.ir.aer import EventFormat
+    from flipspike.ir.aer import EventFormat, accepted
     from flipspike.ir.host_protocol import FLAG_EVENTS
     from test_aer import random_events
 
@@ -251,6 +251,9 @@ def test_events_over_the_serial_link(build_root):
         assert L.event_bytes == 2 and L.max_events < 300 and board.info()["flags"] & FLAG_EVENTS
         report = cosim(desc, folds, samples, target=board, aer=fmt)
         assert report["mismatches"] == 0 and report["samples"] == len(samples), report["mismatch_details"]
+        refused = [int((~accepted(ev, fmt)).sum()) for ev in samples]       # the port's rules, from ir.aer
+        assert report["aer_dropped"] == sum(refused) > 0
+        assert [board.infer(ev)["aer_dropped"] for ev in samples] == refused
         for request, cmd in ((frame(CMD["INFER"], bytes(3)), "INFER"), (frame(CMD["EVENTS"]), "EVENTS")):
             board.port.write(request)
             assert raw_reply(board) == (CMD[cmd], STATUS["BAD_LENGTH"], b"")
