@@ -128,7 +128,7 @@ def test_clock_auto_rebuilds_until_timing_is_met(tmp_path, monkeypatch, start_fm
     from flipspike.gen import build
     asked = []
 
-    def fake_build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz):
+    def fake_build(desc, folds, board, out_dir, learn, baud, seed, tries, clock_mhz, aer=None):
         asked.append((clock_mhz, seed))
         fmax = {(48.0, 1): start_fmax, (40.32, 1): 41.3, (48.0, 2): 48.5}[(clock_mhz, seed)]
         out_dir.mkdir(exist_ok=True)
