@@ -3,7 +3,9 @@
 The slowest layer sets the throughput of a sample stream, so every layer is folded as far as the
 target allows and no further: per layer, the fold with the fewest lanes (SIMD * PE, a proxy for
 LUTs) whose modelled busy cycles per inference are at most the target; among equals, the one with the
-fewest neurons per cycle (PE: a neuron lane costs tens of LUTs, a synapse lane a few), then the faster.
+fewest read ports (a word spanning several kernel positions reads a copy of its input buffer per
+position: taken where words within one pixel cannot reach the target), then the fewest neurons per
+cycle (PE: a neuron lane costs tens of LUTs, a synapse lane a few), then the faster.
 
 Event-driven layers (``spikes``: layer index -> its input spikes [T, samples, n_in], e.g. from the
 integer reference on training images) are planned with the cycles those spikes give each candidate
@@ -19,8 +21,8 @@ import math
 from flipspike.ir import NetDesc
 from flipspike.ir.aer import port_simd_ok
 from flipspike.ir.errors import FoldingError
-from flipspike.ir.folding import Fold, divisors, simd_base, spram_tiles
-from flipspike.ir.plan import NetPlan
+from flipspike.ir.folding import Fold, divisors, simd_base, simd_options, spram_tiles
+from flipspike.ir.plan import LayerPlan, NetPlan
 
 from flipspike.ir.cycle_model import fold_cycles, mean_event_words
 
@@ -31,7 +33,9 @@ def fold_options(desc: NetDesc, index: int, spikes: dict | None = None, aer: boo
     the port: ``ir.aer.port_simd_ok``)."""
     layer, event = desc.layers[index], bool(spikes) and spikes.get(index) is not None
     options = []
-    for simd in divisors(simd_base(layer)):
+    # (window-wide words, SIMD beyond the input channels, where the layer reads a spike buffer densely)
+    simds = divisors(simd_base(layer)) if index == 0 or event else simd_options(layer)
+    for simd in simds:
         if aer and index == 0 and not port_simd_ok(simd, layer.n_in):
             continue
         for pe in divisors(layer.n_out):
@@ -49,24 +53,26 @@ def fold_for_cycles(desc: NetDesc, target: int, spikes: dict | None = None, *, t
     table = table or [fold_options(desc, i, spikes, aer) for i in range(len(desc.layers))]
     folds = []
     for layer, layer_options in zip(desc.layers, table):
-        options = [(f.simd * f.pe, f.pe, cycles, f) for f, cycles in layer_options]
-        fitting = [o for o in options if o[2] <= target]
+        # (a window-wide word costs a copy of the input buffer per kernel position it spans: taken only
+        # where no word within one pixel reaches the target with as few lanes)
+        options = [(f.simd * f.pe, LayerPlan(layer, f).ports, f.pe, cycles, f) for f, cycles in layer_options]
+        fitting = [o for o in options if o[3] <= target]
         if not fitting:
-            fastest = min(o[2] for o in options)
+            fastest = min(o[3] for o in options)
             raise FoldingError(f"layer {layer.name} needs at least {math.ceil(fastest)} cycles per inference "
                                f"even fully unrolled; raise --target-cycles to {math.ceil(fastest)} or more")
-        folds.append(min(fitting)[3])
+        folds.append(min(fitting)[4])
     return folds
 
 
 def fold_for_luts(desc: NetDesc, budget: int, *, host_link: bool = False, max_blocks: int | None = None,
-                  device: str = "up5k", spikes: dict | None = None, aer: bool = False) -> list[Fold]:
+                  device: str = "up5k", spikes: dict | None = None, aer: bool = False, table=None) -> list[Fold]:
     """The fastest balanced folding whose estimated LUT4 count on ``device`` (:mod:`flipspike.gen.estimate`)
     fits ``budget`` (and, with ``max_blocks``, its block RAMs): try the cycle targets every layer's
-    folds can reach, fastest first, folding each time with :func:`fold_for_cycles`."""
+    folds can reach, fastest first, folding each time with :func:`fold_for_cycles`. ``table``: as there."""
     from .estimate import estimate
 
-    table = [fold_options(desc, i, spikes, aer) for i in range(len(desc.layers))]
+    table = table or [fold_options(desc, i, spikes, aer) for i in range(len(desc.layers))]
     targets = sorted({cycles for options in table for _, cycles in options})
     cheapest = None
     for target in targets:

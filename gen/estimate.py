@@ -120,9 +120,9 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
         f = layer_features(plan, i)
         big = {n: dw for n, dw in plan.layers[i].memories.items() if dw[0] >= shallowest}
         spram = {n: big.pop(n) for n in ("weights",) if fold.spram and n in big}
-        spikes = None if plan.buffers[i] is None else plan.buffers[i].ram
-        if spikes is not None and spikes[0] >= buffer_depth:
-            big["spikes"] = spikes
+        buf = plan.buffers[i]
+        if buf is not None and buf.ram is not None and buf.ram[0] >= buffer_depth:
+            big |= {f"spikes{j or ''}": buf.ram for j in range(buf.ports)}     # (a copy per read port)
         rows.append({"name": layer.name, "fold": str(fold),
                      "lut4": round(sum(coef["lut4"][k] * f[k] for k in FEATURES)),
                      "ff": round(sum(coef["ff"][k] * f[k] for k in FEATURES)),

@@ -145,21 +145,36 @@ class SpikeBuffer(wiring.Component):
     a flip-flop per spike, a write decoder and a bank-wide read multiplexer. In RAM an event-driven
     reader's ``nonzero`` mask comes from flags kept beside it, set as the lanes are written (every lane
     of a bank is written each step).
+
+    With ``ports`` > 1 (a reader whose word spans several kernel positions) the reader reads ``ports``
+    SIMD-bit words at once, each at its own address: in flip-flops through a multiplexer each, in block
+    RAM from a read port each (the synthesis tools give every read port a copy of the memory).
     """
 
     def __init__(self, size: int, pe: int, simd: int, mask: bool = False, own_pe: int = 0, banks: int = 2,
-                 ram: bool = True):
+                 ram: bool = True, ports: int = 1):
         if size % pe or size % simd or (own_pe and size % own_pe):
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
         if banks < 2:
             raise ValueError(f"SpikeBuffer: {banks} banks; it needs 2 or more")
+        if ports < 1 or (ports > 1 and mask):
+            raise ValueError(f"SpikeBuffer: {ports} read ports{' with a nonzero mask' if mask else ''}; it needs "
+                             "1 or more, and an event-driven reader reads through one")
         self.size, self.pe, self.simd, self.mask, self.own_pe, self.banks = size, pe, simd, mask, own_pe, banks
+        self.ports = ports
         self.ram_shape = spike_ram_shape(size, pe, simd, own_pe, banks) if ram else None
         own = (size // own_pe, own_pe) if own_pe else None
         super().__init__({
             "write": In(SpikeOutSignature(size // pe, pe, banks)),
-            "read": In(StepInputSignature(size // simd, simd, 1, mask, own)),
+            "read": In(StepInputSignature(size // simd, simd * ports, 1, mask, own, ports)),
         })
+
+    def _port_reads(self):
+        """(address, data bits) of each read port."""
+        if self.ports == 1:
+            return [(self.read.addr, self.read.data.as_value())]
+        bits = self.read.data.as_value()
+        return [(self.read.addr[j], bits[j * self.simd:(j + 1) * self.simd]) for j in range(self.ports)]
 
     def elaborate(self, platform):
         m = Module()
@@ -196,7 +211,8 @@ class SpikeBuffer(wiring.Component):
             for b, bank in enumerate(banks):
                 with m.Case(b):
                     m.d.comb += rbank.eq(bank)
-        m.d.sync += self.read.data.eq(rbank.word_select(self.read.addr, self.simd))
+        for addr, bits in self._port_reads():
+            m.d.sync += bits.eq(rbank.word_select(addr, self.simd))
         if self.own_pe:
             m.d.sync += self.read.own_data.eq(rbank.word_select(self.read.own_addr, self.own_pe))
         if self.mask:                                      # which words of the read bank hold a spike
@@ -209,11 +225,14 @@ class SpikeBuffer(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=unsigned(width), depth=depth, init=[],
                                                attrs={"ram_style": "block"})
         wr = mem.write_port(granularity=pe if pe < width else None)
-        rd = mem.read_port()
+        reads = []
+        for raddr, bits in self._port_reads():
+            rd = mem.read_port()                             # (named after this variable in the Verilog)
+            reads.append((rd, raddr, bits))
         word_bits = (self.size // width - 1).bit_length()   # the bank's stride is 2**word_bits words
         w_lanes, r_lanes = width // pe, width // simd       # (powers of two)
         w_shift, r_shift = (w_lanes - 1).bit_length(), (r_lanes - 1).bit_length()
-        waddr, raddr = self.write.addr, self.read.addr
+        waddr = self.write.addr
 
         def address(lane_addr, shift, sel):                 # bank number above the word number
             if not word_bits:
@@ -223,17 +242,18 @@ class SpikeBuffer(wiring.Component):
             return Cat(word, sel)
 
         m.d.comb += [wr.addr.eq(address(waddr, w_shift, wsel)), wr.data.eq(Cat([self.write.data] * w_lanes)),
-                     rd.addr.eq(address(raddr, r_shift, rsel))]
+                     *(rd.addr.eq(address(raddr, r_shift, rsel)) for rd, raddr, _ in reads)]
         if w_lanes > 1:
             m.d.comb += wr.en.eq(Mux(self.write.we, 1 << waddr[:w_shift], 0))
         else:
             m.d.comb += wr.en.eq(self.write.we)
-        if r_lanes > 1:
-            lane = Signal(r_shift)
-            m.d.sync += lane.eq(raddr[:r_shift])
-            m.d.comb += self.read.data.eq(rd.data.word_select(lane, simd))
-        else:
-            m.d.comb += self.read.data.eq(rd.data)
+        for rd, raddr, bits in reads:
+            if r_lanes > 1:
+                lane = Signal(r_shift, name="lane")
+                m.d.sync += lane.eq(raddr[:r_shift])
+                m.d.comb += bits.eq(rd.data.word_select(lane, simd))
+            else:
+                m.d.comb += bits.eq(rd.data)
         if self.mask:
             self._nonzero_flags(m, wsel, rsel)
 

@@ -29,14 +29,18 @@ class StepInputSignature(wiring.Signature):
     one-cycle pulse, in the cycle it presents the step's last address). With
     ``mask``, ``nonzero`` has one bit per word: the word holds some spike (for event-driven layers).
     With ``own`` (a layer with a shortcut), ``own_data`` holds, a cycle after ``own_addr`` = g, the PE
-    input spikes at the places of neuron group g's neurons.
+    input spikes at the places of neuron group g's neurons. With ``ports`` > 1 (a window-wide reader),
+    ``addr`` is an array of one word address per port and ``data`` their words side by side, port 0's
+    first (``words``: words of one port, ``simd``: elements of all ports together).
     """
 
-    def __init__(self, words: int, simd: int, bits: int, mask: bool = False, own: tuple[int, int] | None = None):
+    def __init__(self, words: int, simd: int, bits: int, mask: bool = False, own: tuple[int, int] | None = None,
+                 ports: int = 1):
+        address = range(max(2, words))
         members = {
             "avail": In(1),
             "next_avail": In(1),
-            "addr": Out(range(max(2, words))),
+            "addr": Out(address if ports == 1 else data.ArrayLayout(unsigned((len(address) - 1).bit_length()), ports)),
             "data": In(data.ArrayLayout(unsigned(bits), simd)),
             "release": Out(1),
         }

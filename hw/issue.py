@@ -10,7 +10,7 @@ the flags the engine's :class:`~flipspike.hw.flags.FlagPipeline` carries down th
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,13 +20,13 @@ from flipspike.ir.plan import LayerPlan
 def issue_layout(plan: LayerPlan) -> data.StructLayout:
     """One issued word's flags: ``valid`` (a word issues), ``first`` / ``last`` (of its neuron group),
     ``nf`` (channel group), ``group`` (membrane word), ``out_word`` (output spike word), ``in_bounds``
-    (the input word lies inside the map: not padding), ``sf`` (the word), ``sub_first`` / ``sub_last``
+    (the input word lies inside the map: not padding; a bit per read port), ``sf`` (the word), ``sub_first`` / ``sub_last``
     (first / last position of a pooling window), ``t0`` / ``tlast`` (step 0 / the last step), ``end``
     (the step's last word), ``commit`` (``end`` of a step that writes spikes), ``syn`` (the first
     layer's synapse phase)."""
     return data.StructLayout({
         "valid": 1, "first": 1, "last": 1, "nf": range(max(2, plan.f_out)), "group": range(max(2, plan.groups)),
-        "out_word": range(max(2, plan.out_words)), "in_bounds": 1, "sf": range(max(2, plan.f_in)),
+        "out_word": range(max(2, plan.out_words)), "in_bounds": plan.ports, "sf": range(max(2, plan.f_in)),
         "sub_first": 1, "sub_last": 1, "t0": 1, "tlast": 1, "end": 1, "commit": 1, "syn": 1})
 
 
@@ -36,7 +36,8 @@ class IssueStage(wiring.Component):
     Ports: ``ready_wait`` (a step may start now, from waiting), ``ready_next`` (the next step may issue
     right behind this one's last word), ``nonzero`` (event-driven: one bit per input word holding a
     spike) in; ``word`` (the issued word's flags, ``valid`` low between steps), ``waddr`` (its weight
-    word, nf*F_in + sf), ``in_addr`` (its input word), ``release`` (the step's input is consumed: a
+    word, nf*F_in + sf), ``in_addr`` (its input word; an array, a word per read port, where the plan has
+    several), ``release`` (the step's input is consumed: a
     pulse with its last word), ``t`` (the step), ``syn`` (the first layer: the next word belongs to the
     synapse phase; 1 after reset), ``skipped`` (event-driven: words jumped over by this issue) out.
     """
@@ -46,7 +47,8 @@ class IssueStage(wiring.Component):
         members = {"ready_wait": In(1), "ready_next": In(1),
                    "word": Out(issue_layout(plan)),
                    "waddr": Out(range(max(2, plan.f_out * plan.f_in))),
-                   "in_addr": Out(range(max(2, plan.in_words))),
+                   "in_addr": Out(range(max(2, plan.in_words)) if plan.ports == 1 else
+                                  data.ArrayLayout(unsigned((max(2, plan.in_words) - 1).bit_length()), plan.ports)),
                    "release": Out(1),
                    "t": Out(range(max(2, plan.timesteps))),
                    "syn": Out(1, init=int(plan.first))}
@@ -75,7 +77,11 @@ class IssueStage(wiring.Component):
         in_addr, in_bounds = walk.input_word(m, pos)
         group, out_word = walk.group_address(m, pos)
         waddr = walk.weight_address(pos, dense=jump is None)
-        m.d.comb += [self.waddr.eq(waddr), self.in_addr.eq(in_addr)]
+        m.d.comb += self.waddr.eq(waddr)
+        if plan.ports == 1:
+            m.d.comb += self.in_addr.eq(in_addr[0])
+        else:
+            m.d.comb += [self.in_addr[j].eq(addr) for j, addr in enumerate(in_addr)]
         commits = ~syn if first else 1                     # (the synapse phase writes no spikes)
         flags = {"valid": valid, "first": valid & group_start, "last": valid & last_word, "nf": pos["nf"],
                  "group": group, "out_word": out_word, "in_bounds": in_bounds, "sf": pos["sf"],
@@ -137,7 +143,7 @@ class GroupWalk:
     def __init__(self, plan: LayerPlan):
         p = self.plan = plan
         self.sizes = {"py": p.hp, "px": p.wp, "nf": p.f_out, "dy": p.pool, "dx": p.pool,
-                      "ky": p.k, "kx": p.k, "cg": p.cg, "sf": p.f_in}
+                      "ky": p.ky_words, "kx": p.kx_words, "cg": p.cg, "sf": p.f_in}
         if p.event:                     # the word's place in the window follows from sf (with_word)
             for name in ("ky", "kx", "cg"):
                 del self.sizes[name]
@@ -198,7 +204,7 @@ class GroupWalk:
                 m.d.sync += [counter.eq(pos["sf"] + 1), sf_end.eq(pos["sf"] == p.f_in - 2)]
                 if self.counted:
                     m.d.sync += self.weight_word.eq(self.weight_word + 1)
-                nested([("cg", p.cg), ("kx", p.k), ("ky", p.k)])
+                nested([("cg", p.cg), ("kx", p.kx_words), ("ky", p.ky_words)])
             else:                  # (event-driven: the end of a group comes from the jump, not from sf)
                 m.d.sync += counter.eq(jump.next)
         return done & last_word
@@ -220,7 +226,7 @@ class GroupWalk:
         if not p.dense:
             offsets = p.window_offsets()
             for k, name in enumerate(("ky", "kx", "cg")):
-                size = max(2, (p.k, p.k, p.cg)[k])
+                size = max(2, (p.k, p.k, p.cg)[k])     # (event-driven: one port, span (1, 1))
                 bits = (size - 1).bit_length()
                 table = Const(sum(o[k] << (i * bits) for i, o in enumerate(offsets)), bits * len(offsets))
                 pos[name] = table.word_select(word, bits)
@@ -248,23 +254,33 @@ class GroupWalk:
         return pos["py"] * p.pool + pos["dy"], pos["px"] * p.pool + pos["dx"]
 
     def input_word(self, m, pos):
-        """(address of the input word, in bounds) for the word being issued."""
+        """(the input word's address per read port, in bounds: a bit per port) for the word being issued.
+        A window-wide word's ports read the pixels of the kernel positions it spans (``port_offsets``)."""
         p = self.plan
         if p.dense:
-            return pos["sf"], 1
+            return [pos["sf"]], 1
         oy, ox = self._out_position(pos)
         bits = max(p.h_in, p.w_in, p.ho * p.stride + p.k).bit_length() + 2
         y, x = Signal(signed(bits), name="in_y"), Signal(signed(bits), name="in_x")
         offset = Const(-p.pad, signed(bits))
-        m.d.comb += [y.eq(oy * p.stride + pos["ky"] + offset), x.eq(ox * p.stride + pos["kx"] + offset)]
-        in_bounds = Signal()
-        if p.pad:
-            m.d.comb += in_bounds.eq((y >= 0) & (y < p.h_in) & (x >= 0) & (x < p.w_in))
-        else:
-            m.d.comb += in_bounds.eq(1)
-        addr = Signal(range(max(2, p.in_words)), name="in_addr")
-        m.d.comb += addr.eq((y * p.w_in + x) * p.cg + pos["cg"])
-        return addr, in_bounds
+        my, mx = p.span
+        ky = pos["ky"] if my == 1 else pos["ky"] * my
+        kx = pos["kx"] if mx == 1 else pos["kx"] * mx
+        m.d.comb += [y.eq(oy * p.stride + ky + offset), x.eq(ox * p.stride + kx + offset)]
+        addrs, in_bounds = [], []
+        for dy, dx in p.port_offsets():
+            suffix = "" if p.ports == 1 else f"{dy}_{dx}"
+            inside = Signal(name=f"in_bounds{suffix}")
+            yj, xj = (y + dy if dy else y), (x + dx if dx else x)
+            if p.pad:
+                m.d.comb += inside.eq((yj >= 0) & (yj < p.h_in) & (xj >= 0) & (xj < p.w_in))
+            else:
+                m.d.comb += inside.eq(1)
+            addr = Signal(range(max(2, p.in_words)), name=f"in_addr{suffix}")
+            m.d.comb += addr.eq((yj * p.w_in + xj) * p.cg + pos["cg"])
+            addrs.append(addr)
+            in_bounds.append(inside)
+        return addrs, Cat(*in_bounds)
 
     def group_address(self, m, pos):
         """(membrane / current word of the group, output spike word it writes into)."""

@@ -12,7 +12,8 @@ fan-in (F_in = N_in/SIMD), through a pipeline:
 A dense layer's groups are its F_out = N_out/PE neuron groups. A convolution walks output positions
 and, at each, its F_out channel groups; word sf = (ky*k + kx)*(C_in/SIMD) + cg reads SIMD channels of
 input pixel (oy*s + ky - p, ox*s + kx - p) straight from the input buffer, or zeros outside the map
-(padding). With P x P pooling the positions are walked pooling window by pooling window, so the
+(padding). A window-wide word (SIMD a multiple of C_in: m positions of a kernel row, or whole rows)
+reads each position's pixel through a read port of its own, in the same cycle. With P x P pooling the positions are walked pooling window by pooling window, so the
 window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
 Positions no pooling window covers are skipped (their spikes would be dropped). A step costs
 G*F_in issue cycles (G groups); where its inputs and output slot are ready the next step's first word
@@ -79,7 +80,8 @@ class LayerEngine(wiring.Component):
         self.plan = plan = LayerPlan(layer, fold, first=first, timesteps=timesteps)
         # in_count: active inputs delivered into this layer's input buffer this cycle (in_lanes at most)
         own = (plan.groups, fold.pe) if layer.shortcut is not None else None
-        members = {"inp": Out(StepInputSignature(plan.in_words, fold.simd, layer.widths.input, fold.event, own)),
+        members = {"inp": Out(StepInputSignature(plan.in_words, fold.simd, layer.widths.input, fold.event, own,
+                                                  plan.ports)),
                    "in_count": In(range(in_lanes + 1)),
                    "load": In(LoadSignature(*load_bus)),
                    "counters": Out(CounterLayout)}
@@ -121,8 +123,16 @@ class LayerEngine(wiring.Component):
         m.submodules.synapses = syns = SynapseArray(fold.simd, fold.pe, W.input,
                                                     early_negation=self.vendor != "ecp5")
         m.d.comb += syns.w.eq(rd["weights"].data)
-        with m.If(b["in_bounds"]):                         # outside the map (padding) the input is zero
-            m.d.comb += syns.x.eq(self.inp.data)
+        # outside the map (padding) the input is zero: per read port, where a word spans several positions
+        if plan.ports == 1:
+            with m.If(b["in_bounds"]):
+                m.d.comb += syns.x.eq(self.inp.data)
+        else:
+            port_bits = plan.port_simd * W.input
+            inputs, x = self.inp.data.as_value(), syns.x.as_value()
+            for j in range(plan.ports):
+                with m.If(b["in_bounds"][j]):
+                    m.d.comb += x[j * port_bits:(j + 1) * port_bits].eq(inputs[j * port_bits:(j + 1) * port_bits])
 
         # stage C: the group's drive (Accumulator); stage D: the neuron update and the write-back
         m.submodules.accumulate = acc = Accumulator(fold.pe, W, F, first_layer=self.first,

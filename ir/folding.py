@@ -47,8 +47,10 @@ def event_capable(index: int, layer, frames: bool = False) -> bool:
 
 
 def with_event(layers, folds: list[Fold], frames: bool = False) -> list[Fold]:
-    """``folds`` with event-driven execution switched on wherever it applies (``--event``)."""
-    return [Fold(f.simd, f.pe, event_capable(i, l, frames), f.spram) for i, (l, f) in enumerate(zip(layers, folds))]
+    """``folds`` with event-driven execution switched on wherever it applies (``--event``; not where a
+    word spans several kernel positions)."""
+    return [Fold(f.simd, f.pe, event_capable(i, l, frames) and not window_wide(l, f), f.spram)
+            for i, (l, f) in enumerate(zip(layers, folds))]
 
 
 def event_fold_advice(layers, folds: list[Fold]) -> list[str]:
@@ -76,18 +78,51 @@ def check_fold(name: str, n_in: int, n_out: int, fold: Fold) -> None:
 
 
 def simd_base(layer) -> int:
-    """What SIMD must divide: the fan-in, or for a convolution its input channels (a SIMD word then
-    never straddles two kernel positions)."""
+    """What a SIMD word within one input pixel must divide: the fan-in, or for a convolution its input
+    channels (a SIMD word then never straddles two kernel positions)."""
     conv = getattr(layer, "conv", None)
     return conv.in_shape[2] if conv is not None else layer.n_in
 
 
+def window_span(layer, simd: int) -> tuple[int, int] | None:
+    """(rows, columns) of kernel positions one SIMD word covers: (1, 1) where SIMD divides the input
+    channels; for a convolution whose SIMD is a multiple of its input channels, a word spanning ``m``
+    positions of a kernel row (``m`` divides k) or ``r`` whole kernel rows (``r`` divides k): a rectangle
+    of the window, so its weights stay one contiguous run of the (ky, kx, c) row. None: no such span."""
+    conv = getattr(layer, "conv", None)
+    if conv is None or simd <= conv.in_shape[2]:
+        return (1, 1) if simd_base(layer) % simd == 0 else None
+    c, k = conv.in_shape[2], conv.kernel
+    if simd % c:
+        return None
+    m = simd // c
+    if k % m == 0:
+        return (1, m)
+    if m % k == 0 and k % (m // k) == 0:
+        return (m // k, k)
+    return None
+
+
+def simd_options(layer) -> list[int]:
+    """Every SIMD a layer may take (:func:`window_span`): divisors of the input channels, and for a
+    convolution also window-wide words (part of a kernel row, whole rows, the whole window)."""
+    return [d for d in divisors(layer.n_in) if window_span(layer, d) is not None]
+
+
 def check_layer_fold(layer, fold: Fold) -> None:
+    conv = getattr(layer, "conv", None)
+    if conv is not None and fold.simd >= 1 and window_span(layer, fold.simd) is None:
+        raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} neither divides its {conv.in_shape[2]} input "
+                           f"channels (a word within one pixel) nor spans a rectangle of its {conv.kernel}x"
+                           f"{conv.kernel} window (channels x positions of a kernel row, or whole rows); choose "
+                           f"one of {simd_options(layer)}")
     check_fold(layer.name, layer.n_in, layer.n_out, fold)
-    if simd_base(layer) != layer.n_in and simd_base(layer) % fold.simd:
-        raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} does not divide its {simd_base(layer)} input "
-                           f"channels (a convolution reads SIMD channels of one pixel per cycle); choose one of "
-                           f"{divisors(simd_base(layer))}")
+
+
+def window_wide(layer, fold: Fold) -> bool:
+    """Whether the fold's SIMD word spans more than one kernel position (:func:`window_span`)."""
+    span = window_span(layer, fold.simd)
+    return span is not None and span != (1, 1)
 
 
 def default_folding(layers) -> list[Fold]:
@@ -127,6 +162,12 @@ def validate_folding(layers, folds, frames: bool = False) -> None:
         raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
     for i, (layer, fold) in enumerate(zip(layers, folds)):
         check_layer_fold(layer, fold)
+        if window_wide(layer, fold) and (i == 0 or fold.event):
+            why = ("the first layer reads its pixel or frame buffer one pixel's channels per word" if i == 0 else
+                   "an event-driven convolution skips words pixel by pixel")
+            raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} spans several kernel positions, but {why}; "
+                               f"choose a SIMD that divides its {simd_base(layer)} input channels "
+                               f"({divisors(simd_base(layer))})" + ("" if i == 0 else " or drop the 'e'"))
         if fold.event and not event_capable(i, layer, frames):
             raise FoldingError(f"layer {layer.name}: event-driven execution needs a layer fed by spikes or frames "
                                "(not a first layer fed by direct encoding, which reads its pixels once); drop the "

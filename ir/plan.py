@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .errors import DescriptionError
-from .folding import Fold, validate_folding
+from .folding import Fold, validate_folding, window_span
 from .geometry import size as shape_size
 
 #: Registers from a synapse array's inputs (input word, weight word) to its current: at the inputs
@@ -61,8 +61,14 @@ class LayerPlan:
         self.dense = conv is None
         self.ho, self.wo, self.pool = ho, wo, layer.pool
         self.hp, self.wp = ho // self.pool, wo // self.pool
-        self.cg = c_in // fold.simd                                  # SIMD words per input pixel
-        self.in_words = self.h_in * self.w_in * self.cg
+        # a window-wide word (SIMD beyond C_in) spans my x mx kernel positions, read through my * mx ports of
+        # the input buffer at once, each one pixel's channels; else one port, SIMD channels of one pixel
+        self.span = window_span(layer, fold.simd) or (1, 1)
+        self.ports = self.span[0] * self.span[1]
+        self.port_simd = fold.simd // self.ports                     # elements per port word
+        self.ky_words, self.kx_words = self.k // self.span[0], self.k // self.span[1]
+        self.cg = c_in // self.port_simd                             # port words per input pixel
+        self.in_words = self.h_in * self.w_in * self.cg              # port words of the input
         self.wc = self.wp * self.pool                                # covered width (pooling drops the rest)
         self.groups = self.hp * self.pool * self.wc * self.f_out     # groups walked per step = membrane words
         self.out_words = self.hp * self.wp * self.f_out              # PE-spike words written per step
@@ -85,8 +91,16 @@ class LayerPlan:
         return self.groups * self.f_in
 
     def window_offsets(self) -> list[tuple[int, int, int]]:
-        """(ky, kx, cg) of each word sf of a window, in walk order."""
-        return [(ky, kx, c) for ky in range(self.k) for kx in range(self.k) for c in range(self.cg)]
+        """(ky, kx, cg) of each word sf of a window, in walk order (of its first port, where it has several)."""
+        my, mx = self.span
+        return [(wy * my, wx * mx, c) for wy in range(self.ky_words) for wx in range(self.kx_words)
+                for c in range(self.cg)]
+
+    def port_offsets(self) -> list[tuple[int, int]]:
+        """(dy, dx) of each read port's pixel from the word's first position, in the order of the word's
+        weights ((ky, kx, c) row-major, as the weight matrix's columns)."""
+        my, mx = self.span
+        return [(dy, dx) for dy in range(my) for dx in range(mx)]
 
     # -- sequencing rules -----------------------------------------------------------------------------
     def continues_directly(self, into_neurons: bool = False) -> bool:
@@ -169,24 +183,32 @@ def frame_stride(words: int) -> int:
 class SpikeBufferPlan:
     """The spike buffer in front of a layer: ``size`` spikes per step, written PE and read SIMD at a time
     (``own_pe``: the reader's own neurons' places read too, for a shortcut), a nonzero ``mask`` for an
-    event-driven reader, ``banks`` steps deep."""
+    event-driven reader, ``banks`` steps deep; ``ports`` read ports (a window-wide reader: one per kernel
+    position its word spans, each reading SIMD spikes; in block RAM each port reads a copy of its own)."""
     size: int
     pe: int
     simd: int
     own_pe: int
     mask: bool
     banks: int
+    ports: int = 1
 
     @property
     def ram(self) -> tuple[int, int] | None:
-        """(depth, width) in block RAM, or None (flip-flops): :func:`spike_ram_shape`."""
+        """(depth, width) of one copy in block RAM, or None (flip-flops): :func:`spike_ram_shape`."""
         return spike_ram_shape(self.size, self.pe, self.simd, self.own_pe, self.banks)
+
+    @property
+    def ram_bits(self) -> int:
+        """Bits of block RAM, every port's copy counted (0 in flip-flops)."""
+        return 0 if self.ram is None else self.ram[0] * self.ram[1] * self.ports
 
 
 def _buffer_shape(desc, folds: list[Fold], index: int) -> dict:
     layer, fold = desc.layers[index], folds[index]
-    return {"size": shape_size(desc.layers[index - 1].output_shape), "pe": folds[index - 1].pe, "simd": fold.simd,
-            "own_pe": fold.pe if layer.shortcut is not None else 0}
+    reader = LayerPlan(layer, fold)
+    return {"size": shape_size(desc.layers[index - 1].output_shape), "pe": folds[index - 1].pe,
+            "simd": reader.port_simd, "own_pe": fold.pe if layer.shortcut is not None else 0}
 
 
 def buffer_banks(desc, folds: list[Fold]) -> list[int]:
@@ -233,7 +255,8 @@ class NetPlan:
         self.banks = buffer_banks(desc, folds)
         #: the spike buffer in front of each layer (None in front of the first: it reads pixels)
         self.buffers = [None] + [SpikeBufferPlan(**_buffer_shape(desc, folds, i), mask=folds[i].event,
-                                                 banks=self.banks[i - 1]) for i in range(1, len(desc.layers))]
+                                                 banks=self.banks[i - 1], ports=self.layers[i].ports)
+                                 for i in range(1, len(desc.layers))]
 
     @property
     def input_buffer(self) -> tuple[int, int]:
@@ -257,7 +280,7 @@ class NetPlan:
         """Bits of every memory: the engines', the spike buffers' in block RAM and the input buffer (and
         the rate encoder's)."""
         engines = sum(d * w for layer in self.layers for d, w in layer.memories.values())
-        buffers = sum(b.ram[0] * b.ram[1] for b in self.buffers if b is not None and b.ram is not None)
+        buffers = sum(b.ram_bits for b in self.buffers if b is not None)
         inputs = [self.input_buffer, self.encoder_memory or (0, 0)]
         return engines + buffers + sum(d * w for d, w in inputs)
 

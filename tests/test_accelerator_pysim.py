@@ -107,13 +107,14 @@ conv_layer = st.fixed_dictionaries({
 @given(seed=st.integers(0, 2 ** 31), convs=st.lists(conv_layer, min_size=1, max_size=2), T=st.integers(1, 3),
        hw=st.integers(3, 6), channels=st.sampled_from([1, 2]), reset=st.sampled_from(["hard", "soft"]))
 def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset):
-    """Convolutions (stride, zero padding, OR-pooling) on random folds, dense or event-driven: every
+    """Convolutions (stride, zero padding, OR-pooling) on random folds, dense (words within a pixel or
+    spanning kernel positions) or event-driven: every
     class, accumulation and counter equals the integer reference, and the busy and skipped cycles equal
     the cycle model's."""
     from hypothesis import assume
 
     from flipspike.ir.errors import DescriptionError
-    from flipspike.ir.folding import divisors
+    from flipspike.ir.folding import divisors, simd_base, simd_options
     from helpers import random_conv_desc
     rng = np.random.default_rng(seed)
     convs = [dict(c, padding=min(c["padding"], c["kernel"] - 1)) for c in convs]
@@ -122,10 +123,10 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
     except DescriptionError:
         assume(False)
     folds = []
-    for i, layer in enumerate(desc.layers):      # layers fed by spikes are event-driven half the time
-        base = layer.conv.in_shape[2] if layer.conv else layer.n_in
-        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out))),
-                          event=i > 0 and bool(rng.random() < 0.5)))
+    for i, layer in enumerate(desc.layers):      # layers fed by spikes are event-driven half the time, and
+        event = i > 0 and bool(rng.random() < 0.5)       # dense ones may read window-wide words
+        simds = divisors(simd_base(layer)) if i == 0 or event else simd_options(layer)
+        folds.append(Fold(int(rng.choice(simds)), int(rng.choice(divisors(layer.n_out))), event=event))
     x = random_pixels(rng, desc, 2)
     observed = run_pysim(desc, folds, x)
     ref = run_integer(desc, x)

@@ -25,6 +25,27 @@ def test_block_ram_counts():
     assert ram_blocks(4096, 8, ecp5) == 2       # 4096 x 4, two wide (or 2048 x 9, two deep)
 
 
+def test_window_wide_reader_counts_a_buffer_copy_per_port():
+    """A convolution whose words span 3 kernel positions reads its spike buffer through 3 ports, each a
+    copy in block RAM: the layer's block RAM bits and blocks are its engine's memories plus 3 copies of
+    the buffer (16x16 positions x 8 channels per step: 256 words of 8 spikes per bank)."""
+    from flipspike.gen.estimate import BLOCK_MIN_DEPTH
+    from flipspike.ir.plan import LayerPlan, NetPlan
+    from helpers import random_conv_desc
+    desc = random_conv_desc(np.random.default_rng(0), (16, 16, 1), [{"channels": 8, "kernel": 3, "padding": 1},
+                            {"channels": 8, "kernel": 3, "padding": 1, "pool": 2}], 4, timesteps=4)
+    for simd, ports in ((8, 1), (24, 3), (72, 9)):
+        folds = [Fold(1, 8), Fold(simd, 8), Fold(16, 4)]
+        banks = NetPlan(desc, folds).banks[0]
+        for device in ("up5k", "ecp5-85f"):
+            engine = [(d, w) for d, w in LayerPlan(desc.layers[1], folds[1]).memories.values()
+                      if d >= BLOCK_MIN_DEPTH[device]]
+            row = estimate(desc, folds, device=device)["layers"][1]
+            assert row["bram_bits"] == sum(d * w for d, w in engine) + ports * banks * 256 * 8
+            assert row["blocks"] == (sum(ram_blocks(d, w, device) for d, w in engine)
+                                     + ports * ram_blocks(banks * 256, 8, device))
+
+
 @pytest.mark.parametrize("device", ["up5k", "ecp5-85f"])
 def test_estimate_within_15_percent_of_synthesis(tmp_path, device):
     from flipspike.gen.synth import find_yosys, synthesize

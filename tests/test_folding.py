@@ -72,3 +72,50 @@ def test_event_driven_plan_from_spikes_matches_the_hardware():
     measured = np.mean([s["counters"][1]["cycles"] for s in run_pysim(desc, planned, x, stream=False)["samples"]])
     # one sample at a time the layer also drains after its last step, which a stream hides
     assert abs(measured - (expected["cycles"] + PIPELINE_DRAIN)) <= 0.05 * measured, (measured, expected)
+
+
+def test_window_wide_simd_spans_a_rectangle_of_the_kernel():
+    """A convolution's SIMD may go beyond its input channels where the word covers kernel positions of one
+    row (m divides k) or whole rows: then its weights stay one contiguous run of the (ky, kx, c) row."""
+    from flipspike.ir.folding import simd_options, window_span, with_event
+    from flipspike.ir.plan import LayerPlan
+    from helpers import random_conv_desc
+    desc = random_conv_desc(np.random.default_rng(0), (6, 6, 1), [{"channels": 4, "kernel": 3, "padding": 1},
+                            {"channels": 4, "kernel": 3}], 3, timesteps=2)
+    conv = desc.layers[1]                                        # 4 input channels, 3x3
+    assert simd_options(conv) == [1, 2, 4, 12, 36]               # within a pixel; a kernel row; the window
+    assert [window_span(conv, s) for s in (4, 12, 36, 8, 24)] == [(1, 1), (1, 3), (3, 3), None, None]
+    plan = LayerPlan(conv, Fold(12, 2))
+    assert (plan.ports, plan.port_simd, plan.f_in, plan.cg) == (3, 4, 3, 1)
+    assert plan.window_offsets() == [(0, 0, 0), (1, 0, 0), (2, 0, 0)]
+    assert plan.port_offsets() == [(0, 0), (0, 1), (0, 2)]
+    # the word's weights, port by port, are the weight row's (ky, kx, c) columns in order
+    for sf, (ky, kx, _) in enumerate(plan.window_offsets()):
+        for j, (dy, dx) in enumerate(plan.port_offsets()):
+            first_column = ((ky + dy) * 3 + kx + dx) * 4
+            assert first_column == sf * 12 + j * plan.port_simd
+    with pytest.raises(FoldingError, match=r"SIMD=8 neither divides its 4 input channels .* choose one of "
+                                           r"\[1, 2, 4, 12, 36\]"):
+        parse_folding("1x4,8x4,4x3", desc.layers)
+    with pytest.raises(FoldingError, match="an event-driven convolution skips words pixel by pixel"):
+        parse_folding("1x4,12x4e,4x3", desc.layers)
+    first = random_conv_desc(np.random.default_rng(0), (6, 6, 2), [{"channels": 4, "kernel": 3}], 3, timesteps=2)
+    with pytest.raises(FoldingError, match="the first layer reads its pixel or frame buffer"):
+        parse_folding("6x4,4x3", first.layers)
+    # --event leaves a window-wide layer dense
+    assert with_event(desc.layers, parse_folding("1x4,12x4,4x3", desc.layers)) == [
+        Fold(1, 4), Fold(12, 4), Fold(4, 3, True)]
+
+
+def test_window_wide_folds_reach_below_the_conv_floor():
+    """The planner takes a window-wide word only where no word within a pixel reaches the target with as
+    few lanes: a target below the layer's floor at SIMD = C_in, PE = C_out."""
+    from flipspike.gen.autofold import fold_for_cycles
+    from flipspike.ir.cycle_model import layer_cycles
+    from helpers import random_conv_desc
+    desc = random_conv_desc(np.random.default_rng(0), (8, 8, 1), [{"channels": 4, "kernel": 1},
+                            {"channels": 4, "kernel": 3, "padding": 1, "pool": 2}], 3, timesteps=2)
+    floor = layer_cycles(desc, [Fold(1, 4), Fold(4, 4), Fold(64, 3)])[1]["cycles"]
+    assert fold_for_cycles(desc, floor)[1] == Fold(4, 4)         # reachable within a pixel: one port
+    fast = fold_for_cycles(desc, floor // 2)
+    assert fast[1].simd > 4 and layer_cycles(desc, fast)[1]["cycles"] <= floor // 2
