@@ -33,8 +33,9 @@ def fold_options(desc: NetDesc, index: int, spikes: dict | None = None, aer: boo
     the port: ``ir.aer.port_simd_ok``)."""
     layer, event = desc.layers[index], bool(spikes) and spikes.get(index) is not None
     options = []
-    # (window-wide words, SIMD beyond the input channels, where the layer reads a spike buffer densely)
-    simds = divisors(simd_base(layer)) if index == 0 or event else simd_options(layer)
+    # (window-wide words, SIMD beyond the input channels, where the layer reads its input densely and not
+    # from the AER port)
+    simds = divisors(simd_base(layer)) if event or (aer and index == 0) else simd_options(layer)
     for simd in simds:
         if aer and index == 0 and not port_simd_ok(simd, layer.n_in):
             continue

@@ -131,8 +131,8 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
                      "blocks": sum(ram_blocks(d, w, device) for d, w in big.values()),
                      "spram_bits": sum(d * w for d, w in spram.values()),
                      "spram": sum(math.prod(spram_tiles(d, w)) for d, w in spram.values())})
-    pixel = sum(ram_blocks(d, w, device) for d, w in (plan.input_buffer, plan.encoder_memory or (0, 0))
-                if d >= buffer_depth)
+    inputs = [plan.input_buffer] * plan.input_ports + [plan.encoder_memory or (0, 0)]   # (a copy per read port)
+    pixel = sum(ram_blocks(d, w, device) for d, w in inputs if d >= buffer_depth)
     total = {k: sum(r[k] for r in rows) for k in ("lut4", "ff", "bram_bits", "ff_memory_bits", "blocks", "spram_bits",
                                                   "spram")}
     total["blocks"] += pixel
@@ -141,10 +141,10 @@ def estimate(desc: NetDesc, folds: list[Fold], *, host_link: bool = False, devic
             total[key] += coef["host_link"][key]
     extra = None
     if desc.input.encoding == "rate":             # not calibrated: its XOR networks and comparators, counted
-        extra = rate_encoder_cost(desc.input.bits, folds[0].simd)
+        extra = rate_encoder_cost(desc.input.bits, plan.input_simd)
     if aer:
-        extra = aer_port_cost(desc.timesteps, desc.input.size // folds[0].simd)
-        total["ff_memory_bits"] += desc.timesteps * (desc.input.size // folds[0].simd)
+        extra = aer_port_cost(desc.timesteps, desc.input.size // plan.input_simd)
+        total["ff_memory_bits"] += desc.timesteps * (desc.input.size // plan.input_simd)
     for key in ("lut4", "ff"):
         total[key] += 0 if extra is None else extra[key]
     return {"layers": rows, "total": total, "host_link": host_link, "device": device, **({"aer": True} if aer else {})}

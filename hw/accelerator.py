@@ -63,6 +63,10 @@ class Accelerator(wiring.Component):
             raise ConfigError(f"the AER port's format {aer} is not this network's ({EventFormat.of(desc, aer.pool)})")
         self.plan = NetPlan(desc, folds, learn)
         self.plan.check_size()                   # (before anything that size is elaborated)
+        if aer is not None and self.plan.input_ports > 1:
+            raise ConfigError(f"the AER port fills frames a word per event, and layer {desc.layers[0].name}'s fold "
+                              f"{folds[0]} reads words spanning several kernel positions; give it a SIMD that divides "
+                              "its input channels")
         self.load_bus, self.monitor_bus = self.plan.load_bus, self.plan.monitor_bus
         out = desc.layers[-1]
         members = {}
@@ -72,7 +76,7 @@ class Accelerator(wiring.Component):
             members["learn"] = In(LearnSignature(words, fold.pe * fold.simd, learn.rule.momentum_bits, layer.n_out,
                                                  learn.rule.v_bits if learn.rule.tbso else 0))
         if aer is None:
-            members["pixels"] = In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), folds[0].simd)))
+            members["pixels"] = In(stream.Signature(data.ArrayLayout(unsigned(desc.input.bits), self.plan.input_simd)))
         else:
             members |= {"events": In(stream.Signature(event_layout(aer))), "aer_dropped": Out(COUNTER_WIDTH)}
         super().__init__({
@@ -86,7 +90,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         desc, folds = self.desc, self.folds
-        inp, simd = desc.input, folds[0].simd
+        inp, simd, ports = desc.input, self.plan.input_simd, self.plan.input_ports
         new_input = None                   # (the AER port says which events set a new input)
         if self.aer is not None:           # events into the frame buffer's banks, on chip
             m.submodules.pixels = pixbuf = EventFrames(self.aer, simd, folds[0].event)
@@ -95,9 +99,9 @@ class Accelerator(wiring.Component):
             new_input = pixbuf.new
         elif inp.per_step:          # frames from the host, or from the rate encoder: a bank per step
             m.submodules.pixels = pixbuf = FrameBuffer(inp.size, simd, inp.step_input()[1], desc.timesteps,
-                                                       folds[0].event)
+                                                       folds[0].event, ports)
         else:
-            m.submodules.pixels = pixbuf = PixelBuffer(inp.size, simd, inp.bits)
+            m.submodules.pixels = pixbuf = PixelBuffer(inp.size, simd, inp.bits, ports)
         if self.aer is not None:
             feed = None
         elif inp.encoding == "rate":
@@ -116,7 +120,7 @@ class Accelerator(wiring.Component):
             rule = learn.rule if learn is not None and learn.layer == i else None
             engine = LayerEngine(layer, fold, desc.timesteps, first=desc.stores_current(i),
                                  regions=[r for r in regions if r.layer == i], load_bus=self.load_bus,
-                                 learn_rule=rule, in_lanes=fold.simd if i == 0 else folds[i - 1].pe,
+                                 learn_rule=rule, in_lanes=simd if i == 0 else folds[i - 1].pe,
                                  monitor_bus=self.monitor_bus, out_banks=banks[i] if i < len(banks) else 2,
                                  checks=self.checks, vendor=self.vendor)
             m.submodules[f"layer{i}"] = engine
@@ -134,8 +138,8 @@ class Accelerator(wiring.Component):
                 accepted = feed.valid & feed.ready          # nonzero pixels (or spikes), as they arrive
                 # (input counts are registered, and the nonzero flags before them: off the paths into the
                 # buffers, and no comparator in front of the adder tree)
-                nonzero = Signal(fold.simd, name="pixels_nonzero")
-                m.d.sync += nonzero.eq(Mux(accepted, Cat(feed.payload[j] != 0 for j in range(fold.simd)), 0))
+                nonzero = Signal(simd, name="pixels_nonzero")
+                m.d.sync += nonzero.eq(Mux(accepted, Cat(feed.payload[j] != 0 for j in range(simd)), 0))
                 # (the count's tree registered after two levels too)
                 m.d.sync += engine.in_count.eq(registered_tree_sum(m, list(nonzero), 2, "pixels_counted"))
             else:

@@ -15,17 +15,20 @@ class PixelBuffer(wiring.Component):
     """Holds one sample's pixels, written by a stream of SIMD-pixel words, read by the first layer.
 
     The stream is ready whenever the buffer is empty, so the next sample loads while the first layer is
-    still running the previous sample's time steps (it reads pixels only once per sample).
+    still running the previous sample's time steps (it reads pixels only once per sample). With ``ports``
+    > 1 (a first layer whose word spans several kernel positions) the layer reads ``ports`` words at once,
+    each at its own address, from a read port (a copy of the memory) each.
     """
 
-    def __init__(self, size: int, simd: int, bits: int):
+    def __init__(self, size: int, simd: int, bits: int, ports: int = 1):
         if size % simd:
             raise ValueError(f"PixelBuffer: {size} pixels are not a whole number of {simd}-pixel words")
-        self.words, self.simd, self.bits = size // simd, simd, bits
+        check_ports("PixelBuffer", ports)
+        self.words, self.simd, self.bits, self.ports = size // simd, simd, bits, ports
         word = data.ArrayLayout(unsigned(bits), simd)
         super().__init__({
             "pixels": In(stream.Signature(word)),
-            "read": In(StepInputSignature(self.words, simd, bits)),
+            "read": In(StepInputSignature(self.words, simd * ports, bits, ports=ports)),
         })
 
     def elaborate(self, platform):
@@ -34,7 +37,10 @@ class PixelBuffer(wiring.Component):
         # cells (each flip-flop fed straight from the stream needs a cell of its own on an iCE40)
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, self.words), init=[],
                                                attrs={"ram_style": "block"})
-        wr, rd = mem.write_port(), mem.read_port()
+        wr, rd = mem.write_port(), mem.read_port()      # (as written, the ports' names in the Verilog)
+        reads = [(port, raddr, bits) for port, (raddr, bits) in
+                 zip([rd] + [mem.read_port() for _ in range(self.ports - 1)],
+                     port_reads(self.read, self.ports, self.simd * self.bits))]
         full = Signal()
         released = Signal()          # the release, registered (off the first layer's walk): the buffer
         m.d.sync += released.eq(self.read.release)       # empties a cycle later, unseen by the reader
@@ -42,7 +48,8 @@ class PixelBuffer(wiring.Component):
         m.d.comb += [
             self.pixels.ready.eq(~full),
             wr.addr.eq(addr), wr.data.eq(self.pixels.payload), wr.en.eq(self.pixels.valid & ~full),
-            rd.addr.eq(self.read.addr), self.read.data.eq(rd.data), self.read.avail.eq(full & ~released),
+            *(part for rd, raddr, bits in reads for part in (rd.addr.eq(raddr), bits.eq(rd.data))),
+            self.read.avail.eq(full & ~released),
             self.read.next_avail.eq(0),                    # one sample at a time
         ]
         with m.If(self.pixels.valid & ~full):
@@ -53,6 +60,21 @@ class PixelBuffer(wiring.Component):
         with m.If(released):
             m.d.sync += full.eq(0)
         return m
+
+
+def check_ports(name: str, ports: int, mask: bool = False) -> None:
+    if ports < 1 or (ports > 1 and mask):
+        raise ValueError(f"{name}: {ports} read ports{' with a nonzero mask' if mask else ''}; it needs 1 or more, "
+                         "and an event-driven reader reads through one")
+
+
+def port_reads(read, ports: int, width: int):
+    """(address, data bits) of each read port of a buffer's ``read`` interface (a StepInputSignature):
+    one port, or ``ports`` side by side, port 0's ``width`` bits first."""
+    if ports == 1:
+        return [(read.addr, read.data.as_value())]
+    bits = read.data.as_value()
+    return [(read.addr[j], bits[j * width:(j + 1) * width]) for j in range(ports)]
 
 
 def bank_address(word, bank, word_bits: int):
@@ -85,20 +107,23 @@ class FrameBuffer(wiring.Component):
     steps never wait for the link, and the cycle model's first layer starts as a direct one does; each
     step's release frees its bank for the next sample's frame at once, so the next sample loads while
     this one steps, as the pixel buffer lets it. With ``mask`` (an event-driven first layer), one flag per
-    word and bank, set as the word is written, tells which words of the step's frame hold an event.
+    word and bank, set as the word is written, tells which words of the step's frame hold an event. With
+    ``ports`` > 1, read ports as the pixel buffer's.
     """
 
-    def __init__(self, size: int, simd: int, bits: int, timesteps: int, mask: bool = False):
+    def __init__(self, size: int, simd: int, bits: int, timesteps: int, mask: bool = False, ports: int = 1):
         if size % simd:
             raise ValueError(f"FrameBuffer: {size} elements are not a whole number of {simd}-element words")
         if timesteps < 1:
             raise ValueError(f"FrameBuffer: {timesteps} time steps; it needs 1 or more")
+        check_ports("FrameBuffer", ports, mask)
         self.words, self.simd, self.bits, self.timesteps, self.mask = size // simd, simd, bits, timesteps, mask
+        self.ports = ports
         self.stride = frame_stride(self.words)
         word = data.ArrayLayout(unsigned(bits), simd)
         super().__init__({
             "pixels": In(stream.Signature(word)),
-            "read": In(StepInputSignature(self.words, simd, bits, mask)),
+            "read": In(StepInputSignature(self.words, simd * ports, bits, mask, ports=ports)),
         })
 
     def elaborate(self, platform):
@@ -106,7 +131,10 @@ class FrameBuffer(wiring.Component):
         T, words = self.timesteps, self.words
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, T * self.stride),
                                                init=[], attrs={"ram_style": "block"})
-        wr, rd = mem.write_port(), mem.read_port()
+        wr, rd = mem.write_port(), mem.read_port()      # (as written, the ports' names in the Verilog)
+        reads = [(port, raddr, bits) for port, (raddr, bits) in
+                 zip([rd] + [mem.read_port() for _ in range(self.ports - 1)],
+                     port_reads(self.read, self.ports, self.simd * self.bits))]
         wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
         waddr = Signal(range(max(2, words)))
         accept = self.pixels.valid & self.pixels.ready
@@ -116,7 +144,8 @@ class FrameBuffer(wiring.Component):
         m.d.comb += [
             self.pixels.ready.eq(count != T),
             wr.addr.eq(bank_address(waddr, wsel, word_bits)), wr.data.eq(self.pixels.payload), wr.en.eq(accept),
-            rd.addr.eq(bank_address(self.read.addr, rsel, word_bits)), self.read.data.eq(rd.data),
+            *(part for rd, raddr, bits in reads
+              for part in (rd.addr.eq(bank_address(raddr, rsel, word_bits)), bits.eq(rd.data))),
         ]
         with m.If(accept):
             m.d.sync += waddr.eq(Mux(waddr == words - 1, 0, waddr + 1))
@@ -157,9 +186,7 @@ class SpikeBuffer(wiring.Component):
             raise ValueError(f"SpikeBuffer: {size} spikes must split into PE={pe} groups and SIMD={simd} words")
         if banks < 2:
             raise ValueError(f"SpikeBuffer: {banks} banks; it needs 2 or more")
-        if ports < 1 or (ports > 1 and mask):
-            raise ValueError(f"SpikeBuffer: {ports} read ports{' with a nonzero mask' if mask else ''}; it needs "
-                             "1 or more, and an event-driven reader reads through one")
+        check_ports("SpikeBuffer", ports, mask)
         self.size, self.pe, self.simd, self.mask, self.own_pe, self.banks = size, pe, simd, mask, own_pe, banks
         self.ports = ports
         self.ram_shape = spike_ram_shape(size, pe, simd, own_pe, banks) if ram else None
@@ -168,13 +195,6 @@ class SpikeBuffer(wiring.Component):
             "write": In(SpikeOutSignature(size // pe, pe, banks)),
             "read": In(StepInputSignature(size // simd, simd * ports, 1, mask, own, ports)),
         })
-
-    def _port_reads(self):
-        """(address, data bits) of each read port."""
-        if self.ports == 1:
-            return [(self.read.addr, self.read.data.as_value())]
-        bits = self.read.data.as_value()
-        return [(self.read.addr[j], bits[j * self.simd:(j + 1) * self.simd]) for j in range(self.ports)]
 
     def elaborate(self, platform):
         m = Module()
@@ -211,7 +231,7 @@ class SpikeBuffer(wiring.Component):
             for b, bank in enumerate(banks):
                 with m.Case(b):
                     m.d.comb += rbank.eq(bank)
-        for addr, bits in self._port_reads():
+        for addr, bits in port_reads(self.read, self.ports, self.simd):
             m.d.sync += bits.eq(rbank.word_select(addr, self.simd))
         if self.own_pe:
             m.d.sync += self.read.own_data.eq(rbank.word_select(self.read.own_addr, self.own_pe))
@@ -226,7 +246,7 @@ class SpikeBuffer(wiring.Component):
                                                attrs={"ram_style": "block"})
         wr = mem.write_port(granularity=pe if pe < width else None)
         reads = []
-        for raddr, bits in self._port_reads():
+        for raddr, bits in port_reads(self.read, self.ports, self.simd):
             rd = mem.read_port()                             # (named after this variable in the Verilog)
             reads.append((rd, raddr, bits))
         word_bits = (self.size // width - 1).bit_length()   # the bank's stride is 2**word_bits words

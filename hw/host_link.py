@@ -55,7 +55,7 @@ class HostLink(wiring.Component):
             layer, fold = accel.desc.layers[accel.learn_cfg.layer], accel.folds[accel.learn_cfg.layer]
             self.learn_words = (layer.n_in // fold.simd) * (layer.n_out // fold.pe)
             self.v_bits = accel.learn_cfg.rule.v_bits if accel.learn_cfg.rule.tbso else 0
-        self.simd = accel.folds[0].simd
+        self.simd = accel.plan.input_simd
         self.pixel_bits = accel.desc.input.bits
         self.acc_width = accel.desc.layers[-1].widths.state
         self.load_bus, self.monitor_bus = accel.load_bus, accel.monitor_bus

@@ -25,7 +25,7 @@ from flipspike.ir.files import write_dir_atomic
 from flipspike.ir.folding import Fold
 from flipspike.ir.learning import Learning
 from flipspike.ir.memory_map import build_shape, bus_widths, memory_map
-from flipspike.ir.plan import NetPlan
+from flipspike.ir.plan import NetPlan, input_simd
 
 from .accelerator import Accelerator, check_supported
 from .board_top import HostTop
@@ -55,7 +55,7 @@ def port_map(desc: NetDesc, folds: list[Fold], learn: Learning | None = None, ae
     res = result_layout(out.n_out, out.widths.state)
     cls_f, acc_f = res["cls"], res["acc"]
     acc_w = out.widths.state
-    inputs = ({"pixels": {"simd": folds[0].simd, "bits": desc.input.bits}} if aer is None else
+    inputs = ({"pixels": {"simd": input_simd(desc, folds), "bits": desc.input.bits}} if aer is None else
               {"events": {name: [field.offset, field.shape.width] for name, field in event_layout(aer)}})
     return {
         **inputs,

@@ -162,12 +162,10 @@ def validate_folding(layers, folds, frames: bool = False) -> None:
         raise FoldingError(f"{len(folds)} folds given for {len(layers)} layers")
     for i, (layer, fold) in enumerate(zip(layers, folds)):
         check_layer_fold(layer, fold)
-        if window_wide(layer, fold) and (i == 0 or fold.event):
-            why = ("the first layer reads its pixel or frame buffer one pixel's channels per word" if i == 0 else
-                   "an event-driven convolution skips words pixel by pixel")
-            raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} spans several kernel positions, but {why}; "
-                               f"choose a SIMD that divides its {simd_base(layer)} input channels "
-                               f"({divisors(simd_base(layer))})" + ("" if i == 0 else " or drop the 'e'"))
+        if window_wide(layer, fold) and fold.event:
+            raise FoldingError(f"layer {layer.name}: SIMD={fold.simd} spans several kernel positions, but an "
+                               "event-driven convolution skips words pixel by pixel; choose a SIMD that divides "
+                               f"its {simd_base(layer)} input channels ({divisors(simd_base(layer))}) or drop the 'e'")
         if fold.event and not event_capable(i, layer, frames):
             raise FoldingError(f"layer {layer.name}: event-driven execution needs a layer fed by spikes or frames "
                                "(not a first layer fed by direct encoding, which reads its pixels once); drop the "

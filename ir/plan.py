@@ -150,6 +150,13 @@ class LayerPlan:
         return mems
 
 
+def input_simd(desc, folds: list[Fold]) -> int:
+    """Elements per word of the input stream (pixels, frames, the rate encoder's spikes, the host link's
+    pixel words): the first layer's SIMD, or where its word spans several kernel positions, one read
+    port's word (one pixel's channels, or a divisor of them)."""
+    return LayerPlan(desc.layers[0], folds[0]).port_simd
+
+
 def result_turnaround(pe: int) -> int:
     """Cycles from an output layer's last word of a sample until its result has left (the next sample's
     step 0 may start then, or with a result register its last step): the drain, the argmax (a
@@ -259,20 +266,31 @@ class NetPlan:
                                  for i in range(1, len(desc.layers))]
 
     @property
+    def input_simd(self) -> int:
+        """Elements per word of the input stream (:func:`input_simd`)."""
+        return input_simd(self.desc, self.folds)
+
+    @property
     def input_buffer(self) -> tuple[int, int]:
-        """(depth, width) of the memory the first layer reads: the pixel buffer (one sample's SIMD-pixel
-        words) or the frame buffer (T banks of one frame's words, each bank at a power-of-two stride; rate
-        encoding: of spikes)."""
-        inp, simd = self.desc.input, self.folds[0].simd
+        """(depth, width) of the memory the first layer reads (one copy per read port: ``input_ports``):
+        the pixel buffer (one sample's input words) or the frame buffer (T banks of one frame's words,
+        each bank at a power-of-two stride; rate encoding: of spikes)."""
+        inp, simd = self.desc.input, self.input_simd
         words = inp.size // simd
         if not inp.per_step:
             return max(2, words), simd * inp.bits
         return max(2, self.desc.timesteps * frame_stride(words)), simd * inp.step_input()[1]
 
     @property
+    def input_ports(self) -> int:
+        """Read ports of the input buffer: the first layer's (a window-wide first layer reads a copy per
+        kernel position its word spans)."""
+        return self.layers[0].ports
+
+    @property
     def encoder_memory(self) -> tuple[int, int] | None:
         """(depth, width) of the rate encoder's pixel memory (one sample's pixel words), or None."""
-        inp, simd = self.desc.input, self.folds[0].simd
+        inp, simd = self.desc.input, self.input_simd
         return (max(2, inp.size // simd), simd * inp.bits) if inp.encoding == "rate" else None
 
     @property
@@ -281,8 +299,9 @@ class NetPlan:
         the rate encoder's)."""
         engines = sum(d * w for layer in self.layers for d, w in layer.memories.values())
         buffers = sum(b.ram_bits for b in self.buffers if b is not None)
-        inputs = [self.input_buffer, self.encoder_memory or (0, 0)]
-        return engines + buffers + sum(d * w for d, w in inputs)
+        depth, width = self.input_buffer
+        encoder = self.encoder_memory or (0, 0)
+        return engines + buffers + self.input_ports * depth * width + encoder[0] * encoder[1]
 
     @property
     def register_bits(self) -> int:

@@ -20,6 +20,7 @@ from flipspike.ir.aer import EventFormat, frames_from_events
 from flipspike.ir.cycle_model import layer_cycles, sample_cycles
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
+from flipspike.ir.plan import input_simd
 from flipspike.ir.geometry import shape_text
 from flipspike.ir.learning import Learning
 from flipspike.ir.memory_map import boot_writes, build_shape, load_writes
@@ -135,7 +136,7 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
     if aer is None:
-        words = lambda samples: [pixel_words(s, folds[0].simd) for s in samples]
+        words = lambda samples: [pixel_words(s, input_simd(base, folds)) for s in samples]
     else:
         words = lambda samples: [event_words(np.asarray(s).reshape(-1, 4).tolist(), design.config["ports"])
                                  for s in samples]

@@ -15,7 +15,7 @@ import torch
 
 from flipspike.ir.errors import ConfigError
 from flipspike.ir.learning import Learning
-from flipspike.ir.plan import NetPlan
+from flipspike.ir.plan import NetPlan, input_simd
 from flipspike.ir.memory_map import memory_map, update_writes, words_to_matrix
 from flipspike.ir import NetDesc
 from flipspike.ir.folding import Fold
@@ -113,7 +113,7 @@ def learn_cosim(desc: NetDesc, folds: list[Fold], rule: FlipRule, updates=None, 
     if onchip is not None:
         x_learn, y_learn = (np.asarray(a) for a in onchip)
         updates = label_updates(desc, rule, x_learn, y_learn)
-        jobs = [{"label": int(label), "pixels": pixel_words(pixels, folds[0].simd), "words": words, "tbso": rule.tbso}
+        jobs = [{"label": int(label), "pixels": pixel_words(pixels, input_simd(desc, folds)), "words": words, "tbso": rule.tbso}
                 for pixels, label in zip(x_learn, y_learn)]
     else:
         jobs = [{"writes": update_writes(regions, fold, rule, d, t), "words": words, "tbso": rule.tbso}

@@ -13,6 +13,7 @@ from flipspike.hw.accelerator import Accelerator
 from flipspike.ir import NetDesc
 from flipspike.ir.aer import EventFormat
 from flipspike.ir.folding import Fold
+from flipspike.ir.plan import input_simd
 
 from flipspike.ir.formats import COUNTERS, MONITOR_LATENCY, counter_delta
 
@@ -33,7 +34,7 @@ def run_pysim(desc: NetDesc, folds: list[Fold], samples, *, loads=(), stream: bo
     (an :class:`flipspike.ir.aer.EventFormat`) the build takes events: each sample is an array of events
     [N, 4] (x, y, p, t), sent in order and closed by an ``end`` word; ``aer_dropped`` is observed too."""
     dut = Accelerator(desc, folds, learn, checks=checks, aer=aer)
-    n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, folds[0].simd
+    n_layers, classes, simd = len(desc.layers), desc.layers[-1].n_out, input_simd(desc, folds)
     port = dut.pixels if aer is None else dut.events
     if aer is None:
         words = [pixel_words(pixels, simd) for pixels in samples]

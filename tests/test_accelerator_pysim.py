@@ -125,7 +125,7 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
     folds = []
     for i, layer in enumerate(desc.layers):      # layers fed by spikes are event-driven half the time, and
         event = i > 0 and bool(rng.random() < 0.5)       # dense ones may read window-wide words
-        simds = divisors(simd_base(layer)) if i == 0 or event else simd_options(layer)
+        simds = divisors(simd_base(layer)) if event else simd_options(layer)
         folds.append(Fold(int(rng.choice(simds)), int(rng.choice(divisors(layer.n_out))), event=event))
     x = random_pixels(rng, desc, 2)
     observed = run_pysim(desc, folds, x)

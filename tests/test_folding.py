@@ -99,9 +99,6 @@ def test_window_wide_simd_spans_a_rectangle_of_the_kernel():
         parse_folding("1x4,8x4,4x3", desc.layers)
     with pytest.raises(FoldingError, match="an event-driven convolution skips words pixel by pixel"):
         parse_folding("1x4,12x4e,4x3", desc.layers)
-    first = random_conv_desc(np.random.default_rng(0), (6, 6, 2), [{"channels": 4, "kernel": 3}], 3, timesteps=2)
-    with pytest.raises(FoldingError, match="the first layer reads its pixel or frame buffer"):
-        parse_folding("6x4,4x3", first.layers)
     # --event leaves a window-wide layer dense
     assert with_event(desc.layers, parse_folding("1x4,12x4,4x3", desc.layers)) == [
         Fold(1, 4), Fold(12, 4), Fold(4, 3, True)]

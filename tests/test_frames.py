@@ -243,7 +243,7 @@ def test_random_spike_input_networks_under_amaranths_simulator(seed, T, channels
     time), in Amaranth's own simulator: every class, accumulation and counter equals the reference, and
     the busy and skipped cycles the cycle model's, sample by sample."""
     from flipspike.ir.cycle_model import sample_cycles
-    from flipspike.ir.folding import divisors
+    from flipspike.ir.folding import divisors, simd_base, simd_options
     from flipspike.sim.compare import compare
     from flipspike.sim.pysim import run_pysim
     rng = np.random.default_rng(seed)
@@ -255,10 +255,10 @@ def test_random_spike_input_networks_under_amaranths_simulator(seed, T, channels
         desc = random_desc(rng, [4 * channels, 4, 2], timesteps=T, input_bits=bits, encoding=encoding)
     desc.input.seed = int(rng.integers(1, 2 ** 32))
     folds = []
-    for i, layer in enumerate(desc.layers):
-        base = layer.conv.in_shape[2] if layer.conv else layer.n_in
-        folds.append(Fold(int(rng.choice(divisors(base))), int(rng.choice(divisors(layer.n_out))),
-                          event=i == 0 and bool(rng.random() < 0.5)))
+    for i, layer in enumerate(desc.layers):      # (a dense first convolution may read window-wide words)
+        event = i == 0 and bool(rng.random() < 0.5)
+        simds = divisors(simd_base(layer)) if event else simd_options(layer)
+        folds.append(Fold(int(rng.choice(simds)), int(rng.choice(divisors(layer.n_out))), event=event))
     x = sparse_frames(rng, desc, 2, density) if encoding == "frames" else random_pixels(rng, desc, 2)
     ref = run_integer(desc, x)
     observed = run_pysim(desc, folds, x)
