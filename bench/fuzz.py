@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import random_conv_desc, random_desc, random_pixels  # noqa: E402
 
 from flipspike.ir import Fold  # noqa: E402
-from flipspike.ir.folding import divisors, event_capable  # noqa: E402
+from flipspike.ir.folding import divisors, event_capable, simd_base, simd_options  # noqa: E402
 from flipspike.ir.formats import MAX_WIDTH  # noqa: E402
 from flipspike.sim.cosim import cosim  # noqa: E402
 
@@ -68,11 +68,10 @@ def random_network(rng: np.random.Generator):
         desc.validate()
     folds = []
     for i, layer in enumerate(desc.layers):
-        simd_choices = divisors(layer.n_in if layer.conv is None else layer.conv.in_shape[2])
-        fold = Fold(int(rng.choice(simd_choices)), int(rng.choice(divisors(layer.n_out))))
-        if event_capable(i, layer) and rng.random() < 0.4:
-            fold = Fold(fold.simd, fold.pe, True)
-        folds.append(fold)
+        event = event_capable(i, layer) and rng.random() < 0.4
+        # (dense layers may read window-wide words: SIMD spanning kernel positions)
+        simd_choices = divisors(simd_base(layer)) if event else simd_options(layer)
+        folds.append(Fold(int(rng.choice(simd_choices)), int(rng.choice(divisors(layer.n_out))), event))
     return desc, folds
 
 

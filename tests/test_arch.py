@@ -91,8 +91,9 @@ def test_conv_fold_must_divide_the_channels():
     model.eval()
     desc = export_model(model, pixel_bits=5, pixel_max=16)
     assert [f.simd for f in default_folding(desc.layers)] == [1, 6, 16]
-    with pytest.raises(FoldingError, match="does not divide its 6 input channels"):
-        validate_folding(desc.layers, [Fold(1, 1), Fold(9, 1), Fold(16, 1)])     # 9 divides 54 but not 6
+    # 9 divides the fan-in 54 but neither the 6 channels nor a rectangle of the window (18: a row, 54: all)
+    with pytest.raises(FoldingError, match=r"SIMD=9 neither divides its 6 input channels .* \[1, 2, 3, 6, 18, 54\]"):
+        validate_folding(desc.layers, [Fold(1, 1), Fold(9, 1), Fold(16, 1)])
 
 
 def test_version_1_descriptions_still_load(digits_desc):
