@@ -127,6 +127,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)     # advice worth printing (event-driven folds, ...)
     spikes: dict | None = None # event-driven layers' input spikes the plan went by, if any
     spike_source: str | None = None                    # where those spikes came from
+    stream: float | None = None  # cycles between results, samples back to back (the stream replay)
 
     @property
     def folding(self) -> str:
@@ -145,7 +146,7 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
     ``aer``: the build will take events: a planned or default first layer gets a SIMD the AER port
     takes (a power of two dividing its inputs)."""
     from flipspike.gen.estimate import estimate
-    from flipspike.ir.cycle_model import layer_cycles
+    from flipspike.ir.cycle_model import layer_cycles, stream_cycles
 
     desc = load(net)
     if sum(x is not None for x in (target_cycles, lut_budget)) + (fold not in ("auto", None)) > 1:
@@ -181,7 +182,8 @@ def plan(net: NetDesc | PathLike, fold: str | list[Fold] = "auto", *, target_cyc
     folds = with_event(desc.layers, folds, desc.input.per_step) if event else folds
     notes += event_fold_advice(desc.layers, folds)
     return Plan(desc, folds, NetPlan(desc, folds, learn), layer_cycles(desc, folds, spikes),
-                estimate(desc, folds, host_link=host_link, device=device, aer=aer), notes, spikes, source)
+                estimate(desc, folds, host_link=host_link, device=device, aer=aer), notes, spikes, source,
+                stream_cycles(desc, folds, spikes))
 
 
 def _folds_of(desc: NetDesc, fold) -> list[Fold]:

@@ -230,7 +230,7 @@ def _cmd_generate(args) -> int:
 
     plan = _plan(args, fs.load(args.net))
     design = fs.generate(plan, args.out, aer=args.aer)
-    print(cycle_plan_table(plan.cycles, plan.desc.timesteps))
+    print(cycle_plan_table(plan.cycles, plan.desc.timesteps, plan.stream))
     print(estimate_table(plan.estimate))
     print(f"wrote {design.verilog}, {design.waivers.name}, config.json")
     return 0

@@ -29,8 +29,9 @@ def cosim_table(report: dict) -> str:
     speed = report.get("cycles_per_second")
     lines.append(f"latency: {report['cycles_per_inference']:.1f} cycles per inference (one sample at a time)")
     if report.get("streaming_cycles_per_inference"):
+        model = report.get("streaming_cycles_model")
         lines.append(f"throughput: one result every {report['streaming_cycles_per_inference']:.1f} cycles "
-                     "(samples back to back)")
+                     "(samples back to back" + (f"; model {model:g})" if model is not None else ")"))
     lines.append(f"simulated {report['simulated_cycles']} cycles in both runs"
                  + (f" at {speed:,.0f} cycles/s" if speed else ""))
     lines.append("time: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
@@ -40,9 +41,10 @@ def cosim_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
+def cycle_plan_table(rows: list[dict], timesteps: int, stream: float | None = None) -> str:
     """The plan: per layer its fold, walk and modelled cycles; an event-driven layer's marked ``~``
-    where they are expected from sample spikes (``"expected"``), ``<=`` where only the dense bound is known."""
+    where they are expected from sample spikes (``"expected"``), ``<=`` where only the dense bound is known.
+    ``stream``: the modelled interval between results of samples back to back."""
     def mark(r):
         return "~" if r.get("expected") else "<=" if r.get("event") else ""
     body = [[r["name"], f"{r['simd']}x{r['pe']}{'e' if r.get('event') else ''}", r["f_in"], r.get("groups", r["f_out"]),
@@ -50,6 +52,9 @@ def cycle_plan_table(rows: list[dict], timesteps: int) -> str:
     slowest = max(r["cycles"] for r in rows)
     lines = [_table(["layer", "SIMDxPE", "words/group", "groups/step", "issue cycles", "model cycles"], body),
              f"T={timesteps}; slowest layer: {slowest} cycles per inference (sets the throughput of a sample stream)"]
+    if stream is not None:
+        lines[-1] += (f"; back to back: one result per {stream:g} cycles" +
+                      ("" if stream <= slowest else " (a handshake stalls the slowest layer)"))
     legend = {"~": "~ expected from sample spikes", "<=": "<= the dense bound (no spikes to go by)"}
     marks = [legend[k] for k in legend if any(mark(r) == k for r in rows)]
     if marks:

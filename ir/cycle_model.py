@@ -22,7 +22,9 @@ Readiness: step j of layer l needs step j of layer l-1 committed (visible D + 1 
 step's last word) and its own output bank free (layer l+1 has released step j-B, B the buffer's banks
 (``NetPlan.banks``): visible the cycle after that step's last word). :func:`sample_cycles` replays these handshakes for a sample run on its own
 (the co-simulation's one-at-a-time runs) and is exact, cycle for cycle; :func:`layer_cycles` gives each
-layer's period in a stream when it is never kept waiting: the slowest layer's sets the throughput.
+layer's period in a stream when it is never kept waiting, and :func:`stream_cycles` replays the same
+handshakes over a stream of samples: the interval between results, which the slowest layer's period
+bounds from below (``NetPlan.banks`` gives buffers the banks that make the two equal where banks can).
 """
 
 from __future__ import annotations
@@ -150,6 +152,64 @@ class _FrameLoads:
 
     def release(self, step: int, cycle: int) -> None:
         self.released[step] = cycle
+
+
+#: Samples a stream replay runs (its interval is measured from the third result on: the steady state).
+STREAM_SAMPLES = 12
+
+
+def stream_interval(desc: NetDesc, plans: list[LayerPlan], banks: list[int], step_words=None,
+                    samples: int = STREAM_SAMPLES, warmup: int = 2) -> float:
+    """Cycles between results of a stream of samples sent back to back (the input stream never waits):
+    every layer's steps replayed with the handshakes of :func:`schedule` across samples (a step waits
+    for its input step committed and for its output bank, ``banks`` per buffer, released, counted over
+    the whole stream), the first layer's synapse phase for its pixels (the pixel buffer, emptied two
+    cycles after the phase's last word, refills a word per cycle) or its frames (:class:`_FrameLoads`),
+    and the output layer for its previous result to leave. ``step_words``: words of each of a layer's T
+    steps where they are not the dense ones (event-driven layers, averaged). The slowest layer's period
+    (:func:`fold_cycles`) is a lower bound; equal where no handshake stalls the slowest layer. The
+    interval is taken from result ``warmup`` to the last (0: as the benches measure a stream of
+    ``samples``, from its first result)."""
+    T, L = desc.timesteps, len(plans)
+    engines = [_Engine(p) for p in plans]
+    first, out = plans[0], plans[-1]
+    direct = first.first
+    loads = None if direct else _FrameLoads(first.in_words, T)
+    pixel_words = desc.input.size // first.port_simd
+    pixels_in = pixel_words + 1                     # (a sample's pixels in the buffer: ready from here)
+    result_out, results = None, []
+    for s in range(samples):
+        frames_in = _NEVER if direct else loads.load_sample()
+        if direct:
+            phase_end = engines[0].step(first.synapse_phase, pixels_in, writes=False)
+            pixels_in = phase_end + 2 + pixel_words
+        for j in range(T):
+            g = s * T + j
+            for i, engine in enumerate(engines):
+                ready = frames_in if i == 0 and j == 0 else _NEVER
+                if i > 0:
+                    ready = max(ready, engines[i - 1].ends[g] + COMMITTED)
+                if i < L - 1 and g >= banks[i]:
+                    ready = max(ready, engines[i + 1].ends[g - banks[i]] + 1)
+                waits = j == T - 1 if out.result_register else j == 0
+                if i == L - 1 and waits and result_out is not None:
+                    ready = max(ready, result_out + result_turnaround(out.pe))
+                words = plans[i].step_issue() if step_words is None or step_words[i] is None else step_words[i][j]
+                engine.step(words, ready, into_neurons=i == 0 and direct and j == 0)
+                if loads is not None and i == 0:
+                    loads.release(j, engine.last_end)
+        result_out = engines[-1].last_end
+        results.append(result_out)
+    return (results[-1] - results[warmup]) / (samples - 1 - warmup)
+
+
+def stream_cycles(desc: NetDesc, folds: list[Fold], spikes: dict | None = None, **kwargs) -> float:
+    """Cycles between results of samples sent back to back at ``folds`` (:func:`stream_interval`), event-driven
+    layers' steps from their input ``spikes`` where given (as :func:`layer_cycles`), else dense (a bound)."""
+    net = NetPlan(desc, folds)
+    words = [mean_event_words(layer, fold, spikes[i]) if fold.event and spikes and spikes.get(i) is not None
+             else None for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
+    return stream_interval(desc, net.layers, net.banks, words, **kwargs)
 
 
 def fold_cycles(layer, fold: Fold, timesteps: int, first: bool, step_words=None,

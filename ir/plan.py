@@ -247,6 +247,31 @@ def buffer_banks(desc, folds: list[Fold]) -> list[int]:
             banks.append(min(T, MAX_BANKS))
         else:
             banks.append(3 if step[i + 1] <= step[i] else 2)
+    if not any(f.event for f in folds):
+        banks = _banks_for_the_stream(desc, plans, banks)
+    return banks
+
+
+def _banks_for_the_stream(desc, plans: list[LayerPlan], banks: list[int]) -> list[int]:
+    """``banks`` with a bank added where the stream replay (:func:`flipspike.ir.cycle_model.stream_interval`)
+    shows a handshake stalling the slowest layer, one at a time where it helps most, until the stream runs
+    at the slowest layer's period or no bank helps (a buffer in block RAM up to T banks, at most
+    MAX_BANKS; in flip-flops up to 3). E.g. a first layer whose synapse phase is long cannot get its next
+    sample's first step out in time for the layer after it with two banks between them."""
+    from .cycle_model import fold_cycles, stream_interval
+
+    T = desc.timesteps
+    period = max(fold_cycles(p.layer, p.fold, T, p.first)[0] for p in plans)
+    caps = [min(T, MAX_BANKS) if spike_ram_shape(**_buffer_shape(desc, [p.fold for p in plans], i + 1)) else 3
+            for i in range(len(banks))]
+    interval = stream_interval(desc, plans, banks)
+    while interval > period:
+        tries = [(stream_interval(desc, plans, banks[:i] + [banks[i] + 1] + banks[i + 1:]), i)
+                 for i in range(len(banks)) if banks[i] < caps[i]]
+        if not tries or min(tries)[0] >= interval:
+            break
+        interval, i = min(tries)
+        banks = banks[:i] + [banks[i] + 1] + banks[i + 1:]
     return banks
 
 

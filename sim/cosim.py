@@ -17,7 +17,7 @@ import numpy as np
 from flipspike.hw.verilog import TOP, generate
 from flipspike.ir import NetDesc
 from flipspike.ir.aer import EventFormat, frames_from_events
-from flipspike.ir.cycle_model import layer_cycles, sample_cycles
+from flipspike.ir.cycle_model import layer_cycles, sample_cycles, stream_cycles
 from flipspike.ir.errors import ConfigError, FlipspikeError
 from flipspike.ir.folding import Fold
 from flipspike.ir.plan import input_simd
@@ -252,6 +252,11 @@ def cosim(desc: NetDesc, folds: list[Fold], x: np.ndarray, y: np.ndarray | None 
                                       for o, p in zip(samples, per_sample)),
         "cycles_per_inference": total_cycles / n,
         "streaming_cycles_per_inference": (observed.get("stream") or {}).get("cycles_per_inference"),
+        # (dense layers only: an event-driven one's steps follow each sample's spikes)
+        "streaming_cycles_model": (None if any(f.event for f in folds) or
+                                   len((observed.get("stream") or {}).get("results", [])) < 2 else
+                                   stream_cycles(desc, folds, samples=len(observed["stream"]["results"]),
+                                                 warmup=0)),
         "simulated_cycles": observed["simulated_cycles"],
         "layers": layers,
         "folding": [str(f) for f in folds],

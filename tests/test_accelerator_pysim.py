@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from flipspike.ir.cycle_model import layer_cycles, sample_cycles
+from flipspike.ir.cycle_model import layer_cycles, sample_cycles, stream_cycles
 from flipspike.ir import Fold, InputSpec, LayerDesc, NetDesc
 from flipspike.sim.compare import compare
 from flipspike.sim.pysim import run_pysim
@@ -40,6 +40,27 @@ def check_exact_and_timed(desc, folds, x):
     slowest = max(row["cycles"] for row in layer_cycles(desc, folds))
     latency = min(obs["latency"] for obs in observed["samples"])
     assert slowest <= observed["stream"]["cycles_per_inference"] <= latency
+    # the stream replay predicts the interval the hardware streams at, cycle for cycle
+    assert observed["stream"]["cycles_per_inference"] == stream_cycles(desc, folds, samples=len(x), warmup=0)
+
+
+def test_banks_where_the_stream_needs_them(monkeypatch):
+    """Three layers of equal steps: with two banks between each, the first layer's next step waits for
+    the second to release its bank and the stream runs 43 % slower than the slowest layer's period; the
+    plan gives the first buffer a sample's worth of banks, and the hardware then streams at that period.
+    Both intervals measured in simulation, both as the stream replay predicts."""
+    import flipspike.ir.plan as plan_module
+    from flipspike.ir.plan import NetPlan
+    desc = random_desc(np.random.default_rng(0), [12, 8, 8, 3], timesteps=4, input_bits=3)
+    folds = [Fold(1, 1), Fold(1, 2), Fold(1, 1)]
+    x = random_pixels(np.random.default_rng(1), desc, 8)
+    period = max(row["cycles"] for row in layer_cycles(desc, folds))
+    assert NetPlan(desc, folds).banks == [4, 2]
+    planned = run_pysim(desc, folds, x)["stream"]["cycles_per_inference"]
+    monkeypatch.setattr(plan_module, "_banks_for_the_stream", lambda desc, plans, banks: banks)
+    assert NetPlan(desc, folds).banks == [2, 2]
+    two = run_pysim(desc, folds, x)["stream"]["cycles_per_inference"]
+    assert planned == period == 128 and two == stream_cycles(desc, folds, samples=8, warmup=0) > 1.4 * period
 
 
 def _layer(name, kind, weights, bias, threshold, F, k=None):
@@ -127,10 +148,12 @@ def test_random_conv_networks_are_bit_exact(seed, convs, T, hw, channels, reset)
         event = i > 0 and bool(rng.random() < 0.5)       # dense ones may read window-wide words
         simds = divisors(simd_base(layer)) if event else simd_options(layer)
         folds.append(Fold(int(rng.choice(simds)), int(rng.choice(divisors(layer.n_out))), event=event))
-    x = random_pixels(rng, desc, 2)
+    x = random_pixels(rng, desc, 3)
     observed = run_pysim(desc, folds, x)
     ref = run_integer(desc, x)
     assert compare(ref, observed) == []
+    if not any(f.event for f in folds):
+        assert observed["stream"]["cycles_per_inference"] == stream_cycles(desc, folds, samples=3, warmup=0)
     for obs, want, pixels in zip(observed["samples"], sample_cycles(desc, folds, ref), x):
         assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
         assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]

@@ -242,7 +242,7 @@ def test_random_spike_input_networks_under_amaranths_simulator(seed, T, channels
     """Hypothesis over T, channels, sparsity, encoding and folding (the first layer event-driven half the
     time), in Amaranth's own simulator: every class, accumulation and counter equals the reference, and
     the busy and skipped cycles the cycle model's, sample by sample."""
-    from flipspike.ir.cycle_model import sample_cycles
+    from flipspike.ir.cycle_model import sample_cycles, stream_cycles
     from flipspike.ir.folding import divisors, simd_base, simd_options
     from flipspike.sim.compare import compare
     from flipspike.sim.pysim import run_pysim
@@ -263,6 +263,8 @@ def test_random_spike_input_networks_under_amaranths_simulator(seed, T, channels
     ref = run_integer(desc, x)
     observed = run_pysim(desc, folds, x)
     assert compare(ref, observed) == []
+    if not any(f.event for f in folds):         # (the stream replay, frames loaded a word per cycle)
+        assert observed["stream"]["cycles_per_inference"] == stream_cycles(desc, folds, samples=len(x), warmup=0)
     for obs, want in zip(observed["samples"], sample_cycles(desc, folds, ref)):
         assert [c["cycles"] for c in obs["counters"]] == [w["cycles"] for w in want]
         assert [c["skipped"] for c in obs["counters"]] == [w["skipped"] for w in want]
