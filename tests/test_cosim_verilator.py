@@ -209,6 +209,7 @@ def test_window_wide_conv_under_verilator(build_root):
     for folds in ([Fold(1, 4), Fold(4, 8), Fold(8, 4), Fold(4, 3)], [Fold(9, 4), Fold(12, 8), Fold(72, 4), Fold(4, 3)]):
         report = cosim(desc, folds, x, build_root=build_root)
         assert report["mismatches"] == 0
+        assert report["streaming_cycles_per_inference"] == report["streaming_cycles_model"]   # (the stream replay)
         for layer in report["layers"]:
             assert layer["cycles_measured"] == layer["cycles_model"]
             assert layer["sops_measured"] == layer["sops_ref"]
