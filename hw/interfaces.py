@@ -20,6 +20,12 @@ def result_layout(classes: int, acc_width: int) -> data.StructLayout:
     })
 
 
+def input_address(words: int, ports: int = 1):
+    """The shape of a layer's input address: a word of ``words``, or an array of one per read port."""
+    address = range(max(2, words))
+    return address if ports == 1 else data.ArrayLayout(unsigned((len(address) - 1).bit_length()), ports)
+
+
 class StepInputSignature(wiring.Signature):
     """A layer's input for one time step, read SIMD elements at a time with one cycle of latency.
 
@@ -36,11 +42,10 @@ class StepInputSignature(wiring.Signature):
 
     def __init__(self, words: int, simd: int, bits: int, mask: bool = False, own: tuple[int, int] | None = None,
                  ports: int = 1):
-        address = range(max(2, words))
         members = {
             "avail": In(1),
             "next_avail": In(1),
-            "addr": Out(address if ports == 1 else data.ArrayLayout(unsigned((len(address) - 1).bit_length()), ports)),
+            "addr": Out(input_address(words, ports)),
             "data": In(data.ArrayLayout(unsigned(bits), simd)),
             "release": Out(1),
         }

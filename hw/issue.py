@@ -10,18 +10,21 @@ the flags the engine's :class:`~flipspike.hw.flags.FlagPipeline` carries down th
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from flipspike.ir.plan import LayerPlan
 
+from .interfaces import input_address
+
 
 def issue_layout(plan: LayerPlan) -> data.StructLayout:
     """One issued word's flags: ``valid`` (a word issues), ``first`` / ``last`` (of its neuron group),
     ``nf`` (channel group), ``group`` (membrane word), ``out_word`` (output spike word), ``in_bounds``
-    (the input word lies inside the map: not padding; a bit per read port), ``sf`` (the word), ``sub_first`` / ``sub_last``
-    (first / last position of a pooling window), ``t0`` / ``tlast`` (step 0 / the last step), ``end``
+    (the input word lies inside the map: not padding; a bit per read port), ``sf`` (the word),
+    ``sub_first`` / ``sub_last`` (first / last position of a pooling window), ``t0`` / ``tlast`` (step 0 /
+    the last step), ``end``
     (the step's last word), ``commit`` (``end`` of a step that writes spikes), ``syn`` (the first
     layer's synapse phase)."""
     return data.StructLayout({
@@ -47,8 +50,7 @@ class IssueStage(wiring.Component):
         members = {"ready_wait": In(1), "ready_next": In(1),
                    "word": Out(issue_layout(plan)),
                    "waddr": Out(range(max(2, plan.f_out * plan.f_in))),
-                   "in_addr": Out(range(max(2, plan.in_words)) if plan.ports == 1 else
-                                  data.ArrayLayout(unsigned((max(2, plan.in_words) - 1).bit_length()), plan.ports)),
+                   "in_addr": Out(input_address(plan.in_words, plan.ports)),
                    "release": Out(1),
                    "t": Out(range(max(2, plan.timesteps))),
                    "syn": Out(1, init=int(plan.first))}
