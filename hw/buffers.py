@@ -38,9 +38,7 @@ class PixelBuffer(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, self.words), init=[],
                                                attrs={"ram_style": "block"})
         wr, rd = mem.write_port(), mem.read_port()      # (as written, the ports' names in the Verilog)
-        reads = [(port, raddr, bits) for port, (raddr, bits) in
-                 zip([rd] + [mem.read_port() for _ in range(self.ports - 1)],
-                     port_reads(self.read, self.ports, self.simd * self.bits))]
+        reads = read_ports(mem, rd, self.read, self.ports, self.simd * self.bits)
         full = Signal()
         released = Signal()          # the release, registered (off the first layer's walk): the buffer
         m.d.sync += released.eq(self.read.release)       # empties a cycle later, unseen by the reader
@@ -75,6 +73,13 @@ def port_reads(read, ports: int, width: int):
         return [(read.addr, read.data.as_value())]
     bits = read.data.as_value()
     return [(read.addr[j], bits[j * width:(j + 1) * width]) for j in range(ports)]
+
+
+def read_ports(mem, first, read, ports: int, width: int):
+    """(memory read port, address, data bits) of each read port of ``read``: ``first``, a port the caller
+    made (its variable names it in the Verilog), and one more of ``mem`` per further port."""
+    return [(port, addr, bits) for port, (addr, bits) in
+            zip([first] + [mem.read_port() for _ in range(ports - 1)], port_reads(read, ports, width))]
 
 
 def bank_address(word, bank, word_bits: int):
@@ -132,9 +137,7 @@ class FrameBuffer(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.simd * self.bits), depth=max(2, T * self.stride),
                                                init=[], attrs={"ram_style": "block"})
         wr, rd = mem.write_port(), mem.read_port()      # (as written, the ports' names in the Verilog)
-        reads = [(port, raddr, bits) for port, (raddr, bits) in
-                 zip([rd] + [mem.read_port() for _ in range(self.ports - 1)],
-                     port_reads(self.read, self.ports, self.simd * self.bits))]
+        reads = read_ports(mem, rd, self.read, self.ports, self.simd * self.bits)
         wsel, rsel = Signal(range(max(2, T))), Signal(range(max(2, T)))
         waddr = Signal(range(max(2, words)))
         accept = self.pixels.valid & self.pixels.ready
@@ -245,10 +248,8 @@ class SpikeBuffer(wiring.Component):
         m.submodules.mem = mem = memory.Memory(shape=unsigned(width), depth=depth, init=[],
                                                attrs={"ram_style": "block"})
         wr = mem.write_port(granularity=pe if pe < width else None)
-        reads = []
-        for raddr, bits in port_reads(self.read, self.ports, self.simd):
-            rd = mem.read_port()                             # (named after this variable in the Verilog)
-            reads.append((rd, raddr, bits))
+        rd = mem.read_port()                                # (named after this variable in the Verilog)
+        reads = read_ports(mem, rd, self.read, self.ports, self.simd)
         word_bits = (self.size // width - 1).bit_length()   # the bank's stride is 2**word_bits words
         w_lanes, r_lanes = width // pe, width // simd       # (powers of two)
         w_shift, r_shift = (w_lanes - 1).bit_length(), (r_lanes - 1).bit_length()
