@@ -234,11 +234,12 @@ def buffer_banks(desc, folds: list[Fold]) -> list[int]:
              for i, (layer, fold) in enumerate(zip(desc.layers, folds))]
     step = [p.step_issue() for p in plans]
     issue = [p.sample_issue() for p in plans]
-    banks = []
+    banks, caps = [], []
     for i in range(len(desc.layers) - 1):
         slowest = issue[i] == max(issue) and issue[i] > max(issue[:i] + issue[i + 1:])
         keeps_up = step[i + 1] + PIPELINE_DRAIN + 2 <= step[i]
         in_ram = spike_ram_shape(**_buffer_shape(desc, folds, i + 1)) is not None
+        caps.append(min(T, MAX_BANKS) if in_ram else 3)
         if T >= 3 and in_ram and folds[i + 1].event:       # an event-driven reader's steps vary with its spikes
             banks.append(min(T, MAX_BANKS))
         elif not slowest or keeps_up or T < 3:
@@ -248,22 +249,20 @@ def buffer_banks(desc, folds: list[Fold]) -> list[int]:
         else:
             banks.append(3 if step[i + 1] <= step[i] else 2)
     if not any(f.event for f in folds):
-        banks = _banks_for_the_stream(desc, plans, banks)
+        banks = _banks_for_the_stream(desc, plans, banks, caps)
     return banks
 
 
-def _banks_for_the_stream(desc, plans: list[LayerPlan], banks: list[int]) -> list[int]:
+def _banks_for_the_stream(desc, plans: list[LayerPlan], banks: list[int], caps: list[int]) -> list[int]:
     """``banks`` with a bank added where the stream replay (:func:`flipspike.ir.cycle_model.stream_interval`)
     shows a handshake stalling the slowest layer, one at a time where it helps most, until the stream runs
-    at the slowest layer's period or no bank helps (a buffer in block RAM up to T banks, at most
-    MAX_BANKS; in flip-flops up to 3). E.g. a first layer whose synapse phase is long cannot get its next
-    sample's first step out in time for the layer after it with two banks between them."""
-    from .cycle_model import fold_cycles, stream_interval
+    at the slowest layer's period (:func:`flipspike.ir.cycle_model.layer_cycles`) or no bank helps (buffer i
+    up to ``caps[i]`` banks: in block RAM T, at most MAX_BANKS; in flip-flops 3). E.g. a first layer whose
+    synapse phase is long cannot get its next sample's first step out in time for the layer after it with
+    two banks between them."""
+    from .cycle_model import layer_cycles, stream_interval
 
-    T = desc.timesteps
-    period = max(fold_cycles(p.layer, p.fold, T, p.first)[0] for p in plans)
-    caps = [min(T, MAX_BANKS) if spike_ram_shape(**_buffer_shape(desc, [p.fold for p in plans], i + 1)) else 3
-            for i in range(len(banks))]
+    period = max(row["cycles"] for row in layer_cycles(desc, [p.fold for p in plans]))
     interval = stream_interval(desc, plans, banks)
     while interval > period:
         tries = [(stream_interval(desc, plans, banks[:i] + [banks[i] + 1] + banks[i + 1:]), i)
