@@ -57,7 +57,7 @@ def test_banks_where_the_stream_needs_them(monkeypatch):
     period = max(row["cycles"] for row in layer_cycles(desc, folds))
     assert NetPlan(desc, folds).banks == [4, 2]
     planned = run_pysim(desc, folds, x)["stream"]["cycles_per_inference"]
-    monkeypatch.setattr(plan_module, "_banks_for_the_stream", lambda desc, plans, banks: banks)
+    monkeypatch.setattr(plan_module, "_banks_for_the_stream", lambda desc, plans, banks, caps: banks)
     assert NetPlan(desc, folds).banks == [2, 2]
     two = run_pysim(desc, folds, x)["stream"]["cycles_per_inference"]
     assert planned == period == 128 and two == stream_cycles(desc, folds, samples=8, warmup=0) > 1.4 * period
