@@ -9,7 +9,8 @@ c16-c32-p2-fc10 on 28x28 (the cycle figures do not depend on the weights). For e
 ``--lut-budget`` planning picks from words within a pixel only, and from every word (window-wide too),
 with the slowest layer's modelled cycles per inference, the estimated LUT4s and block RAMs, and the
 speed-up. With ``--samples N`` (a trained NET) each plan is co-simulated under Verilator on N test
-images: mismatches against the integer reference, streamed cycles per inference against the model,
+images: mismatches against the integer reference, streamed cycles per inference against the stream
+model (``flipspike.ir.cycle_model.stream_cycles``) and the slowest layer's period,
 and per-layer busy cycles against the model. ``--synth``: yosys' LUT4 and block RAM counts beside the
 estimate (a few minutes per plan).
 """
@@ -95,7 +96,8 @@ def main():
                 layers = [(round(l["cycles_measured"], 1), round(l["cycles_model"], 1)) for l in r["layers"]]
                 print(f"      Verilator, {r['samples']} test images: {r['mismatches']} mismatches, accuracy "
                       f"{r['accuracy_hw']:.4f} (integer {r['accuracy_ref']:.4f}); streamed "
-                      f"{r['streaming_cycles_per_inference']} cycles/inference (model {cycles[name]}); busy "
+                      f"{r['streaming_cycles_per_inference']} cycles/inference (stream model "
+                      f"{r['streaming_cycles_model']:g}, slowest layer {cycles[name]}); busy "
                       f"cycles per layer (measured, model) {layers}; {r['cycle_model_mismatches']} samples off "
                       "the model")
         if len(cycles) == 2:

@@ -24,9 +24,8 @@ def issue_layout(plan: LayerPlan) -> data.StructLayout:
     ``nf`` (channel group), ``group`` (membrane word), ``out_word`` (output spike word), ``in_bounds``
     (the input word lies inside the map: not padding; a bit per read port), ``sf`` (the word),
     ``sub_first`` / ``sub_last`` (first / last position of a pooling window), ``t0`` / ``tlast`` (step 0 /
-    the last step), ``end``
-    (the step's last word), ``commit`` (``end`` of a step that writes spikes), ``syn`` (the first
-    layer's synapse phase)."""
+    the last step), ``end`` (the step's last word), ``commit`` (``end`` of a step that writes spikes),
+    ``syn`` (the first layer's synapse phase)."""
     return data.StructLayout({
         "valid": 1, "first": 1, "last": 1, "nf": range(max(2, plan.f_out)), "group": range(max(2, plan.groups)),
         "out_word": range(max(2, plan.out_words)), "in_bounds": plan.ports, "sf": range(max(2, plan.f_in)),
@@ -40,8 +39,7 @@ class IssueStage(wiring.Component):
     right behind this one's last word), ``nonzero`` (event-driven: one bit per input word holding a
     spike) in; ``word`` (the issued word's flags, ``valid`` low between steps), ``waddr`` (its weight
     word, nf*F_in + sf), ``in_addr`` (its input word; an array, a word per read port, where the plan has
-    several), ``release`` (the step's input is consumed: a
-    pulse with its last word), ``t`` (the step), ``syn`` (the first layer: the next word belongs to the
+    several), ``release`` (the step's input is consumed: a pulse with its last word), ``t`` (the step), ``syn`` (the first layer: the next word belongs to the
     synapse phase; 1 after reset), ``skipped`` (event-driven: words jumped over by this issue) out.
     """
 

@@ -13,8 +13,8 @@ A dense layer's groups are its F_out = N_out/PE neuron groups. A convolution wal
 and, at each, its F_out channel groups; word sf = (ky*k + kx)*(C_in/SIMD) + cg reads SIMD channels of
 input pixel (oy*s + ky - p, ox*s + kx - p) straight from the input buffer, or zeros outside the map
 (padding). A window-wide word (SIMD a multiple of C_in: m positions of a kernel row, or whole rows)
-reads each position's pixel through a read port of its own, in the same cycle. With P x P pooling the positions are walked pooling window by pooling window, so the
-window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
+reads each position's pixel through a read port of its own, in the same cycle. With P x P pooling the
+positions are walked pooling window by pooling window, so the window's spikes are ORed in a register and written once: the buffer never needs a read-modify-write.
 Positions no pooling window covers are skipped (their spikes would be dropped). A step costs
 G*F_in issue cycles (G groups); where its inputs and output slot are ready the next step's first word
 issues right after the last (see continues_directly), so the PIPELINE_DRAIN cycles of stages B to D

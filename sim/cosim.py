@@ -136,7 +136,8 @@ def run_hardware(base: NetDesc, folds: list[Fold], jobs: list[dict], *, simulato
     timings["build_s"] = time.perf_counter() - start
     start = time.perf_counter()
     if aer is None:
-        words = lambda samples: [pixel_words(s, input_simd(base, folds)) for s in samples]
+        simd = input_simd(base, folds)
+        words = lambda samples: [pixel_words(s, simd) for s in samples]
     else:
         words = lambda samples: [event_words(np.asarray(s).reshape(-1, 4).tolist(), design.config["ports"])
                                  for s in samples]
